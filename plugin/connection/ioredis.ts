@@ -1,0 +1,153 @@
+// Adapter for ioredis (standalone, Sentinel, Cluster) and for objects shaped like it (ioredis-mock).
+
+import { ReplyError, type CommandClient, type MessageHandler, type RedisArg, type RedisCommand, type RedisMode } from './types.js';
+
+/** The part of an ioredis Redis or Cluster instance the adapter uses. */
+export interface IORedisLike {
+  status?: string;
+  isCluster?: boolean;
+  call?: (command: string, ...args: RedisArg[]) => Promise<unknown>;
+  evalsha(sha: string, numKeys: number, ...args: RedisArg[]): Promise<unknown>;
+  eval(source: string, numKeys: number, ...args: RedisArg[]): Promise<unknown>;
+  pipeline(commands?: unknown[][]): { exec(): Promise<Array<[Error | null, unknown]> | null> };
+  duplicate(): IORedisLike;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  removeListener?(event: string, listener: (...args: any[]) => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+export function isIORedisLike(value: unknown): value is IORedisLike {
+  if (!value || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.evalsha === 'function' && typeof v.pipeline === 'function' && typeof v.duplicate === 'function';
+}
+
+// ioredis reports server error replies with an error named ReplyError (from redis-errors); ioredis-mock throws
+// plain Errors whose text starts like a Redis error reply. Everything else is a transport problem.
+const REPLY_TEXT = /^(ERR|NOSCRIPT|WRONGTYPE|EXECABORT|BUSY|LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF|NOPERM|NOAUTH|OOM|CROSSSLOT|Error trying to loading|[A-Z]+ )/;
+
+function classify(error: unknown, mock: boolean): unknown {
+  if (!(error instanceof Error)) return error;
+  if (error.name === 'ReplyError' || mock || REPLY_TEXT.test(error.message)) {
+    const reply = new ReplyError(error.message);
+    reply.cause = error;
+    return reply;
+  }
+  return error;
+}
+
+export class IORedisAdapter implements CommandClient {
+  readonly canSubscribe = true;
+  private subscriber?: IORedisLike;
+  private subscriberReady?: Promise<IORedisLike>;
+  private readonly handlers = new Map<string, MessageHandler>();
+  private readonly isMock: boolean;
+
+  constructor(
+    private readonly client: IORedisLike,
+    readonly mode: RedisMode,
+    /** Whether the kit created the client (and so must end it). */
+    private readonly owned: boolean,
+    private readonly onError: (error: Error, where: string) => void,
+  ) {
+    this.isMock = typeof client.call !== 'function';
+    if (owned) client.on('error', (error: Error) => onError(error, 'connection'));
+  }
+
+  async command(name: string, args: readonly RedisArg[]): Promise<unknown> {
+    try {
+      if (this.client.call) return await this.client.call(name, ...args);
+      // ioredis-mock has no generic call: use its method of the same name.
+      const method = (this.client as unknown as Record<string, unknown>)[name.toLowerCase()];
+      if (typeof method !== 'function') throw new ReplyError(`ERR unknown command '${name}'`);
+      return await (method as (...a: RedisArg[]) => Promise<unknown>).apply(this.client, [...args]);
+    } catch (error) {
+      throw classify(error, this.isMock);
+    }
+  }
+
+  async evalsha(sha: string, keys: readonly string[], args: readonly RedisArg[]): Promise<unknown> {
+    try {
+      return await this.client.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      throw classify(error, this.isMock);
+    }
+  }
+
+  async eval(source: string, keys: readonly string[], args: readonly RedisArg[]): Promise<unknown> {
+    try {
+      return await this.client.eval(source, keys.length, ...keys, ...args);
+    } catch (error) {
+      throw classify(error, this.isMock);
+    }
+  }
+
+  async pipeline(commands: readonly RedisCommand[]): Promise<unknown[]> {
+    if (commands.length === 0) return [];
+    // A Cluster pipeline must keep every key in one slot; separate commands let ioredis route (and, with
+    // auto-pipelining, batch) them per node instead.
+    if (this.mode === 'cluster') {
+      return Promise.all(
+        commands.map(([name, ...args]) => this.command(name, args).catch((error: unknown) => error)),
+      );
+    }
+    const replies = await this.client.pipeline(commands.map((c) => [...c])).exec();
+    if (!replies) throw new Error('pipeline was discarded');
+    return replies.map(([error, value]) => (error ? classify(error, this.isMock) : value));
+  }
+
+  async subscribe(channel: string, handler: MessageHandler): Promise<void> {
+    const subscriber = await this.subscriberConnection();
+    this.handlers.set(channel, handler);
+    try {
+      await subscriber.subscribe(channel);
+    } catch (error) {
+      this.handlers.delete(channel);
+      throw classify(error, this.isMock);
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.handlers.delete(channel);
+    if (this.subscriber) await this.subscriber.unsubscribe(channel).catch(() => undefined);
+  }
+
+  private subscriberConnection(): Promise<IORedisLike> {
+    // One extra connection per kit for every subscription, created on first use. ioredis re-subscribes on its own
+    // after a reconnect.
+    this.subscriberReady ??= Promise.resolve().then(() => {
+      const subscriber = this.client.duplicate();
+      subscriber.on('error', (error: Error) => this.onError(error, 'subscriber'));
+      subscriber.on('message', (channel: string, message: string) => {
+        this.handlers.get(channel)?.(message, channel);
+      });
+      this.subscriber = subscriber;
+      return subscriber;
+    });
+    return this.subscriberReady;
+  }
+
+  async close(): Promise<void> {
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    this.handlers.clear();
+    if (subscriber) await quietQuit(subscriber);
+    if (this.owned) await quietQuit(this.client);
+  }
+}
+
+async function quietQuit(client: IORedisLike): Promise<void> {
+  // QUIT waits for the server; when the server is gone it would wait for a reconnect, so bound it.
+  if (client.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  const quit = client.quit().catch(() => undefined);
+  const bounded = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 200);
+  });
+  await Promise.race([quit, bounded]);
+  clearTimeout(timer);
+  client.disconnect();
+}

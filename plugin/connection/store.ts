@@ -1,0 +1,377 @@
+// The Store every feature is handed: one per kit, resolved once. It is either the embedded MemoryStore or a
+// RedisStore in front of one CommandClient, and both offer the same small set of generic operations (the store
+// conformance suite runs them unchanged on every kind). Every Redis call goes through `exec`, which applies the
+// circuit breaker and the command timeout, so no request ever waits on a dead server.
+
+import { ClosedError, StoreUnavailableError } from '../core/errors.js';
+import type { KeyBuilder } from '../core/keys.js';
+import type { KitLogger } from '../core/logger.js';
+import { withTimeout } from '../core/timeout.js';
+import { CircuitBreaker, type CircuitState } from './breaker.js';
+import { normaliseError } from './errors.js';
+import { MemoryEngine } from './memory.js';
+import { runScript } from './script.js';
+import { incrTtl, serverTime } from './scripts.generated.js';
+import type { CommandClient, MessageHandler, RedisArg, RedisCommand, RedisMode, Script, StoreMode } from './types.js';
+
+export interface StoreInfo {
+  mode: StoreMode;
+  /** Server version, or `embedded` for the memory store. */
+  version: string;
+  /** Raw INFO fields where the store has them. */
+  details: Record<string, string>;
+}
+
+export interface CounterResult {
+  value: number;
+  /** Remaining time to live in ms, -1 when the key has none. */
+  ttlMs: number;
+}
+
+interface StoreBase {
+  readonly mode: StoreMode;
+  readonly keys: KeyBuilder;
+  /** Whether `subscribe` delivers pushed messages (false on Upstash REST). */
+  readonly canSubscribe: boolean;
+  readonly circuitState: CircuitState;
+  get(key: string): Promise<string | null>;
+  /** Sets a string value, with a time to live when `ttlMs` > 0. */
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  del(...keys: string[]): Promise<number>;
+  /** Atomically adds `by` and gives the key `ttlMs` when it has no expiry yet. */
+  incrBy(key: string, by: number, ttlMs: number): Promise<CounterResult>;
+  pttl(key: string): Promise<number>;
+  /** The store's clock in epoch ms (the server's, for Redis). */
+  time(): Promise<number>;
+  /** Round-trip latency in ms. */
+  ping(options?: { timeoutMs?: number }): Promise<number>;
+  info(options?: { timeoutMs?: number }): Promise<StoreInfo>;
+  publish(channel: string, message: string): Promise<number>;
+  /** Subscribes a handler; resolves to the function that removes it. */
+  subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
+  /** Resolves when the store is connected (immediately for memory); rejects on a configuration problem. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  keys: KeyBuilder;
+  logger: KitLogger;
+  commandTimeoutMs: number;
+}
+
+export class MemoryStore implements StoreBase {
+  readonly mode = 'memory' as const;
+  readonly canSubscribe = true;
+  readonly circuitState: CircuitState = 'closed';
+  readonly keys: KeyBuilder;
+  private closed = false;
+
+  constructor(
+    readonly engine: MemoryEngine,
+    options: Pick<StoreOptions, 'keys'>,
+  ) {
+    this.keys = options.keys;
+  }
+
+  private check(): void {
+    if (this.closed) throw new ClosedError('the store');
+  }
+
+  async get(key: string): Promise<string | null> {
+    this.check();
+    const value = this.engine.get(key);
+    return typeof value === 'string' ? value : value === undefined ? null : String(value);
+  }
+
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    this.check();
+    this.engine.set(key, value, ttlMs);
+  }
+
+  async del(...keys: string[]): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const key of keys) if (this.engine.get(key) !== undefined && this.engine.delete(key)) n++;
+    return n;
+  }
+
+  async incrBy(key: string, by: number, ttlMs: number): Promise<CounterResult> {
+    this.check();
+    const current = this.engine.get(key);
+    const base = current === undefined ? 0 : Number(current);
+    if (!Number.isInteger(base)) throw new StoreUnavailableError(`incrBy: value at ${key} is not an integer`);
+    const value = base + by;
+    if (current === undefined) this.engine.set(key, String(value), 0);
+    else this.engine.update(key, String(value));
+    let remaining = this.engine.pttl(key);
+    if (ttlMs > 0 && remaining < 0) {
+      this.engine.expire(key, ttlMs);
+      remaining = ttlMs;
+    }
+    return { value, ttlMs: remaining };
+  }
+
+  async pttl(key: string): Promise<number> {
+    this.check();
+    return this.engine.pttl(key);
+  }
+
+  async time(): Promise<number> {
+    return this.engine.now();
+  }
+
+  async ping(): Promise<number> {
+    this.check();
+    return 0;
+  }
+
+  async info(): Promise<StoreInfo> {
+    this.check();
+    return {
+      mode: 'memory',
+      version: 'embedded',
+      details: {
+        keys: String(this.engine.size),
+        max_keys: String(this.engine.options.maxKeys),
+        evicted_keys: String(this.engine.evictions),
+      },
+    };
+  }
+
+  async publish(channel: string, message: string): Promise<number> {
+    this.check();
+    return this.engine.publish(channel, message);
+  }
+
+  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
+    this.check();
+    this.engine.subscribe(channel, handler);
+    return async () => this.engine.unsubscribe(channel, handler);
+  }
+
+  async ready(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.engine.close();
+  }
+}
+
+export interface RedisStoreOptions extends StoreOptions {
+  mode: RedisMode;
+  /** Creates the adapter; called once, at construction (may load an optional peer dependency). */
+  connect: () => Promise<CommandClient>;
+  breaker: { failureThreshold: number; cooldownMs: number } | false;
+}
+
+export class RedisStore implements StoreBase {
+  readonly mode: RedisMode;
+  readonly keys: KeyBuilder;
+  readonly breaker: CircuitBreaker | null;
+  private client: CommandClient | undefined;
+  private readonly connecting: Promise<CommandClient>;
+  private readonly logger: KitLogger;
+  readonly commandTimeoutMs: number;
+  private closed = false;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private readonly subscriptions = new Map<string, Set<MessageHandler>>();
+  /** Commands that failed for lack of a store (timeouts, connection errors, open circuit). */
+  failures = 0;
+
+  constructor(options: RedisStoreOptions) {
+    this.mode = options.mode;
+    this.keys = options.keys;
+    this.logger = options.logger;
+    this.commandTimeoutMs = options.commandTimeoutMs;
+    this.breaker = options.breaker
+      ? new CircuitBreaker({ ...options.breaker, onChange: (state, previous) => this.onCircuitChange(state, previous) })
+      : null;
+    this.connecting = options.connect().then(
+      (client) => {
+        this.client = client;
+        if (this.closed) void client.close();
+        return client;
+      },
+      (error: unknown) => {
+        this.logger.error({ err: error }, 'the store could not be set up');
+        throw error;
+      },
+    );
+    // A failed set-up is reported by ready() and by every command; do not leave an unhandled rejection.
+    this.connecting.catch(() => undefined);
+  }
+
+  get canSubscribe(): boolean {
+    return this.mode !== 'upstash';
+  }
+
+  get circuitState(): CircuitState {
+    return this.breaker?.state ?? 'closed';
+  }
+
+  /**
+   * Runs one operation against the client: fails fast when the circuit is open, bounds the wait by the command
+   * timeout, and maps driver errors to KitErrors. Only transport failures count against the circuit.
+   */
+  async exec<T>(what: string, op: (client: CommandClient) => Promise<T>, timeoutMs = this.commandTimeoutMs): Promise<T> {
+    if (this.closed) throw new ClosedError('the store');
+    const breaker = this.breaker;
+    if (breaker && !breaker.allow()) {
+      this.failures++;
+      throw new StoreUnavailableError(`${what}: the store's circuit is open (retrying in ${breaker.retryInMs()} ms)`);
+    }
+    try {
+      const client = this.client;
+      const result = await withTimeout(client ? op(client) : this.connecting.then(op), timeoutMs, what);
+      breaker?.success();
+      return result;
+    } catch (error) {
+      const kitError = normaliseError(error, what);
+      if (kitError instanceof StoreUnavailableError) {
+        this.failures++;
+        breaker?.failure();
+      } else {
+        breaker?.success();
+      }
+      throw kitError;
+    }
+  }
+
+  command(name: string, ...args: RedisArg[]): Promise<unknown> {
+    return this.exec(name, (c) => c.command(name, args));
+  }
+
+  script(script: Script, keys: readonly string[], args: readonly RedisArg[]): Promise<unknown> {
+    return this.exec(`script ${script.name}`, (c) => runScript(c, script, keys, args));
+  }
+
+  pipeline(commands: readonly RedisCommand[]): Promise<unknown[]> {
+    return this.exec('pipeline', (c) => c.pipeline(commands));
+  }
+
+  async get(key: string): Promise<string | null> {
+    return (await this.command('GET', key)) as string | null;
+  }
+
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    if (ttlMs && ttlMs > 0) await this.command('SET', key, value, 'PX', ttlMs);
+    else await this.command('SET', key, value);
+  }
+
+  async del(...keys: string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    // One DEL per key: keys of different ids live in different Cluster slots.
+    if (this.mode === 'cluster' && keys.length > 1) {
+      const replies = await this.pipeline(keys.map((k) => ['DEL', k] as const));
+      return replies.reduce<number>((sum, r) => sum + (typeof r === 'number' ? r : 0), 0);
+    }
+    return Number(await this.command('DEL', ...keys));
+  }
+
+  async incrBy(key: string, by: number, ttlMs: number): Promise<CounterResult> {
+    const [value, ttl] = (await this.script(incrTtl, [key], [by, ttlMs])) as [number, number];
+    return { value: Number(value), ttlMs: Number(ttl) };
+  }
+
+  async pttl(key: string): Promise<number> {
+    return Number(await this.command('PTTL', key));
+  }
+
+  async time(): Promise<number> {
+    return Number(await this.script(serverTime, [], []));
+  }
+
+  async ping(options: { timeoutMs?: number } = {}): Promise<number> {
+    const started = performance.now();
+    await this.exec('PING', (c) => c.command('PING', []), options.timeoutMs);
+    return performance.now() - started;
+  }
+
+  async info(options: { timeoutMs?: number } = {}): Promise<StoreInfo> {
+    const text = String(await this.exec('INFO', (c) => c.command('INFO', ['server']), options.timeoutMs));
+    const details: Record<string, string> = {};
+    for (const line of text.split(/\r?\n/)) {
+      const i = line.indexOf(':');
+      if (i > 0 && !line.startsWith('#')) details[line.slice(0, i)] = line.slice(i + 1);
+    }
+    return { mode: this.mode, version: details.redis_version ?? 'unknown', details };
+  }
+
+  async publish(channel: string, message: string): Promise<number> {
+    return Number(await this.command('PUBLISH', channel, message));
+  }
+
+  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
+    if (!this.canSubscribe) {
+      throw new StoreUnavailableError('this store cannot hold subscriptions (Upstash REST): poll instead');
+    }
+    let handlers = this.subscriptions.get(channel);
+    if (!handlers) {
+      const set = new Set<MessageHandler>();
+      handlers = set;
+      this.subscriptions.set(channel, set);
+      try {
+        await this.exec(`SUBSCRIBE ${channel}`, (c) =>
+          c.subscribe(channel, (message, ch) => {
+            for (const h of set) h(message, ch);
+          }),
+        );
+      } catch (error) {
+        this.subscriptions.delete(channel);
+        throw error;
+      }
+    }
+    handlers.add(handler);
+    return async () => {
+      const set = this.subscriptions.get(channel);
+      if (!set) return;
+      set.delete(handler);
+      if (set.size === 0) {
+        this.subscriptions.delete(channel);
+        await this.client?.unsubscribe(channel);
+      }
+    };
+  }
+
+  async ready(): Promise<void> {
+    await this.connecting;
+  }
+
+  private onCircuitChange(state: CircuitState, previous: CircuitState): void {
+    if (state === 'open') {
+      this.logger.warn(
+        { code: 'ERR_KIT_CIRCUIT_OPEN', mode: this.mode, previous },
+        'store unreachable: circuit opened; requests fail fast until a probe succeeds',
+      );
+      this.scheduleProbe();
+    } else if (state === 'closed') {
+      this.logger.info({ mode: this.mode }, 'store reachable again: circuit closed');
+    }
+  }
+
+  // While the circuit is open, probe in the background so it closes again even when no traffic arrives.
+  private scheduleProbe(): void {
+    if (this.closed || !this.breaker) return;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => {
+      if (this.closed || this.breaker?.state === 'closed') return;
+      this.ping().catch(() => {
+        if (this.breaker?.state !== 'closed') this.scheduleProbe();
+      });
+    }, this.breaker.retryInMs() + 10);
+    this.probeTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.probeTimer);
+    this.subscriptions.clear();
+    const client = this.client ?? (await this.connecting.catch(() => undefined));
+    await client?.close();
+  }
+}
+
+export type Store = MemoryStore | RedisStore;

@@ -1,0 +1,79 @@
+// A pino-compatible logger interface, a console default, and coded warnings that are logged once.
+
+/** The subset of pino's interface the kit uses. pino, bunyan-style and console-like objects fit. */
+export interface Logger {
+  debug?(obj: unknown, msg?: string): void;
+  info(obj: unknown, msg?: string): void;
+  warn(obj: unknown, msg?: string): void;
+  error(obj: unknown, msg?: string): void;
+}
+
+const TAG = '[express-redis-kit]';
+
+function format(obj: unknown, msg?: string): string {
+  if (typeof obj === 'string') return `${TAG} ${obj}`;
+  const fields = obj && typeof obj === 'object' ? JSON.stringify(obj, errorReplacer) : String(obj);
+  return msg ? `${TAG} ${msg} ${fields}` : `${TAG} ${fields}`;
+}
+
+function errorReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
+  return value;
+}
+
+/** Logs to the console with a tag. Debug lines are dropped unless REDIS_KIT_DEBUG is set. */
+export const consoleLogger: Logger = {
+  debug(obj, msg) {
+    if (process.env.REDIS_KIT_DEBUG) console.debug(format(obj, msg));
+  },
+  info(obj, msg) {
+    console.info(format(obj, msg));
+  },
+  warn(obj, msg) {
+    console.warn(format(obj, msg));
+  },
+  error(obj, msg) {
+    console.error(format(obj, msg));
+  },
+};
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Wraps a logger with `warnOnce(code, …)`: a soft problem is reported the first time only, never as a crash. */
+export class KitLogger implements Logger {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly target: Logger) {}
+
+  debug(obj: unknown, msg?: string): void {
+    this.target.debug?.(obj, msg);
+  }
+  info(obj: unknown, msg?: string): void {
+    this.target.info(obj, msg);
+  }
+  warn(obj: unknown, msg?: string): void {
+    this.target.warn(obj, msg);
+  }
+  error(obj: unknown, msg?: string): void {
+    this.target.error(obj, msg);
+  }
+
+  /** Logs a coded warning once per code (per kit). Returns whether it was logged now. */
+  warnOnce(code: string, message: string, fields: Record<string, unknown> = {}): boolean {
+    if (this.seen.has(code)) return false;
+    this.seen.add(code);
+    this.target.warn({ code, docs: `docs/troubleshooting.md#${code.toLowerCase()}`, ...fields }, message);
+    return true;
+  }
+
+  /** Forget a code so that it can be logged again (used when a condition clears, e.g. the store recovers). */
+  reset(code: string): void {
+    this.seen.delete(code);
+  }
+}
+
+export function isLogger(value: unknown): value is Logger {
+  if (!value || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.info === 'function' && typeof v.warn === 'function' && typeof v.error === 'function';
+}

@@ -1,0 +1,110 @@
+// Starting and stopping real redis-server processes (standalone and a small Cluster) on free ports for the tests.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function hasRedisServer(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    execFileSync('redis-cli', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function redisCli(port: number, ...args: string[]): string {
+  return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 5000 });
+}
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (check()) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export interface RedisProcess {
+  port: number;
+  url: string;
+  pid: number;
+  /** Stops the server (SIGKILL unless graceful) and waits for the process to exit. */
+  stop(options?: { graceful?: boolean }): Promise<void>;
+}
+
+export async function startRedis(options: { port?: number; args?: string[] } = {}): Promise<RedisProcess> {
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'rk-redis-'));
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.args ?? [])],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await waitFor(() => redisCli(port, 'PING').trim() === 'PONG', `redis-server on port ${port}`);
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    pid: child.pid as number,
+    async stop({ graceful = false } = {}) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RedisCluster {
+  nodes: Array<{ host: string; port: number }>;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(masters = 3): Promise<RedisCluster> {
+  const servers: RedisProcess[] = [];
+  for (let i = 0; i < masters; i++) {
+    const port = await freePort();
+    servers.push(
+      await startRedis({
+        port,
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+      }),
+    );
+  }
+  const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
+  execFileSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
+    stdio: 'ignore',
+    timeout: 20_000,
+  });
+  await waitFor(
+    () => servers.every((s) => redisCli(s.port, 'CLUSTER', 'INFO').includes('cluster_state:ok')),
+    'cluster_state:ok',
+    20_000,
+  );
+  return {
+    nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })),
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+  };
+}

@@ -20,7 +20,9 @@ async function loadIORedis(): Promise<{ Redis: new (...args: any[]) => any; Clus
   try {
     mod = await import('ioredis');
   } catch (error) {
-    throw new ConfigError(`Redis over TCP needs the optional peer dependency 'ioredis': npm install ioredis (${String(error)})`);
+    throw new ConfigError(
+      `Redis over TCP needs the optional peer dependency 'ioredis': npm install ioredis (${String(error)})`,
+    );
   }
   const Redis = mod.default?.Cluster ? mod.default : (mod.Redis ?? mod.default ?? mod);
   return { Redis, Cluster: Redis.Cluster ?? mod.Cluster };
@@ -31,7 +33,9 @@ async function loadUpstash(): Promise<new (config: any) => any> {
   try {
     mod = await import('@upstash/redis');
   } catch (error) {
-    throw new ConfigError(`Upstash REST needs the optional peer dependency '@upstash/redis': npm install @upstash/redis (${String(error)})`);
+    throw new ConfigError(
+      `Upstash REST needs the optional peer dependency '@upstash/redis': npm install @upstash/redis (${String(error)})`,
+    );
   }
   return mod.Redis ?? mod.default?.Redis;
 }
@@ -53,7 +57,10 @@ export function modeOf(spec: Exclude<StoreSpec, { kind: 'memory' }>): RedisMode 
   }
 }
 
-export async function connect(spec: Exclude<StoreSpec, { kind: 'memory' }>, settings: ConnectSettings): Promise<CommandClient> {
+export async function connect(
+  spec: Exclude<StoreSpec, { kind: 'memory' }>,
+  settings: ConnectSettings,
+): Promise<CommandClient> {
   const { logger } = settings;
   let lastLogged = 0;
   // A dead server makes ioredis emit an error per reconnect attempt; log at most one line every 10 s.

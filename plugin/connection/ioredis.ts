@@ -1,6 +1,13 @@
 // Adapter for ioredis (standalone, Sentinel, Cluster) and for objects shaped like it (ioredis-mock).
 
-import { ReplyError, type CommandClient, type MessageHandler, type RedisArg, type RedisCommand, type RedisMode } from './types.js';
+import {
+  ReplyError,
+  type CommandClient,
+  type MessageHandler,
+  type RedisArg,
+  type RedisCommand,
+  type RedisMode,
+} from './types.js';
 
 /** The part of an ioredis Redis or Cluster instance the adapter uses. */
 export interface IORedisLike {
@@ -27,7 +34,8 @@ export function isIORedisLike(value: unknown): value is IORedisLike {
 
 // ioredis reports server error replies with an error named ReplyError (from redis-errors); ioredis-mock throws
 // plain Errors whose text starts like a Redis error reply. Everything else is a transport problem.
-const REPLY_TEXT = /^(ERR|NOSCRIPT|WRONGTYPE|EXECABORT|BUSY|LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF|NOPERM|NOAUTH|OOM|CROSSSLOT|Error trying to loading|[A-Z]+ )/;
+const REPLY_TEXT =
+  /^(ERR|NOSCRIPT|WRONGTYPE|EXECABORT|BUSY|LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF|NOPERM|NOAUTH|OOM|CROSSSLOT|Error trying to loading|[A-Z]+ )/;
 
 function classify(error: unknown, mock: boolean): unknown {
   if (!(error instanceof Error)) return error;
@@ -90,9 +98,7 @@ export class IORedisAdapter implements CommandClient {
     // A Cluster pipeline must keep every key in one slot; separate commands let ioredis route (and, with
     // auto-pipelining, batch) them per node instead.
     if (this.mode === 'cluster') {
-      return Promise.all(
-        commands.map(([name, ...args]) => this.command(name, args).catch((error: unknown) => error)),
-      );
+      return Promise.all(commands.map(([name, ...args]) => this.command(name, args).catch((error: unknown) => error)));
     }
     const replies = await this.client.pipeline(commands.map((c) => [...c])).exec();
     if (!replies) throw new Error('pipeline was discarded');

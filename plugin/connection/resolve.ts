@@ -88,7 +88,13 @@ function parseHostPort(value: unknown, what: string): HostPort {
 }
 
 function clusterFromList(list: unknown, source: string): StoreSpec {
-  const items = typeof list === 'string' ? list.split(',').map((s) => s.trim()).filter(Boolean) : list;
+  const items =
+    typeof list === 'string'
+      ? list
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : list;
   if (!Array.isArray(items) || items.length === 0) {
     throw new ConfigError(`${source}: expected a non-empty list of cluster nodes ('host:port' or { host, port })`);
   }
@@ -120,7 +126,8 @@ function upstashFromEnv(env: Env): StoreSpec | undefined {
     const token = env[tokenName];
     if (!url && !token) continue;
     if (!url) throw new ConfigError(`${tokenName} is set but ${urlName} is not: set both (the REST URL and its token)`);
-    if (!token) throw new ConfigError(`${urlName} is set but ${tokenName} is not: set both (the REST URL and its token)`);
+    if (!token)
+      throw new ConfigError(`${urlName} is set but ${tokenName} is not: set both (the REST URL and its token)`);
     return { kind: 'upstash-config', url: validateHttpsUrl(url, urlName), token, source: `${urlName}/${tokenName}` };
   }
   return undefined;
@@ -129,7 +136,9 @@ function upstashFromEnv(env: Env): StoreSpec | undefined {
 export function resolveStore(options: ConnectionOptions, env: Env): StoreSpec {
   const given = (['redis', 'cluster', 'sentinel', 'upstash'] as const).filter((k) => options[k] !== undefined);
   if (options.store !== undefined && options.store !== 'memory') {
-    throw new ConfigError(`store: the only value is 'memory' (to force the embedded store), got ${JSON.stringify(options.store)}`);
+    throw new ConfigError(
+      `store: the only value is 'memory' (to force the embedded store), got ${JSON.stringify(options.store)}`,
+    );
   }
   if (given.length > 1) {
     throw new ConfigError(`give one of redis, cluster, sentinel or upstash, not ${given.join(' and ')}`);
@@ -141,11 +150,12 @@ export function resolveStore(options: ConnectionOptions, env: Env): StoreSpec {
 
   const { redis, cluster, sentinel, upstash } = options;
   if (redis !== undefined) {
-    if (typeof redis === 'string') return { kind: 'redis-url', url: validateRedisUrl(redis, 'options.redis'), source: 'options.redis' };
+    if (typeof redis === 'string')
+      return { kind: 'redis-url', url: validateRedisUrl(redis, 'options.redis'), source: 'options.redis' };
     if (isIORedisLike(redis)) return { kind: 'redis-instance', instance: redis, cluster: redis.isCluster === true };
     if (isUpstashLike(redis)) return { kind: 'upstash-instance', instance: redis };
     throw new ConfigError(
-      "options.redis: expected a redis:// URL, an ioredis instance (Redis or Cluster) or an @upstash/redis instance",
+      'options.redis: expected a redis:// URL, an ioredis instance (Redis or Cluster) or an @upstash/redis instance',
     );
   }
   if (cluster !== undefined) {
@@ -167,16 +177,25 @@ export function resolveStore(options: ConnectionOptions, env: Env): StoreSpec {
   if (upstash !== undefined) {
     if (isUpstashLike(upstash)) return { kind: 'upstash-instance', instance: upstash };
     const u = upstash as { url?: unknown; token?: unknown };
-    if (!u || typeof u !== 'object') throw new ConfigError('options.upstash: expected { url, token } or an @upstash/redis instance');
-    if (typeof u.url !== 'string' || !u.url) throw new ConfigError('options.upstash.url is missing: give the REST URL (https://…)');
-    if (typeof u.token !== 'string' || !u.token) throw new ConfigError('options.upstash.token is missing: give the REST token');
-    return { kind: 'upstash-config', url: validateHttpsUrl(u.url, 'options.upstash.url'), token: u.token, source: 'options.upstash' };
+    if (!u || typeof u !== 'object')
+      throw new ConfigError('options.upstash: expected { url, token } or an @upstash/redis instance');
+    if (typeof u.url !== 'string' || !u.url)
+      throw new ConfigError('options.upstash.url is missing: give the REST URL (https://…)');
+    if (typeof u.token !== 'string' || !u.token)
+      throw new ConfigError('options.upstash.token is missing: give the REST token');
+    return {
+      kind: 'upstash-config',
+      url: validateHttpsUrl(u.url, 'options.upstash.url'),
+      token: u.token,
+      source: 'options.upstash',
+    };
   }
 
   // Environment. A half-set Upstash pair is an error even when REDIS_URL is also set: it is certainly a mistake.
   const fromUpstash = upstashFromEnv(env);
   if (env.REDIS_CLUSTER_NODES) return clusterFromList(env.REDIS_CLUSTER_NODES, 'REDIS_CLUSTER_NODES');
-  if (env.REDIS_URL) return { kind: 'redis-url', url: validateRedisUrl(env.REDIS_URL, 'REDIS_URL'), source: 'REDIS_URL' };
+  if (env.REDIS_URL)
+    return { kind: 'redis-url', url: validateRedisUrl(env.REDIS_URL, 'REDIS_URL'), source: 'REDIS_URL' };
   if (fromUpstash) return fromUpstash;
   return { kind: 'memory', reason: 'default' };
 }

@@ -9,7 +9,7 @@ import type { KitLogger } from '../core/logger.js';
 import { withTimeout } from '../core/timeout.js';
 import { CircuitBreaker, type CircuitState } from './breaker.js';
 import { normaliseError } from './errors.js';
-import { MemoryEngine } from './memory.js';
+import type { MemoryEngine } from './memory.js';
 import { runScript } from './script.js';
 import { incrTtl, serverTime } from './scripts.generated.js';
 import type { CommandClient, MessageHandler, RedisArg, RedisCommand, RedisMode, Script, StoreMode } from './types.js';
@@ -215,7 +215,11 @@ export class RedisStore implements StoreBase {
    * Runs one operation against the client: fails fast when the circuit is open, bounds the wait by the command
    * timeout, and maps driver errors to KitErrors. Only transport failures count against the circuit.
    */
-  async exec<T>(what: string, op: (client: CommandClient) => Promise<T>, timeoutMs = this.commandTimeoutMs): Promise<T> {
+  async exec<T>(
+    what: string,
+    op: (client: CommandClient) => Promise<T>,
+    timeoutMs = this.commandTimeoutMs,
+  ): Promise<T> {
     if (this.closed) throw new ClosedError('the store');
     const breaker = this.breaker;
     if (breaker && !breaker.allow()) {

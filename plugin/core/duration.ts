@@ -56,7 +56,9 @@ export function parseDuration(value: Duration, what: string, { allowZero = false
     throw new ConfigError(`${what}: expected a duration (milliseconds or a string like '30 s'), got ${typeof value}`);
   }
   if (!Number.isFinite(ms) || ms < 0 || (!allowZero && ms === 0)) {
-    throw new ConfigError(`${what}: ${JSON.stringify(value)} is not a ${allowZero ? 'non-negative' : 'positive'} duration`);
+    throw new ConfigError(
+      `${what}: ${JSON.stringify(value)} is not a ${allowZero ? 'non-negative' : 'positive'} duration`,
+    );
   }
   if (ms > 2 ** 31 - 1 && ms !== Number.POSITIVE_INFINITY) {
     // setTimeout cannot wait longer than this, and nothing in the kit should.

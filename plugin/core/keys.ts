@@ -46,7 +46,8 @@ export class KeyBuilder {
 
   /** A per-feature key builder, for the feature's hot path: `feature` is checked once here. */
   forFeature(feature: string): (id: string, ...parts: string[]) => string {
-    if (!SAFE_PART.test(feature)) throw new ConfigError(`feature name ${JSON.stringify(feature)} is not a safe key part`);
+    if (!SAFE_PART.test(feature))
+      throw new ConfigError(`feature name ${JSON.stringify(feature)} is not a safe key part`);
     const head = `${this.prefix}:${feature}:{`;
     return (id, ...parts) => {
       let out = `${head}${safeId(id)}}`;

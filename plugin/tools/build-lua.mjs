@@ -22,7 +22,8 @@ function keyCount(source, file) {
   const n = declared.length ? Math.max(...declared) : 0;
   if (used.some((u) => u > n)) throw new Error(`${file}: uses a KEYS index its header does not declare`);
   if (!/^--/.test(source)) throw new Error(`${file}: must open with a comment block (purpose, KEYS, ARGV, return)`);
-  if (!/^--\s*Returns/m.test(source)) throw new Error(`${file}: the header must say what the script returns (-- Returns ...)`);
+  if (!/^--\s*Returns/m.test(source))
+    throw new Error(`${file}: the header must say what the script returns (-- Returns ...)`);
   return n;
 }
 
@@ -39,7 +40,9 @@ function collect(dir) {
 }
 
 for (const luaDir of collect(pluginDir)) {
-  const files = readdirSync(luaDir).filter((f) => f.endsWith('.lua')).sort();
+  const files = readdirSync(luaDir)
+    .filter((f) => f.endsWith('.lua'))
+    .sort();
   const featureDir = dirname(luaDir);
   const importPath = relative(featureDir, join(pluginDir, 'connection', 'types.js')).replace(/\\/g, '/');
   const lines = [

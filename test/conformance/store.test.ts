@@ -10,7 +10,13 @@ describeForEachStore('store', ({ tier, makeKit }) => {
   test('reports its mode', async () => {
     const kit = makeKit();
     await kit.ready();
-    const expected = { memory: 'memory', 'ioredis-mock': 'standalone', standalone: 'standalone', cluster: 'cluster', upstash: 'upstash' }[tier];
+    const expected = {
+      memory: 'memory',
+      'ioredis-mock': 'standalone',
+      standalone: 'standalone',
+      cluster: 'cluster',
+      upstash: 'upstash',
+    }[tier];
     expect(kit.mode).toBe(expected);
     expect(kit.store.mode).toBe(expected);
   });

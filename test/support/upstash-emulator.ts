@@ -18,7 +18,8 @@ type Reply = { result: unknown } | { error: string };
 
 function encode(value: unknown, topLevel: boolean): unknown {
   // Upstash leaves the status reply OK readable; every other string is base64 when the client asks for it.
-  if (typeof value === 'string') return topLevel && value === 'OK' ? value : Buffer.from(value, 'utf8').toString('base64');
+  if (typeof value === 'string')
+    return topLevel && value === 'OK' ? value : Buffer.from(value, 'utf8').toString('base64');
   if (Array.isArray(value)) return value.map((v) => encode(v, false));
   return value;
 }
@@ -53,7 +54,8 @@ export async function startUpstashEmulator(redisUrl: string, token = 'test-token
       if (req.method !== 'POST') return send(res, 405, { error: 'only POST' });
       if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, { error: 'Unauthorized' });
       const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
-      const out = (reply: Reply): Reply => ('result' in reply && base64 ? { result: encode(reply.result, true) } : reply);
+      const out = (reply: Reply): Reply =>
+        'result' in reply && base64 ? { result: encode(reply.result, true) } : reply;
       let body: unknown;
       try {
         body = await readBody(req);

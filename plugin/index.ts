@@ -14,6 +14,7 @@ export type { Duration } from './core/duration.js';
 export type { Logger } from './core/logger.js';
 export type { CircuitState } from './connection/breaker.js';
 export type { CounterResult, MemoryStore, RedisStore, Store, StoreInfo } from './connection/store.js';
+export type { FeatureContext } from './core/context.js';
 export type { StoreMode } from './connection/types.js';
 export type { HealthCheck, HealthReport, HealthStatus } from './observability/health.js';
 export { VERSION } from './version.js';

@@ -11,6 +11,7 @@ import { type Duration, parseDuration } from './core/duration.js';
 import { ConfigError } from './core/errors.js';
 import { KeyBuilder } from './core/keys.js';
 import { consoleLogger, isLogger, KitLogger, type Logger, silentLogger } from './core/logger.js';
+import type { FeatureContext } from './core/context.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from './core/options.js';
 import { healthRouter, type HealthOptions } from './observability/health.js';
 
@@ -87,6 +88,8 @@ export interface RedisKit {
   /** `memory`, `standalone`, `sentinel`, `cluster` or `upstash`. */
   readonly mode: StoreMode;
   readonly logger: KitLogger;
+  /** What feature factories receive (store, logger, settings, close hooks). For feature authors. */
+  readonly context: FeatureContext;
   /** An Express router with every route the kit serves (health today; features add theirs). */
   router(): ExpressRouter;
   /** Mounts `router()` on `app` under `basePath`. */
@@ -199,11 +202,21 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
   const store = createStore(config);
   let router: ExpressRouter | undefined;
   let closed: Promise<void> | undefined;
+  const closers: Array<() => Promise<void> | void> = [];
+  const context: FeatureContext = {
+    store,
+    logger: config.logger,
+    commandTimeoutMs: config.commandTimeoutMs,
+    onClose(fn) {
+      closers.push(fn);
+    },
+  };
 
   const kit: RedisKit = {
     store,
     mode: store.mode,
     logger: config.logger,
+    context,
     router() {
       if (!router) {
         router = Router();
@@ -225,7 +238,17 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     },
     ready: () => store.ready(),
     close() {
-      closed ??= store.close();
+      // Features first (they may flush to the store), then the store; later-registered features close first.
+      closed ??= (async () => {
+        for (const fn of closers.splice(0).reverse()) {
+          try {
+            await fn();
+          } catch (error) {
+            config.logger.error({ err: error }, 'a feature failed to close cleanly');
+          }
+        }
+        await store.close();
+      })();
       return closed;
     },
   };

@@ -148,6 +148,11 @@ export class IORedisAdapter implements CommandClient {
 async function quietQuit(client: IORedisLike): Promise<void> {
   // QUIT waits for the server; when the server is gone it would wait for a reconnect, so bound it.
   if (client.status === 'end') return;
+  // Not connected (yet): there is nothing to say goodbye to, and QUIT on a connecting Cluster leaves a retry timer.
+  if (client.status !== undefined && client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
   let timer: NodeJS.Timeout | undefined;
   const quit = client.quit().catch(() => undefined);
   const bounded = new Promise<void>((resolve) => {

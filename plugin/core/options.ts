@@ -29,8 +29,10 @@ export function nearest(name: string, candidates: readonly string[]): string | u
       bestDistance = d;
     }
   }
-  // Only suggest when the guess is plausibly a typo of the same word.
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  // Only suggest when the guess is plausibly a typo of the same word, or the start of it ('base' → 'basePath').
+  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3))) return best;
+  if (lower.length >= 3) return candidates.find((c) => c.toLowerCase().startsWith(lower));
+  return undefined;
 }
 
 /** Throws a ConfigError for the first key of `options` not in `known`, suggesting the closest known key. */

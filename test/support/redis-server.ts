@@ -34,6 +34,7 @@ function redisCli(port: number, ...args: string[]): string {
   return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], {
     encoding: 'utf8',
     timeout: 5000,
+    stdio: ['ignore', 'pipe', 'ignore'],
   });
 }
 
@@ -54,6 +55,10 @@ export interface RedisProcess {
   port: number;
   url: string;
   pid: number;
+  /** SIGSTOP: the server keeps its connections open but answers nothing (a black hole). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** Stops the server (SIGKILL unless graceful) and waits for the process to exit. */
   stop(options?: { graceful?: boolean }): Promise<void>;
 }
@@ -84,8 +89,13 @@ export async function startRedis(options: { port?: number; args?: string[] } = {
     port,
     url: `redis://127.0.0.1:${port}`,
     pid: child.pid as number,
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
     async stop({ graceful = false } = {}) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
+        child.kill('SIGCONT'); // a paused server must run to act on SIGTERM
+      }
       await exited;
       rmSync(dir, { recursive: true, force: true });
     },

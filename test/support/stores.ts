@@ -54,6 +54,8 @@ export function describeForEachStore(
     }
     describe(`${name} [${tier}]`, () => {
       let emulator: UpstashEmulator | undefined;
+      // One ioredis-mock per suite: each instance adds listeners to the mock's shared data emitter.
+      let mock: InstanceType<typeof RedisMock> | undefined;
       const kits: RedisKit[] = [];
 
       if (tier === 'upstash') {
@@ -73,7 +75,8 @@ export function describeForEachStore(
           case 'memory':
             return { store: 'memory' };
           case 'ioredis-mock':
-            return { redis: new RedisMock() };
+            mock ??= new RedisMock();
+            return { redis: mock };
           case 'standalone':
             return { redis: standaloneUrl() as string };
           case 'cluster':

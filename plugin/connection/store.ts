@@ -176,7 +176,7 @@ export class RedisStore implements StoreBase {
   readonly commandTimeoutMs: number;
   private closed = false;
   private probeTimer: NodeJS.Timeout | undefined;
-  private readonly subscriptions = new Map<string, Set<MessageHandler>>();
+  private readonly subscriptions = new Map<string, { handlers: Set<MessageHandler>; confirmed: Promise<void> }>();
   /** Commands that failed for lack of a store (timeouts, connection errors, open circuit). */
   failures = 0;
 
@@ -311,28 +311,28 @@ export class RedisStore implements StoreBase {
     if (!this.canSubscribe) {
       throw new StoreUnavailableError('this store cannot hold subscriptions (Upstash REST): poll instead');
     }
-    let handlers = this.subscriptions.get(channel);
-    if (!handlers) {
-      const set = new Set<MessageHandler>();
-      handlers = set;
-      this.subscriptions.set(channel, set);
-      try {
-        await this.exec(`SUBSCRIBE ${channel}`, (c) =>
-          c.subscribe(channel, (message, ch) => {
-            for (const h of set) h(message, ch);
-          }),
-        );
-      } catch (error) {
-        this.subscriptions.delete(channel);
-        throw error;
-      }
+    // One server subscription per channel, shared by every handler of this kit. A second caller for a channel
+    // whose SUBSCRIBE is still in flight waits for the same confirmation, so neither misses early messages.
+    let subscription = this.subscriptions.get(channel);
+    if (!subscription) {
+      const handlers = new Set<MessageHandler>();
+      const confirmed = this.exec(`SUBSCRIBE ${channel}`, (c) =>
+        c.subscribe(channel, (message, ch) => {
+          for (const h of handlers) h(message, ch);
+        }),
+      );
+      subscription = { handlers, confirmed };
+      this.subscriptions.set(channel, subscription);
+      confirmed.catch(() => {
+        if (this.subscriptions.get(channel) === subscription) this.subscriptions.delete(channel);
+      });
     }
-    handlers.add(handler);
+    await subscription.confirmed;
+    subscription.handlers.add(handler);
+    const current = subscription;
     return async () => {
-      const set = this.subscriptions.get(channel);
-      if (!set) return;
-      set.delete(handler);
-      if (set.size === 0) {
+      current.handlers.delete(handler);
+      if (current.handlers.size === 0 && this.subscriptions.get(channel) === current) {
         this.subscriptions.delete(channel);
         await this.client?.unsubscribe(channel);
       }

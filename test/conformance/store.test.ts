@@ -112,6 +112,21 @@ describeForEachStore('store', ({ tier, makeKit }) => {
     expect(got).toHaveLength(2);
   });
 
+  test('two handlers subscribing at once both hear the first message', async () => {
+    const kit = makeKit();
+    if (!kit.store.canSubscribe) return expect(tier).toBe('upstash');
+    const channel = kit.store.keys.channel('test', 'race');
+    const got: string[] = [];
+    const offs = await Promise.all([
+      kit.store.subscribe(channel, (m) => got.push(`a:${m}`)),
+      kit.store.subscribe(channel, (m) => got.push(`b:${m}`)),
+    ]);
+    await kit.store.publish(channel, 'first');
+    for (let i = 0; i < 40 && got.length < 2; i++) await sleep(25);
+    expect(got.sort()).toEqual(['a:first', 'b:first']);
+    for (const off of offs) await off();
+  });
+
   test('GET {base}/health answers without touching the store', async () => {
     const kit = makeKit();
     const app = express();

@@ -94,7 +94,10 @@ export interface RedisKit {
   router(): ExpressRouter;
   /** Mounts `router()` on `app` under `basePath`. */
   mount(app: Application | ExpressRouter, options?: MountOptions): RedisKit;
-  /** Resolves once the store is connected; rejects on a set-up problem (e.g. a missing driver). */
+  /**
+   * Resolves once the store is connected and answers; rejects on a set-up problem (e.g. a missing driver) or when
+   * the server does not answer within the command timeout. Optional: features work without awaiting it.
+   */
   ready(): Promise<void>;
   /** Ends every connection and timer the kit opened. Safe to call twice. */
   close(): Promise<void>;

@@ -49,7 +49,10 @@ interface StoreBase {
   publish(channel: string, message: string): Promise<number>;
   /** Subscribes a handler; resolves to the function that removes it. */
   subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
-  /** Resolves when the store is connected (immediately for memory); rejects on a configuration problem. */
+  /**
+   * Resolves when the store is connected and answering (immediately for memory); rejects on a set-up problem
+   * (e.g. a missing driver) or when the server does not answer within the command timeout.
+   */
   ready(): Promise<void>;
   close(): Promise<void>;
 }
@@ -339,8 +342,10 @@ export class RedisStore implements StoreBase {
     };
   }
 
+  /** Resolves once the driver is loaded and the server answered a PING (bounded by the command timeout). */
   async ready(): Promise<void> {
     await this.connecting;
+    await this.ping();
   }
 
   private onCircuitChange(state: CircuitState, previous: CircuitState): void {

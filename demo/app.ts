@@ -3,6 +3,7 @@
 
 import express, { type Express } from 'express';
 import { createRedisKit, type RedisKit, type RedisKitOptions } from '../plugin/index.js';
+import { openApiRouter } from './openapi.js';
 
 export interface DemoApp {
   app: Express;
@@ -15,6 +16,7 @@ export function createDemoApp(options: RedisKitOptions = {}): DemoApp {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   kit.mount(app, { basePath: '/api/v1' });
+  app.use(openApiRouter());
 
   app.get('/', (_req, res) => {
     res.type('html').send(landingPage(kit));
@@ -33,6 +35,7 @@ function landingPage(kit: RedisKit): string {
 <p>Store: <strong>${kit.mode}</strong>${kit.mode === 'memory' ? ' (embedded; set <code>REDIS_URL</code> to use Redis)' : ''}.</p>
 <h2>Try it</h2>
 <ul>
+<li><a href="/docs">/docs</a>: Swagger UI for every route (try them from the browser).</li>
 <li><a href="/api/v1/health">GET /api/v1/health</a>: liveness, no store call.</li>
 <li><a href="/api/v1/health/redis">GET /api/v1/health/redis</a>: store readiness in <code>application/health+json</code>.</li>
 </ul>

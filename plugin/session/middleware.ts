@@ -345,6 +345,7 @@ class SessionRequest implements SessionOwner {
       }
       if (!work) return original();
       work.then(original, (error: unknown) => {
+        owner.writeFailed();
         if (!(error instanceof StoreUnavailableError || error instanceof ClosedError)) {
           // Not the store's weather (e.g. a session over maxBytes): the response stands, the write is logged.
           owner.feature.logger.error({ err: error }, 'session could not be saved');
@@ -362,6 +363,11 @@ class SessionRequest implements SessionOwner {
       });
       return this;
     } as Response['end'];
+  }
+
+  /** A new session that could not be stored gets no cookie (an id stored earlier, e.g. by login(), keeps it). */
+  writeFailed(): void {
+    if (!this.persisted) this.cookieDone = true;
   }
 
   /** End-of-request work: undefined when there is nothing to write (the response goes out at once). */

@@ -188,13 +188,21 @@ class SessionRequest implements SessionOwner {
     if (this.destroyed || this.degraded || session !== this.session) return;
     const { set, del, current } = this.diff(session);
     const { idleMs, absoluteMs } = this.config;
+    const { backend, keys } = this.feature;
+    // A user id that appeared in the data (passport's, by default) binds the session to that user's index. The
+    // index entry goes first, as in login(), so a concurrent revoke-all cannot miss this session.
+    const previousUser = this.user;
+    const user = previousUser ?? this.config.userId(session);
+    if (user !== undefined && user !== previousUser) {
+      await backend.indexAdd(keys.user(this.wsPart, user), session.id, absoluteMs);
+    }
     if (!this.persisted) {
       if (current.size === 0 && !explicit) return;
       // Once the headers are out, a new session could not get its cookie: do not store what no one can use.
       if (this.res.headersSent && !this.cookieDone) return;
-      const result = await this.feature.backend.write(this.key(session.id), {
+      const result = await backend.write(this.key(session.id), {
         mode: 'create',
-        set: [...set, ...this.metaFields(this.user)],
+        set: [...set, ...this.metaFields(user)],
         del: [],
         idleMs,
         absoluteMs,
@@ -202,14 +210,10 @@ class SessionRequest implements SessionOwner {
       if (result === 0) throw new SessionRevokedError();
       this.persisted = true;
     } else {
-      if (set.length === 0 && del.length === 0 && !this.touchWanted) return;
-      const result = await this.feature.backend.write(this.key(session.id), {
-        mode: 'update',
-        set,
-        del,
-        idleMs,
-        absoluteMs,
-      });
+      const newUser = user !== previousUser;
+      if (set.length === 0 && del.length === 0 && !this.touchWanted && !newUser) return;
+      if (newUser) set.push(META.user, user as string);
+      const result = await backend.write(this.key(session.id), { mode: 'update', set, del, idleMs, absoluteMs });
       if (result === 0) {
         // Expired or revoked meanwhile: never bring it back. The client's cookie is cleared.
         this.persisted = false;
@@ -217,12 +221,14 @@ class SessionRequest implements SessionOwner {
         return;
       }
     }
+    this.user = user;
     this.snapshot = current;
     this.touchWanted = false;
   }
 
   private needsWrite(session: Session): boolean {
     if (this.touchWanted) return true;
+    if (this.user === undefined && this.config.userId(session) !== undefined) return true;
     const keys = Object.keys(session);
     if (!this.persisted) return keys.length > 0;
     let count = 0;

@@ -62,6 +62,14 @@ export interface SessionOptions {
    * @default 'fail'
    */
   onStoreError?: 'fail' | 'degrade';
+  /**
+   * Which user a session belongs to, read from its data when it is saved: the session then joins that user's index
+   * (kit.sessions.list / revokeAll). The default reads passport's `session.passport.user` when it is a string or a
+   * number, so passport apps get "log out everywhere" unchanged. `false` turns it off; `session.login(id)` always
+   * works.
+   * @default (session) => session.passport?.user
+   */
+  userId?: ((session: Record<string, unknown>) => string | number | undefined) | false;
   /** Most bytes of session data (field names and JSON values) one session may hold; a save past it fails. @default 65_536 */
   maxBytes?: number;
 }
@@ -80,6 +88,7 @@ export interface SessionConfig {
   workspace: ((req: Request) => string | undefined) | undefined;
   onStoreError: 'fail' | 'degrade';
   maxBytes: number;
+  userId: (session: Record<string, unknown>) => string | undefined;
 }
 
 const KNOWN = [
@@ -92,11 +101,31 @@ const KNOWN = [
   'workspace',
   'onStoreError',
   'maxBytes',
+  'userId',
 ] as const;
 const COOKIE_KNOWN = ['path', 'domain', 'sameSite', 'secure', 'httpOnly', 'maxAge', 'hostPrefix'] as const;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const PATH_OR_DOMAIN = /^[\x21-\x3a\x3c-\x7e]+$/;
 const MAX_WORKSPACE = 256;
+
+function passportUser(session: Record<string, unknown>): string | number | undefined {
+  const passport = session.passport;
+  const user = passport && typeof passport === 'object' ? (passport as { user?: unknown }).user : undefined;
+  return typeof user === 'string' || typeof user === 'number' ? user : undefined;
+}
+
+function userIdFn(option: unknown): SessionConfig['userId'] {
+  if (option === false) return () => undefined;
+  if (option !== undefined && typeof option !== 'function') {
+    throw new ConfigError('kit.session userId: expected a function (session) => user id, or false');
+  }
+  const read = (option ?? passportUser) as (s: Record<string, unknown>) => unknown;
+  return (session) => {
+    const user = read(session);
+    if (typeof user === 'number' && Number.isFinite(user)) return String(user);
+    return typeof user === 'string' && user.length > 0 && user.length <= 256 ? user : undefined;
+  };
+}
 
 export function parseSecrets(secret: unknown, where: string): Buffer[] {
   const list = typeof secret === 'string' ? [secret] : secret;
@@ -217,6 +246,7 @@ export function parseSessionOptions(options: SessionOptions): SessionConfig {
     workspace: workspaceFn(options.workspace),
     onStoreError,
     maxBytes,
+    userId: userIdFn(options.userId),
   };
 }
 

@@ -116,6 +116,17 @@ describe('kit.session options', () => {
     expect((await request(byFn).get('/get/a?ws=y').set('Cookie', f)).body.value).toBeNull();
   });
 
+  test('userId: a custom reader indexes the session; false leaves it out', async () => {
+    const custom = sessionApp(kit, { userId: (session) => session.uid as string | undefined });
+    const cookie = setCookie(await request(custom).post('/set/uid/u-42')) as string;
+    expect((await kit.sessions.list('u-42')).map((s) => s.id)).toEqual([cookie.slice(7, 29)]);
+    const off = sessionApp(kit, { userId: false });
+    await request(off).post('/set/uid/u-43');
+    expect(await kit.sessions.list('u-43')).toEqual([]);
+    // @ts-expect-error: wrong type
+    expect(() => kit.session({ secret: SECRET, userId: 'passport' })).toThrow(/userId/);
+  });
+
   test('the embedded store stays bounded by its key cap', async () => {
     const small = createRedisKit({ store: 'memory', logger: false, env: {}, memory: { maxKeys: 50 } });
     try {

@@ -86,8 +86,17 @@ describeForEachStore(
       expect(login.headers.location).toBe('/me');
       const cookie = setCookie(login) as string;
       expect((await request(app).get('/me').set('Cookie', cookie)).body).toEqual({ user: 'ada' });
+      // The session joined the user's index by itself (passport's session.passport.user).
+      expect((await kit.sessions.list('7')).map((s) => s.id)).toEqual([cookie.slice(7, 29)]);
       expect((await request(app).post('/logout').set('Cookie', cookie)).status).toBe(200);
       expect((await request(app).get('/me').set('Cookie', cookie)).status).toBe(401);
+      expect(await kit.sessions.list('7')).toEqual([]);
+
+      const again = setCookie(
+        await request(app).post('/login').type('form').send({ username: 'ada', password: 'lovelace' }),
+      ) as string;
+      expect(await kit.sessions.revokeAll('7')).toBe(1);
+      expect((await request(app).get('/me').set('Cookie', again)).status).toBe(401);
     });
 
     test('log out everywhere reaches a passport session', async () => {

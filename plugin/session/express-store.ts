@@ -19,7 +19,7 @@ export interface SessionStoreOptions {
 
 type Callback<T = void> = (err: unknown, value?: T) => void;
 // express-session's session objects are open-ended.
-type SessionData = Record<string, any>;
+type SessionData = any;
 // express-session's request type is not imported at run time.
 type AnyRequest = any;
 
@@ -178,7 +178,7 @@ export class KitSessionStore extends EventEmitter {
     });
   }
 
-  load(sid: string, fn: (err: unknown, session?: unknown) => void): void {
+  load(sid: string, fn: (err: unknown, session?: AnyRequest) => void): void {
     this.get(sid, (err, session) => {
       if (err) return fn(err);
       if (!session) return fn(null);
@@ -186,7 +186,7 @@ export class KitSessionStore extends EventEmitter {
     });
   }
 
-  createSession(req: AnyRequest, data: SessionData): unknown {
+  createSession(req: AnyRequest, data: SessionData): AnyRequest {
     // express-session's Session and Cookie classes are reached through its own generate() (assigned to this
     // store by express-session): it builds a fresh session whose constructors we reuse for the stored data.
     const sid = req.sessionID;

@@ -8,7 +8,7 @@ import type { RedisKit } from '../../plugin/index';
 import { SECRET, sessionApp, setCookie, sleep } from '../session/helpers';
 import { describeForEachStore } from '../support/stores';
 
-function expressSessionApp(kit: RedisKit, store: session.Store = kit.sessionStore() as unknown as session.Store) {
+function expressSessionApp(kit: RedisKit, store: session.Store = kit.sessionStore()) {
   const app = express();
   app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false, name: 'connect.sid' }));
   app.post('/set/:field/:value', async (req, res) => {

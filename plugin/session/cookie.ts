@@ -36,6 +36,30 @@ export function readCookie(header: string, name: string): string | undefined {
   }
 }
 
+/**
+ * Remembers cookie values already verified, so a returning client costs a map lookup instead of an HMAC. Only
+ * values that verified are kept (a flood of forged values cannot fill it), and it is bounded: cleared when full.
+ */
+export class VerifiedCookies {
+  private readonly seen = new Map<string, string>();
+
+  constructor(
+    private readonly keys: readonly Buffer[],
+    private readonly max = 10_000,
+  ) {}
+
+  verify(value: string): string | undefined {
+    const hit = this.seen.get(value);
+    if (hit !== undefined) return hit;
+    const id = verify(value, this.keys);
+    if (id !== undefined) {
+      if (this.seen.size >= this.max) this.seen.clear();
+      this.seen.set(value, id);
+    }
+    return id;
+  }
+}
+
 /** The session id a signed cookie value carries, when a current or former secret signed it. */
 export function verify(value: string, keys: readonly Buffer[]): string | undefined {
   if (value.length !== VALUE_LENGTH || !VALUE.test(value)) return undefined;

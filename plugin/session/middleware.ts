@@ -7,7 +7,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
 import { META, type RawSession, type SessionBackend, fieldName } from './backend.js';
-import { newId, readCookie, verify } from './cookie.js';
+import { newId, readCookie, VerifiedCookies } from './cookie.js';
 import { SessionGoneError, SessionRevokedError, SessionTooLargeError } from './errors.js';
 import type { SessionKeys } from './keys.js';
 import { type SessionConfig, sign } from './options.js';
@@ -417,23 +417,22 @@ class SessionRequest implements SessionOwner {
 export function sessionMiddleware(config: SessionConfig, feature: SessionFeature): RequestHandler {
   const { backend, logger } = feature;
   const timeouts = { idleMs: config.idleMs, absoluteMs: config.absoluteMs };
-  const { touchMs, cookieName, keys } = config;
+  const { touchMs, cookieName } = config;
+  const cookies = new VerifiedCookies(config.keys);
   return function session(req: Request, res: Response, next: NextFunction): void {
     const owner = new SessionRequest(config, feature, req, res);
-    Object.defineProperty(req, 'session', {
-      configurable: true,
-      enumerable: true,
-      get: () => owner.access(),
-      set: (value: unknown) => owner.assign(value),
+    // Not enumerable: a logger or serialiser walking req must not create a session by reading it.
+    Object.defineProperties(req, {
+      session: { configurable: true, get: () => owner.access(), set: (value: unknown) => owner.assign(value) },
+      sessionID: { configurable: true, get: () => owner.access()?.id },
     });
-    Object.defineProperty(req, 'sessionID', { configurable: true, get: () => owner.access()?.id });
     const header = req.headers.cookie;
     if (header === undefined) {
       next();
       return;
     }
     const value = readCookie(header, cookieName);
-    const id = value === undefined ? undefined : verify(value, keys);
+    const id = value === undefined ? undefined : cookies.verify(value);
     if (id === undefined) {
       next();
       return;

@@ -83,6 +83,8 @@ export interface SessionConfig {
   touchMs: number;
   /** Cookie attributes after the value, without Secure and Max-Age. */
   attributes: string;
+  /** The same attributes as values, for req.session.cookie. */
+  cookie: { path: string; domain: string | undefined; httpOnly: boolean; sameSite: string };
   secure: boolean | 'auto';
   maxAgeMs: number | null;
   workspace: ((req: Request) => string | undefined) | undefined;
@@ -241,6 +243,7 @@ export function parseSessionOptions(options: SessionOptions): SessionConfig {
     absoluteMs,
     touchMs,
     attributes,
+    cookie: { path, domain: cookie.domain, httpOnly, sameSite },
     secure,
     maxAgeMs,
     workspace: workspaceFn(options.workspace),

@@ -34,12 +34,11 @@ export class SessionCookie {
   constructor(config: SessionConfig) {
     this.ms = config.maxAgeMs;
     this.originalMaxAge = config.maxAgeMs;
-    const attributes = config.attributes;
-    this.path = /; Path=([^;]*)/.exec(attributes)?.[1] ?? '/';
-    this.domain = /; Domain=([^;]*)/.exec(attributes)?.[1];
-    this.httpOnly = attributes.includes('; HttpOnly');
+    this.path = config.cookie.path;
+    this.domain = config.cookie.domain;
+    this.httpOnly = config.cookie.httpOnly;
     this.secure = config.secure;
-    this.sameSite = (/; SameSite=(\w+)/.exec(attributes)?.[1] ?? 'Lax').toLowerCase();
+    this.sameSite = config.cookie.sameSite;
   }
 
   /** Milliseconds the cookie lives from now; null for a browser-session cookie. */

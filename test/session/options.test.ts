@@ -3,7 +3,8 @@
 import express from 'express';
 import request from 'supertest';
 import { createRedisKit, type RedisKit } from '../../plugin/index';
-import { readCookie, verify } from '../../plugin/session/cookie';
+import { readCookie, VerifiedCookies, verify } from '../../plugin/session/cookie';
+import { sign } from '../../plugin/session/options';
 import { fullSetCookie, S, SECRET, sessionApp, setCookie } from './helpers';
 
 let kit: RedisKit;
@@ -152,5 +153,24 @@ describe('session cookie parsing', () => {
     const keys = [Buffer.from('k1'), Buffer.from('k2')];
     expect(verify('short', keys)).toBeUndefined();
     expect(verify(`${'A'.repeat(22)}.${'B'.repeat(43)}`, keys)).toBeUndefined();
+    const id = 'A'.repeat(22);
+    expect(verify(`${id}.${sign(id, Buffer.from('k2'))}`, keys)).toBe(id);
+    expect(verify(`${id}.${sign(id, Buffer.from('k3'))}`, keys)).toBeUndefined();
+  });
+
+  test('the verified-cookie cache keeps only values that verified, and stays bounded', () => {
+    const key = Buffer.from('k1');
+    const cache = new VerifiedCookies([key], 3);
+    const seen = (cache as unknown as { seen: Map<string, string> }).seen;
+    const value = (n: number) => {
+      const id = String(n).padStart(22, 'A');
+      return `${id}.${sign(id, key)}`;
+    };
+    expect(cache.verify(value(1))).toBe('AAAAAAAAAAAAAAAAAAAAA1');
+    expect(cache.verify(value(1))).toBe('AAAAAAAAAAAAAAAAAAAAA1');
+    expect(cache.verify(`${'B'.repeat(22)}.${'C'.repeat(43)}`)).toBeUndefined();
+    expect(seen.size).toBe(1);
+    for (let n = 2; n <= 5; n++) cache.verify(value(n));
+    expect(seen.size).toBeLessThanOrEqual(3);
   });
 });

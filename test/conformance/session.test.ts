@@ -87,6 +87,29 @@ describeForEachStore('session', ({ tier, makeKit }) => {
     expect(res.body.id).not.toBe(cookie.slice(7, 29));
   });
 
+  timed('reads touch the session at most once per touch interval', async () => {
+    const kit = makeKit();
+    const app = sessionApp(kit, { idleTimeout: '1 h', touchInterval: 300 });
+    const cookie = setCookie(await request(app).post('/login/tom')) as string;
+    const seen = async () => (await kit.sessions.list('tom'))[0]?.lastSeen as number;
+    const first = await seen();
+    const calls = recordStoreCalls(kit);
+    const read = async () => {
+      const from = calls.length;
+      await request(app).get('/get/a').set('Cookie', cookie);
+      return calls.slice(from);
+    };
+    // Each read is a single store call: the touch, when due, rides in the read script.
+    const single = [tier === 'memory' ? 'get' : 'script:load'];
+    expect(await read()).toEqual(single);
+    expect(await read()).toEqual(single);
+    expect(await seen()).toBe(first);
+    await sleep(400);
+    // (The embedded store's touch is an in-process expiry update, not a round trip.)
+    expect(await read()).toEqual(tier === 'memory' ? ['get', 'expire'] : single);
+    expect(await seen()).toBeGreaterThan(first);
+  });
+
   timed('absolute lifetime ends an active session', async () => {
     const kit = makeKit();
     const app = sessionApp(kit, { idleTimeout: 500, absoluteTimeout: 900, touchInterval: 50 });
@@ -131,6 +154,7 @@ describeForEachStore('session', ({ tier, makeKit }) => {
     const list = await kit.sessions.list('alice');
     expect(list.map((s) => s.id)).toEqual([res.body.id]);
     expect(list[0]?.userAgent).toBe('phone');
+    expect(list[0]?.ip).toMatch(/127\.0\.0\.1/);
     expect(list[0]?.created).toBeGreaterThan(Date.now() - 60_000);
     expect(list[0]?.lastSeen).toBeGreaterThanOrEqual(list[0]?.created as number);
   });
@@ -240,6 +264,24 @@ describeForEachStore('session', ({ tier, makeKit }) => {
     expect((await kit.sessions.list('u7', { workspace: 'acme' })).map((s) => s.id)).toEqual([login.body.id]);
     expect(await kit.sessions.list('u7', { workspace: 'globex' })).toEqual([]);
     expect(await kit.sessions.list('u7')).toEqual([]);
+  });
+
+  test('keys: prefix:session:{workspace:id}, nothing else for a plain session', async () => {
+    if (tier !== 'standalone') return; // KEYS is a test-only look at one server's keyspace
+    const kit = makeKit();
+    const app = sessionApp(kit, { workspace: { header: 'x-workspace' } });
+    const a = await request(app).post('/set/a/1').set('x-workspace', 'acme');
+    const b = await request(app).post('/set/a/1').set('x-workspace', 'we/ird {tag}');
+    await request(app).post('/set/a/1');
+    const store = kit.store as unknown as { command: (...a: string[]) => Promise<string[]> };
+    const prefix = kit.store.keys.prefix;
+    const keys = (await store.command('KEYS', `${prefix}:*`)).sort();
+    expect(keys).toHaveLength(3);
+    expect(keys).toContain(`${prefix}:session:{acme:${a.body.id}}`);
+    expect(keys.find((k) => k.endsWith(`${b.body.id}}`))).toMatch(new RegExp(`^${prefix}:session:\\{~[\\w-]{24}:`));
+    expect(keys.find((k) => k.startsWith(`${prefix}:session:{_:`))).toBeDefined();
+    const fields = await store.command('HKEYS', `${prefix}:session:{acme:${a.body.id}}`);
+    expect(fields.sort()).toEqual(['@c', '@ip', '@s', 'a']);
   });
 
   test('bad cookies read as no session, never a 500, and an unknown id is never adopted', async () => {

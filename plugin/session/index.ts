@@ -7,7 +7,7 @@ import { KitSessionStore, type SessionStoreOptions } from './express-store.js';
 import { SessionKeys } from './keys.js';
 import { sessionManager, type SessionManager } from './manager.js';
 import { MemorySessionBackend } from './memory.js';
-import { type SessionFeature, sessionMiddleware } from './middleware.js';
+import { type SessionFeature, sessionMiddleware, storeFailureLogger } from './middleware.js';
 import { parseSessionOptions, type SessionOptions } from './options.js';
 import { RedisSessionBackend } from './redis.js';
 
@@ -15,7 +15,12 @@ export function createSessionFeature(context: FeatureContext): SessionFeature {
   const { store } = context;
   const backend: SessionBackend =
     store.mode === 'memory' ? new MemorySessionBackend(store.engine) : new RedisSessionBackend(store);
-  return { backend, keys: new SessionKeys(store.keys.prefix), logger: context.logger };
+  return {
+    backend,
+    keys: new SessionKeys(store.keys.prefix),
+    logger: context.logger,
+    storeFailed: storeFailureLogger(context.logger),
+  };
 }
 
 export function createSessionMiddleware(feature: SessionFeature, options: SessionOptions) {

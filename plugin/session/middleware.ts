@@ -18,6 +18,28 @@ export interface SessionFeature {
   readonly backend: SessionBackend;
   readonly keys: SessionKeys;
   readonly logger: KitLogger;
+  /** Logs a store failure, at most once per interval with a count of the ones left out (an outage is loud enough). */
+  storeFailed(error: unknown, outcome: string): void;
+}
+
+const STORE_WARNING_INTERVAL_MS = 10_000;
+
+export function storeFailureLogger(logger: KitLogger): SessionFeature['storeFailed'] {
+  let last = 0;
+  let suppressed = 0;
+  return (error, outcome) => {
+    const now = Date.now();
+    if (now - last < STORE_WARNING_INTERVAL_MS) {
+      suppressed++;
+      return;
+    }
+    logger.warn(
+      { code: 'ERR_KIT_SESSION_STORE', err: error, suppressed },
+      `session store unavailable: ${outcome}${suppressed ? ` (${suppressed} more since the last warning)` : ''}`,
+    );
+    last = now;
+    suppressed = 0;
+  };
 }
 
 declare global {
@@ -357,13 +379,10 @@ class SessionRequest implements SessionOwner {
           owner.feature.logger.error({ err: error }, 'session could not be saved');
           original();
         } else if (owner.config.onStoreError === 'fail' && !res.headersSent) {
-          owner.feature.logger.warn(
-            { code: 'ERR_KIT_SESSION_STORE', err: error },
-            'session could not be saved; answering 503',
-          );
+          owner.feature.storeFailed(error, 'session not saved, answered 503');
           sendStoreError(res, (chunk) => (end as (c: unknown) => void).call(res, chunk));
         } else {
-          owner.feature.logger.warn({ code: 'ERR_KIT_SESSION_STORE', err: error }, 'session could not be saved');
+          owner.feature.storeFailed(error, 'session not saved');
           original();
         }
       });
@@ -415,7 +434,7 @@ class SessionRequest implements SessionOwner {
 }
 
 export function sessionMiddleware(config: SessionConfig, feature: SessionFeature): RequestHandler {
-  const { backend, logger } = feature;
+  const { backend } = feature;
   const timeouts = { idleMs: config.idleMs, absoluteMs: config.absoluteMs };
   const { touchMs, cookieName } = config;
   const cookies = new VerifiedCookies(config.keys);
@@ -445,12 +464,12 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
       },
       (error: unknown) => {
         if (config.onStoreError === 'degrade') {
-          logger.warn({ code: 'ERR_KIT_SESSION_STORE', err: error }, 'session store unavailable: degraded session');
+          feature.storeFailed(error, 'went on with an empty, unsaved session');
           owner.degraded = true;
           req.sessionDegraded = true;
           next();
         } else {
-          logger.warn({ code: 'ERR_KIT_SESSION_STORE', err: error }, 'session store unavailable: answering 503');
+          feature.storeFailed(error, 'answered 503');
           sendStoreError(res);
         }
       },

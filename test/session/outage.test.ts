@@ -11,12 +11,15 @@ const run = hasRedisServer() ? describe : describe.skip;
 run('session when the store is unreachable', () => {
   let redis: RedisProcess;
   let kit: RedisKit;
+  let warnings: Array<{ code?: string }>;
 
   beforeEach(async () => {
     redis = await startRedis();
+    warnings = [];
+    const quiet = () => undefined;
     kit = createRedisKit({
       redis: redis.url,
-      logger: false,
+      logger: { info: quiet, error: quiet, warn: (obj: unknown) => void warnings.push(obj as { code?: string }) },
       env: {},
       commandTimeout: 300,
       circuitBreaker: { failureThreshold: 100, cooldown: 100 },
@@ -44,6 +47,9 @@ run('session when the store is unreachable', () => {
     expect(write.status).toBe(503);
     expect(write.body.error.code).toBe('ERR_KIT_SESSION_STORE_UNAVAILABLE');
     expect(setCookie(write)).toBeUndefined();
+
+    // An outage is logged, but not once per request.
+    expect(warnings.filter((w) => w.code === 'ERR_KIT_SESSION_STORE')).toHaveLength(1);
 
     // A route that never touches the session is not affected (no cookie: no store call).
     expect((await request(app).get('/ping')).status).toBe(200);

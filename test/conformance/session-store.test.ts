@@ -5,7 +5,7 @@ import express from 'express';
 import session from 'express-session';
 import request from 'supertest';
 import type { RedisKit } from '../../plugin/index';
-import { SECRET, sessionApp, setCookie, sleep } from '../session/helpers';
+import { pairBarrier, SECRET, sessionApp, setCookie, sleep } from '../session/helpers';
 import { describeForEachStore } from '../support/stores';
 
 function expressSessionApp(kit: RedisKit, store: session.Store = kit.sessionStore()) {
@@ -15,6 +15,13 @@ function expressSessionApp(kit: RedisKit, store: session.Store = kit.sessionStor
     const delay = Number(req.query.delay ?? 0);
     if (delay) await sleep(delay);
     (req.session as unknown as Record<string, unknown>)[req.params.field as string] = req.params.value;
+    res.json({ id: req.sessionID });
+  });
+  const meet = pairBarrier();
+  app.post('/race/:field/:value', async (req, res) => {
+    const data = req.session as unknown as Record<string, unknown>;
+    await meet(Number(req.query.after ?? 0));
+    data[req.params.field as string] = req.params.value;
     res.json({ id: req.sessionID });
   });
   app.get('/all', (req, res) => {
@@ -92,9 +99,10 @@ describeForEachStore('session store adapter for express-session', ({ makeKit }) 
     const kit = makeKit();
     const legacy = expressSessionApp(kit);
     const legacyCookie = cookieOf(await request(legacy).post('/set/start/1'));
+    // Both load the same state before either writes; b writes first, then a.
     await Promise.all([
-      request(legacy).post('/set/a/A?delay=80').set('Cookie', legacyCookie),
-      request(legacy).post('/set/b/B?delay=20').set('Cookie', legacyCookie),
+      request(legacy).post('/race/a/A?after=50').set('Cookie', legacyCookie),
+      request(legacy).post('/race/b/B').set('Cookie', legacyCookie),
     ]);
     const legacyData = (await request(legacy).get('/all').set('Cookie', legacyCookie)).body.data;
     // Whole-object writes: the later write carries the state it loaded, without the other request's field.
@@ -103,8 +111,8 @@ describeForEachStore('session store adapter for express-session', ({ makeKit }) 
     const app = sessionApp(kit);
     const cookie = setCookie(await request(app).post('/set/start/1')) as string;
     await Promise.all([
-      request(app).post('/set/a/A?delay=80').set('Cookie', cookie),
-      request(app).post('/set/b/B?delay=20').set('Cookie', cookie),
+      request(app).post('/race/a/A?after=50').set('Cookie', cookie),
+      request(app).post('/race/b/B').set('Cookie', cookie),
     ]);
     expect((await request(app).get('/all').set('Cookie', cookie)).body.data).toEqual({ start: '1', a: 'A', b: 'B' });
   });

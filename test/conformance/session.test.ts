@@ -59,10 +59,10 @@ describeForEachStore('session', ({ tier, makeKit }) => {
     const kit = makeKit();
     const app = sessionApp(kit);
     const cookie = setCookie(await request(app).post('/set/start/1')) as string;
-    // Both load the same state, then write after a delay, so their loads and writes overlap.
+    // Both load the same state before either writes (they meet after loading); b writes first, then a.
     await Promise.all([
-      request(app).post('/set/a/A?delay=80').set('Cookie', cookie),
-      request(app).post('/set/b/B?delay=40').set('Cookie', cookie),
+      request(app).post('/race/a/A?after=50').set('Cookie', cookie),
+      request(app).post('/race/b/B').set('Cookie', cookie),
     ]);
     const all = await request(app).get('/all').set('Cookie', cookie);
     expect(all.body.data).toEqual({ start: '1', a: 'A', b: 'B' });

@@ -7,7 +7,7 @@ import type { RedisKit, Session, SessionOptions } from '../../plugin/index';
 export const S = (req: Request): Session => (req as unknown as { session: Session }).session;
 
 export const SECRET = 'test-secret-0123456789abcdef0123456789';
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function sessionApp(kit: RedisKit, options: Partial<SessionOptions> = {}, extra?: (app: Express) => void) {
   const app = express();
@@ -28,6 +28,13 @@ export function sessionApp(kit: RedisKit, options: Partial<SessionOptions> = {},
     if (delay) await sleep(delay);
     S(req)[req.params.field as string] = req.params.value;
     res.json({ id: S(req).id });
+  });
+  const meet = pairBarrier();
+  app.post('/race/:field/:value', async (req, res) => {
+    const session = S(req);
+    await meet(Number(req.query.after ?? 0));
+    session[req.params.field as string] = req.params.value;
+    res.json({ id: session.id });
   });
   app.post('/del/:field', (req, res) => {
     delete S(req)[req.params.field as string];
@@ -51,6 +58,22 @@ export function sessionApp(kit: RedisKit, options: Partial<SessionOptions> = {},
     res.json({ before, after: S(req).id });
   });
   return app;
+}
+
+/**
+ * A meeting point for two requests: each waits until both have arrived (both have loaded their session), so a
+ * test of parallel writes really overlaps. `after` ms later the request goes on.
+ */
+export function pairBarrier(): (after: number) => Promise<void> {
+  let waiting: Array<() => void> = [];
+  return (after) =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      if (waiting.length === 2) {
+        for (const go of waiting) go();
+        waiting = [];
+      }
+    }).then(() => sleep(after));
 }
 
 /** The `name=value` of the session cookie a response set, or undefined. */

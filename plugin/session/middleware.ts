@@ -11,7 +11,7 @@ import { newId, readCookie, VerifiedCookies } from './cookie.js';
 import { SessionGoneError, SessionRevokedError, SessionTooLargeError } from './errors.js';
 import type { SessionKeys } from './keys.js';
 import { type SessionConfig, sign } from './options.js';
-import { Session, SessionCookie, type SessionOwner } from './session.js';
+import { cookieOf, Session, type SessionOwner, setId } from './session.js';
 
 /** What the middleware shares with kit.sessions. */
 export interface SessionFeature {
@@ -122,7 +122,7 @@ class SessionRequest implements SessionOwner {
   }
 
   adopt(id: string, raw: RawSession): void {
-    const session = new Session(this, id, new SessionCookie(this.config));
+    const session = new Session(this, id);
     for (const [field, json] of raw) {
       let name = field;
       if (field.charCodeAt(0) === 64) {
@@ -150,7 +150,7 @@ class SessionRequest implements SessionOwner {
   access(): Session | undefined {
     if (this.destroyed) return undefined;
     if (!this.hooked) this.hook();
-    this.session ??= new Session(this, newId(), new SessionCookie(this.config));
+    this.session ??= new Session(this);
     return this.session;
   }
 
@@ -283,7 +283,7 @@ class SessionRequest implements SessionOwner {
       this.destroyed = false;
       this.user = undefined;
       this.snapshot = new Map();
-      this.session = new Session(this, newId(), new SessionCookie(this.config));
+      this.session = new Session(this);
     });
   }
 
@@ -338,7 +338,7 @@ class SessionRequest implements SessionOwner {
         absoluteMs,
       });
       if (result === 0) throw new SessionRevokedError();
-      Object.defineProperty(session, 'id', { value: id, configurable: true });
+      setId(session, id);
       this.persisted = true;
       this.user = userId;
       this.snapshot = current;
@@ -418,10 +418,11 @@ class SessionRequest implements SessionOwner {
     if (!session) return;
     // A new session is sent when it has data (streaming responses send headers before the final write).
     const exists = this.persisted || Object.keys(session).length > 0;
-    if (!exists || (session.id === this.cookieId && !session.cookie.changed)) return;
+    const cookie = cookieOf(session);
+    if (!exists || (session.id === this.cookieId && !cookie?.changed)) return;
     this.cookieDone = true;
     const key = config.keys[0] as Buffer;
-    const maxAge = session.cookie.maxAge;
+    const maxAge = cookie ? cookie.maxAge : config.maxAgeMs;
     let value = `${config.cookieName}=${session.id}.${sign(session.id, key)}${config.attributes}${this.secure()}`;
     if (maxAge !== null) value += `; Max-Age=${Math.floor(maxAge / 1000)}`;
     res.appendHeader('Set-Cookie', value);
@@ -433,6 +434,30 @@ class SessionRequest implements SessionOwner {
   }
 }
 
+const REQUEST_OWNER = Symbol('session request');
+type RequestWithOwner = Request & { [REQUEST_OWNER]: SessionRequest };
+
+// One shared pair of accessors for every request: with a fresh closure per request, V8 gives each req object its
+// own hidden class, which costs more than the rest of the middleware together. Not enumerable, so a logger or
+// serialiser walking req does not create a session by reading it.
+const REQUEST_PROPERTIES: PropertyDescriptorMap = {
+  session: {
+    configurable: true,
+    get(this: RequestWithOwner) {
+      return this[REQUEST_OWNER].access();
+    },
+    set(this: RequestWithOwner, value: unknown) {
+      this[REQUEST_OWNER].assign(value);
+    },
+  },
+  sessionID: {
+    configurable: true,
+    get(this: RequestWithOwner) {
+      return this[REQUEST_OWNER].access()?.id;
+    },
+  },
+};
+
 export function sessionMiddleware(config: SessionConfig, feature: SessionFeature): RequestHandler {
   const { backend } = feature;
   const timeouts = { idleMs: config.idleMs, absoluteMs: config.absoluteMs };
@@ -440,11 +465,8 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
   const cookies = new VerifiedCookies(config.keys);
   return function session(req: Request, res: Response, next: NextFunction): void {
     const owner = new SessionRequest(config, feature, req, res);
-    // Not enumerable: a logger or serialiser walking req must not create a session by reading it.
-    Object.defineProperties(req, {
-      session: { configurable: true, get: () => owner.access(), set: (value: unknown) => owner.assign(value) },
-      sessionID: { configurable: true, get: () => owner.access()?.id },
-    });
+    (req as RequestWithOwner)[REQUEST_OWNER] = owner;
+    Object.defineProperties(req, REQUEST_PROPERTIES);
     const header = req.headers.cookie;
     if (header === undefined) {
       next();

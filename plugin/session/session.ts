@@ -2,6 +2,7 @@
 // regenerate, destroy, save, reload, touch) plus login(userId). Each method takes a callback or returns a promise.
 // The methods live on the prototype and `id`/`cookie` are not enumerable, so Object.keys() lists only user data.
 
+import { newId } from './cookie.js';
 import type { SessionConfig } from './options.js';
 
 /** What a Session needs from the request that owns it (implemented by SessionRequest in middleware.ts). */
@@ -73,17 +74,56 @@ function run(promise: Promise<void>, cb: Callback | undefined, self: Session): S
   return self;
 }
 
+const ID = Symbol('session id');
+const COOKIE = Symbol('session cookie');
+
+/** The cookie object of a session, when code has looked at it (it is created on first use). */
+export function cookieOf(session: Session): SessionCookie | undefined {
+  return session[COOKIE];
+}
+
+/** Gives a session a new id in place (login keeps the object, and so every reference to it). */
+export function setId(session: Session, id: string): void {
+  session[ID] = id;
+}
+
 export class Session {
   /** Session data: one top-level property per stored field. */
   [field: string]: unknown;
-  declare readonly id: string;
-  declare cookie: SessionCookie;
-  declare readonly [OWNER]: SessionOwner;
+  // Internal state sits under symbols: Object.keys(), for-in and JSON see only the data, and plain assignment
+  // keeps construction cheap (defineProperty on every request costs more than the rest of the middleware).
+  declare [OWNER]: SessionOwner;
+  declare [ID]: string | undefined;
+  declare [COOKIE]: SessionCookie | undefined;
 
-  constructor(owner: SessionOwner, id: string, cookie: SessionCookie) {
-    Object.defineProperty(this, OWNER, { value: owner });
-    Object.defineProperty(this, 'id', { value: id, configurable: true });
-    Object.defineProperty(this, 'cookie', { value: cookie, writable: true });
+  constructor(owner: SessionOwner, id?: string) {
+    this[OWNER] = owner;
+    this[ID] = id;
+    this[COOKIE] = undefined;
+  }
+
+  /** 128 random bits, base64url; drawn on first use for a new session. */
+  get id(): string {
+    let id = this[ID];
+    if (id === undefined) {
+      id = newId();
+      this[ID] = id;
+    }
+    return id;
+  }
+
+  /** express-session's cookie object: the attributes the next Set-Cookie carries. */
+  get cookie(): SessionCookie {
+    let cookie = this[COOKIE];
+    if (cookie === undefined) {
+      cookie = new SessionCookie(this[OWNER].config);
+      this[COOKIE] = cookie;
+    }
+    return cookie;
+  }
+
+  set cookie(value: SessionCookie) {
+    this[COOKIE] = value;
   }
 
   /** Writes the changed fields now (they are also written at the end of the request). */

@@ -27,6 +27,11 @@ export function createSessionMiddleware(feature: SessionFeature, options: Sessio
   if (options === undefined) {
     throw new TypeError('kit.session(options): options with at least { secret } are required');
   }
+  const o = options as unknown as Record<string, unknown>;
+  if (typeof o.method === 'string' && typeof o.headers === 'object') {
+    // app.use(kit.session) without calling it: Express hands us a request.
+    throw new TypeError('kit.session must be called: app.use(kit.session({ secret })), not app.use(kit.session)');
+  }
   return sessionMiddleware(parseSessionOptions(options), feature);
 }
 

@@ -35,6 +35,8 @@ describe('kit.session options', () => {
     expect(() => kit.session({ secret: SECRET, workspace: { cookie: 'x' } })).toThrow(/workspace must be/);
     // @ts-expect-error: a typo
     expect(() => kit.sessionStore({ tll: '1 h' })).toThrow(/Did you mean 'ttl'/);
+    // app.use(kit.session) without calling it
+    expect(() => kit.session({ method: 'GET', headers: {} } as never)).toThrow(/must be called/);
   });
 
   test('cookie: HttpOnly, SameSite=Lax, Path=/, Max-Age of the absolute lifetime, no Secure over plain HTTP', async () => {

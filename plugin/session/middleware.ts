@@ -377,20 +377,23 @@ class SessionRequest implements SessionOwner {
         work = Promise.reject(error);
       }
       if (!work) return original();
-      work.then(original, (error: unknown) => {
-        owner.writeFailed();
-        if (!(error instanceof StoreUnavailableError || error instanceof ClosedError)) {
-          // Not the store's weather (e.g. a session over maxBytes): the response stands, the write is logged.
-          owner.feature.logger.error({ err: error }, 'session could not be saved');
-          original();
-        } else if (owner.config.onStoreError === 'fail' && !res.headersSent) {
-          owner.feature.storeFailed(error, 'session not saved, answered 503');
-          sendStoreError(res, (chunk) => (end as (c: unknown) => void).call(res, chunk));
-        } else {
-          owner.feature.storeFailed(error, 'session not saved');
-          original();
-        }
-      });
+      work
+        .then(original, (error: unknown) => {
+          owner.writeFailed();
+          if (!(error instanceof StoreUnavailableError || error instanceof ClosedError)) {
+            // Not the store's weather (e.g. a session over maxBytes): the response stands, the write is logged.
+            owner.feature.logger.error({ err: error }, 'session could not be saved');
+            original();
+          } else if (owner.config.onStoreError === 'fail' && !res.headersSent) {
+            owner.feature.storeFailed(error, 'session not saved, answered 503');
+            sendStoreError(res, (chunk) => (end as (c: unknown) => void).call(res, chunk));
+          } else {
+            owner.feature.storeFailed(error, 'session not saved');
+            original();
+          }
+        })
+        // A throw from the deferred end() (e.g. the socket is gone) must not become an unhandled rejection.
+        .catch((error: unknown) => owner.feature.logger.error({ err: error }, 'response could not be ended'));
       return this;
     } as Response['end'];
   }

@@ -486,23 +486,26 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
       next();
       return;
     }
-    backend.load(owner.loadKey(id), timeouts, touchMs).then(
-      (raw) => {
-        if (raw) owner.adopt(id, raw);
-        else owner.cookieId = id;
-        next();
-      },
-      (error: unknown) => {
-        if (config.onStoreError === 'degrade') {
-          feature.storeFailed(error, 'went on with an empty, unsaved session');
-          owner.degraded = true;
-          req.sessionDegraded = true;
+    backend
+      .load(owner.loadKey(id), timeouts, touchMs)
+      .then(
+        (raw) => {
+          if (raw) owner.adopt(id, raw);
+          else owner.cookieId = id;
           next();
-        } else {
-          feature.storeFailed(error, 'answered 503');
-          sendStoreError(res);
-        }
-      },
-    );
+        },
+        (error: unknown) => {
+          if (config.onStoreError === 'degrade') {
+            feature.storeFailed(error, 'went on with an empty, unsaved session');
+            owner.degraded = true;
+            req.sessionDegraded = true;
+            next();
+          } else {
+            feature.storeFailed(error, 'answered 503');
+            sendStoreError(res);
+          }
+        },
+      )
+      .catch((error: unknown) => feature.logger.error({ err: error }, 'session middleware failed after loading'));
   };
 }

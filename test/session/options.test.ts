@@ -130,6 +130,31 @@ describe('kit.session options', () => {
     expect(() => kit.session({ secret: SECRET, userId: 'passport' })).toThrow(/userId/);
   });
 
+  test('touch() moves the idle deadline within the touch interval; req.session = null destroys', async () => {
+    const app = sessionApp(kit, {}, (a) => {
+      a.post('/touch', kit.session({ secret: SECRET }), (req, res) => {
+        S(req).touch();
+        res.end();
+      });
+      a.post('/null', kit.session({ secret: SECRET }), (req, res) => {
+        (req as unknown as { session: unknown }).session = null;
+        res.end();
+      });
+    });
+    const cookie = setCookie(await request(app).post('/login/zoe')) as string;
+    const seen = async () => (await kit.sessions.list('zoe'))[0]?.lastSeen;
+    const first = await seen();
+    await new Promise((r) => setTimeout(r, 20));
+    await request(app).get('/get/a').set('Cookie', cookie);
+    expect(await seen()).toBe(first);
+    await request(app).post('/touch').set('Cookie', cookie);
+    expect(await seen()).toBeGreaterThan(first as number);
+
+    const cleared = await request(app).post('/null').set('Cookie', cookie);
+    expect(fullSetCookie(cleared)).toMatch(/Max-Age=0/);
+    expect(await kit.sessions.list('zoe')).toEqual([]);
+  });
+
   test('the embedded store stays bounded by its key cap', async () => {
     const small = createRedisKit({ store: 'memory', logger: false, env: {}, memory: { maxKeys: 50 } });
     try {

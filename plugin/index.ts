@@ -17,4 +17,19 @@ export type { CounterResult, MemoryStore, RedisStore, Store, StoreInfo } from '.
 export type { FeatureContext } from './core/context.js';
 export type { StoreMode } from './connection/types.js';
 export type { HealthCheck, HealthReport, HealthStatus } from './observability/health.js';
+export {
+  KitSessionStore,
+  Session,
+  SessionGoneError,
+  SessionRevokedError,
+  SessionTooLargeError,
+} from './session/index.js';
+export type {
+  SessionCookieOptions,
+  SessionInfo,
+  SessionManager,
+  SessionOptions,
+  SessionStoreOptions,
+  WorkspaceSource,
+} from './session/index.js';
 export { VERSION } from './version.js';

@@ -1,7 +1,7 @@
 // createRedisKit(): resolves the store once, builds features on first use, mounts the kit's routers, closes
 // everything it opened.
 
-import { Router, type Application, type Router as ExpressRouter } from 'express';
+import { Router, type Application, type Router as ExpressRouter, type RequestHandler } from 'express';
 import { connect, modeOf } from './connection/connect.js';
 import { MemoryEngine } from './connection/memory.js';
 import { resolveStore, type StoreSpec } from './connection/resolve.js';
@@ -14,6 +14,17 @@ import { consoleLogger, isLogger, KitLogger, type Logger, silentLogger } from '.
 import type { FeatureContext } from './core/context.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from './core/options.js';
 import { healthRouter, type HealthOptions } from './observability/health.js';
+import {
+  createSessionFeature,
+  createSessionManager,
+  createSessionMiddleware,
+  createSessionStore,
+  type KitSessionStore,
+  type SessionManager,
+  type SessionOptions,
+  type SessionStoreOptions,
+} from './session/index.js';
+import type { SessionFeature } from './session/middleware.js';
 
 export interface RedisKitOptions {
   /**
@@ -92,6 +103,16 @@ export interface RedisKit {
   readonly context: FeatureContext;
   /** An Express router with every route the kit serves (health today; features add theirs). */
   router(): ExpressRouter;
+  /**
+   * Session middleware giving `req.session` with express-session's API (passport works unchanged), lazy loading,
+   * field-level writes, idle and absolute timeouts, per-user index and workspace binding. See docs/sessions.md.
+   * @example app.use(kit.session({ secret: process.env.SESSION_SECRET }))
+   */
+  session(options: SessionOptions): RequestHandler;
+  /** A user's sessions: list, revoke one, revoke all ("log out everywhere"). */
+  readonly sessions: SessionManager;
+  /** An express-session Store on the kit's store, for apps that keep express-session. */
+  sessionStore(options?: SessionStoreOptions): KitSessionStore;
   /** Mounts `router()` on `app` under `basePath`. */
   mount(app: Application | ExpressRouter, options?: MountOptions): RedisKit;
   /**
@@ -215,11 +236,24 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     },
   };
 
+  let sessionFeature: SessionFeature | undefined;
+  let sessionManager: SessionManager | undefined;
+  const sessions = (): SessionFeature => {
+    sessionFeature ??= createSessionFeature(context);
+    return sessionFeature;
+  };
+
   const kit: RedisKit = {
     store,
     mode: store.mode,
     logger: config.logger,
     context,
+    session: (sessionOptions) => createSessionMiddleware(sessions(), sessionOptions),
+    get sessions() {
+      sessionManager ??= createSessionManager(sessions());
+      return sessionManager;
+    },
+    sessionStore: (storeOptions) => createSessionStore(sessions(), storeOptions),
     router() {
       if (!router) {
         router = Router();

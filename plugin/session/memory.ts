@@ -1,0 +1,138 @@
+// Sessions on the embedded store: the same contract as the Lua scripts, in TypeScript. Each session is one engine
+// entry holding a Map (the hash), so the engine's key cap bounds memory and its expiry sweeps idle sessions.
+
+import type { MemoryEngine } from '../connection/memory.js';
+import {
+  META,
+  META_FIELDS,
+  metaFrom,
+  type RawSession,
+  type SessionBackend,
+  type SessionMeta,
+  type Timeouts,
+  type WriteOp,
+} from './backend.js';
+
+type Index = Map<string, number>;
+
+export class MemorySessionBackend implements SessionBackend {
+  constructor(private readonly engine: MemoryEngine) {}
+
+  private hash(key: string): RawSession | undefined {
+    const value = this.engine.get(key);
+    return value instanceof Map ? (value as RawSession) : undefined;
+  }
+
+  async load(key: string, { idleMs, absoluteMs }: Timeouts, touchMs: number): Promise<RawSession | null> {
+    const hash = this.hash(key);
+    if (!hash || hash.has(META.tombstone)) return null;
+    const created = Number(hash.get(META.created));
+    const seen = Number(hash.get(META.seen));
+    if (!created || !seen) return null;
+    const now = this.engine.now();
+    const left = created + absoluteMs - now;
+    if (now - seen >= idleMs || left <= 0) {
+      this.engine.delete(key);
+      return null;
+    }
+    // A copy: the caller must see the fields as they were when read, as it would from Redis.
+    const copy = new Map(hash);
+    if (now - seen >= touchMs) {
+      hash.set(META.seen, String(now));
+      this.engine.expire(key, Math.ceil(Math.min(idleMs, left)));
+    }
+    return copy;
+  }
+
+  async write(key: string, op: WriteOp): Promise<0 | 1 | 2> {
+    const now = this.engine.now();
+    let hash = this.hash(key);
+    if (hash?.has(META.tombstone)) return 0;
+    let created: number;
+    let result: 0 | 1 | 2 = 1;
+    if (op.mode === 'create') {
+      if (this.engine.get(key) !== undefined) return 0;
+      created = now;
+      result = 2;
+      hash = new Map();
+    } else if (op.mode === 'update') {
+      if (!hash?.has(META.created)) return 0;
+      created = Number(hash.get(META.created));
+      const seen = Number(hash.get(META.seen) ?? 0);
+      if (now - seen >= op.idleMs || created + op.absoluteMs <= now) {
+        this.engine.delete(key);
+        return 0;
+      }
+    } else {
+      const previous = hash?.get(META.created);
+      created = previous ? Number(previous) : now;
+      if (created + op.absoluteMs <= now) created = now;
+      if (!previous) result = 2;
+      hash = new Map();
+    }
+    hash.set(META.created, String(created));
+    hash.set(META.seen, String(now));
+    for (let i = 0; i < op.set.length; i += 2) hash.set(op.set[i] as string, op.set[i + 1] as string);
+    for (const field of op.del) hash.delete(field);
+    const ttl = Math.ceil(Math.min(op.idleMs, created + op.absoluteMs - now));
+    this.engine.set(key, hash, ttl);
+    return result;
+  }
+
+  async destroy(key: string, tombstoneMs: number): Promise<string | null> {
+    const user = this.hash(key)?.get(META.user) ?? null;
+    this.engine.delete(key);
+    if (tombstoneMs > 0) this.engine.set(key, new Map([[META.tombstone, '1']]), tombstoneMs);
+    return user;
+  }
+
+  private index(key: string): Index | undefined {
+    const value = this.engine.get(key);
+    return value instanceof Map ? (value as Index) : undefined;
+  }
+
+  async indexAdd(key: string, id: string, absoluteMs: number): Promise<void> {
+    const now = this.engine.now();
+    let index = this.index(key);
+    if (!index) {
+      index = new Map();
+      this.engine.set(key, index, absoluteMs);
+    }
+    for (const [member, deadline] of index) if (deadline <= now) index.delete(member);
+    index.set(id, now + absoluteMs);
+    if (this.engine.pttl(key) < absoluteMs) this.engine.expire(key, absoluteMs);
+  }
+
+  async indexRemove(key: string, ids: string[]): Promise<void> {
+    const index = this.index(key);
+    if (index) for (const id of ids) index.delete(id);
+  }
+
+  async indexTake(key: string, keep: string[]): Promise<string[]> {
+    const index = this.index(key);
+    if (!index) return [];
+    const taken: string[] = [];
+    for (const id of [...index.keys()]) {
+      if (keep.includes(id)) continue;
+      index.delete(id);
+      taken.push(id);
+    }
+    return taken;
+  }
+
+  async indexMembers(key: string): Promise<string[]> {
+    const index = this.index(key);
+    return index ? [...index.keys()] : [];
+  }
+
+  async meta(keys: string[]): Promise<Array<SessionMeta | null>> {
+    return keys.map((key) => {
+      const hash = this.hash(key);
+      return hash ? metaFrom(META_FIELDS.map((f) => hash.get(f))) : null;
+    });
+  }
+
+  async deleteKey(key: string): Promise<void> {
+    this.engine.delete(key);
+  }
+}

@@ -1,0 +1,511 @@
+// kit.session(): the middleware. Per request it only checks the cookie (no cookie, or a bad one: no store call);
+// a valid cookie costs one store round trip (read plus a throttled touch, in one script). Writes happen once, at
+// the end of the request (or on save()), and carry only the fields whose JSON changed. Nothing is hooked on the
+// response until req.session is first used, so a route that never touches it pays for nothing more.
+
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { ClosedError, StoreUnavailableError } from '../core/errors.js';
+import type { KitLogger } from '../core/logger.js';
+import { META, type RawSession, type SessionBackend, fieldName } from './backend.js';
+import { newId, readCookie, VerifiedCookies } from './cookie.js';
+import { SessionGoneError, SessionRevokedError, SessionTooLargeError } from './errors.js';
+import type { SessionKeys } from './keys.js';
+import { type SessionConfig, sign } from './options.js';
+import { cookieOf, Session, type SessionOwner, setId } from './session.js';
+
+/** What the middleware shares with kit.sessions. */
+export interface SessionFeature {
+  readonly backend: SessionBackend;
+  readonly keys: SessionKeys;
+  readonly logger: KitLogger;
+  /** Logs a store failure, at most once per interval with a count of the ones left out (an outage is loud enough). */
+  storeFailed(error: unknown, outcome: string): void;
+}
+
+const STORE_WARNING_INTERVAL_MS = 10_000;
+
+export function storeFailureLogger(logger: KitLogger): SessionFeature['storeFailed'] {
+  let last = 0;
+  let suppressed = 0;
+  return (error, outcome) => {
+    const now = Date.now();
+    if (now - last < STORE_WARNING_INTERVAL_MS) {
+      suppressed++;
+      return;
+    }
+    logger.warn(
+      { code: 'ERR_KIT_SESSION_STORE', err: error, suppressed },
+      `session store unavailable: ${outcome}${suppressed ? ` (${suppressed} more since the last warning)` : ''}`,
+    );
+    last = now;
+    suppressed = 0;
+  };
+}
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** Set to true when the session store was unreachable and onStoreError is 'degrade'. */
+      sessionDegraded?: boolean;
+    }
+  }
+}
+
+const MAX_USER_ID = 256;
+const MAX_AGENT = 256;
+/** How long a revoked id stays dead; far longer than the gap between a login's two store calls. */
+export const TOMBSTONE_MS = 60_000;
+
+type Snapshot = Map<string, string>;
+
+interface Diff {
+  set: string[];
+  del: string[];
+  current: Snapshot;
+}
+
+export function storeErrorBody(): string {
+  return JSON.stringify({
+    error: {
+      code: 'ERR_KIT_SESSION_STORE_UNAVAILABLE',
+      message: 'The session store is unavailable; please retry shortly.',
+    },
+  });
+}
+
+export function sendStoreError(res: Response, end: (chunk?: unknown) => void = (c) => res.end(c)): void {
+  res.statusCode = 503;
+  // Drop what described the route's own body; keep headers earlier middleware set (CORS, security).
+  for (const name of ['content-length', 'content-type', 'content-encoding', 'etag', 'last-modified', 'set-cookie']) {
+    res.removeHeader(name);
+  }
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Retry-After', '1');
+  end(storeErrorBody());
+}
+
+class SessionRequest implements SessionOwner {
+  session: Session | undefined;
+  /** The id the request's cookie carried and the store confirmed; the only id ever taken from a client. */
+  cookieId: string | undefined;
+  private snapshot: Snapshot = new Map();
+  private persisted = false;
+  private user: string | undefined;
+  private destroyed = false;
+  /** The store refused a write because the session ended elsewhere: nothing more is written for it. */
+  private gone = false;
+  degraded = false;
+  private hooked = false;
+  private touchWanted = false;
+  private cookieDone = false;
+  private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private wsPartCache: string | undefined;
+
+  constructor(
+    readonly config: SessionConfig,
+    private readonly feature: SessionFeature,
+    private readonly req: Request,
+    private readonly res: Response,
+  ) {}
+
+  private get wsPart(): string {
+    this.wsPartCache ??= this.feature.keys.workspace(this.config.workspace?.(this.req));
+    return this.wsPartCache;
+  }
+
+  private key(id: string): string {
+    return this.feature.keys.session(this.wsPart, id);
+  }
+
+  loadKey(id: string): string {
+    return this.key(id);
+  }
+
+  adopt(id: string, raw: RawSession): void {
+    const session = new Session(this, id);
+    for (const [field, json] of raw) {
+      let name = field;
+      if (field.charCodeAt(0) === 64) {
+        if (field.charCodeAt(1) !== 64) {
+          if (field === META.user) this.user = json;
+          continue;
+        }
+        name = field.slice(1);
+      }
+      // Names the Session object owns, or that would reach its prototype, are never data.
+      if (name === '__proto__' || name === 'id' || name === 'cookie') continue;
+      try {
+        session[name] = JSON.parse(json);
+        this.snapshot.set(name, json);
+      } catch {
+        // A field that is not JSON was not written by us: leave it out rather than fail the request.
+      }
+    }
+    this.session = session;
+    this.cookieId = id;
+    this.persisted = true;
+  }
+
+  /** The getter behind req.session. */
+  access(): Session | undefined {
+    if (this.destroyed) return undefined;
+    if (!this.hooked) this.hook();
+    this.session ??= new Session(this);
+    return this.session;
+  }
+
+  assign(value: unknown): void {
+    // `req.session = null` is how cookie-session style code logs out: treat it as destroy at the end.
+    if (value === null || value === undefined) {
+      if (!this.hooked) this.hook();
+      if (this.session) void this.destroy(this.session).catch(() => undefined);
+      this.destroyed = true;
+    } else if (value instanceof Session) {
+      this.session = value;
+    }
+  }
+
+  // Runs store work one piece at a time, in call order, so save(), regenerate() and the final flush never race.
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    this.pending++;
+    const next = this.chain.then(work).finally(() => {
+      this.pending--;
+    });
+    this.chain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private diff(session: Session): Diff {
+    const set: string[] = [];
+    const del: string[] = [];
+    const current: Snapshot = new Map();
+    let bytes = 0;
+    for (const name of Object.keys(session)) {
+      const json = JSON.stringify(session[name]);
+      if (json === undefined) continue;
+      bytes += name.length + json.length;
+      current.set(name, json);
+      if (this.snapshot.get(name) !== json) set.push(fieldName(name), json);
+    }
+    for (const name of this.snapshot.keys()) if (!current.has(name)) del.push(fieldName(name));
+    if (bytes > this.config.maxBytes) throw new SessionTooLargeError(bytes, this.config.maxBytes);
+    return { set, del, current };
+  }
+
+  private metaFields(user: string | undefined): string[] {
+    const out: string[] = [];
+    const ip = this.req.ip;
+    if (ip) out.push(META.ip, ip);
+    const agent = this.req.headers['user-agent'];
+    if (agent) out.push(META.agent, agent.slice(0, MAX_AGENT));
+    if (user !== undefined) out.push(META.user, user);
+    return out;
+  }
+
+  /** Writes what changed. `explicit`: save() was called, so even an empty new session is created. */
+  private async persist(session: Session, explicit: boolean): Promise<void> {
+    if (this.destroyed || this.degraded || this.gone || session !== this.session) return;
+    const { set, del, current } = this.diff(session);
+    const { idleMs, absoluteMs } = this.config;
+    const { backend, keys } = this.feature;
+    // A user id that appeared in the data (passport's, by default) binds the session to that user's index. The
+    // index entry goes first, as in login(), so a concurrent revoke-all cannot miss this session.
+    const previousUser = this.user;
+    const user = previousUser ?? this.config.userId(session);
+    if (user !== undefined && user !== previousUser) {
+      await backend.indexAdd(keys.user(this.wsPart, user), session.id, absoluteMs);
+    }
+    if (!this.persisted) {
+      if (current.size === 0 && !explicit) return;
+      // Once the headers are out, a new session could not get its cookie: do not store what no one can use.
+      if (this.res.headersSent && !this.cookieDone) return;
+      const result = await backend.write(this.key(session.id), {
+        mode: 'create',
+        set: [...set, ...this.metaFields(user)],
+        del: [],
+        idleMs,
+        absoluteMs,
+      });
+      if (result === 0) throw new SessionRevokedError();
+      this.persisted = true;
+    } else {
+      const newUser = user !== previousUser;
+      if (set.length === 0 && del.length === 0 && !this.touchWanted && !newUser) return;
+      if (newUser) set.push(META.user, user as string);
+      const result = await backend.write(this.key(session.id), { mode: 'update', set, del, idleMs, absoluteMs });
+      if (result === 0) {
+        // Expired, revoked or regenerated by a parallel request meanwhile: never bring it back. The cookie is left
+        // alone (it now reads as no session): clearing it could erase the new cookie a parallel login just set.
+        this.persisted = false;
+        this.gone = true;
+        return;
+      }
+    }
+    this.user = user;
+    this.snapshot = current;
+    this.touchWanted = false;
+  }
+
+  private needsWrite(session: Session): boolean {
+    if (this.touchWanted) return true;
+    if (this.user === undefined && this.config.userId(session) !== undefined) return true;
+    const keys = Object.keys(session);
+    if (!this.persisted) return keys.length > 0;
+    let count = 0;
+    for (const name of keys) {
+      const json = JSON.stringify(session[name]);
+      if (json === undefined) continue;
+      count++;
+      if (this.snapshot.get(name) !== json) return true;
+    }
+    return count !== this.snapshot.size;
+  }
+
+  save(session: Session): Promise<void> {
+    return this.enqueue(() => this.persist(session, true));
+  }
+
+  touch(): void {
+    this.touchWanted = true;
+  }
+
+  private async drop(id: string, tombstoneMs: number): Promise<void> {
+    const user = await this.feature.backend.destroy(this.key(id), tombstoneMs);
+    if (user) await this.feature.backend.indexRemove(this.feature.keys.user(this.wsPart, user), [id]);
+  }
+
+  regenerate(session: Session): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.persisted) await this.drop(session.id, 0);
+      this.persisted = false;
+      this.destroyed = false;
+      this.gone = false;
+      this.user = undefined;
+      this.snapshot = new Map();
+      this.session = new Session(this);
+    });
+  }
+
+  destroy(session: Session): Promise<void> {
+    this.destroyed = true;
+    return this.enqueue(async () => {
+      if (this.persisted) await this.drop(session.id, 0);
+      this.persisted = false;
+    });
+  }
+
+  reload(session: Session): Promise<void> {
+    return this.enqueue(async () => {
+      if (!this.persisted) return;
+      const { idleMs, absoluteMs, touchMs } = this.config;
+      const raw = await this.feature.backend.load(this.key(session.id), { idleMs, absoluteMs }, touchMs);
+      if (!raw) {
+        this.persisted = false;
+        throw new SessionGoneError();
+      }
+      for (const name of Object.keys(session)) delete session[name];
+      this.snapshot = new Map();
+      this.adopt(session.id, raw);
+      // adopt() made a new object; keep the caller's one, as express-session does.
+      const fresh = this.session as Session;
+      for (const name of Object.keys(fresh)) session[name] = fresh[name];
+      this.session = session;
+    });
+  }
+
+  login(session: Session, userId: string): Promise<void> {
+    if (userId.length === 0 || userId.length > MAX_USER_ID) {
+      return Promise.reject(new TypeError(`session.login: user id must be 1 to ${MAX_USER_ID} characters`));
+    }
+    return this.enqueue(async () => {
+      const { backend, keys } = this.feature;
+      const { idleMs, absoluteMs } = this.config;
+      const oldId = session.id;
+      const wasPersisted = this.persisted;
+      const id = newId();
+      // Index first, then create: a revoke-all that takes the index in between tombstones this id, and the
+      // create below is then refused, so a session the user asked to end cannot appear after the fact.
+      await backend.indexAdd(keys.user(this.wsPart, userId), id, absoluteMs);
+      const { current } = this.diff(session);
+      const set: string[] = [];
+      for (const [name, json] of current) set.push(fieldName(name), json);
+      const result = await backend.write(this.key(id), {
+        mode: 'create',
+        set: [...set, ...this.metaFields(userId)],
+        del: [],
+        idleMs,
+        absoluteMs,
+      });
+      if (result === 0) throw new SessionRevokedError();
+      setId(session, id);
+      this.persisted = true;
+      this.gone = false;
+      this.user = userId;
+      this.snapshot = current;
+      this.session = session;
+      if (wasPersisted) await this.drop(oldId, 0);
+    });
+  }
+
+  /** Installs the response hooks (once, on first use of req.session). */
+  private hook(): void {
+    this.hooked = true;
+    const res = this.res;
+    const writeHead = res.writeHead;
+    const end = res.end;
+    // writeHead has several overloads; they are passed through as they are.
+    res.writeHead = function (this: Response, ...args: any[]) {
+      owner.onHeaders();
+      return (writeHead as (...a: unknown[]) => Response).apply(this, args);
+    } as Response['writeHead'];
+    const owner = this;
+    let ending = false;
+    // end has several overloads; they are passed through as they are.
+    res.end = function (this: Response, ...args: any[]) {
+      const original = () => (end as (...a: unknown[]) => Response).apply(res, args);
+      if (ending) return original();
+      ending = true;
+      let work: Promise<void> | undefined;
+      try {
+        work = owner.finish();
+      } catch (error) {
+        work = Promise.reject(error);
+      }
+      if (!work) return original();
+      work
+        .then(original, (error: unknown) => {
+          owner.writeFailed();
+          if (!(error instanceof StoreUnavailableError || error instanceof ClosedError)) {
+            // Not the store's weather (e.g. a session over maxBytes): the response stands, the write is logged.
+            owner.feature.logger.error({ err: error }, 'session could not be saved');
+            original();
+          } else if (owner.config.onStoreError === 'fail' && !res.headersSent) {
+            owner.feature.storeFailed(error, 'session not saved, answered 503');
+            sendStoreError(res, (chunk) => (end as (c: unknown) => void).call(res, chunk));
+          } else {
+            owner.feature.storeFailed(error, 'session not saved');
+            original();
+          }
+        })
+        // A throw from the deferred end() (e.g. the socket is gone) must not become an unhandled rejection.
+        .catch((error: unknown) => owner.feature.logger.error({ err: error }, 'response could not be ended'));
+      return this;
+    } as Response['end'];
+  }
+
+  /** A new session that could not be stored gets no cookie (an id stored earlier, e.g. by login(), keeps it). */
+  writeFailed(): void {
+    if (!this.persisted) this.cookieDone = true;
+  }
+
+  /** End-of-request work: undefined when there is nothing to write (the response goes out at once). */
+  finish(): Promise<void> | undefined {
+    const session = this.session;
+    if (this.degraded || this.destroyed || this.gone || !session) return this.pending > 0 ? this.chain : undefined;
+    if (!this.needsWrite(session)) return this.pending > 0 ? this.chain : undefined;
+    return this.enqueue(() => this.persist(session, false));
+  }
+
+  private onHeaders(): void {
+    if (this.cookieDone || this.degraded || this.gone) return;
+    const res = this.res;
+    const config = this.config;
+    if (this.destroyed) {
+      if (this.cookieId !== undefined) {
+        this.cookieDone = true;
+        res.appendHeader('Set-Cookie', `${config.cookieName}=${config.attributes}${this.secure()}; Max-Age=0`);
+      }
+      return;
+    }
+    const session = this.session;
+    if (!session) return;
+    // A new session is sent when it has data (streaming responses send headers before the final write).
+    const exists = this.persisted || Object.keys(session).length > 0;
+    const cookie = cookieOf(session);
+    if (!exists || (session.id === this.cookieId && !cookie?.changed)) return;
+    this.cookieDone = true;
+    const key = config.keys[0] as Buffer;
+    const maxAge = cookie ? cookie.maxAge : config.maxAgeMs;
+    let value = `${config.cookieName}=${session.id}.${sign(session.id, key)}${config.attributes}${this.secure()}`;
+    if (maxAge !== null) value += `; Max-Age=${Math.floor(maxAge / 1000)}`;
+    res.appendHeader('Set-Cookie', value);
+  }
+
+  private secure(): string {
+    const secure = this.config.secure;
+    return secure === true || (secure === 'auto' && this.req.secure) ? '; Secure' : '';
+  }
+}
+
+const REQUEST_OWNER = Symbol('session request');
+type RequestWithOwner = Request & { [REQUEST_OWNER]: SessionRequest };
+
+// One shared pair of accessors for every request: with a fresh closure per request, V8 gives each req object its
+// own hidden class, which costs more than the rest of the middleware together. Not enumerable, so a logger or
+// serialiser walking req does not create a session by reading it.
+const REQUEST_PROPERTIES: PropertyDescriptorMap = {
+  session: {
+    configurable: true,
+    get(this: RequestWithOwner) {
+      return this[REQUEST_OWNER].access();
+    },
+    set(this: RequestWithOwner, value: unknown) {
+      this[REQUEST_OWNER].assign(value);
+    },
+  },
+  sessionID: {
+    configurable: true,
+    get(this: RequestWithOwner) {
+      return this[REQUEST_OWNER].access()?.id;
+    },
+  },
+};
+
+export function sessionMiddleware(config: SessionConfig, feature: SessionFeature): RequestHandler {
+  const { backend } = feature;
+  const timeouts = { idleMs: config.idleMs, absoluteMs: config.absoluteMs };
+  const { touchMs, cookieName } = config;
+  const cookies = new VerifiedCookies(config.keys);
+  return function session(req: Request, res: Response, next: NextFunction): void {
+    const owner = new SessionRequest(config, feature, req, res);
+    (req as RequestWithOwner)[REQUEST_OWNER] = owner;
+    Object.defineProperties(req, REQUEST_PROPERTIES);
+    const header = req.headers.cookie;
+    if (header === undefined) {
+      next();
+      return;
+    }
+    const value = readCookie(header, cookieName);
+    const id = value === undefined ? undefined : cookies.verify(value);
+    if (id === undefined) {
+      next();
+      return;
+    }
+    backend
+      .load(owner.loadKey(id), timeouts, touchMs)
+      .then(
+        (raw) => {
+          if (raw) owner.adopt(id, raw);
+          else owner.cookieId = id;
+          next();
+        },
+        (error: unknown) => {
+          if (config.onStoreError === 'degrade') {
+            feature.storeFailed(error, 'went on with an empty, unsaved session');
+            owner.degraded = true;
+            req.sessionDegraded = true;
+            next();
+          } else {
+            feature.storeFailed(error, 'answered 503');
+            sendStoreError(res);
+          }
+        },
+      )
+      .catch((error: unknown) => feature.logger.error({ err: error }, 'session middleware failed after loading'));
+  };
+}

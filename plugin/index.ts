@@ -18,3 +18,5 @@ export type { FeatureContext } from './core/context.js';
 export type { StoreMode } from './connection/types.js';
 export type { HealthCheck, HealthReport, HealthStatus } from './observability/health.js';
 export { VERSION } from './version.js';
+export { KitRateLimitStore } from './rate-limit/index.js';
+export type * from './rate-limit/index.js';

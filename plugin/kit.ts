@@ -14,6 +14,16 @@ import { consoleLogger, isLogger, KitLogger, type Logger, silentLogger } from '.
 import type { FeatureContext } from './core/context.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from './core/options.js';
 import { healthRouter, type HealthOptions } from './observability/health.js';
+import {
+  createRateLimitMiddleware,
+  type KitRateLimitStore,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimitMiddleware,
+  type RateLimitMiddlewareOptions,
+  rateLimiter,
+  rateLimitStore,
+} from './rate-limit/index.js';
 
 export interface RedisKitOptions {
   /**
@@ -98,6 +108,12 @@ export interface RedisKit {
   ready(): Promise<void>;
   /** Ends every connection and timer the kit opened. Safe to call twice. */
   close(): Promise<void>;
+  /** Rate-limiting middleware (see docs/rate-limiting.md). @example app.use(kit.rateLimit({ limit: 100, window: '1 m' })) */
+  rateLimit(options: RateLimitMiddlewareOptions): RateLimitMiddleware;
+  /** A programmatic limiter: `limit(key, { cost })`, `peek(key)`, `reset(key)`. */
+  rateLimiter(options: RateLimiterOptions): RateLimiter;
+  /** A Store for express-rate-limit that keeps its counters in the kit's store. */
+  rateLimitStore(options?: { prefix?: string }): KitRateLimitStore;
 }
 
 const KNOWN_OPTIONS = [
@@ -237,6 +253,9 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       return kit;
     },
     ready: () => store.ready(),
+    rateLimit: (rateLimitOptions) => createRateLimitMiddleware(context, rateLimitOptions),
+    rateLimiter: (limiterOptions) => rateLimiter(context, limiterOptions),
+    rateLimitStore: (storeOptions) => rateLimitStore(context, storeOptions),
     close() {
       // Features first (they may flush to the store), then the store; later-registered features close first.
       closed ??= (async () => {

@@ -1,0 +1,159 @@
+-- Decides one request against every policy of a limiter in one atomic step on the server's clock: reads the
+-- block key and each policy's state, decides, and writes the new states only when every policy admits the request
+-- (so a denied request does not use up the other policies), or always in force mode (reconciling counts taken
+-- while the store was away). Each algorithm mirrors plugin/rate-limit/algorithms.ts line by line.
+-- KEYS[1]  the block key: present while the client serves a block duration after a denial
+-- KEYS[2]  the first policy's state (a hash); KEYS[2..n+1] one per policy, all under one {id} hash tag
+-- ARGV[1]  cost of this request
+-- ARGV[2]  mode: 0 consume, 1 peek (read only), 2 force (add the cost whatever the outcome)
+-- ARGV[3]  block duration in ms applied when a policy denies (0: none)
+-- ARGV[4..] four per policy: algorithm (1 fixed window, 2 sliding window, 3 token bucket, 4 GCRA), limit,
+--          window in ms, burst
+-- Returns  { block ms left (0: not blocked), index of the policy that caused the block (0-based),
+--            then four per policy: allowed (1/0), remaining, reset in ms, retry-after in ms }
+-- Time is kept in floating point on purpose: ioredis-mock's Lua has 32-bit integers.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
+local cost = tonumber(ARGV[1])
+local mode = tonumber(ARGV[2])
+local blockMs = tonumber(ARGV[3])
+local n = #KEYS - 1
+local unpack = unpack or table.unpack
+
+if mode ~= 2 then
+  local left = redis.call('PTTL', KEYS[1])
+  if left > 0 then
+    return { left, tonumber(redis.call('GET', KEYS[1])) or 0 }
+  end
+end
+
+local function fmt(x)
+  return string.format('%.4f', x)
+end
+
+local out = { 0, 0 }
+local writes = {}
+local all = true
+local worst = -1
+local worstRetry = -1
+
+for i = 1, n do
+  local key = KEYS[i + 1]
+  local base = 3 + (i - 1) * 4
+  local algo = tonumber(ARGV[base + 1])
+  local limit = tonumber(ARGV[base + 2])
+  local w = tonumber(ARGV[base + 3])
+  local burst = tonumber(ARGV[base + 4])
+  local allowed, remaining, reset, retry
+  if algo == 1 then
+    local st = redis.call('HMGET', key, 's', 'c')
+    local ws = now - (now % w)
+    local used = 0
+    if tonumber(st[1]) == ws then used = tonumber(st[2]) or 0 end
+    allowed = used + cost <= limit
+    reset = ws + w - now
+    if allowed or mode == 2 then
+      writes[i] = { 's', fmt(ws), 'c', fmt(used + cost), reset }
+    end
+    if allowed and mode ~= 1 then remaining = limit - used - cost else remaining = limit - used end
+    if allowed then retry = 0 elseif cost > limit then retry = reset + w else retry = reset end
+  elseif algo == 2 then
+    local st = redis.call('HMGET', key, 's', 'c', 'p')
+    local ws = now - (now % w)
+    local s = tonumber(st[1])
+    local cur, prev = 0, 0
+    if s == ws then
+      cur = tonumber(st[2]) or 0
+      prev = tonumber(st[3]) or 0
+    elseif s == ws - w then
+      prev = tonumber(st[2]) or 0
+    end
+    local elapsed = now - ws
+    local est = prev * (w - elapsed) / w + cur
+    allowed = est + cost <= limit
+    reset = w - elapsed
+    if allowed or mode == 2 then
+      writes[i] = { 's', fmt(ws), 'c', fmt(cur + cost), 'p', fmt(prev), 2 * w - elapsed }
+    end
+    if allowed and mode ~= 1 then remaining = limit - est - cost else remaining = limit - est end
+    if allowed then
+      retry = 0
+    elseif cost > limit then
+      retry = reset + w
+    elseif cur + cost <= limit then
+      retry = (est + cost - limit) * w / prev
+    else
+      local y = 0
+      if cur > 0 then y = w * (1 - (limit - cost) / cur) end
+      if y < 0 then y = 0 end
+      retry = reset + y
+    end
+  elseif algo == 3 then
+    local st = redis.call('HMGET', key, 'k', 't')
+    local rate = limit / w
+    local tokens = tonumber(st[1])
+    local last = tonumber(st[2])
+    if tokens == nil or last == nil then
+      tokens = burst
+    else
+      tokens = tokens + (now - last) * rate
+      if tokens > burst then tokens = burst end
+    end
+    allowed = tokens >= cost
+    local after = tokens
+    if allowed and mode ~= 1 then after = tokens - cost end
+    if allowed or mode == 2 then
+      local left = tokens - cost
+      writes[i] = { 'k', fmt(left), 't', fmt(now), (burst - left) / rate }
+    end
+    remaining = after
+    reset = (burst - after) / rate
+    if allowed then retry = 0 elseif cost > burst then retry = reset + w else retry = (cost - tokens) / rate end
+  else
+    local interval = w / limit
+    local tau = burst * interval
+    local tat = tonumber(redis.call('HGET', key, 'a'))
+    if tat == nil or tat < now then tat = now end
+    local newTat = tat + cost * interval
+    allowed = newTat - now <= tau + 0.0001
+    local used = tat
+    if allowed and mode ~= 1 then used = newTat end
+    if allowed or mode == 2 then
+      writes[i] = { 'a', fmt(newTat), newTat - now }
+    end
+    remaining = (tau - (used - now)) / interval + 0.0001
+    reset = used - now
+    if allowed then retry = 0 elseif cost > burst then retry = reset + w else retry = newTat - tau - now end
+  end
+  if remaining < 0 then remaining = 0 end
+  if not allowed then
+    all = false
+    if retry > worstRetry then
+      worstRetry = retry
+      worst = i - 1
+    end
+  end
+  local o = 2 + (i - 1) * 4
+  out[o + 1] = allowed and 1 or 0
+  out[o + 2] = math.floor(remaining)
+  out[o + 3] = math.ceil(reset)
+  out[o + 4] = math.ceil(retry)
+end
+
+if mode == 2 or (mode == 0 and all) then
+  for i = 1, n do
+    local wr = writes[i]
+    if wr then
+      local ttl = math.ceil(table.remove(wr))
+      if ttl < 1 then ttl = 1 end
+      redis.call('HSET', KEYS[i + 1], unpack(wr))
+      redis.call('PEXPIRE', KEYS[i + 1], ttl)
+    end
+  end
+elseif mode == 0 and blockMs > 0 then
+  redis.call('SET', KEYS[1], worst, 'PX', blockMs)
+  out[1] = blockMs
+  out[2] = worst
+end
+-- Re-packed through a table constructor: ioredis-mock's Lua bridge only converts tables built that way.
+return { unpack(out) }

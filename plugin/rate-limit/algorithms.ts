@@ -56,8 +56,9 @@ export function decide(
     if (left > 0) return [left, Number(engine.get(blockKey) ?? 0)];
   }
   const n = policies.length;
-  const out: number[] = [0, 0];
-  const writes: Array<{ state: State; ttl: number } | undefined> = new Array(n);
+  const writes: Array<{ state: State; ttl: number }> = new Array(n);
+  // Per policy: allowed, remaining/reset without (r0, e0) and with (r1, e1) the cost, retry-after.
+  const res = new Array<[boolean, number, number, number, number, number]>(n);
   let all = true;
   let worst = -1;
   let worstRetry = -1;
@@ -66,17 +67,21 @@ export function decide(
     const st = engine.get<State>(keys[i] as string);
     const { limit, windowMs: w, burst } = p;
     let allowed: boolean;
-    let remaining: number;
-    let reset: number;
+    let r0: number;
+    let r1: number;
+    let e0: number;
+    let e1: number;
     let retry: number;
     if (p.algorithm === FIXED_WINDOW) {
       const ws = now - (now % w);
       const used = st && st.a === ws ? st.b : 0;
       allowed = used + cost <= limit;
-      reset = ws + w - now;
-      if (allowed || mode === FORCE) writes[i] = { state: { a: ws, b: used + cost, c: 0 }, ttl: reset };
-      remaining = allowed && mode !== PEEK ? limit - used - cost : limit - used;
-      retry = allowed ? 0 : cost > limit ? reset + w : reset;
+      e0 = ws + w - now;
+      e1 = e0;
+      r0 = limit - used;
+      r1 = r0 - cost;
+      writes[i] = { state: { a: ws, b: used + cost, c: 0 }, ttl: e0 };
+      retry = allowed ? 0 : cost > limit ? e0 + w : e0;
     } else if (p.algorithm === SLIDING_WINDOW) {
       const ws = now - (now % w);
       let cur = 0;
@@ -90,38 +95,38 @@ export function decide(
       const elapsed = now - ws;
       const est = (prev * (w - elapsed)) / w + cur;
       allowed = est + cost <= limit;
-      reset = w - elapsed;
-      if (allowed || mode === FORCE) writes[i] = { state: { a: ws, b: cur + cost, c: prev }, ttl: 2 * w - elapsed };
-      remaining = allowed && mode !== PEEK ? limit - est - cost : limit - est;
+      e0 = w - elapsed;
+      e1 = e0;
+      r0 = limit - est;
+      r1 = r0 - cost;
+      writes[i] = { state: { a: ws, b: cur + cost, c: prev }, ttl: 2 * w - elapsed };
       if (allowed) retry = 0;
-      else if (cost > limit) retry = reset + w;
+      else if (cost > limit) retry = e0 + w;
       else if (cur + cost <= limit) retry = ((est + cost - limit) * w) / prev;
-      else retry = reset + (cur > 0 ? Math.max(0, w * (1 - (limit - cost) / cur)) : 0);
+      else retry = e0 + (cur > 0 ? Math.max(0, w * (1 - (limit - cost) / cur)) : 0);
     } else if (p.algorithm === TOKEN_BUCKET) {
       const rate = limit / w;
       const tokens = st ? Math.min(burst, st.a + (now - st.b) * rate) : burst;
       allowed = tokens >= cost;
-      const after = allowed && mode !== PEEK ? tokens - cost : tokens;
-      if (allowed || mode === FORCE) {
-        const left = tokens - cost;
-        writes[i] = { state: { a: left, b: now, c: 0 }, ttl: (burst - left) / rate };
-      }
-      remaining = after;
-      reset = (burst - after) / rate;
-      retry = allowed ? 0 : cost > burst ? reset + w : (cost - tokens) / rate;
+      r0 = tokens;
+      r1 = tokens - cost;
+      e0 = (burst - r0) / rate;
+      e1 = (burst - r1) / rate;
+      writes[i] = { state: { a: r1, b: now, c: 0 }, ttl: e1 };
+      retry = allowed ? 0 : cost > burst ? e0 + w : (cost - tokens) / rate;
     } else {
       const interval = w / limit;
       const tau = burst * interval;
       const tat = st && st.a >= now ? st.a : now;
       const newTat = tat + cost * interval;
       allowed = newTat - now <= tau + 0.0001;
-      const used = allowed && mode !== PEEK ? newTat : tat;
-      if (allowed || mode === FORCE) writes[i] = { state: { a: newTat, b: 0, c: 0 }, ttl: newTat - now };
-      remaining = (tau - (used - now)) / interval + 0.0001;
-      reset = used - now;
-      retry = allowed ? 0 : cost > burst ? reset + w : newTat - tau - now;
+      e0 = tat - now;
+      e1 = newTat - now;
+      r0 = (tau - e0) / interval + 0.0001;
+      r1 = (tau - e1) / interval + 0.0001;
+      writes[i] = { state: { a: newTat, b: 0, c: 0 }, ttl: e1 };
+      retry = allowed ? 0 : cost > burst ? e0 + w : newTat - tau - now;
     }
-    if (remaining < 0) remaining = 0;
     if (!allowed) {
       all = false;
       if (retry > worstRetry) {
@@ -129,12 +134,19 @@ export function decide(
         worst = i;
       }
     }
-    out.push(allowed ? 1 : 0, Math.floor(remaining), Math.ceil(reset), Math.ceil(retry));
+    res[i] = [allowed, r0, r1, e0, e1, retry];
   }
-  if (mode === FORCE || (mode === CONSUME && all)) {
+  const consumed = mode === FORCE || (mode === CONSUME && all);
+  const out: number[] = [0, 0];
+  for (let i = 0; i < n; i++) {
+    const [allowed, r0, r1, e0, e1, retry] = res[i] as [boolean, number, number, number, number, number];
+    const remaining = consumed ? r1 : r0;
+    out.push(allowed ? 1 : 0, Math.floor(Math.max(0, remaining)), Math.ceil(consumed ? e1 : e0), Math.ceil(retry));
+  }
+  if (consumed) {
     for (let i = 0; i < n; i++) {
-      const wr = writes[i];
-      if (wr) engine.set(keys[i] as string, wr.state, Math.max(1, Math.ceil(wr.ttl)));
+      const wr = writes[i] as { state: State; ttl: number };
+      engine.set(keys[i] as string, wr.state, Math.max(1, Math.ceil(wr.ttl)));
     }
   } else if (mode === CONSUME && blockMs > 0) {
     engine.set(blockKey, worst, blockMs);

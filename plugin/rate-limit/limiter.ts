@@ -7,7 +7,7 @@ import { MemoryEngine } from '../connection/memory.js';
 import type { Script } from '../connection/types.js';
 import type { FeatureContext } from '../core/context.js';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
-import { type CompiledPolicy, CONSUME, decide, FORCE, type Mode, PEEK } from './algorithms.js';
+import { type CompiledPolicy, CONSUME, decide, FORCE, type Mode, PEEK, type StateEngine } from './algorithms.js';
 import type { LimiterConfig, StoreFailureMode } from './options.js';
 import { limit as limitScript } from './scripts.generated.js';
 
@@ -120,23 +120,35 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   let reconciling: Promise<void> | undefined;
   let closed = false;
 
-  const keysFor = (id: string): { block: string; keys: string[] } => {
-    const keys = new Array<string>(n);
-    for (let i = 0; i < n; i++) keys[i] = keyOf(id, suffixes[i] as string);
-    return { block: keyOf(id, blockSuffix), keys };
+  // Built keys of recently seen clients: the hot path skips escaping and concatenation for a returning client.
+  // Bounded: cleared when full (cheaper than LRU bookkeeping, and refilled by the next requests).
+  const keyCache = new Map<string, string[]>();
+  const keysFor = (id: string): string[] => {
+    let keys = keyCache.get(id);
+    if (keys === undefined) {
+      keys = new Array<string>(n + 1);
+      keys[0] = keyOf(id, blockSuffix);
+      for (let i = 0; i < n; i++) keys[i + 1] = keyOf(id, suffixes[i] as string);
+      if (keyCache.size >= 4096) keyCache.clear();
+      keyCache.set(id, keys);
+    }
+    return keys;
   };
+  const decideIn = (engine: StateEngine, id: string, cost: number, mode: Mode): number[] => {
+    const keys = keysFor(id);
+    return decide(engine, keys[0] as string, keys.slice(1), policies, cost, mode, blockMs);
+  };
+  const argsOne = [1, CONSUME, blockMs, ...policyArgs];
 
   const run: (id: string, cost: number, mode: Mode) => Promise<number[]> =
     store.mode === 'memory'
-      ? async (id, cost, mode) => {
-          const { block, keys } = keysFor(id);
-          return decide(store.engine, block, keys, policies, cost, mode, blockMs);
-        }
+      ? async (id, cost, mode) => decideIn(store.engine, id, cost, mode)
       : async (id, cost, mode) => {
-          const { block, keys } = keysFor(id);
-          keys.unshift(block);
-          const reply = (await store.script(script, keys, [cost, mode, blockMs, ...policyArgs])) as unknown[];
-          return reply.map(Number);
+          const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode, blockMs, ...policyArgs];
+          const reply = (await store.script(script, keysFor(id), args)) as unknown[];
+          const out = new Array<number>(reply.length);
+          for (let i = 0; i < reply.length; i++) out[i] = Number(reply[i]);
+          return out;
         };
 
   const toResult = (raw: number[]): RateLimitResult => {
@@ -242,9 +254,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     });
     const mode_: StoreFailureMode = onStoreError;
     if (mode_ === 'local') {
-      const engine = localEngine();
-      const { block, keys } = keysFor(id);
-      const result = toResult(decide(engine, block, keys, policies, cost, mode, blockMs));
+      const result = toResult(decideIn(localEngine(), id, cost, mode));
       if (mode === CONSUME && result.allowed) {
         if (pending.has(id) || pending.size < config.localMaxKeys) pending.set(id, (pending.get(id) ?? 0) + cost);
         else stats.reconcileDropped++;
@@ -327,11 +337,11 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       const id = k.length > MAX_KEY_LENGTH ? `~${createHash('sha256').update(k).digest('base64url')}` : k;
       blocked.delete(id);
       pending.delete(id);
-      const { block, keys } = keysFor(id);
-      if (local) for (const key of [block, ...keys]) local.delete(key);
+      const keys = keysFor(id);
+      if (local) for (const key of keys) local.delete(key);
       // Every key of one id shares a hash slot, so one DEL is legal on a Cluster too.
-      if (store.mode === 'memory') for (const key of [block, ...keys]) store.engine.delete(key);
-      else await store.command('DEL', block, ...keys);
+      if (store.mode === 'memory') for (const key of keys) store.engine.delete(key);
+      else await store.command('DEL', ...keys);
     },
     async flush() {
       if (pending.size > 0) await reconcile();

@@ -31,7 +31,7 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
         expect(denied.retryAfterMs).toBeLessThanOrEqual(1_200_000);
       } else {
         expect(denied.retryAfterMs).toBeGreaterThan(0);
-        expect(denied.retryAfterMs).toBeLessThanOrEqual(3_600_000);
+        expect(denied.retryAfterMs).toBeLessThanOrEqual(2 * 3_600_000);
       }
       // Another client is counted apart.
       expect((await rl.limit('client-b')).allowed).toBe(true);
@@ -119,13 +119,14 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
 
   test('keys are bounded, escaped and expire by themselves', async () => {
     const kit = makeKit();
-    const rl = kit.rateLimiter({ name: 'keys', limit: 10, window: '2 s', algorithm: 'fixed-window' });
+    const rl = kit.rateLimiter({ name: 'keys', limit: 10, window: '1 h', algorithm: 'fixed-window' });
     for (const key of ['x'.repeat(10_000), 'ünïcødé ✓ 🚀', 'a\r\nSET evil 1', '{brace}', '']) {
       expect((await rl.limit(key)).allowed).toBe(true);
       expect((await rl.limit(key)).remaining).toBe(8);
     }
-    const stored = kit.store.keys.key('rl', 'plain', 'keys', 'default');
-    await rl.limit('plain');
+    const short = kit.rateLimiter({ name: 'short', limit: 10, window: '2 s', algorithm: 'fixed-window' });
+    const stored = kit.store.keys.key('rl', 'plain', 'short', 'default');
+    await short.limit('plain');
     const ttl = await kit.store.pttl(stored);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(2000);

@@ -31,12 +31,14 @@ local function fmt(x)
   return string.format('%.4f', x)
 end
 
-local out = { 0, 0 }
 local writes = {}
+local res = {}
 local all = true
 local worst = -1
 local worstRetry = -1
 
+-- Per policy: allowed, remaining and reset both without (r0, e0) and with (r1, e1) this request's cost; which
+-- pair is reported depends on whether the request is finally consumed, known only after every policy spoke.
 for i = 1, n do
   local key = KEYS[i + 1]
   local base = 3 + (i - 1) * 4
@@ -44,19 +46,19 @@ for i = 1, n do
   local limit = tonumber(ARGV[base + 2])
   local w = tonumber(ARGV[base + 3])
   local burst = tonumber(ARGV[base + 4])
-  local allowed, remaining, reset, retry
+  local allowed, r0, r1, e0, e1, retry
   if algo == 1 then
     local st = redis.call('HMGET', key, 's', 'c')
     local ws = now - (now % w)
     local used = 0
     if tonumber(st[1]) == ws then used = tonumber(st[2]) or 0 end
     allowed = used + cost <= limit
-    reset = ws + w - now
-    if allowed or mode == 2 then
-      writes[i] = { 's', fmt(ws), 'c', fmt(used + cost), reset }
-    end
-    if allowed and mode ~= 1 then remaining = limit - used - cost else remaining = limit - used end
-    if allowed then retry = 0 elseif cost > limit then retry = reset + w else retry = reset end
+    e0 = ws + w - now
+    e1 = e0
+    r0 = limit - used
+    r1 = r0 - cost
+    writes[i] = { 's', fmt(ws), 'c', fmt(used + cost), e0 }
+    if allowed then retry = 0 elseif cost > limit then retry = e0 + w else retry = e0 end
   elseif algo == 2 then
     local st = redis.call('HMGET', key, 's', 'c', 'p')
     local ws = now - (now % w)
@@ -71,22 +73,22 @@ for i = 1, n do
     local elapsed = now - ws
     local est = prev * (w - elapsed) / w + cur
     allowed = est + cost <= limit
-    reset = w - elapsed
-    if allowed or mode == 2 then
-      writes[i] = { 's', fmt(ws), 'c', fmt(cur + cost), 'p', fmt(prev), 2 * w - elapsed }
-    end
-    if allowed and mode ~= 1 then remaining = limit - est - cost else remaining = limit - est end
+    e0 = w - elapsed
+    e1 = e0
+    r0 = limit - est
+    r1 = r0 - cost
+    writes[i] = { 's', fmt(ws), 'c', fmt(cur + cost), 'p', fmt(prev), 2 * w - elapsed }
     if allowed then
       retry = 0
     elseif cost > limit then
-      retry = reset + w
+      retry = e0 + w
     elseif cur + cost <= limit then
       retry = (est + cost - limit) * w / prev
     else
       local y = 0
       if cur > 0 then y = w * (1 - (limit - cost) / cur) end
       if y < 0 then y = 0 end
-      retry = reset + y
+      retry = e0 + y
     end
   elseif algo == 3 then
     local st = redis.call('HMGET', key, 'k', 't')
@@ -100,15 +102,12 @@ for i = 1, n do
       if tokens > burst then tokens = burst end
     end
     allowed = tokens >= cost
-    local after = tokens
-    if allowed and mode ~= 1 then after = tokens - cost end
-    if allowed or mode == 2 then
-      local left = tokens - cost
-      writes[i] = { 'k', fmt(left), 't', fmt(now), (burst - left) / rate }
-    end
-    remaining = after
-    reset = (burst - after) / rate
-    if allowed then retry = 0 elseif cost > burst then retry = reset + w else retry = (cost - tokens) / rate end
+    r0 = tokens
+    r1 = tokens - cost
+    e0 = (burst - r0) / rate
+    e1 = (burst - r1) / rate
+    writes[i] = { 'k', fmt(r1), 't', fmt(now), e1 }
+    if allowed then retry = 0 elseif cost > burst then retry = e0 + w else retry = (cost - tokens) / rate end
   else
     local interval = w / limit
     local tau = burst * interval
@@ -116,16 +115,13 @@ for i = 1, n do
     if tat == nil or tat < now then tat = now end
     local newTat = tat + cost * interval
     allowed = newTat - now <= tau + 0.0001
-    local used = tat
-    if allowed and mode ~= 1 then used = newTat end
-    if allowed or mode == 2 then
-      writes[i] = { 'a', fmt(newTat), newTat - now }
-    end
-    remaining = (tau - (used - now)) / interval + 0.0001
-    reset = used - now
-    if allowed then retry = 0 elseif cost > burst then retry = reset + w else retry = newTat - tau - now end
+    e0 = tat - now
+    e1 = newTat - now
+    r0 = (tau - e0) / interval + 0.0001
+    r1 = (tau - e1) / interval + 0.0001
+    writes[i] = { 'a', fmt(newTat), e1 }
+    if allowed then retry = 0 elseif cost > burst then retry = e0 + w else retry = newTat - tau - now end
   end
-  if remaining < 0 then remaining = 0 end
   if not allowed then
     all = false
     if retry > worstRetry then
@@ -133,22 +129,29 @@ for i = 1, n do
       worst = i - 1
     end
   end
-  local o = 2 + (i - 1) * 4
-  out[o + 1] = allowed and 1 or 0
-  out[o + 2] = math.floor(remaining)
-  out[o + 3] = math.ceil(reset)
-  out[o + 4] = math.ceil(retry)
+  res[i] = { allowed, r0, r1, e0, e1, retry }
 end
 
-if mode == 2 or (mode == 0 and all) then
+local consumed = mode == 2 or (mode == 0 and all)
+local out = { 0, 0 }
+for i = 1, n do
+  local r = res[i]
+  local remaining, reset = r[2], r[4]
+  if consumed then remaining, reset = r[3], r[5] end
+  if remaining < 0 then remaining = 0 end
+  out[#out + 1] = r[1] and 1 or 0
+  out[#out + 1] = math.floor(remaining)
+  out[#out + 1] = math.ceil(reset)
+  out[#out + 1] = math.ceil(r[6])
+end
+
+if consumed then
   for i = 1, n do
     local wr = writes[i]
-    if wr then
-      local ttl = math.ceil(table.remove(wr))
-      if ttl < 1 then ttl = 1 end
-      redis.call('HSET', KEYS[i + 1], unpack(wr))
-      redis.call('PEXPIRE', KEYS[i + 1], ttl)
-    end
+    local ttl = math.ceil(table.remove(wr))
+    if ttl < 1 then ttl = 1 end
+    redis.call('HSET', KEYS[i + 1], unpack(wr))
+    redis.call('PEXPIRE', KEYS[i + 1], ttl)
   end
 elseif mode == 0 and blockMs > 0 then
   redis.call('SET', KEYS[1], worst, 'PX', blockMs)

@@ -26,6 +26,9 @@ interface State {
   a: number;
   b: number;
   c: number;
+  /** Sliding window only: when counting began in the current (d) and the previous (e) window. */
+  d?: number;
+  e?: number;
 }
 
 /** What the embedded engine offers (a MemoryEngine fits). */
@@ -83,27 +86,38 @@ export function decide(
       writes[i] = { state: { a: ws, b: used + cost, c: 0 }, ttl: e0 };
       retry = allowed ? 0 : cost > limit ? e0 + w : e0;
     } else if (p.algorithm === SLIDING_WINDOW) {
+      // See lua/limit.lua: the previous count is spread from its window's first request to the window's end.
       const ws = now - (now % w);
       let cur = 0;
       let prev = 0;
+      let first: number | undefined;
+      let pfirst = ws - w;
       if (st && st.a === ws) {
         cur = st.b;
         prev = st.c;
+        first = st.d;
+        pfirst = st.e ?? pfirst;
       } else if (st && st.a === ws - w) {
         prev = st.b;
+        pfirst = st.d ?? pfirst;
       }
-      const elapsed = now - ws;
-      const est = (prev * (w - elapsed)) / w + cur;
+      const span = ws - pfirst;
+      const from = Math.max(now - w, pfirst);
+      const weight = span > 0 ? (ws - from) / span : now - w < pfirst ? 1 : 0;
+      const est = prev * weight + cur;
       allowed = est + cost <= limit;
-      e0 = w - elapsed;
+      e0 = w - (now - ws);
       e1 = e0;
       r0 = limit - est;
       r1 = r0 - cost;
-      writes[i] = { state: { a: ws, b: cur + cost, c: prev }, ttl: 2 * w - elapsed };
+      writes[i] = { state: { a: ws, b: cur + cost, c: prev, d: first ?? now, e: pfirst }, ttl: e0 + w };
       if (allowed) retry = 0;
       else if (cost > limit) retry = e0 + w;
-      else if (cur + cost <= limit) retry = ((est + cost - limit) * w) / prev;
-      else retry = e0 + (cur > 0 ? Math.max(0, w * (1 - (limit - cost) / cur)) : 0);
+      else if (cur + cost <= limit) retry = ws + w - ((limit - cur - cost) / prev) * span - now;
+      else {
+        const nws = ws + w;
+        retry = nws + w - ((limit - cost) / cur) * (nws - (first ?? ws)) - now;
+      }
     } else if (p.algorithm === TOKEN_BUCKET) {
       const rate = limit / w;
       const tokens = st ? Math.min(burst, st.a + (now - st.b) * rate) : burst;

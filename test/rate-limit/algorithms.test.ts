@@ -68,6 +68,16 @@ const tables: Array<[string, CompiledPolicy, Step[]]> = [
     ],
   ],
   [
+    'sliding window: a burst late in a window is spread from its first request, not over the whole window',
+    p(SLIDING_WINDOW, 10, 1000),
+    [
+      [800, 10, true, 0, 0],
+      [1100, 1, false, 0, 720], // the burst is still fully inside the last second
+      [1820, 1, true, 0, 0], // 10 x (1000 - 820) / 200 = 9 counted, + 1
+      [1830, 1, false, 0, 10], // 8.5 + 1 + 1 > 10: at 1840 it is 8 + 1 + 1
+    ],
+  ],
+  [
     'token bucket: burst tokens, refilled at limit per window',
     p(TOKEN_BUCKET, 2, 1000, 4),
     [

@@ -60,35 +60,43 @@ for i = 1, n do
     writes[i] = { 's', fmt(ws), 'c', fmt(used + cost), e0 }
     if allowed then retry = 0 elseif cost > limit then retry = e0 + w else retry = e0 end
   elseif algo == 2 then
-    local st = redis.call('HMGET', key, 's', 'c', 'p')
+    -- Two windows' counts, plus when counting began in each (f, q). The previous window's count is taken as
+    -- spread evenly from its first request to its end (not over the whole window), so a client that starts with
+    -- a burst late in a window gets no second burst early in the next one.
+    local st = redis.call('HMGET', key, 's', 'c', 'p', 'f', 'q')
     local ws = now - (now % w)
     local s = tonumber(st[1])
-    local cur, prev = 0, 0
+    local cur, prev, first, pfirst = 0, 0, nil, ws - w
     if s == ws then
       cur = tonumber(st[2]) or 0
       prev = tonumber(st[3]) or 0
+      first = tonumber(st[4])
+      pfirst = tonumber(st[5]) or pfirst
     elseif s == ws - w then
       prev = tonumber(st[2]) or 0
+      pfirst = tonumber(st[4]) or pfirst
     end
-    local elapsed = now - ws
-    local est = prev * (w - elapsed) / w + cur
+    local span = ws - pfirst
+    local from = now - w
+    if from < pfirst then from = pfirst end
+    local weight = 0
+    if span > 0 then weight = (ws - from) / span elseif now - w < pfirst then weight = 1 end
+    local est = prev * weight + cur
     allowed = est + cost <= limit
-    e0 = w - elapsed
+    e0 = w - (now - ws)
     e1 = e0
     r0 = limit - est
     r1 = r0 - cost
-    writes[i] = { 's', fmt(ws), 'c', fmt(cur + cost), 'p', fmt(prev), 2 * w - elapsed }
+    writes[i] = { 's', fmt(ws), 'c', fmt(cur + cost), 'p', fmt(prev), 'f', fmt(first or now), 'q', fmt(pfirst), e0 + w }
     if allowed then
       retry = 0
     elseif cost > limit then
       retry = e0 + w
     elseif cur + cost <= limit then
-      retry = (est + cost - limit) * w / prev
+      retry = ws + w - ((limit - cur - cost) / prev) * span - now
     else
-      local y = 0
-      if cur > 0 then y = w * (1 - (limit - cost) / cur) end
-      if y < 0 then y = 0 end
-      retry = e0 + y
+      local nws = ws + w
+      retry = nws + w - ((limit - cost) / cur) * (nws - (first or ws)) - now
     end
   elseif algo == 3 then
     local st = redis.call('HMGET', key, 'k', 't')

@@ -49,7 +49,7 @@ function startServer(suiteFile: string, setup: Setup, redisUrl: string): Promise
       ['--import', 'tsx', join(__dirname, 'lib', 'child.ts'), suiteFile, setup.name, redisUrl],
       {
         cwd: root,
-        stdio: ['ignore', 'pipe', 'inherit'],
+        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
         env: { ...process.env, NODE_ENV: 'production' },
       },
     );
@@ -67,6 +67,28 @@ function startServer(suiteFile: string, setup: Setup, redisUrl: string): Promise
   });
 }
 
+/** CPU time (µs) the child has used so far. */
+function childCpu(server: Server): Promise<number> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (message && typeof message === 'object' && 'cpu' in message) {
+        server.child.off('message', onMessage);
+        resolve(Number((message as { cpu: number }).cpu));
+      }
+    };
+    server.child.on('message', onMessage);
+    server.child.send('cpu');
+  });
+}
+
+/** CPU time (µs) redis-server has used so far. */
+async function redisCpu(redis: Redis): Promise<number> {
+  const text = String(await redis.info('cpu'));
+  const user = Number(/used_cpu_user:([\d.]+)/.exec(text)?.[1] ?? 0);
+  const sys = Number(/used_cpu_sys:([\d.]+)/.exec(text)?.[1] ?? 0);
+  return (user + sys) * 1e6;
+}
+
 interface Run {
   setup: string;
   round: number;
@@ -78,6 +100,9 @@ interface Run {
   errors: number;
   redisCommands: number;
   scriptCalls: number;
+  /** CPU µs per request in the app process and in redis-server. */
+  appCpuUs: number;
+  redisCpuUs: number;
 }
 
 /** Commands the server ran (including those run inside scripts) and script calls (EVAL/EVALSHA: round trips). */
@@ -183,7 +208,9 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
       const order = servers.map((_, i) => servers[(i + round) % servers.length] as Server);
       for (const s of order) {
         const before = await commandCount(redis);
+        const cpuBefore = [await childCpu(s), await redisCpu(redis)] as const;
         const r = await load(s.port, path, flags.duration, flags.connections);
+        const cpuAfter = [await childCpu(s), await redisCpu(redis)] as const;
         const after = await commandCount(redis);
         const run: Run = {
           setup: s.setup.name,
@@ -196,10 +223,12 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
           errors: r.errors + r.timeouts,
           redisCommands: after.all - before.all - 1,
           scriptCalls: after.scripts - before.scripts,
+          appCpuUs: (cpuAfter[0] - cpuBefore[0]) / Math.max(1, r.requests.total),
+          redisCpuUs: (cpuAfter[1] - cpuBefore[1]) / Math.max(1, r.requests.total),
         };
         runs.push(run);
         console.log(
-          `  round ${round + 1}/${flags.rounds} ${s.setup.name.padEnd(14)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${(run.redisCommands / Math.max(1, run.requests)).toFixed(2)} cmd/req  ${(run.scriptCalls / Math.max(1, run.requests)).toFixed(2)} scripts/req`,
+          `  round ${round + 1}/${flags.rounds} ${s.setup.name.padEnd(14)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${(run.redisCommands / Math.max(1, run.requests)).toFixed(2)} cmd/req  ${(run.scriptCalls / Math.max(1, run.requests)).toFixed(2)} scripts/req  app ${run.appCpuUs.toFixed(0)} µs/req  redis ${run.redisCpuUs.toFixed(0)} µs/req`,
         );
         if (run.non2xx || run.errors)
           problems.push(`${s.setup.name} round ${round + 1}: ${run.non2xx} non-2xx, ${run.errors} errors`);
@@ -233,6 +262,8 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
       p99: median(mine.map((r) => r.p99)),
       cmdPerReq: median(mine.map((r) => r.redisCommands / Math.max(1, r.requests))),
       scriptsPerReq: median(mine.map((r) => r.scriptCalls / Math.max(1, r.requests))),
+      appCpuUs: median(mine.map((r) => r.appCpuUs)),
+      redisCpuUs: median(mine.map((r) => r.redisCpuUs)),
       // Ratio per round (same round, adjacent in time), then the median: steadier than a ratio of medians.
       ratios: {} as Record<string, number>,
     };
@@ -258,14 +289,14 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
     `Command: \`${command}\` (${flags.rounds} interleaved rounds of ${flags.duration} s, ${flags.connections} connections, GET ${path}).`,
     '',
-    `| set-up | req/s (median) | min–max | vs bare | ${peerCols.join(' | ')} | p50 ms | p99 ms | p50 / p99 added | Redis cmd/req | script calls/req |`,
-    `|---|---|---|---|${peerCols.map(() => '---|').join('')}---|---|---|---|---|`,
+    `| set-up | req/s (median) | min–max | vs bare | ${peerCols.join(' | ')} | p50 ms | p99 ms | p50 / p99 added | Redis cmd/req | script calls/req | app CPU µs/req | Redis CPU µs/req | CPU vs bare |`,
+    `|---|---|---|---|${peerCols.map(() => '---|').join('')}---|---|---|---|---|---|---|---|`,
   ];
   for (const s of stats) {
     const r = (name: string) => (s.ratios[name] === undefined ? '–' : s.ratios[name]!.toFixed(2));
     const added = bare && s !== bare ? `${(s.p50 - bare.p50).toFixed(1)} / ${(s.p99 - bare.p99).toFixed(1)}` : '–';
     lines.push(
-      `| ${s.label} | ${s.rps.toFixed(0)} | ${s.min.toFixed(0)}–${s.max.toFixed(0)} | ${s === bare ? '1.00' : r(bare?.name ?? '')} | ${peers.map((p) => r(p.name)).join(' | ')} | ${s.p50} | ${s.p99} | ${added} | ${s.cmdPerReq.toFixed(2)} | ${s.scriptsPerReq.toFixed(2)} |`,
+      `| ${s.label} | ${s.rps.toFixed(0)} | ${s.min.toFixed(0)}–${s.max.toFixed(0)} | ${s === bare ? '1.00' : r(bare?.name ?? '')} | ${peers.map((p) => r(p.name)).join(' | ')} | ${s.p50} | ${s.p99} | ${added} | ${s.cmdPerReq.toFixed(2)} | ${s.scriptsPerReq.toFixed(2)} | ${s.appCpuUs.toFixed(0)} | ${s.redisCpuUs.toFixed(0)} | ${bare ? (bare.appCpuUs / (s.appCpuUs + s.redisCpuUs)).toFixed(2) : '–'} |`,
     );
   }
   lines.push(

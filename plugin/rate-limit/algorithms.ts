@@ -54,7 +54,7 @@ export function decide(
   blockMs: number,
 ): number[] {
   const now = engine.now();
-  if (mode !== FORCE) {
+  if (mode !== FORCE && blockMs > 0) {
     const left = engine.pttl(blockKey);
     if (left > 0) return [left, Number(engine.get(blockKey) ?? 0)];
   }

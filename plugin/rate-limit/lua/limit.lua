@@ -20,7 +20,8 @@ local blockMs = tonumber(ARGV[3])
 local n = #KEYS - 1
 local unpack = unpack or table.unpack
 
-if mode ~= 2 then
+-- The block key is only read by limiters that set one (a block duration): one command less on the hot path.
+if mode ~= 2 and blockMs > 0 then
   local left = redis.call('PTTL', KEYS[1])
   if left > 0 then
     return { left, tonumber(redis.call('GET', KEYS[1])) or 0 }

@@ -120,7 +120,8 @@ export function decide(
       }
     } else if (p.algorithm === TOKEN_BUCKET) {
       const rate = limit / w;
-      const tokens = st ? Math.min(burst, st.a + (now - st.b) * rate) : burst;
+      // A clock that stepped back must not take tokens away (see lua/limit.lua).
+      const tokens = st ? Math.min(burst, st.a + Math.max(0, now - st.b) * rate) : burst;
       allowed = tokens >= cost;
       r0 = tokens;
       r1 = tokens - cost;

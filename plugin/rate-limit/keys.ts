@@ -72,7 +72,8 @@ export function buildKeyFn(keyBy: KeyBy, subnet: number, logger: KitLogger): Key
           "shares the proxy's address. Set app.set('trust proxy', 1) (or the number of proxies) if there is one.",
       );
     }
-    const ip = req.ip ?? req.socket?.remoteAddress ?? '';
+    // Without 'trust proxy' req.ip is the socket's address: read it directly and skip the forwarded-header parse.
+    const ip = (req.app?.settings?.['trust proxy'] ? req.ip : req.socket?.remoteAddress) ?? '';
     return `ip:${ipKey(ip.length > MAX_RAW ? ip.slice(0, MAX_RAW) : ip, subnet)}`;
   };
   const header = (req: Request, name: string): string | undefined => {

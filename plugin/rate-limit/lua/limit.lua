@@ -107,7 +107,10 @@ for i = 1, n do
     if tokens == nil or last == nil then
       tokens = burst
     else
-      tokens = tokens + (now - last) * rate
+      -- A clock that stepped back (failover to a replica whose clock lags) must not take tokens away.
+      local elapsed = now - last
+      if elapsed < 0 then elapsed = 0 end
+      tokens = tokens + elapsed * rate
       if tokens > burst then tokens = burst end
     end
     allowed = tokens >= cost

@@ -2,6 +2,7 @@
 // in one decision, cost, peek, reset, block duration, the blocked-keys cache, expiring keys, one round trip.
 // Windows are long (1 h) so that real time on the Redis tiers cannot move a boundary under a test.
 
+import { limit as limitScript } from '../../plugin/rate-limit/scripts.generated';
 import { describeForEachStore } from '../support/stores';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -129,6 +130,14 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(2000);
   });
+
+  if (tier === 'standalone') {
+    test("the shipped SHA1 is the server's SCRIPT LOAD of the script", async () => {
+      const kit = makeKit();
+      if (kit.store.mode === 'memory') throw new Error('expected a Redis store');
+      expect(await kit.store.command('SCRIPT', 'LOAD', limitScript.source)).toBe(limitScript.sha);
+    });
+  }
 
   if (tier === 'upstash') {
     test('one HTTP round trip per decision, however many policies', async () => {

@@ -60,6 +60,8 @@ run('rate limit when the store goes away', () => {
     }
     expect(rl.stats.storeFailures).toBe(12);
     const recoveredIn = await recover(() => rl.limit('a'));
+    if (process.env.RL_OUTAGE_REPORT)
+      console.log(`${mode}: limiting resumed ${recoveredIn.toFixed(0)} ms after Redis came back`);
     expect(recoveredIn).toBeLessThan(2000);
     expect(await rl.limit('a')).toMatchObject({ allowed: true });
   });
@@ -80,6 +82,8 @@ run('rate limit when the store goes away', () => {
     // The local limiter starts from nothing: it admits its own 5, then refuses.
     expect(during).toEqual([true, true, true, true, true, false, false]);
     const recoveredIn = await recover(() => rl.peek('b'));
+    if (process.env.RL_OUTAGE_REPORT)
+      console.log(`local: limiting resumed ${recoveredIn.toFixed(0)} ms after Redis came back`);
     expect(recoveredIn).toBeLessThan(2000);
     await rl.flush();
     expect(rl.stats.reconciled).toBe(1);

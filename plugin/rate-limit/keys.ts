@@ -1,14 +1,19 @@
 // Who a request is counted against: its client IP (IPv6 grouped by prefix), its user, API key, workspace, or a
 // function. Everything returned here is a bounded string; the key scheme hashes whatever is not short and safe.
 
+import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Request } from 'express';
 import { ConfigError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
 import type { KeyBy } from './options.js';
 
-// Longest raw string we look at; anything longer is cut before it is hashed (a 1 MB header costs nothing more).
+// Longest raw string kept as it is; longer ones are hashed, so two long keys that share a prefix stay apart.
 const MAX_RAW = 256;
+
+function bound(value: string): string {
+  return value.length <= MAX_RAW ? value : `#${createHash('sha256').update(value).digest('base64url')}`;
+}
 
 /** Expands an IPv6 address to eight 16-bit groups, or undefined when it cannot be read. */
 function ipv6Groups(address: string): number[] | undefined {
@@ -41,9 +46,9 @@ function ipv6Groups(address: string): number[] | undefined {
 /** The client's address as a counting key: IPv4 as is, IPv6 cut to its `/subnet` prefix. */
 export function ipKey(ip: string, subnet: number): string {
   if (isIPv4(ip)) return ip;
-  if (!isIPv6(ip)) return ip.slice(0, MAX_RAW);
+  if (!isIPv6(ip)) return bound(ip);
   const groups = ipv6Groups(ip);
-  if (!groups) return ip.slice(0, MAX_RAW);
+  if (!groups) return bound(ip);
   // An IPv4-mapped address is an IPv4 client.
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     const a = groups[6] as number;
@@ -74,15 +79,15 @@ export function buildKeyFn(keyBy: KeyBy, subnet: number, logger: KitLogger): Key
     }
     // Without 'trust proxy' req.ip is the socket's address: read it directly and skip the forwarded-header parse.
     const ip = (req.app?.settings?.['trust proxy'] ? req.ip : req.socket?.remoteAddress) ?? '';
-    return `ip:${ipKey(ip.length > MAX_RAW ? ip.slice(0, MAX_RAW) : ip, subnet)}`;
+    return `ip:${ipKey(ip, subnet)}`;
   };
   const header = (req: Request, name: string): string | undefined => {
     const value = req.headers[name];
     const v = Array.isArray(value) ? value[0] : value;
-    return v ? v.slice(0, MAX_RAW) : undefined;
+    return v ? bound(v) : undefined;
   };
   const idOf = (value: unknown): string | undefined => {
-    if (typeof value === 'string' && value !== '') return value.slice(0, MAX_RAW);
+    if (typeof value === 'string' && value !== '') return bound(value);
     if (typeof value === 'number' && Number.isFinite(value)) return String(value);
     return undefined;
   };

@@ -180,6 +180,15 @@ describe('kit.rateLimit middleware', () => {
       const res = await request(app).get('/fn').set('x-k', encodeURIComponent(k).slice(0, 8000));
       expect(res.status).toBe(200);
     }
+    // Two long keys that share their first kilobytes are still two clients.
+    const long = (tail: string) => `${'p'.repeat(5000)}${tail}`;
+    const app2 = express();
+    app2.get('/', kit.rateLimit({ limit: 1, window: '1 m', keyBy: (req) => long(String(req.query.t)) }), (_q, r) =>
+      r.send('ok'),
+    );
+    expect((await request(app2).get('/?t=a')).status).toBe(200);
+    expect((await request(app2).get('/?t=b')).status).toBe(200);
+    expect((await request(app2).get('/?t=a')).status).toBe(429);
     // A CRLF inside a key given to the programmatic limiter.
     const rl = kit.rateLimiter({ limit: 2, window: '1 m' });
     expect((await rl.limit('a\r\nb')).allowed).toBe(true);

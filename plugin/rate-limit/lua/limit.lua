@@ -28,19 +28,17 @@ if mode ~= 2 and blockMs > 0 then
   end
 end
 
-local function fmt(x)
-  return string.format('%.4f', x)
-end
-
-local writes = {}
-local res = {}
+-- Per policy, twelve slots of one flat table V (one allocation per call, not one per policy or per field): allowed, remaining and reset both without (R0, E0)
+-- and with (R1, E1) this request's cost, retry-after, and the state to write. Which remaining/reset pair is
+-- reported depends on whether the request is finally consumed, known only after every policy spoke. Numbers are
+-- handed to HSET as they are: Redis writes them with full double precision.
+local V = {}
 local all = true
 local worst = -1
 local worstRetry = -1
 
--- Per policy: allowed, remaining and reset both without (r0, e0) and with (r1, e1) this request's cost; which
--- pair is reported depends on whether the request is finally consumed, known only after every policy spoke.
 for i = 1, n do
+  local b = (i - 1) * 12
   local key = KEYS[i + 1]
   local base = 3 + (i - 1) * 4
   local algo = tonumber(ARGV[base + 1])
@@ -58,7 +56,7 @@ for i = 1, n do
     e1 = e0
     r0 = limit - used
     r1 = r0 - cost
-    writes[i] = { 's', fmt(ws), 'c', fmt(used + cost), e0 }
+    V[b + 7], V[b + 8], V[b + 12] = ws, used + cost, e0
     if allowed then retry = 0 elseif cost > limit then retry = e0 + w else retry = e0 end
   elseif algo == 2 then
     -- Two windows' counts, plus when counting began in each (f, q). The previous window's count is taken as
@@ -88,7 +86,7 @@ for i = 1, n do
     e1 = e0
     r0 = limit - est
     r1 = r0 - cost
-    writes[i] = { 's', fmt(ws), 'c', fmt(cur + cost), 'p', fmt(prev), 'f', fmt(first or now), 'q', fmt(pfirst), e0 + w }
+    V[b + 7], V[b + 8], V[b + 9], V[b + 10], V[b + 11], V[b + 12] = ws, cur + cost, prev, first or now, pfirst, e0 + w
     if allowed then
       retry = 0
     elseif cost > limit then
@@ -118,7 +116,7 @@ for i = 1, n do
     r1 = tokens - cost
     e0 = (burst - r0) / rate
     e1 = (burst - r1) / rate
-    writes[i] = { 'k', fmt(r1), 't', fmt(now), e1 }
+    V[b + 7], V[b + 8], V[b + 12] = r1, now, e1
     if allowed then retry = 0 elseif cost > burst then retry = e0 + w else retry = (cost - tokens) / rate end
   else
     local interval = w / limit
@@ -131,7 +129,7 @@ for i = 1, n do
     e1 = newTat - now
     r0 = (tau - e0) / interval + 0.0001
     r1 = (tau - e1) / interval + 0.0001
-    writes[i] = { 'a', fmt(newTat), e1 }
+    V[b + 7], V[b + 12] = newTat, e1
     if allowed then retry = 0 elseif cost > burst then retry = e0 + w else retry = newTat - tau - now end
   end
   if not allowed then
@@ -141,29 +139,40 @@ for i = 1, n do
       worst = i - 1
     end
   end
-  res[i] = { allowed, r0, r1, e0, e1, retry }
+  V[b + 1], V[b + 2], V[b + 3], V[b + 4], V[b + 5], V[b + 6] = allowed, r0, r1, e0, e1, retry
 end
 
 local consumed = mode == 2 or (mode == 0 and all)
 local out = { 0, 0 }
 for i = 1, n do
-  local r = res[i]
-  local remaining, reset = r[2], r[4]
-  if consumed then remaining, reset = r[3], r[5] end
+  local b = (i - 1) * 12
+  local remaining, reset = V[b + 2], V[b + 4]
+  if consumed then remaining, reset = V[b + 3], V[b + 5] end
   if remaining < 0 then remaining = 0 end
-  out[#out + 1] = r[1] and 1 or 0
-  out[#out + 1] = math.floor(remaining)
-  out[#out + 1] = math.ceil(reset)
-  out[#out + 1] = math.ceil(r[6])
+  local o = 2 + (i - 1) * 4
+  out[o + 1] = V[b + 1] and 1 or 0
+  out[o + 2] = math.floor(remaining)
+  out[o + 3] = math.ceil(reset)
+  out[o + 4] = math.ceil(V[b + 6])
 end
 
 if consumed then
   for i = 1, n do
-    local wr = writes[i]
-    local ttl = math.ceil(table.remove(wr))
+    local b = (i - 1) * 12
+    local key = KEYS[i + 1]
+    local algo = tonumber(ARGV[3 + (i - 1) * 4 + 1])
+    if algo == 1 then
+      redis.call('HSET', key, 's', V[b + 7], 'c', V[b + 8])
+    elseif algo == 2 then
+      redis.call('HSET', key, 's', V[b + 7], 'c', V[b + 8], 'p', V[b + 9], 'f', V[b + 10], 'q', V[b + 11])
+    elseif algo == 3 then
+      redis.call('HSET', key, 'k', V[b + 7], 't', V[b + 8])
+    else
+      redis.call('HSET', key, 'a', V[b + 7])
+    end
+    local ttl = math.ceil(V[b + 12])
     if ttl < 1 then ttl = 1 end
-    redis.call('HSET', KEYS[i + 1], unpack(wr))
-    redis.call('PEXPIRE', KEYS[i + 1], ttl)
+    redis.call('PEXPIRE', key, ttl)
   end
 elseif mode == 0 and blockMs > 0 then
   redis.call('SET', KEYS[1], worst, 'PX', blockMs)

@@ -33,3 +33,5 @@ export type {
   WorkspaceSource,
 } from './session/index.js';
 export { VERSION } from './version.js';
+export { KitRateLimitStore } from './rate-limit/index.js';
+export type * from './rate-limit/index.js';

@@ -25,6 +25,16 @@ import {
   type SessionStoreOptions,
 } from './session/index.js';
 import type { SessionFeature } from './session/middleware.js';
+import {
+  createRateLimitMiddleware,
+  type KitRateLimitStore,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimitMiddleware,
+  type RateLimitMiddlewareOptions,
+  rateLimiter,
+  rateLimitStore,
+} from './rate-limit/index.js';
 
 export interface RedisKitOptions {
   /**
@@ -122,6 +132,12 @@ export interface RedisKit {
   ready(): Promise<void>;
   /** Ends every connection and timer the kit opened. Safe to call twice. */
   close(): Promise<void>;
+  /** Rate-limiting middleware (see docs/rate-limiting.md). @example app.use(kit.rateLimit({ limit: 100, window: '1 m' })) */
+  rateLimit(options: RateLimitMiddlewareOptions): RateLimitMiddleware;
+  /** A programmatic limiter: `limit(key, { cost })`, `peek(key)`, `reset(key)`. */
+  rateLimiter(options: RateLimiterOptions): RateLimiter;
+  /** A Store for express-rate-limit that keeps its counters in the kit's store. */
+  rateLimitStore(options?: { prefix?: string }): KitRateLimitStore;
 }
 
 const KNOWN_OPTIONS = [
@@ -274,6 +290,9 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       return kit;
     },
     ready: () => store.ready(),
+    rateLimit: (rateLimitOptions) => createRateLimitMiddleware(context, rateLimitOptions),
+    rateLimiter: (limiterOptions) => rateLimiter(context, limiterOptions),
+    rateLimitStore: (storeOptions) => rateLimitStore(context, storeOptions),
     close() {
       // Features first (they may flush to the store), then the store; later-registered features close first.
       closed ??= (async () => {

@@ -1,0 +1,32 @@
+// One server under test, in its own process: loads the suite, builds the named set-up, listens on a free port and
+// tells the parent the port on stdout.
+
+import { pathToFileURL } from 'node:url';
+import type { Suite } from './types';
+
+async function main(): Promise<void> {
+  const [suiteFile, setupName, redisUrl] = process.argv.slice(2) as [string, string, string];
+  const mod = (await import(pathToFileURL(suiteFile).href)) as { suite: Suite };
+  const setup = mod.suite.setups?.find((s) => s.name === setupName);
+  if (!setup) throw new Error(`no set-up ${setupName} in ${suiteFile}`);
+  const app = await setup.build({ redisUrl });
+  const server = app.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    process.stdout.write(`READY ${typeof address === 'object' && address ? address.port : 0}\n`);
+  });
+  server.keepAliveTimeout = 60_000;
+  // The parent asks for this process's CPU time around each run: CPU per request holds up far better than
+  // requests/s when other work shares the machine.
+  process.on('message', (message) => {
+    if (message === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send?.({ cpu: user + system });
+    }
+  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,360 @@
+// The benchmark harness: `npm run bench` runs every suite, `npm run bench -- rate-limit` one of them.
+// It starts a private redis-server, one child process per set-up, drives load with autocannon from this process,
+// interleaves the set-ups round by round (rotating the order), checks each set-up really did its job and served
+// no errors, then writes bench/results/<suite>-<time>.json and regenerates the suite's table in
+// docs/performance.md. Flags: --rounds N (default 5), --duration S per run (default 5), --connections C
+// (default 50), --warmup S (default 1), --only a,b (a subset of the suite's set-ups, for quick looks).
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import Redis from 'ioredis';
+import { startRedis } from '../test/support/redis-server';
+import type { Flags, Setup, Suite } from './lib/types';
+
+const root = join(__dirname, '..');
+const suitesDir = join(__dirname, 'suites');
+
+function parseFlags(argv: string[]): { names: string[]; flags: Flags } {
+  const flags: Flags = { rounds: 5, duration: 5, connections: 50, warmup: 1 };
+  let only: string[] | undefined;
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const m = /^--(rounds|duration|connections|warmup)(?:=(.*))?$/.exec(arg);
+    if (arg === '--only') {
+      only = String(argv[++i]).split(',');
+    } else if (m) {
+      const value = Number(m[2] ?? argv[++i]);
+      if (!Number.isFinite(value) || value <= 0) throw new Error(`--${m[1]}: expected a positive number`);
+      flags[m[1] as 'rounds' | 'duration' | 'connections' | 'warmup'] = value;
+    } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
+    else names.push(arg);
+  }
+  return { names, flags: { ...flags, only } };
+}
+
+interface Server {
+  setup: Setup;
+  port: number;
+  child: ChildProcess;
+}
+
+function startServer(suiteFile: string, setup: Setup, redisUrl: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, 'lib', 'child.ts'), suiteFile, setup.name, redisUrl],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+        env: { ...process.env, NODE_ENV: 'production' },
+      },
+    );
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${setup.name} did not start`)), 30_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ setup, port: Number(m[1]), child });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${setup.name} exited with ${code}`)));
+  });
+}
+
+/** CPU time (µs) the child has used so far. */
+function childCpu(server: Server): Promise<number> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (message && typeof message === 'object' && 'cpu' in message) {
+        server.child.off('message', onMessage);
+        resolve(Number((message as { cpu: number }).cpu));
+      }
+    };
+    server.child.on('message', onMessage);
+    server.child.send('cpu');
+  });
+}
+
+/** CPU time (µs) redis-server has used so far. */
+async function redisCpu(redis: Redis): Promise<number> {
+  const text = String(await redis.info('cpu'));
+  const user = Number(/used_cpu_user:([\d.]+)/.exec(text)?.[1] ?? 0);
+  const sys = Number(/used_cpu_sys:([\d.]+)/.exec(text)?.[1] ?? 0);
+  return (user + sys) * 1e6;
+}
+
+interface Run {
+  setup: string;
+  round: number;
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  redisCommands: number;
+  scriptCalls: number;
+  /** CPU µs per request in the app process and in redis-server. */
+  appCpuUs: number;
+  redisCpuUs: number;
+}
+
+/** Commands the server ran (including those run inside scripts) and script calls (EVAL/EVALSHA: round trips). */
+async function commandCount(redis: Redis): Promise<{ all: number; scripts: number }> {
+  const text = String(await redis.info('commandstats'));
+  let all = 0;
+  let scripts = 0;
+  for (const m of text.matchAll(/^cmdstat_([a-z_|]+):calls=(\d+)/gm)) {
+    all += Number(m[2]);
+    if (m[1] === 'evalsha' || m[1] === 'eval') scripts += Number(m[2]);
+  }
+  return { all, scripts };
+}
+
+interface LoadResult {
+  requests: { total: number; average: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+function load(port: number, path: string, seconds: number, connections: number): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      { url: `http://127.0.0.1:${port}${path}`, connections, duration: seconds, pipelining: 1 },
+      (error: Error | null, result: LoadResult) => (error ? reject(error) : resolve(result)),
+    );
+  });
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+async function verify(server: Server): Promise<string | undefined> {
+  const { setup, port } = server;
+  if (!setup.verifyPath || !setup.verifyLimit) return undefined;
+  const statuses: number[] = [];
+  for (let i = 0; i <= setup.verifyLimit; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}${setup.verifyPath}`);
+    await res.arrayBuffer();
+    statuses.push(res.status);
+  }
+  const expected = [...new Array(setup.verifyLimit).fill(200), 429];
+  return statuses.join() === expected.join()
+    ? undefined
+    : `${setup.name}: verification expected ${expected.join(',')} from ${setup.verifyPath}, got ${statuses.join(',')}`;
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  let redisVersion = '';
+  try {
+    redisVersion = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1] ?? '';
+  } catch {}
+  return `${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GB, ${os.type()} ${os.release()}, Node ${process.version}, Redis ${redisVersion}`;
+}
+
+function versions(): string {
+  const v = (name: string) => {
+    try {
+      return JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version as string;
+    } catch {
+      return '?';
+    }
+  };
+  return ['express', 'ioredis', 'autocannon', 'rate-limiter-flexible', 'express-rate-limit', 'rate-limit-redis']
+    .map((n) => `${n} ${v(n)}`)
+    .join(', ');
+}
+
+function writeDocs(suite: string, markdown: string): void {
+  const file = join(root, 'docs', 'performance.md');
+  mkdirSync(join(root, 'docs'), { recursive: true });
+  let text = existsSync(file)
+    ? readFileSync(file, 'utf8')
+    : '# Performance\n\nFigures measured with `npm run bench` (see bench/). Ratios taken within one interleaved run are what count; absolute numbers drift between runs on shared machines.\n';
+  const start = `<!-- bench:${suite}:start -->`;
+  const end = `<!-- bench:${suite}:end -->`;
+  const block = `${start}\n${markdown.trim()}\n${end}`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  text = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(file, text);
+}
+
+async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redisUrl: string, command: string) {
+  const setups = (suite.setups ?? []).filter((s) => !flags.only || flags.only.includes(s.name));
+  const path = suite.path ?? '/ping';
+  const redis = new Redis(redisUrl);
+  const servers: Server[] = [];
+  const runs: Run[] = [];
+  const problems: string[] = [];
+  try {
+    for (const setup of setups) servers.push(await startServer(suiteFile, setup, redisUrl));
+    console.log(`  started ${servers.length} servers; warming up`);
+    for (const s of servers) await load(s.port, path, flags.warmup, flags.connections);
+    for (let round = 0; round < flags.rounds; round++) {
+      // Rotate the order each round so no set-up always runs first (or right after the heaviest one).
+      const order = servers.map((_, i) => servers[(i + round) % servers.length] as Server);
+      for (const s of order) {
+        const before = await commandCount(redis);
+        const cpuBefore = [await childCpu(s), await redisCpu(redis)] as const;
+        const r = await load(s.port, path, flags.duration, flags.connections);
+        const cpuAfter = [await childCpu(s), await redisCpu(redis)] as const;
+        const after = await commandCount(redis);
+        const run: Run = {
+          setup: s.setup.name,
+          round,
+          requests: r.requests.total,
+          rps: r.requests.average,
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          non2xx: r.non2xx,
+          errors: r.errors + r.timeouts,
+          redisCommands: after.all - before.all - 1,
+          scriptCalls: after.scripts - before.scripts,
+          appCpuUs: (cpuAfter[0] - cpuBefore[0]) / Math.max(1, r.requests.total),
+          redisCpuUs: (cpuAfter[1] - cpuBefore[1]) / Math.max(1, r.requests.total),
+        };
+        runs.push(run);
+        console.log(
+          `  round ${round + 1}/${flags.rounds} ${s.setup.name.padEnd(14)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${(run.redisCommands / Math.max(1, run.requests)).toFixed(2)} cmd/req  ${(run.scriptCalls / Math.max(1, run.requests)).toFixed(2)} scripts/req  app ${run.appCpuUs.toFixed(0)} µs/req  redis ${run.redisCpuUs.toFixed(0)} µs/req`,
+        );
+        if (run.non2xx || run.errors)
+          problems.push(`${s.setup.name} round ${round + 1}: ${run.non2xx} non-2xx, ${run.errors} errors`);
+        if (s.setup.usesRedis && run.redisCommands < run.requests * 0.95) {
+          problems.push(
+            `${s.setup.name} round ${round + 1}: only ${run.redisCommands} Redis commands for ${run.requests} requests`,
+          );
+        }
+      }
+    }
+    for (const s of servers) {
+      const problem = await verify(s);
+      if (problem) problems.push(problem);
+    }
+  } finally {
+    for (const s of servers) s.child.kill('SIGTERM');
+    redis.disconnect();
+  }
+
+  const stats = setups.map((setup) => {
+    const mine = runs.filter((r) => r.setup === setup.name);
+    const rps = mine.map((r) => r.rps);
+    return {
+      name: setup.name,
+      label: setup.label,
+      role: setup.role,
+      rps: median(rps),
+      min: Math.min(...rps),
+      max: Math.max(...rps),
+      p50: median(mine.map((r) => r.p50)),
+      p99: median(mine.map((r) => r.p99)),
+      cmdPerReq: median(mine.map((r) => r.redisCommands / Math.max(1, r.requests))),
+      scriptsPerReq: median(mine.map((r) => r.scriptCalls / Math.max(1, r.requests))),
+      appCpuUs: median(mine.map((r) => r.appCpuUs)),
+      redisCpuUs: median(mine.map((r) => r.redisCpuUs)),
+      // The least contended round: CPU time per request inflates when other processes share the cores.
+      bestCpuUs: Math.min(...mine.map((r) => r.appCpuUs + r.redisCpuUs)),
+      // Ratio per round (same round, adjacent in time), then the median: steadier than a ratio of medians.
+      ratios: {} as Record<string, number>,
+    };
+  });
+  const bare = stats.find((s) => s.role === 'bare');
+  const peers = stats.filter((s) => s.role === 'peer');
+  for (const s of stats) {
+    for (const other of [bare, ...peers]) {
+      if (!other || other === s) continue;
+      const per = [];
+      for (let round = 0; round < flags.rounds; round++) {
+        const a = runs.find((r) => r.setup === s.name && r.round === round);
+        const b = runs.find((r) => r.setup === other.name && r.round === round);
+        if (a && b) per.push(a.rps / b.rps);
+      }
+      s.ratios[other.name] = median(per);
+    }
+  }
+  const peerCols = peers.map((p) => `vs ${p.name}`);
+  const lines = [
+    `### ${suite.name}: ${suite.description}`,
+    '',
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
+    `Command: \`${command}\` (${flags.rounds} interleaved rounds of ${flags.duration} s, ${flags.connections} connections, GET ${path}).`,
+    '',
+    `| set-up | req/s (median) | min–max | vs bare | ${peerCols.join(' | ')} | p50 ms | p99 ms | p50 / p99 added | Redis cmd/req | script calls/req | app CPU µs/req | Redis CPU µs/req | CPU vs bare | CPU vs bare, best rounds |`,
+    `|---|---|---|---|${peerCols.map(() => '---|').join('')}---|---|---|---|---|---|---|---|---|`,
+  ];
+  for (const s of stats) {
+    const r = (name: string) => (s.ratios[name] === undefined ? '–' : s.ratios[name]!.toFixed(2));
+    const added = bare && s !== bare ? `${(s.p50 - bare.p50).toFixed(1)} / ${(s.p99 - bare.p99).toFixed(1)}` : '–';
+    lines.push(
+      `| ${s.label} | ${s.rps.toFixed(0)} | ${s.min.toFixed(0)}–${s.max.toFixed(0)} | ${s === bare ? '1.00' : r(bare?.name ?? '')} | ${peers.map((p) => r(p.name)).join(' | ')} | ${s.p50} | ${s.p99} | ${added} | ${s.cmdPerReq.toFixed(2)} | ${s.scriptsPerReq.toFixed(2)} | ${s.appCpuUs.toFixed(0)} | ${s.redisCpuUs.toFixed(0)} | ${bare ? (bare.appCpuUs / (s.appCpuUs + s.redisCpuUs)).toFixed(2) : '–'} | ${bare ? (bare.bestCpuUs / s.bestCpuUs).toFixed(2) : '–'} |`,
+    );
+  }
+  lines.push(
+    '',
+    problems.length
+      ? `**Sanity check FAILED:** ${problems.join('; ')}`
+      : 'Sanity check passed: no errors or unexpected statuses; every limiter refused past its limit on its verification route.',
+  );
+  return { markdown: lines.join('\n'), json: { flags, runs, stats, problems }, ok: problems.length === 0 };
+}
+
+async function main(): Promise<void> {
+  const { names, flags } = parseFlags(process.argv.slice(2));
+  const available = readdirSync(suitesDir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.replace(/\.ts$/, ''))
+    .sort();
+  const chosen = names.length ? names : available;
+  for (const n of chosen)
+    if (!available.includes(n)) throw new Error(`no suite '${n}'; available: ${available.join(', ')}`);
+  const redisServer = await startRedis();
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+  let failed = false;
+  try {
+    for (const name of chosen) {
+      const suiteFile = join(suitesDir, `${name}.ts`);
+      const { suite } = (await import(suiteFile)) as { suite: Suite };
+      console.log(`suite ${name}: ${suite.description}`);
+      const env = { redisUrl: redisServer.url };
+      const outcome = suite.custom
+        ? await suite.custom({ env, flags, log: (l) => console.log(`  ${l}`) })
+        : await runThroughput(suiteFile, suite, flags, redisServer.url, command);
+      mkdirSync(join(__dirname, 'results'), { recursive: true });
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      writeFileSync(
+        join(__dirname, 'results', `${name}-${stamp}.json`),
+        JSON.stringify(
+          { suite: name, command, machine: machine(), versions: versions(), ...(outcome.json as object) },
+          null,
+          2,
+        ),
+      );
+      writeDocs(name, outcome.markdown);
+      console.log(`\n${outcome.markdown}\n`);
+      if (!outcome.ok) failed = true;
+    }
+  } finally {
+    await redisServer.stop();
+  }
+  if (failed) {
+    console.error('benchmark sanity check failed (see above)');
+    process.exit(1);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

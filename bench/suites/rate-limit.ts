@@ -1,0 +1,133 @@
+// Rate limiting: GET /ping behind our middleware, one and three policies, on Redis and on the embedded store,
+// against bare Express, rate-limiter-flexible (RateLimiterRedis) and express-rate-limit + rate-limit-redis,
+// each configured the way its README shows. Limits are far above the load so every request is admitted (the
+// common case costs what we measure); a /verify route with a limit of 3 proves each limiter really counts.
+
+import express, { type Express, type RequestHandler } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import Redis from 'ioredis';
+import { RedisStore } from 'rate-limit-redis';
+import { RateLimiterRedis, RateLimiterUnion } from 'rate-limiter-flexible';
+import { createRedisKit } from '../../plugin/index';
+import type { BenchEnv, Setup, Suite } from '../lib/types';
+
+const HUGE = 1_000_000_000;
+const ping: RequestHandler = (_req, res) => {
+  res.json({ ok: true });
+};
+
+function app(mw: (limit: number, name: string) => RequestHandler[]): Express {
+  const a = express();
+  a.get('/ping', ...mw(HUGE, 'ping'), ping);
+  a.get('/verify', ...mw(3, 'verify'), ping);
+  return a;
+}
+
+function kitSetup(name: string, label: string, policies: 1 | 3, memory: boolean): Setup {
+  return {
+    name,
+    label,
+    role: 'ours',
+    usesRedis: !memory,
+    verifyPath: '/verify',
+    verifyLimit: 3,
+    build(env: BenchEnv) {
+      const kit = createRedisKit(memory ? { store: 'memory', logger: false } : { redis: env.redisUrl, logger: false });
+      return app((limit, route) => [
+        kit.rateLimit(
+          policies === 1
+            ? { name: route, limit, window: '1 m' }
+            : {
+                name: route,
+                policies: [
+                  { name: 'burst', limit, window: '1 s', algorithm: 'fixed-window' },
+                  { name: 'minute', limit: HUGE, window: '1 m' },
+                  { name: 'hour', limit: HUGE, window: '1 h', algorithm: 'gcra' },
+                ],
+              },
+        ),
+      ]);
+    },
+  };
+}
+
+function rlfSetup(name: string, label: string, policies: 1 | 3): Setup {
+  return {
+    name,
+    label,
+    role: 'peer',
+    usesRedis: true,
+    verifyPath: '/verify',
+    verifyLimit: 3,
+    build(env: BenchEnv) {
+      const client = new Redis(env.redisUrl, { enableOfflineQueue: false });
+      return app((limit, route) => {
+        const make = (points: number, duration: number, prefix: string) =>
+          new RateLimiterRedis({ storeClient: client, points, duration, keyPrefix: `rlf-${route}-${prefix}` });
+        const limiter =
+          policies === 1
+            ? make(limit, 60, 'a')
+            : new RateLimiterUnion(make(limit, 1, 'burst'), make(HUGE, 60, 'minute'), make(HUGE, 3600, 'hour'));
+        return [
+          (req, res, next) => {
+            limiter
+              .consume(req.ip ?? '')
+              .then(() => next())
+              .catch(() => {
+                res.status(429).send('Too Many Requests');
+              });
+          },
+        ];
+      });
+    },
+  };
+}
+
+function erlSetup(name: string, label: string, policies: 1 | 3): Setup {
+  return {
+    name,
+    label,
+    role: 'peer',
+    usesRedis: true,
+    verifyPath: '/verify',
+    verifyLimit: 3,
+    build(env: BenchEnv) {
+      const client = new Redis(env.redisUrl);
+      const make = (limit: number, windowMs: number, prefix: string) =>
+        rateLimit({
+          windowMs,
+          limit,
+          standardHeaders: 'draft-8',
+          legacyHeaders: false,
+          store: new RedisStore({
+            prefix,
+            sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<never>,
+          }),
+        });
+      return app((limit, route) =>
+        policies === 1
+          ? [make(limit, 60_000, `erl-${route}:`)]
+          : [
+              make(limit, 1000, `erl-${route}-burst:`),
+              make(HUGE, 60_000, `erl-${route}-minute:`),
+              make(HUGE, 3_600_000, `erl-${route}-hour:`),
+            ],
+      );
+    },
+  };
+}
+
+export const suite: Suite = {
+  name: 'rate-limit',
+  description: 'GET /ping behind a rate limiter (requests/s, latency, Redis commands per request)',
+  setups: [
+    { name: 'bare', label: 'bare Express', role: 'bare', usesRedis: false, build: () => app(() => []) },
+    kitSetup('kit-redis-1', 'kit.rateLimit, Redis, 1 policy', 1, false),
+    kitSetup('kit-redis-3', 'kit.rateLimit, Redis, 3 policies', 3, false),
+    kitSetup('kit-memory-1', 'kit.rateLimit, embedded store, 1 policy', 1, true),
+    rlfSetup('rlf-1', 'rate-limiter-flexible, 1 limiter', 1),
+    rlfSetup('rlf-3', 'rate-limiter-flexible, union of 3', 3),
+    erlSetup('erl-1', 'express-rate-limit + rate-limit-redis, 1', 1),
+    erlSetup('erl-3', 'express-rate-limit + rate-limit-redis, 3 stacked', 3),
+  ],
+};

@@ -1,0 +1,350 @@
+// The programmatic limiter: one decision per call for every policy (one script on Redis, one function on the
+// embedded store), a cache of blocked keys that answers attackers without a store call, and the failure mode
+// that applies when the store is away (open, closed, or a local limiter whose counts are reconciled afterwards).
+
+import { createHash } from 'node:crypto';
+import { MemoryEngine } from '../connection/memory.js';
+import type { Script } from '../connection/types.js';
+import type { FeatureContext } from '../core/context.js';
+import { ClosedError, StoreUnavailableError } from '../core/errors.js';
+import { type CompiledPolicy, CONSUME, decide, FORCE, type Mode, PEEK, type StateEngine } from './algorithms.js';
+import type { LimiterConfig, StoreFailureMode } from './options.js';
+import { limit as limitScript } from './scripts.generated.js';
+
+export interface PolicyResult {
+  name: string;
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Milliseconds until the policy's window rolls over (windows) or its quota is full again (bucket, GCRA). */
+  resetMs: number;
+  /** Milliseconds to wait before this request could pass (0 when allowed). */
+  retryAfterMs: number;
+}
+
+export interface RateLimitResult {
+  allowed: boolean;
+  /** Remaining of the deciding policy. */
+  remaining: number;
+  /** Limit of the deciding policy. */
+  limit: number;
+  resetMs: number;
+  retryAfterMs: number;
+  /** Name of the deciding policy: the one that denied, or the one with the least remaining. */
+  policy: string;
+  /** Every policy's own figures, in the order they were declared. */
+  policies: PolicyResult[];
+  /**
+   * Why the answer did not come from a normal store decision: `blocked` (serving a block duration),
+   * `cache` (answered from the blocked-keys cache), `store-unavailable` (open/closed failure mode),
+   * `local` (decided by the local fallback).
+   */
+  reason?: 'blocked' | 'cache' | 'store-unavailable' | 'local';
+  /** HTTP status to refuse with when not allowed: 429, or closedStatus when the store is away. */
+  status?: number;
+}
+
+export interface LimitCallOptions {
+  /** Cost of this call. @default 1 */
+  cost?: number;
+}
+
+export interface RateLimiterStats {
+  /** Decisions sent to the store. */
+  storeCalls: number;
+  /** Denials answered from the blocked-keys cache without a store call. */
+  cacheHits: number;
+  /** Decisions taken while the store was away (any failure mode). */
+  storeFailures: number;
+  /** Keys whose local counts were added back to the store after an outage. */
+  reconciled: number;
+  /** Keys whose local counts were dropped because the pending list was full. */
+  reconcileDropped: number;
+}
+
+export interface RateLimiter {
+  readonly name: string;
+  readonly policies: readonly CompiledPolicy[];
+  readonly stats: RateLimiterStats;
+  /** Counts one call (of `cost`) for `key` and says whether it is allowed. */
+  limit(key: string, options?: LimitCallOptions): Promise<RateLimitResult>;
+  /** Reads the state of `key` without consuming anything: would a call of cost 1 pass? */
+  peek(key: string): Promise<RateLimitResult>;
+  /** Forgets `key`'s counters and block. */
+  reset(key: string): Promise<void>;
+  /** Settles once local counts taken during an outage have been sent to the store (testing, shutdown). */
+  flush(): Promise<void>;
+}
+
+// Longer client keys are hashed before they are used as map keys or key ids, so memory per key is bounded.
+const MAX_KEY_LENGTH = 256;
+
+const names = new WeakMap<FeatureContext, Map<string, number>>();
+
+function deriveName(context: FeatureContext, config: LimiterConfig): string {
+  if (config.name) return config.name;
+  const signature = config.policies.map((p) => `${p.name}/${p.algorithm}/${p.limit}/${p.windowMs}/${p.burst}`).join();
+  const base = `rl${createHash('sha1').update(signature).digest('hex').slice(0, 8)}`;
+  // Two limiters with the same policies on two routes must not share counters: number them in creation order,
+  // which is the same in every instance of the app.
+  let seen = names.get(context);
+  if (!seen) {
+    seen = new Map();
+    names.set(context, seen);
+  }
+  const n = seen.get(base) ?? 0;
+  seen.set(base, n + 1);
+  return n === 0 ? base : `${base}-${n}`;
+}
+
+interface CacheEntry {
+  until: number;
+  cost: number;
+  result: RateLimitResult;
+}
+
+export function createRateLimiter(context: FeatureContext, config: LimiterConfig): RateLimiter {
+  const { store, logger } = context;
+  const { policies, blockMs, onStoreError } = config;
+  const name = deriveName(context, config);
+  const n = policies.length;
+  const keyOf = store.keys.forFeature('rl');
+  const suffixes = policies.map((p) => `${name}:${p.name}`);
+  const blockSuffix = `${name}:!block`;
+  const policyArgs = policies.flatMap((p) => [p.algorithm, p.limit, p.windowMs, p.burst]);
+  const script: Script = { ...limitScript, keys: n + 1 };
+  const stats: RateLimiterStats = { storeCalls: 0, cacheHits: 0, storeFailures: 0, reconciled: 0, reconcileDropped: 0 };
+  const blocked = new Map<string, CacheEntry>();
+  const pending = new Map<string, number>();
+  let local: MemoryEngine | undefined;
+  let reconciling: Promise<void> | undefined;
+  let closed = false;
+
+  // Built keys of recently seen clients: the hot path skips escaping and concatenation for a returning client.
+  // Bounded: cleared when full (cheaper than LRU bookkeeping, and refilled by the next requests).
+  const keyCache = new Map<string, string[]>();
+  const keysFor = (id: string): string[] => {
+    let keys = keyCache.get(id);
+    if (keys === undefined) {
+      keys = new Array<string>(n + 1);
+      keys[0] = keyOf(id, blockSuffix);
+      for (let i = 0; i < n; i++) keys[i + 1] = keyOf(id, suffixes[i] as string);
+      if (keyCache.size >= 4096) keyCache.clear();
+      keyCache.set(id, keys);
+    }
+    return keys;
+  };
+  const decideIn = (engine: StateEngine, id: string, cost: number, mode: Mode): number[] => {
+    const keys = keysFor(id);
+    return decide(engine, keys[0] as string, keys.slice(1), policies, cost, mode, blockMs);
+  };
+  const argsOne = [1, CONSUME, blockMs, ...policyArgs];
+
+  const run: (id: string, cost: number, mode: Mode) => Promise<number[]> =
+    store.mode === 'memory'
+      ? async (id, cost, mode) => decideIn(store.engine, id, cost, mode)
+      : async (id, cost, mode) => {
+          const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode, blockMs, ...policyArgs];
+          const reply = (await store.script(script, keysFor(id), args)) as unknown[];
+          const out = new Array<number>(reply.length);
+          for (let i = 0; i < reply.length; i++) out[i] = Number(reply[i]);
+          return out;
+        };
+
+  const toResult = (raw: number[]): RateLimitResult => {
+    const out: PolicyResult[] = new Array(n);
+    if (raw[0] !== undefined && raw[0] > 0) {
+      // Serving a block duration: every policy reports it.
+      const retryAfterMs = raw[0];
+      const culprit = policies[raw[1] ?? 0] ?? (policies[0] as CompiledPolicy);
+      for (let i = 0; i < n; i++) {
+        const p = policies[i] as CompiledPolicy;
+        out[i] = { name: p.name, allowed: false, limit: p.limit, remaining: 0, resetMs: retryAfterMs, retryAfterMs };
+      }
+      return {
+        allowed: false,
+        remaining: 0,
+        limit: culprit.limit,
+        resetMs: retryAfterMs,
+        retryAfterMs,
+        policy: culprit.name,
+        policies: out,
+        reason: 'blocked',
+        status: 429,
+      };
+    }
+    let allowed = true;
+    let decider = 0;
+    for (let i = 0; i < n; i++) {
+      const o = 2 + i * 4;
+      const p = policies[i] as CompiledPolicy;
+      const r: PolicyResult = {
+        name: p.name,
+        allowed: raw[o] === 1,
+        limit: p.limit,
+        remaining: raw[o + 1] as number,
+        resetMs: raw[o + 2] as number,
+        retryAfterMs: raw[o + 3] as number,
+      };
+      out[i] = r;
+      const d = out[decider] as PolicyResult;
+      if (allowed && !r.allowed) {
+        allowed = false;
+        decider = i;
+      } else if (!allowed ? !r.allowed && r.retryAfterMs > d.retryAfterMs : r.remaining < d.remaining) {
+        decider = i;
+      }
+    }
+    const d = out[decider] as PolicyResult;
+    return {
+      allowed,
+      remaining: d.remaining,
+      limit: d.limit,
+      resetMs: d.resetMs,
+      retryAfterMs: d.retryAfterMs,
+      policy: d.name,
+      policies: out,
+      ...(allowed ? {} : { status: 429 }),
+    };
+  };
+
+  const remember = (key: string, cost: number, result: RateLimitResult): void => {
+    if (config.blockCacheMax === 0 || result.retryAfterMs <= 0) return;
+    if (blocked.size >= config.blockCacheMax) {
+      // Oldest entry first (Map keeps insertion order): a bounded cache, never a growing one.
+      const oldest = blocked.keys().next();
+      if (!oldest.done) blocked.delete(oldest.value);
+    }
+    blocked.set(key, { until: Date.now() + result.retryAfterMs, cost, result });
+  };
+
+  const localEngine = (): MemoryEngine => {
+    if (!local) {
+      local = new MemoryEngine({ maxKeys: config.localMaxKeys, sweepIntervalMs: 5000 });
+      const engine = local;
+      context.onClose(() => engine.close());
+    }
+    return local;
+  };
+
+  const reconcile = (): Promise<void> => {
+    reconciling ??= (async () => {
+      try {
+        for (const [id, cost] of pending) {
+          if (closed) return;
+          await run(id, cost, FORCE);
+          pending.delete(id);
+          stats.reconciled++;
+        }
+        local?.clear();
+        logger.info({ limiter: name }, 'rate limiter: store back, local counts added to it');
+      } catch {
+        // Still away: keep what is left for the next successful call.
+      } finally {
+        reconciling = undefined;
+      }
+    })();
+    return reconciling;
+  };
+
+  const onFailure = (id: string, cost: number, mode: Mode, error: unknown): RateLimitResult => {
+    stats.storeFailures++;
+    logger.warnOnce('ERR_KIT_RATE_LIMIT_STORE', `rate limiter '${name}': store unavailable, failing ${onStoreError}`, {
+      err: error,
+    });
+    const mode_: StoreFailureMode = onStoreError;
+    if (mode_ === 'local') {
+      const result = toResult(decideIn(localEngine(), id, cost, mode));
+      if (mode === CONSUME && result.allowed) {
+        if (pending.has(id) || pending.size < config.localMaxKeys) pending.set(id, (pending.get(id) ?? 0) + cost);
+        else stats.reconcileDropped++;
+      }
+      result.reason = 'local';
+      return result;
+    }
+    const p = policies[0] as CompiledPolicy;
+    const open = mode_ === 'open';
+    return {
+      allowed: open,
+      remaining: open ? p.limit : 0,
+      limit: p.limit,
+      resetMs: 0,
+      retryAfterMs: open ? 0 : 1000,
+      policy: p.name,
+      policies: policies.map((q) => ({
+        name: q.name,
+        allowed: open,
+        limit: q.limit,
+        remaining: open ? q.limit : 0,
+        resetMs: 0,
+        retryAfterMs: open ? 0 : 1000,
+      })),
+      reason: 'store-unavailable',
+      ...(open ? {} : { status: 503 }),
+    };
+  };
+
+  const decideFor = async (key: string, cost: number, mode: Mode): Promise<RateLimitResult> => {
+    if (closed) throw new ClosedError(`rate limiter '${name}'`);
+    const id = key.length > MAX_KEY_LENGTH ? `~${createHash('sha256').update(key).digest('base64url')}` : key;
+    if (mode === CONSUME && config.blockCacheMax > 0) {
+      const hit = blocked.get(id);
+      if (hit !== undefined) {
+        const left = hit.until - Date.now();
+        if (left > 0 && cost >= hit.cost) {
+          stats.cacheHits++;
+          return { ...hit.result, retryAfterMs: left, resetMs: Math.max(left, 0), reason: 'cache' };
+        }
+        if (left <= 0) blocked.delete(id);
+      }
+    }
+    let raw: number[];
+    try {
+      stats.storeCalls++;
+      raw = await run(id, cost, mode);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) return onFailure(id, cost, mode, error);
+      throw error;
+    }
+    if (pending.size > 0 && !reconciling) void reconcile();
+    const result = toResult(raw);
+    if (!result.allowed && mode === CONSUME) remember(id, cost, result);
+    return result;
+  };
+
+  context.onClose(async () => {
+    if (pending.size > 0) await reconcile();
+    closed = true;
+    blocked.clear();
+  });
+
+  return {
+    name,
+    policies,
+    stats,
+    limit(key, options) {
+      const cost = options?.cost ?? 1;
+      if (typeof cost !== 'number' || !Number.isFinite(cost) || cost < 0) {
+        return Promise.reject(new TypeError(`limit(): cost must be a finite number >= 0, got ${String(cost)}`));
+      }
+      return decideFor(String(key), cost, CONSUME);
+    },
+    peek(key) {
+      return decideFor(String(key), 1, PEEK);
+    },
+    async reset(key) {
+      const k = String(key);
+      const id = k.length > MAX_KEY_LENGTH ? `~${createHash('sha256').update(k).digest('base64url')}` : k;
+      blocked.delete(id);
+      pending.delete(id);
+      const keys = keysFor(id);
+      if (local) for (const key of keys) local.delete(key);
+      // Every key of one id shares a hash slot, so one DEL is legal on a Cluster too.
+      if (store.mode === 'memory') for (const key of keys) store.engine.delete(key);
+      else await store.command('DEL', ...keys);
+    },
+    async flush() {
+      if (pending.size > 0) await reconcile();
+    },
+  };
+}

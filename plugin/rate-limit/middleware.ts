@@ -1,0 +1,141 @@
+// kit.rateLimit(): the Express middleware. Everything that can be decided at construction is (key builder,
+// header strings, cost, lists); a request costs one limiter call and a few setHeader calls.
+
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { FeatureContext } from '../core/context.js';
+import { ConfigError } from '../core/errors.js';
+import { assertKnownKeys, assertPlainObject } from '../core/options.js';
+import { headerWriter, retryAfterSeconds } from './headers.js';
+import { buildKeyFn, ipKey } from './keys.js';
+import { createRateLimiter, type RateLimiter, type RateLimitResult } from './limiter.js';
+import { MIDDLEWARE_KEYS, parseLimiterOptions, type RateLimitMiddlewareOptions } from './options.js';
+
+export interface RateLimitMiddleware extends RequestHandler {
+  /** The limiter behind the middleware (peek, reset, stats). */
+  readonly limiter: RateLimiter;
+}
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The last rate limiter's decision for this request. */
+      rateLimit?: RateLimitResult;
+    }
+  }
+}
+
+type ListCheck = ((req: Request, key: string) => boolean) | undefined;
+
+function listCheck(list: RateLimitMiddlewareOptions['allowList'], what: string, subnet: number): ListCheck {
+  if (list === undefined) return undefined;
+  if (typeof list === 'function') return list;
+  if (!Array.isArray(list) || list.some((k) => typeof k !== 'string')) {
+    throw new ConfigError(`${what}: expected an array of keys or IPs, or a function (req, key) => boolean`);
+  }
+  if (list.length === 0) return undefined;
+  // Entries may be written as plain IPs or as the key kinds ('user:42'); IPs are normalised the way keys are.
+  const set = new Set<string>();
+  for (const entry of list) {
+    set.add(entry);
+    set.add(`ip:${ipKey(entry, subnet)}`);
+  }
+  return (_req, key) => set.has(key);
+}
+
+function looksLikeRequest(value: unknown): boolean {
+  return !!value && typeof value === 'object' && 'socket' in value && 'headers' in value && 'method' in value;
+}
+
+export function createRateLimitMiddleware(
+  context: FeatureContext,
+  options: RateLimitMiddlewareOptions,
+): RateLimitMiddleware {
+  if (looksLikeRequest(options)) {
+    throw new TypeError(
+      'kit.rateLimit was used as a middleware without calling it: write app.use(kit.rateLimit({ limit: 100, window: "1 m" }))',
+    );
+  }
+  assertPlainObject(options, 'kit.rateLimit');
+  assertKnownKeys(options, MIDDLEWARE_KEYS, 'kit.rateLimit');
+  const config = parseLimiterOptions(options, 'kit.rateLimit');
+  const limiter = createRateLimiter(context, config);
+  const subnet = options.ipv6Subnet ?? 64;
+  if (!Number.isInteger(subnet) || subnet < 8 || subnet > 128) {
+    throw new ConfigError(`kit.rateLimit.ipv6Subnet: expected a whole number from 8 to 128, got ${String(subnet)}`);
+  }
+  const keyOf = buildKeyFn(options.keyBy ?? 'ip', subnet, context.logger);
+  const allow = listCheck(options.allowList, 'kit.rateLimit.allowList', subnet);
+  const deny = listCheck(options.denyList, 'kit.rateLimit.denyList', subnet);
+  const skip = options.skip;
+  if (skip !== undefined && typeof skip !== 'function')
+    throw new ConfigError('kit.rateLimit.skip: expected a function');
+  const cost = options.cost ?? 1;
+  if (typeof cost === 'number' && (!Number.isFinite(cost) || cost < 0)) {
+    throw new ConfigError(`kit.rateLimit.cost: expected a number >= 0 or a function, got ${cost}`);
+  }
+  if (typeof cost !== 'number' && typeof cost !== 'function') {
+    throw new ConfigError('kit.rateLimit.cost: expected a number >= 0 or a function of the request');
+  }
+  const costOf =
+    typeof cost === 'number'
+      ? undefined
+      : (req: Request): number => {
+          const c = cost(req);
+          if (typeof c === 'number' && Number.isFinite(c) && c >= 0) return c;
+          context.logger.warnOnce('ERR_KIT_RATE_LIMIT_COST', `cost() returned ${String(c)}; counting the request as 1`);
+          return 1;
+        };
+  const writeHeaders = headerWriter(config.policies, options.headers ?? true, options.legacyHeaders ?? false);
+  const closedStatus = options.closedStatus ?? 503;
+  if (closedStatus !== 429 && closedStatus !== 503) throw new ConfigError('kit.rateLimit.closedStatus: 429 or 503');
+  const detail = options.message ?? 'Too many requests; retry after the time in Retry-After.';
+  if (typeof detail !== 'string') throw new ConfigError('kit.rateLimit.message: expected a string');
+  const handler = options.handler;
+  if (handler !== undefined && typeof handler !== 'function') {
+    throw new ConfigError('kit.rateLimit.handler: expected a function (req, res, next, result)');
+  }
+
+  const refuse = (res: Response, status: number, title: string, text: string, retryAfter?: string): void => {
+    res.statusCode = status;
+    if (retryAfter !== undefined) res.setHeader('Retry-After', retryAfter);
+    res.setHeader('Content-Type', 'application/problem+json');
+    res.setHeader('Cache-Control', 'no-store');
+    const body: Record<string, unknown> = { type: 'about:blank', title, status, detail: text };
+    if (retryAfter !== undefined) body.retryAfter = Number(retryAfter);
+    res.end(JSON.stringify(body));
+  };
+
+  const middleware = ((req: Request, res: Response, next: NextFunction): void => {
+    if (skip?.(req)) {
+      next();
+      return;
+    }
+    const key = keyOf(req);
+    if (allow?.(req, key)) {
+      next();
+      return;
+    }
+    if (deny?.(req, key)) {
+      refuse(res, 403, 'Forbidden', 'This client is not allowed.');
+      return;
+    }
+    limiter.limit(key, costOf ? { cost: costOf(req) } : undefined).then((result) => {
+      req.rateLimit = result;
+      writeHeaders(res, result);
+      if (result.allowed) return next();
+      if (handler) return handler(req, res, next, result);
+      if (result.reason === 'store-unavailable') {
+        return refuse(
+          res,
+          closedStatus,
+          closedStatus === 503 ? 'Service Unavailable' : 'Too Many Requests',
+          'The rate limiter cannot reach its store.',
+          retryAfterSeconds(result),
+        );
+      }
+      refuse(res, 429, 'Too Many Requests', detail, retryAfterSeconds(result));
+    }, next);
+  }) as RateLimitMiddleware;
+  Object.defineProperty(middleware, 'limiter', { value: limiter });
+  return middleware;
+}

@@ -1,0 +1,165 @@
+// The rate limiter's contract, unchanged on every store: each algorithm's allow/deny sequence, several policies
+// in one decision, cost, peek, reset, block duration, the blocked-keys cache, expiring keys, one round trip.
+// Windows are long (1 h) so that real time on the Redis tiers cannot move a boundary under a test.
+
+import { limit as limitScript } from '../../plugin/rate-limit/scripts.generated';
+import { describeForEachStore } from '../support/stores';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
+  // ioredis-mock's TIME pairs the wall-clock second with process.hrtime()'s sub-second part, so its clock jumps
+  // back and forth within a second. Tests that read sub-second time through the script skip that tier; the real
+  // servers (standalone, Cluster, Upstash) run them.
+  const realClock = tier === 'ioredis-mock' ? test.skip : test;
+  // GCRA's remaining count moves with sub-millisecond time, so it needs the real clock (see above).
+  const algorithms = ['fixed-window', 'sliding-window', 'token-bucket', 'gcra'] as const;
+  if (tier === 'ioredis-mock')
+    realClock('gcra: admits the limit from a fresh state (needs a real clock)', () => undefined);
+  test.each(algorithms.filter((a) => tier !== 'ioredis-mock' || a !== 'gcra'))(
+    '%s: admits the limit from a fresh state, then denies with a retry time',
+    async (algorithm) => {
+      const kit = makeKit();
+      const rl = kit.rateLimiter({ limit: 3, window: '1 h', algorithm, blockCache: false });
+      const results = [];
+      for (let i = 0; i < 5; i++) results.push(await rl.limit('client-a'));
+      expect(results.map((r) => r.allowed)).toEqual([true, true, true, false, false]);
+      expect(results.map((r) => r.remaining)).toEqual([2, 1, 0, 0, 0]);
+      const denied = results[3]!;
+      expect(denied.policy).toBe('default');
+      expect(denied.limit).toBe(3);
+      if (algorithm === 'token-bucket' || algorithm === 'gcra') {
+        // One unit comes back every window / limit = 20 minutes.
+        expect(denied.retryAfterMs).toBeGreaterThan(1_190_000);
+        expect(denied.retryAfterMs).toBeLessThanOrEqual(1_200_000);
+      } else {
+        expect(denied.retryAfterMs).toBeGreaterThan(0);
+        expect(denied.retryAfterMs).toBeLessThanOrEqual(2 * 3_600_000);
+      }
+      // Another client is counted apart.
+      expect((await rl.limit('client-b')).allowed).toBe(true);
+    },
+  );
+
+  realClock('several policies: one decision, the most restrictive decides, a denial consumes nothing', async () => {
+    const kit = makeKit();
+    const rl = kit.rateLimiter({
+      policies: [
+        { name: 'burst', limit: 2, window: '1 h', algorithm: 'fixed-window' },
+        { name: 'hourly', limit: 5, window: '1 h' },
+        { name: 'gcra', limit: 10, window: '1 h', algorithm: 'gcra' },
+      ],
+      blockCache: false,
+    });
+    const a = await rl.limit('k');
+    expect(a).toMatchObject({ allowed: true, policy: 'burst', remaining: 1 });
+    expect(a.policies.map((p) => [p.name, p.remaining])).toEqual([
+      ['burst', 1],
+      ['hourly', 4],
+      ['gcra', 9],
+    ]);
+    await rl.limit('k');
+    const c = await rl.limit('k');
+    expect(c).toMatchObject({ allowed: false, policy: 'burst', status: 429 });
+    expect(c.policies.map((p) => p.allowed)).toEqual([false, true, true]);
+    const peek = await rl.peek('k');
+    expect(peek.policies.map((p) => p.remaining)).toEqual([0, 3, 8]);
+  });
+
+  test('cost per call, peek reads without consuming, reset forgets', async () => {
+    const kit = makeKit();
+    const rl = kit.rateLimiter({ limit: 5, window: '1 h', blockCache: false });
+    expect(await rl.limit('k', { cost: 3 })).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await rl.peek('k')).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await rl.peek('k')).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await rl.limit('k', { cost: 3 })).toMatchObject({ allowed: false, remaining: 2 });
+    expect(await rl.limit('k', { cost: 2 })).toMatchObject({ allowed: true, remaining: 0 });
+    await rl.reset('k');
+    expect(await rl.limit('k')).toMatchObject({ allowed: true, remaining: 4 });
+    await expect(rl.limit('k', { cost: -1 })).rejects.toThrow(TypeError);
+  });
+
+  realClock('block duration: a denied client stays refused until the block ends', async () => {
+    const kit = makeKit();
+    const rl = kit.rateLimiter({
+      limit: 1,
+      window: '400 ms',
+      algorithm: 'token-bucket',
+      blockDuration: '1200 ms',
+      blockCache: false,
+    });
+    expect((await rl.limit('k')).allowed).toBe(true);
+    const denied = await rl.limit('k');
+    expect(denied.allowed).toBe(false);
+    expect(denied.retryAfterMs).toBeGreaterThan(1000);
+    await sleep(500); // the bucket has refilled, the block has not ended
+    const still = await rl.limit('k');
+    expect(still).toMatchObject({ allowed: false, reason: 'blocked' });
+    expect(still.retryAfterMs).toBeLessThanOrEqual(700);
+    await sleep(800);
+    expect((await rl.limit('k')).allowed).toBe(true);
+  });
+
+  test('a denied key is answered from the in-process cache, without a store call', async () => {
+    const kit = makeKit();
+    const rl = kit.rateLimiter({ limit: 1, window: '1 h', algorithm: 'fixed-window' });
+    await rl.limit('attacker');
+    await rl.limit('attacker');
+    const calls = rl.stats.storeCalls;
+    for (let i = 0; i < 20; i++) expect(await rl.limit('attacker')).toMatchObject({ allowed: false, reason: 'cache' });
+    expect(rl.stats.storeCalls).toBe(calls);
+    expect(rl.stats.cacheHits).toBe(20);
+  });
+
+  test('limiters with the same policies but no name do not share counters', async () => {
+    const kit = makeKit();
+    const a = kit.rateLimiter({ limit: 1, window: '1 h' });
+    const b = kit.rateLimiter({ limit: 1, window: '1 h' });
+    expect(a.name).not.toBe(b.name);
+    expect((await a.limit('k')).allowed).toBe(true);
+    expect((await b.limit('k')).allowed).toBe(true);
+  });
+
+  test('keys are bounded, escaped and expire by themselves', async () => {
+    const kit = makeKit();
+    const rl = kit.rateLimiter({ name: 'keys', limit: 10, window: '1 h', algorithm: 'fixed-window' });
+    for (const key of ['x'.repeat(10_000), 'ünïcødé ✓ 🚀', 'a\r\nSET evil 1', '{brace}', '']) {
+      expect((await rl.limit(key)).allowed).toBe(true);
+      expect((await rl.limit(key)).remaining).toBe(8);
+    }
+    const short = kit.rateLimiter({ name: 'short', limit: 10, window: '2 s', algorithm: 'fixed-window' });
+    const stored = kit.store.keys.key('rl', 'plain', 'short', 'default');
+    await short.limit('plain');
+    const ttl = await kit.store.pttl(stored);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(2000);
+  });
+
+  if (tier === 'standalone') {
+    test("the shipped SHA1 is the server's SCRIPT LOAD of the script", async () => {
+      const kit = makeKit();
+      if (kit.store.mode === 'memory') throw new Error('expected a Redis store');
+      expect(await kit.store.command('SCRIPT', 'LOAD', limitScript.source)).toBe(limitScript.sha);
+    });
+  }
+
+  if (tier === 'upstash') {
+    test('one HTTP round trip per decision, however many policies', async () => {
+      const kit = makeKit();
+      const rl = kit.rateLimiter({
+        policies: [
+          { name: 'a', limit: 10, window: '1 s' },
+          { name: 'b', limit: 100, window: '1 m', algorithm: 'token-bucket' },
+          { name: 'c', limit: 1000, window: '1 h', algorithm: 'gcra' },
+        ],
+      });
+      await rl.limit('warm'); // may load the script (NOSCRIPT, then EVAL)
+      const before = { ...upstash()!.requests };
+      for (let i = 0; i < 5; i++) await rl.limit('k');
+      const after = upstash()!.requests;
+      expect(after.single - before.single).toBe(5);
+      expect(after.pipeline - before.pipeline).toBe(0);
+      expect(after.multiExec - before.multiExec).toBe(0);
+    });
+  }
+});

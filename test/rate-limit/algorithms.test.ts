@@ -1,0 +1,160 @@
+// Each algorithm against its reference definition, on a controllable clock (the TypeScript twin of the Lua
+// script; the conformance suite checks the two agree on every store).
+
+import { MemoryEngine } from '../../plugin/connection/memory';
+import {
+  type CompiledPolicy,
+  CONSUME,
+  decide,
+  FIXED_WINDOW,
+  FORCE,
+  GCRA,
+  PEEK,
+  SLIDING_WINDOW,
+  TOKEN_BUCKET,
+} from '../../plugin/rate-limit/algorithms';
+
+function harness(policies: CompiledPolicy[], blockMs = 0) {
+  let now = 1_700_000_000_000; // a whole second: windows start at 0
+  const engine = new MemoryEngine({ maxKeys: 1000, sweepIntervalMs: 60_000, now: () => now });
+  const keys = policies.map((p) => `k:${p.name}`);
+  return {
+    at(ms: number) {
+      now = 1_700_000_000_000 + ms;
+    },
+    hit(cost = 1, mode: 0 | 1 | 2 = CONSUME) {
+      const raw = decide(engine, 'k:block', keys, policies, cost, mode, blockMs);
+      return { blocked: raw[0] as number, allowed: raw[2] === 1, remaining: raw[3], reset: raw[4], retry: raw[5], raw };
+    },
+    close: () => engine.close(),
+  };
+}
+
+const p = (algorithm: CompiledPolicy['algorithm'], limit: number, windowMs: number, burst = limit): CompiledPolicy => ({
+  name: `a${algorithm}`,
+  algorithm,
+  limit,
+  windowMs,
+  burst,
+});
+
+// [time ms, cost, expected allowed, expected remaining, expected retry-after ms]
+type Step = [number, number, boolean, number, number];
+
+const tables: Array<[string, CompiledPolicy, Step[]]> = [
+  [
+    'fixed window: a counter per calendar window, reset at the boundary',
+    p(FIXED_WINDOW, 3, 1000),
+    [
+      [0, 1, true, 2, 0],
+      [100, 1, true, 1, 0],
+      [200, 1, true, 0, 0],
+      [300, 1, false, 0, 700],
+      [999, 1, false, 0, 1],
+      [1000, 1, true, 2, 0],
+      [1001, 2, true, 0, 0],
+    ],
+  ],
+  [
+    'sliding window: previous window weighted by the part still inside the sliding window',
+    p(SLIDING_WINDOW, 10, 1000),
+    [
+      [0, 10, true, 0, 0],
+      [500, 1, false, 0, 600], // next window, once prev = 10 has decayed to 9: 500 + 100 ms
+      [1500, 1, true, 4, 0], // prev 10 x 0.5 = 5 used
+      [1500, 4, true, 0, 0],
+      [1600, 1, true, 0, 0], // 10 x 0.4 + 5 = 9, + 1 fits
+      [1600, 1, false, 0, 100], // 4 + 6 = 10: wait until prev decays by 1 (100 ms)
+    ],
+  ],
+  [
+    'sliding window: a burst late in a window is spread from its first request, not over the whole window',
+    p(SLIDING_WINDOW, 10, 1000),
+    [
+      [800, 10, true, 0, 0],
+      [1100, 1, false, 0, 720], // the burst is still fully inside the last second
+      [1820, 1, true, 0, 0], // 10 x (1000 - 820) / 200 = 9 counted, + 1
+      [1830, 1, false, 0, 10], // 8.5 + 1 + 1 > 10: at 1840 it is 8 + 1 + 1
+    ],
+  ],
+  [
+    'token bucket: burst tokens, refilled at limit per window',
+    p(TOKEN_BUCKET, 2, 1000, 4),
+    [
+      [0, 4, true, 0, 0],
+      [0, 1, false, 0, 500],
+      [500, 1, true, 0, 0],
+      [2500, 1, true, 3, 0],
+      [2500, 4, false, 3, 500],
+    ],
+  ],
+  [
+    'GCRA: one unit every window/limit, burst units at once',
+    p(GCRA, 10, 1000, 2),
+    [
+      [0, 1, true, 1, 0],
+      [0, 1, true, 0, 0],
+      [0, 1, false, 0, 100],
+      [100, 1, true, 0, 0],
+      [150, 1, false, 0, 50],
+      [1000, 1, true, 1, 0],
+    ],
+  ],
+];
+
+describe.each(tables)('%s', (_name, policy, steps) => {
+  test('allow/deny sequence', () => {
+    const h = harness([policy]);
+    try {
+      const got = steps.map(([t, cost]) => {
+        h.at(t);
+        const r = h.hit(cost);
+        return [t, cost, r.allowed, r.remaining, r.retry];
+      });
+      expect(got).toEqual(steps);
+    } finally {
+      h.close();
+    }
+  });
+});
+
+test('sliding window: the estimate decays with time inside the window', () => {
+  const h = harness([p(SLIDING_WINDOW, 10, 1000)]);
+  h.at(0);
+  expect(h.hit(10).allowed).toBe(true);
+  h.at(1000);
+  expect(h.hit(1).allowed).toBe(false); // prev 10 x 1.0
+  h.at(1200);
+  expect(h.hit(2)).toMatchObject({ allowed: true, remaining: 0 }); // prev 10 x 0.8 = 8, +2
+  h.at(1300);
+  expect(h.hit(1)).toMatchObject({ allowed: true, remaining: 0 }); // 7 + 2 + 1 = 10
+  h.at(1350);
+  expect(h.hit(1)).toMatchObject({ allowed: false, retry: 50 }); // 6.5 + 3 + 1 > 10: in 50 ms 6 + 3 + 1 fits
+  h.close();
+});
+
+test('several policies: a denial by one consumes none; force adds whatever the outcome; peek reads', () => {
+  const h = harness([p(FIXED_WINDOW, 2, 1000), p(GCRA, 100, 1000)]);
+  h.at(0);
+  h.hit();
+  h.hit();
+  const denied = h.hit();
+  expect(denied.allowed).toBe(false);
+  expect(denied.raw.slice(6)).toEqual([1, 98, 20, 0]); // GCRA untouched: two used, 98 left
+  h.hit(5, FORCE);
+  expect(h.hit(1, PEEK).raw.slice(2)).toEqual([0, 0, 1000, 1000, 1, 93, 70, 0]);
+  h.close();
+});
+
+test('block duration: a denial sets a block that outlives the window', () => {
+  const h = harness([p(FIXED_WINDOW, 1, 100)], 5000);
+  h.at(0);
+  expect(h.hit().allowed).toBe(true);
+  const denied = h.hit();
+  expect(denied.blocked).toBe(5000);
+  h.at(1000);
+  expect(h.hit().blocked).toBe(4000);
+  h.at(5001);
+  expect(h.hit().allowed).toBe(true);
+  h.close();
+});

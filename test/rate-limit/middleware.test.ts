@@ -1,0 +1,248 @@
+// The Express middleware on the embedded store: headers, the 429 problem body, keys, lists, skip, cost,
+// misconfiguration, hostile input, and the express-rate-limit store adapter.
+
+import express, { type Express, type RequestHandler } from 'express';
+import { rateLimit as expressRateLimit } from 'express-rate-limit';
+import request from 'supertest';
+import { createRedisKit, type RedisKit } from '../../plugin/index';
+import { ipKey } from '../../plugin/rate-limit/keys';
+
+const kits: RedisKit[] = [];
+afterEach(async () => {
+  await Promise.all(kits.splice(0).map((k) => k.close()));
+});
+
+function makeKit(logger: RedisKit['logger'] | false = false): RedisKit {
+  const kit = createRedisKit({ store: 'memory', logger: logger as false, env: {} });
+  kits.push(kit);
+  return kit;
+}
+
+function appWith(...mw: RequestHandler[]): Express {
+  const app = express();
+  app.get('/ping', ...mw, (req, res) => {
+    res.json({ ok: true, rateLimit: req.rateLimit?.remaining });
+  });
+  app.post('/ping', ...mw, (_req, res) => {
+    res.json({ ok: true });
+  });
+  return app;
+}
+
+describe('kit.rateLimit middleware', () => {
+  test('IETF RateLimit-Policy and RateLimit fields, one item per policy', async () => {
+    const kit = makeKit();
+    const app = appWith(
+      kit.rateLimit({
+        policies: [
+          { name: 'burst', limit: 10, window: '1 s', algorithm: 'token-bucket' },
+          { name: 'hourly', limit: 1000, window: '1 h' },
+        ],
+      }),
+    );
+    const res = await request(app).get('/ping');
+    expect(res.status).toBe(200);
+    expect(res.headers['ratelimit-policy']).toBe('"burst";q=10;w=1, "hourly";q=1000;w=3600');
+    expect(res.headers.ratelimit).toMatch(/^"burst";r=9;t=\d+, "hourly";r=999;t=\d+$/);
+    expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+    expect(res.body.rateLimit).toBe(9);
+  });
+
+  test('429 is a problem+json with Retry-After; legacy headers on request', async () => {
+    const kit = makeKit();
+    const app = appWith(kit.rateLimit({ limit: 2, window: '1 m', legacyHeaders: true, algorithm: 'fixed-window' }));
+    await request(app).get('/ping');
+    const second = await request(app).get('/ping');
+    expect(second.headers['x-ratelimit-limit']).toBe('2');
+    expect(second.headers['x-ratelimit-remaining']).toBe('0');
+    const res = await request(app).get('/ping');
+    expect(res.status).toBe(429);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const retryAfter = Number(res.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(JSON.parse(res.text)).toEqual({
+      type: 'about:blank',
+      title: 'Too Many Requests',
+      status: 429,
+      detail: expect.any(String),
+      retryAfter,
+    });
+  });
+
+  test('cost as a function of the request; skip; allow and deny lists', async () => {
+    const kit = makeKit();
+    const app = appWith(
+      kit.rateLimit({
+        limit: 5,
+        window: '1 m',
+        cost: (req) => (req.method === 'POST' ? 3 : 1),
+        skip: (req) => req.headers['x-internal'] === '1',
+        allowList: ['10.0.0.1'],
+        denyList: ['10.0.0.66'],
+      }),
+    );
+    app.set('trust proxy', true);
+    expect((await request(app).post('/ping')).headers.ratelimit).toMatch(/r=2;/);
+    expect((await request(app).post('/ping')).status).toBe(429);
+    expect((await request(app).get('/ping').set('x-internal', '1')).status).toBe(200);
+    for (let i = 0; i < 10; i++) {
+      expect((await request(app).get('/ping').set('x-forwarded-for', '10.0.0.1')).status).toBe(200);
+    }
+    const denied = await request(app).get('/ping').set('x-forwarded-for', '10.0.0.66');
+    expect(denied.status).toBe(403);
+  });
+
+  test('per-route limiters do not share counters', async () => {
+    const kit = makeKit();
+    const app = express();
+    app.get('/a', kit.rateLimit({ limit: 1, window: '1 m' }), (_q, r) => r.send('a'));
+    app.get('/b', kit.rateLimit({ limit: 1, window: '1 m' }), (_q, r) => r.send('b'));
+    expect((await request(app).get('/a')).status).toBe(200);
+    expect((await request(app).get('/b')).status).toBe(200);
+    expect((await request(app).get('/a')).status).toBe(429);
+  });
+
+  test('keyBy user, apiKey, workspace and function, falling back to the IP', async () => {
+    const kit = makeKit();
+    const app = express();
+    app.use((req, _res, next) => {
+      const user = req.headers['x-user'];
+      if (user) (req as unknown as { user: { id: string } }).user = { id: String(user) };
+      next();
+    });
+    app.get('/u', kit.rateLimit({ limit: 1, window: '1 m', keyBy: 'user' }), (_q, r) => r.send('u'));
+    app.get('/k', kit.rateLimit({ limit: 1, window: '1 m', keyBy: 'apiKey' }), (_q, r) => r.send('k'));
+    app.get('/f', kit.rateLimit({ limit: 1, window: '1 m', keyBy: (req) => req.query.t as string }), (_q, r) =>
+      r.send('f'),
+    );
+    expect((await request(app).get('/u').set('x-user', 'alice')).status).toBe(200);
+    expect((await request(app).get('/u').set('x-user', 'bob')).status).toBe(200);
+    expect((await request(app).get('/u').set('x-user', 'alice')).status).toBe(429);
+    expect((await request(app).get('/u')).status).toBe(200); // anonymous: by IP
+    expect((await request(app).get('/k').set('x-api-key', 'k1')).status).toBe(200);
+    expect((await request(app).get('/k').set('x-api-key', 'k2')).status).toBe(200);
+    expect((await request(app).get('/k').set('x-api-key', 'k1')).status).toBe(429);
+    expect((await request(app).get('/f?t=1')).status).toBe(200);
+    expect((await request(app).get('/f?t=2')).status).toBe(200);
+    expect((await request(app).get('/f?t=1')).status).toBe(429);
+  });
+
+  test('IPv6 clients are grouped by /64 (configurable); IPv4-mapped addresses count as IPv4', async () => {
+    expect(ipKey('2001:db8:1:2:aaaa::1', 64)).toBe(ipKey('2001:db8:1:2:ffff:1:2:3', 64));
+    expect(ipKey('2001:db8:1:2::1', 64)).not.toBe(ipKey('2001:db8:1:3::1', 64));
+    expect(ipKey('2001:db8:1:2::1', 128)).not.toBe(ipKey('2001:db8:1:2::2', 128));
+    expect(ipKey('::ffff:192.0.2.7', 64)).toBe('192.0.2.7');
+    expect(ipKey('192.0.2.7', 64)).toBe('192.0.2.7');
+    const kit = makeKit();
+    const app = appWith(kit.rateLimit({ limit: 2, window: '1 m' }));
+    app.set('trust proxy', true);
+    const statuses = [];
+    for (const tail of ['1', '2', '3']) {
+      statuses.push((await request(app).get('/ping').set('x-forwarded-for', `2001:db8:5:6::${tail}`)).status);
+    }
+    expect(statuses).toEqual([200, 200, 429]);
+    expect((await request(app).get('/ping').set('x-forwarded-for', '2001:db8:5:7::1')).status).toBe(200);
+  });
+
+  test("warns once, with a code, when X-Forwarded-For arrives and 'trust proxy' is off", async () => {
+    const warnings: unknown[] = [];
+    const logger = { info() {}, error() {}, warn: (obj: unknown) => warnings.push(obj) };
+    const kit = createRedisKit({ store: 'memory', logger, env: {} });
+    kits.push(kit);
+    const app = appWith(kit.rateLimit({ limit: 100, window: '1 m' }));
+    await request(app).get('/ping');
+    expect(warnings).toHaveLength(0);
+    await request(app).get('/ping').set('x-forwarded-for', '1.2.3.4');
+    await request(app).get('/ping').set('x-forwarded-for', '1.2.3.5');
+    expect(warnings).toEqual([expect.objectContaining({ code: 'ERR_KIT_TRUST_PROXY' })]);
+  });
+
+  test('hostile input: huge or malformed X-Forwarded-For, long, unicode and CRLF keys never 500', async () => {
+    const kit = makeKit();
+    const app = express();
+    app.set('trust proxy', true);
+    app.get('/ip', kit.rateLimit({ limit: 1000, window: '1 m' }), (_q, r) => r.send('ok'));
+    app.get('/fn', kit.rateLimit({ limit: 1000, window: '1 m', keyBy: (req) => String(req.headers['x-k']) }), (_q, r) =>
+      r.send('ok'),
+    );
+    const xffs = [
+      `${'9.9.9.9, '.repeat(1500)}1.1.1.1`,
+      'not-an-ip',
+      ', , ,',
+      '::::::::::',
+      '1.2.3.4.5.6',
+      'ünïcødé',
+      `${'a'.repeat(10_000)}`,
+    ];
+    for (const xff of xffs) expect((await request(app).get('/ip').set('x-forwarded-for', xff)).status).toBe(200);
+    for (const k of ['k'.repeat(10_000), 'ünïcødé 🚀', '{tag}', 'a b', '%0d%0aSet-Cookie: x=1']) {
+      const res = await request(app).get('/fn').set('x-k', encodeURIComponent(k).slice(0, 8000));
+      expect(res.status).toBe(200);
+    }
+    // Two long keys that share their first kilobytes are still two clients.
+    const long = (tail: string) => `${'p'.repeat(5000)}${tail}`;
+    const app2 = express();
+    app2.get('/', kit.rateLimit({ limit: 1, window: '1 m', keyBy: (req) => long(String(req.query.t)) }), (_q, r) =>
+      r.send('ok'),
+    );
+    expect((await request(app2).get('/?t=a')).status).toBe(200);
+    expect((await request(app2).get('/?t=b')).status).toBe(200);
+    expect((await request(app2).get('/?t=a')).status).toBe(429);
+    // A CRLF inside a key given to the programmatic limiter.
+    const rl = kit.rateLimiter({ limit: 2, window: '1 m' });
+    expect((await rl.limit('a\r\nb')).allowed).toBe(true);
+    expect((await rl.limit('a\r\nb')).remaining).toBe(0);
+    // Stored keys stay bounded whatever the client key was.
+    const engine = (kit.store as { engine: { size: number } }).engine;
+    expect(engine.size).toBeGreaterThan(0);
+  });
+
+  test('misuse fails at construction with the fix in the message', () => {
+    const kit = makeKit();
+    expect(() => kit.rateLimit({ limit: 10, window: '1 m', windw: 1 } as never)).toThrow(/Did you mean 'window'/);
+    expect(() => kit.rateLimit({ limit: 10 } as never)).toThrow(/window is required/);
+    expect(() => kit.rateLimit({ limit: 10, window: 'soon' })).toThrow(/duration/);
+    expect(() => kit.rateLimit({ limit: 10, window: '1 m', algorithm: 'leaky' as never })).toThrow(/expected one of/);
+    expect(() => kit.rateLimit({ limit: 10, window: '1 m', burst: 5 })).toThrow(/burst only applies/);
+    expect(() =>
+      kit.rateLimit({
+        policies: [
+          { name: 'a', limit: 1, window: 1000 },
+          { name: 'a', limit: 2, window: 1000 },
+        ],
+      }),
+    ).toThrow(/two policies are named/);
+    const app = express();
+    app.use(kit.rateLimit as never);
+    return request(app)
+      .get('/')
+      .then((res) => {
+        expect(res.status).toBe(500);
+        expect(res.text).toMatch(/without calling it/);
+      });
+  });
+
+  test('express-rate-limit keeps its options and counts in the kit store', async () => {
+    const kit = makeKit();
+    const app = appWith(
+      expressRateLimit({
+        windowMs: 60_000,
+        limit: 2,
+        store: kit.rateLimitStore(),
+        standardHeaders: 'draft-8',
+        keyGenerator: () => 'client-1',
+      }),
+    );
+    expect((await request(app).get('/ping')).status).toBe(200);
+    expect((await request(app).get('/ping')).status).toBe(200);
+    expect((await request(app).get('/ping')).status).toBe(429);
+    const store = kit.rateLimitStore();
+    store.init({ windowMs: 60_000 });
+    const info = await store.get('client-1');
+    expect(info?.totalHits).toBe(3);
+    expect(info?.resetTime?.getTime()).toBeGreaterThan(Date.now());
+    await store.resetKey('client-1');
+    expect((await request(app).get('/ping')).status).toBe(200);
+  });
+});

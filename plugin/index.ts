@@ -17,4 +17,13 @@ export type { CounterResult, MemoryStore, RedisStore, Store, StoreInfo } from '.
 export type { FeatureContext } from './core/context.js';
 export type { StoreMode } from './connection/types.js';
 export type { HealthCheck, HealthReport, HealthStatus } from './observability/health.js';
+export type { Lock, Locks, LockScope, ReadWriteLock, Semaphore } from './locks/locks.js';
+export type { AcquireOptions, LocksOptions } from './locks/options.js';
+export {
+  LockExtendError,
+  LockInputError,
+  LockLostError,
+  LockNotHeldError,
+  LockTimeoutError,
+} from './locks/errors.js';
 export { VERSION } from './version.js';

@@ -9,14 +9,7 @@ import type { KitLogger } from '../core/logger.js';
 import type { AcquireResult, LockBackend, LockKind } from './backend.js';
 import { LockExtendError, LockInputError, LockLostError, LockNotHeldError, LockTimeoutError } from './errors.js';
 import { MemoryLockBackend } from './memory.js';
-import {
-  type AcquireOptions,
-  type LocksConfig,
-  MIN_TTL_MS,
-  resolveAcquire,
-  validateLimit,
-  validateName,
-} from './options.js';
+import { type AcquireOptions, type LocksConfig, resolveAcquire, validateLimit, validateName } from './options.js';
 import { RedisLockBackend } from './redis.js';
 import { sleep, type WaitTicket, WaitHub } from './wait-hub.js';
 
@@ -83,11 +76,14 @@ export interface Locks {
 }
 
 class HeldLock implements Lock {
-  private readonly controller = new AbortController();
+  // The controller and its expiry timer are made on first use of `signal`: a plain acquire/release pair that
+  // never looks at it pays for neither (the uncontended hot path).
+  private controller: AbortController | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private extendTimer: NodeJS.Timeout | undefined;
   /** performance.now() by which the lease certainly still runs: measured from when the request was *sent*. */
   private deadline: number;
+  private lost: Error | undefined;
   private done = false;
 
   constructor(
@@ -100,46 +96,48 @@ class HeldLock implements Lock {
     sentAt: number,
   ) {
     this.deadline = sentAt + ttlMs;
-    this.armExpiry();
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.checkLost()) this.controller.abort(this.lost);
+      else if (!this.done) this.armExpiry();
+    }
     return this.controller.signal;
   }
 
   get remainingMs(): number {
-    return this.done || this.signal.aborted ? 0 : Math.max(0, this.deadline - performance.now());
+    return this.done || this.checkLost() ? 0 : Math.max(0, this.deadline - performance.now());
+  }
+
+  /** Whether the lease is known or presumed lost (its local deadline passed without an extension). */
+  private checkLost(): boolean {
+    if (!this.lost && !this.done && performance.now() >= this.deadline) {
+      this.lose(new LockLostError(this.name, 'the lease ran out before it was extended'));
+    }
+    return this.lost !== undefined;
   }
 
   private armExpiry(): void {
+    if (!this.controller) return;
     clearTimeout(this.expiryTimer);
-    this.expiryTimer = setTimeout(
-      () => this.lose(new LockLostError(this.name, 'the lease ran out before it was extended')),
-      Math.max(0, this.deadline - performance.now()),
-    );
+    this.expiryTimer = setTimeout(() => this.checkLost(), Math.max(0, this.deadline - performance.now()) + 1);
     this.expiryTimer.unref();
   }
 
   lose(reason: Error): void {
-    this.stopTimers();
-    this.manager.held.delete(this);
-    if (!this.signal.aborted) this.controller.abort(reason);
-  }
-
-  private stopTimers(): void {
     clearTimeout(this.expiryTimer);
-    clearTimeout(this.extendTimer);
-    this.extendTimer = undefined;
+    this.stopAutoExtend();
+    if (this.lost) return;
+    this.lost = reason;
+    this.controller?.abort(reason);
   }
 
   async extend(ttl?: Duration): Promise<void> {
     if (this.done) throw new LockNotHeldError(this.name);
-    if (this.signal.aborted) throw this.signal.reason;
-    let ms = this.ttlMs;
-    if (ttl !== undefined) {
-      ms = resolveAcquire({ ttl }, this.manager.config).ttlMs;
-      if (ms < MIN_TTL_MS) throw new LockInputError(`ttl: at least ${MIN_TTL_MS} ms`);
-    }
+    if (this.checkLost()) throw this.lost;
+    const ms = ttl === undefined ? this.ttlMs : resolveAcquire({ ttl }, this.manager.config).ttlMs;
     const sentAt = performance.now();
     let extended: boolean;
     try {
@@ -152,7 +150,7 @@ class HeldLock implements Lock {
       this.lose(lost);
       throw lost;
     }
-    if (this.done || this.signal.aborted) return;
+    if (this.done || this.lost) return;
     this.deadline = sentAt + ms;
     this.armExpiry();
   }
@@ -164,7 +162,7 @@ class HeldLock implements Lock {
       if (this.done) return;
       this.extend().then(
         () => {
-          if (this.done || this.signal.aborted) return;
+          if (this.done || this.lost) return;
           this.extendTimer = setTimeout(tick, every);
           this.extendTimer.unref();
         },
@@ -185,27 +183,19 @@ class HeldLock implements Lock {
   async release(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    this.stopTimers();
-    this.manager.held.delete(this);
+    clearTimeout(this.expiryTimer);
+    this.stopAutoExtend();
     if (!(await this.manager.backend.release(this.kind, this.name, this.token))) {
       throw new LockNotHeldError(this.name);
     }
-  }
-
-  /** Stops local timers at kit close; the lease itself runs out on the store. */
-  abandon(): void {
-    this.done = true;
-    this.stopTimers();
   }
 }
 
 class LockManager implements Locks {
   readonly backend: LockBackend;
-  readonly held = new Set<HeldLock>();
   private readonly hub: WaitHub;
   private readonly logger: KitLogger;
   private readonly waiterLeaseMs: number;
-  private closed = false;
 
   constructor(
     private readonly ctx: FeatureContext,
@@ -341,10 +331,7 @@ class LockManager implements Locks {
       if (!result.ok) this.leave(kind, name, token);
     }
     if (!result.ok) throw new LockTimeoutError(name, o.waitTimeoutMs);
-    const lock = new HeldLock(this, kind, name, token, result.fence, o.ttlMs, sentAt);
-    if (this.closed) lock.abandon();
-    else this.held.add(lock);
-    return lock;
+    return new HeldLock(this, kind, name, token, result.fence, o.ttlMs, sentAt);
   }
 
   private leave(kind: LockKind, name: string, waiterId: string): void {
@@ -353,9 +340,7 @@ class LockManager implements Locks {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    for (const lock of this.held) lock.abandon();
-    this.held.clear();
+    // Held leases run out on the store by themselves; their timers are unref'd and stop at the next failed step.
     await this.hub.close();
   }
 }

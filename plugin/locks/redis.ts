@@ -7,6 +7,7 @@ import {
   mutexAcquire,
   mutexExtend,
   mutexRelease,
+  mutexTry,
   rwAcquire,
   semAcquire,
   semExtend,
@@ -34,34 +35,24 @@ export class RedisLockBackend implements LockBackend {
   async acquire(r: AcquireRequest): Promise<AcquireResult> {
     const f = family(r.kind);
     const p = PARTS[f];
-    const k = this.key;
-    const common = [r.token, r.ttlMs, r.waiterId, r.waiterLeaseMs, r.fair ? '1' : '0'];
+    // The id is escaped (or hashed) once per call, not once per key.
+    const base = this.key(r.name);
     let reply: unknown;
-    if (f === 'mutex') {
-      reply = await this.store.script(
-        mutexAcquire,
-        [k(r.name, p.holders), k(r.name, p.fence), k(r.name, p.queue), k(r.name, p.queueExp)],
-        common,
-      );
-    } else if (f === 'semaphore') {
-      reply = await this.store.script(
-        semAcquire,
-        [k(r.name, p.holders), k(r.name, p.fence), k(r.name, p.queue), k(r.name, p.queueExp)],
-        [...common, r.limit],
-      );
+    if (f === 'mutex' && !r.waiterId && !r.fair) {
+      reply = await this.store.script(mutexTry, [`${base}:${p.holders}`, `${base}:${p.fence}`], [r.token, r.ttlMs]);
     } else {
-      reply = await this.store.script(
-        rwAcquire,
-        [
-          k(r.name, p.holders),
-          k(r.name, 'rw'),
-          k(r.name, p.fence),
-          k(r.name, p.queue),
-          k(r.name, p.queueExp),
-          k(r.name, 'rww'),
-        ],
-        [...common, r.kind === 'write' ? 'w' : 'r'],
-      );
+      const common = [r.token, r.ttlMs, r.waiterId, r.waiterLeaseMs, r.fair ? '1' : '0'];
+      const keys = [`${base}:${p.holders}`, `${base}:${p.fence}`, `${base}:${p.queue}`, `${base}:${p.queueExp}`];
+      if (f === 'mutex') {
+        reply = await this.store.script(mutexAcquire, keys, common);
+      } else if (f === 'semaphore') {
+        reply = await this.store.script(semAcquire, keys, [...common, r.limit]);
+      } else {
+        // rw_acquire takes the writer key second and the writer-waiting flag last.
+        keys.splice(1, 0, `${base}:rw`);
+        keys.push(`${base}:rww`);
+        reply = await this.store.script(rwAcquire, keys, [...common, r.kind === 'write' ? 'w' : 'r']);
+      }
     }
     const [granted, value] = reply as [number | string, number | string];
     return Number(granted) === 1 ? { ok: true, fence: Number(value) } : { ok: false, waitMs: Number(value) };
@@ -76,11 +67,13 @@ export class RedisLockBackend implements LockBackend {
   }
 
   async release(kind: LockKind, name: string, token: string): Promise<boolean> {
-    const queueExp = this.key(name, PARTS[family(kind)].queueExp);
+    const base = this.key(name);
+    const f = family(kind);
+    const owner = kind === 'write' ? `${base}:rw` : `${base}:${PARTS[f].holders}`;
     const script = kind === 'mutex' || kind === 'write' ? mutexRelease : semRelease;
     const reply = await this.store.script(
       script,
-      [this.ownerKey(kind, name), queueExp],
+      [owner, `${base}:${PARTS[f].queueExp}`],
       [token, this.channel(kind, name)],
     );
     return Number(reply) === 1;

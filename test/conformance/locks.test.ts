@@ -61,7 +61,7 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
 
   test('leases expire by themselves, and the signal of the lost lease fires', async () => {
     const kit = kitFor();
-    const a = await kit.locks.acquire('short', { ttl: 150 });
+    const a = await kit.locks.acquire('short', { ttl: 400 });
     expect(a.remainingMs).toBeGreaterThan(0);
     const aborted = new Promise((resolve) => a.signal.addEventListener('abort', resolve));
     await expect(kit.locks.acquire('short', { waitTimeout: 0 })).rejects.toBeInstanceOf(LockTimeoutError);
@@ -78,16 +78,17 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
 
   test('extend keeps the lease; extending a lost lease fails with LockLostError', async () => {
     const kit = kitFor();
-    const a = await kit.locks.acquire('ext', { ttl: 200 });
-    await sleep(120);
-    await a.extend(400);
-    await sleep(150);
+    // Generous margins: the machine running the tests may be busy.
+    const a = await kit.locks.acquire('ext', { ttl: 800 });
+    await sleep(300);
+    await a.extend(2000);
+    await sleep(700);
     await expect(kit.locks.acquire('ext', { waitTimeout: 0 })).rejects.toBeInstanceOf(LockTimeoutError);
     expect(a.signal.aborted).toBe(false);
     await a.release();
 
     const b = await kit.locks.acquire('ext2', { ttl: 100 });
-    await sleep(160);
+    await sleep(250);
     const c = await kit.locks.acquire('ext2', { waitTimeout: 0 });
     await expect(b.extend()).rejects.toBeInstanceOf(LockLostError);
     await c.release();
@@ -159,12 +160,12 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     const result = await kit.locks.withLock(
       'long-work',
       async ({ signal, fencingToken }) => {
-        await sleep(700); // more than three leases
+        await sleep(1500); // more than three leases
         expect(signal.aborted).toBe(false);
         await expect(kit.locks.acquire('long-work', { waitTimeout: 0 })).rejects.toBeInstanceOf(LockTimeoutError);
         return fencingToken;
       },
-      { ttl: 200 },
+      { ttl: 450 },
     );
     expect(result).toBeGreaterThan(0);
     const next = await kit.locks.acquire('long-work', { waitTimeout: 0 });
@@ -206,7 +207,7 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     const kit = kitFor();
     const resource = fencedResource();
     const a = await kit.locks.acquire('doc-1', { ttl: 150 });
-    await sleep(250); // a GC pause, a stopped VM: the lease runs out while A does not notice
+    await sleep(300); // a GC pause, a stopped VM: the lease runs out while A does not notice
     const b = await kit.locks.acquire('doc-1', { waitTimeout: '2 s' });
     expect(resource.write('B', b.fencingToken)).toBe(true);
     expect(resource.write('A (late)', a.fencingToken)).toBe(false);

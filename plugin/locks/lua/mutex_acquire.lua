@@ -14,10 +14,12 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
 local waiter = ARGV[3]
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)
-if #lapsed > 0 then
-  redis.call('ZREM', KEYS[4], unpack(lapsed))
-  redis.call('ZREM', KEYS[3], unpack(lapsed))
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local lapsed = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)
+  if #lapsed > 0 then
+    redis.call('ZREM', KEYS[4], unpack(lapsed))
+    redis.call('ZREM', KEYS[3], unpack(lapsed))
+  end
 end
 local free = redis.call('EXISTS', KEYS[1]) == 0
 if free and ARGV[5] == '1' then

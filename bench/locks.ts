@@ -209,10 +209,15 @@ async function main(): Promise<void> {
     `- Uncontended: ${CALLERS} concurrent callers, each on its own key, acquire then release in a loop (lease ${TTL / 1000} s). ` +
       'Every library gets a plain `new Redis(url)` ioredis client; the last row is the kit on the client it creates ' +
       'itself from a URL, which has ioredis auto-pipelining on (see docs/locks.md, Performance).',
-    `- Contended: ${WORKERS} workers in one process loop on one key; the handoff latency is the time from one ` +
-      `holder calling release to the next holder's acquire resolving. redis-semaphore and redlock poll every ` +
-      `${PEER_RETRY_MS} ms (their retry interval), so their handoffs are bound by it; ours are woken by the ` +
-      "release's pub/sub notification.",
+    `- Contended: ${WORKERS} workers in one process loop on one key (acquire, release, acquire again). A handoff ` +
+      'is the lock passing to *another* worker; its latency runs from the holder calling release to the other ' +
+      `worker's acquire resolving. redis-semaphore and redlock poll every ${PEER_RETRY_MS} ms (their retry ` +
+      'interval): the releasing worker nearly always takes the lock straight back, so few handoffs happen (the ' +
+      "handoffs/s column) and those that do are the lucky polls. Ours are woken by the release's pub/sub " +
+      'notification and run their next attempt at once.',
+    "- Client CPU per op is this process's CPU time divided by operations (Node side only; the Redis server's " +
+      'work is not in it). Our acquire and release are both scripts (the grant also takes the fencing token), where ' +
+      "redis-semaphore's acquire is a plain SET NX: that extra server-side work is most of the uncontended gap.",
     '',
   ].join('\n');
   const file = join(__dirname, '..', 'docs', 'performance.md');

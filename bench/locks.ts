@@ -216,8 +216,9 @@ async function main(): Promise<void> {
       "handoffs/s column) and those that do are the lucky polls. Ours are woken by the release's pub/sub " +
       'notification and run their next attempt at once.',
     "- Client CPU per op is this process's CPU time divided by operations (Node side only; the Redis server's " +
-      'work is not in it). Our acquire and release are both scripts (the grant also takes the fencing token), where ' +
-      "redis-semaphore's acquire is a plain SET NX: that extra server-side work is most of the uncontended gap.",
+      'work is not in it: our acquire and release are both scripts, the grant also taking the fencing token, where ' +
+      "redis-semaphore's acquire is a plain SET NX, so per operation Redis does about 8 µs of work for us against " +
+      'about 4 µs for it, measured with INFO commandstats).',
     '',
   ].join('\n');
   const file = join(__dirname, '..', 'docs', 'performance.md');

@@ -12,6 +12,7 @@ import {
   semAcquire,
   semExtend,
   semRelease,
+  waiterLeave,
 } from './scripts.generated.js';
 
 // Key parts per family: owner/holders, fencing counter, waiters by arrival, waiters by expiry (+ rw extras).
@@ -81,10 +82,8 @@ export class RedisLockBackend implements LockBackend {
 
   async leave(kind: LockKind, name: string, waiterId: string): Promise<void> {
     const p = PARTS[family(kind)];
-    await this.store.pipeline([
-      ['ZREM', this.key(name, p.queue), waiterId],
-      ['ZREM', this.key(name, p.queueExp), waiterId],
-    ]);
+    const base = this.key(name);
+    await this.store.script(waiterLeave, [`${base}:${p.queue}`, `${base}:${p.queueExp}`], [waiterId]);
   }
 
   private ownerKey(kind: LockKind, name: string): string {

@@ -58,3 +58,10 @@ export const semRelease: Script = {
   keys: 2,
   source: "-- Gives a semaphore permit (or read lease) back, and wakes waiters through pub/sub when any are registered.\n-- KEYS[1]  holders (zset: token -> expiry in server ms)\n-- KEYS[2]  waiters by registration expiry (zset)\n-- ARGV[1]  token of the caller\n-- ARGV[2]  channel the waiters listen on\n-- Returns  1 when released, 0 when the caller held no live permit\nlocal t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0\nlocal score = redis.call('ZSCORE', KEYS[1], ARGV[1])\nif not score then return 0 end\nredis.call('ZREM', KEYS[1], ARGV[1])\nif tonumber(score) <= now then return 0 end\nif redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], '1') end\nreturn 1\n",
 };
+
+export const waiterLeave: Script = {
+  name: "waiter_leave",
+  sha: "71e69e6d0890ffae117c9b381b9032e2250bb4a8",
+  keys: 2,
+  source: "-- Drops a waiter registration when the caller gives up (timeout, abort), so a FIFO queue does not wait for its\n-- registration to lapse before serving the next waiter.\n-- KEYS[1]  waiters by arrival (zset)\n-- KEYS[2]  waiters by registration expiry (zset)\n-- ARGV[1]  waiter id\n-- Returns  1 when the waiter was registered, 0 otherwise\nredis.call('ZREM', KEYS[2], ARGV[1])\nreturn redis.call('ZREM', KEYS[1], ARGV[1])\n",
+};

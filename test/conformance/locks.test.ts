@@ -1,7 +1,14 @@
 // The lock contract, unchanged on every store: exclusivity, fencing, leases on the store's clock, waiting woken
 // by the release, automatic extension, semaphores, read/write locks, FIFO fairness and typed errors.
 
-import { LockInputError, LockLostError, LockNotHeldError, LockTimeoutError, type RedisKit } from '../../plugin/index';
+import {
+  LockInputError,
+  LockLostError,
+  LockNotHeldError,
+  LockTimeoutError,
+  type RedisKit,
+  type RedisStore,
+} from '../../plugin/index';
 import { describeForEachStore } from '../support/stores';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -278,8 +285,13 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
   });
 
   test('fair mode hands the lock over in arrival order', async () => {
-    const kit = kitFor({ locks: { fair: true, minPollInterval: 5, pollInterval: '2 s' } });
+    // With a long fallback poll a waiter registration lasts ~31 s: a waiter that gave up must leave the queue
+    // explicitly, or the ones behind it would time out. (Upstash polls, so it keeps a short interval.)
+    const pollInterval = tier === 'upstash' ? '2 s' : '20 s';
+    const kit = kitFor({ locks: { fair: true, minPollInterval: 5, pollInterval } });
     const holder = await kit.locks.acquire('queue', { ttl: '10 s' });
+    // Load the waiting script first: its first run (a compile on ioredis-mock) must not reorder the arrivals below.
+    await expect(kit.locks.acquire('queue', { waitTimeout: 50 })).rejects.toBeInstanceOf(LockTimeoutError);
     const order: number[] = [];
     const waiters: Array<Promise<void>> = [];
     for (let i = 0; i < 4; i++) {
@@ -293,11 +305,32 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
           { waitTimeout: '10 s' },
         ),
       );
-      await sleep(60); // each registers before the next arrives
+      await sleep(100); // each registers before the next arrives
     }
     await holder.release();
     await Promise.all(waiters);
     expect(order).toEqual([0, 1, 2, 3]);
+  });
+
+  test('keyspace: only the fencing counter outlives the leases and the waiters', async () => {
+    if (tier !== 'standalone') return; // KEYS over one server; the other tiers share the scripts
+    const kit = kitFor({ locks: { pollInterval: '200 ms' } });
+    const store = kit.store as RedisStore;
+    const a = await kit.locks.acquire('tidy', { ttl: '5 s' });
+    const waiting = kit.locks.acquire('tidy', { waitTimeout: '5 s' });
+    await sleep(50);
+    const during = ((await store.command('KEYS', `${store.keys.prefix}:*`)) as string[]).sort();
+    expect(during.map((k) => k.slice(store.keys.prefix.length))).toEqual([
+      ':locks:{tidy}:f',
+      ':locks:{tidy}:o',
+      ':locks:{tidy}:q',
+      ':locks:{tidy}:qx',
+    ]);
+    await a.release();
+    await (await waiting).release();
+    const after = (await store.command('KEYS', `${store.keys.prefix}:*`)) as string[];
+    expect(after.map((k) => k.slice(store.keys.prefix.length))).toEqual([':locks:{tidy}:f']);
+    expect(await store.command('TTL', `${store.keys.prefix}:locks:{tidy}:f`)).toBe(-1);
   });
 
   test('bad input gets clear typed errors before any I/O', async () => {

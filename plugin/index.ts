@@ -32,6 +32,15 @@ export type {
   SessionStoreOptions,
   WorkspaceSource,
 } from './session/index.js';
+export type { Lock, Locks, LockScope, ReadWriteLock, Semaphore } from './locks/locks.js';
+export type { AcquireOptions, LocksOptions } from './locks/options.js';
+export {
+  LockExtendError,
+  LockInputError,
+  LockLostError,
+  LockNotHeldError,
+  LockTimeoutError,
+} from './locks/errors.js';
 export { VERSION } from './version.js';
 export { KitRateLimitStore } from './rate-limit/index.js';
 export type * from './rate-limit/index.js';

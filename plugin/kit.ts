@@ -35,6 +35,8 @@ import {
   rateLimiter,
   rateLimitStore,
 } from './rate-limit/index.js';
+import { createLocks, type Locks } from './locks/locks.js';
+import { type LocksConfig, type LocksOptions, parseLocksOptions } from './locks/options.js';
 
 export interface RedisKitOptions {
   /**
@@ -96,6 +98,8 @@ export interface RedisKitOptions {
   };
   /** Where environment variables are read from. @default process.env */
   env?: Record<string, string | undefined>;
+  /** Defaults of `kit.locks` (leases, waiting, fairness). See docs/locks.md. */
+  locks?: LocksOptions;
 }
 
 export interface MountOptions {
@@ -129,6 +133,9 @@ export interface RedisKit {
    * Resolves once the store is connected and answers; rejects on a set-up problem (e.g. a missing driver) or when
    * the server does not answer within the command timeout. Optional: features work without awaiting it.
    */
+  /** Distributed locks with fencing tokens: mutexes, semaphores, read/write locks. Built on first use. */
+  readonly locks: Locks;
+  /** Resolves once the store is connected; rejects on a set-up problem (e.g. a missing driver). */
   ready(): Promise<void>;
   /** Ends every connection and timer the kit opened. Safe to call twice. */
   close(): Promise<void>;
@@ -154,6 +161,7 @@ const KNOWN_OPTIONS = [
   'circuitBreaker',
   'health',
   'env',
+  'locks',
 ] as const;
 
 interface KitConfig {
@@ -165,6 +173,7 @@ interface KitConfig {
   breaker: { failureThreshold: number; cooldownMs: number } | false;
   health: HealthOptions;
   memoryMaxKeys: number;
+  locks: LocksConfig;
 }
 
 function parseOptions(options: RedisKitOptions): KitConfig {
@@ -205,6 +214,7 @@ function parseOptions(options: RedisKitOptions): KitConfig {
       warnLatencyMs: parseDuration(health.warnLatency ?? '100 ms', 'health.warnLatency'),
     },
     memoryMaxKeys: positiveInt(memory.maxKeys ?? 1_000_000, 'memory.maxKeys'),
+    locks: parseLocksOptions(options.locks),
   };
 }
 
@@ -241,6 +251,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
   const config = parseOptions(options);
   const store = createStore(config);
   let router: ExpressRouter | undefined;
+  let locks: Locks | undefined;
   let closed: Promise<void> | undefined;
   const closers: Array<() => Promise<void> | void> = [];
   const context: FeatureContext = {
@@ -288,6 +299,10 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       }
       (app as ExpressRouter).use(basePath, kit.router());
       return kit;
+    },
+    get locks() {
+      locks ??= createLocks(context, config.locks);
+      return locks;
     },
     ready: () => store.ready(),
     rateLimit: (rateLimitOptions) => createRateLimitMiddleware(context, rateLimitOptions),

@@ -1,0 +1,11 @@
+-- The uncontended fast path of a mutex: takes a free lock and its next fencing token with no waiter bookkeeping.
+-- Used for a caller's first attempt when FIFO fairness is off; waiting callers use mutex_acquire.lua.
+-- KEYS[1]  owner: the holder's token, expiring with the lease
+-- KEYS[2]  fencing counter (never expires)
+-- ARGV[1]  token of the caller
+-- ARGV[2]  lease in ms
+-- Returns  { 1, fencing token } when granted, { 0, ms until the holder's lease ends (-1: unknown) } otherwise
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return { 1, redis.call('INCR', KEYS[2]) }
+end
+return { 0, redis.call('PTTL', KEYS[1]) }

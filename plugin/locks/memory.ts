@@ -1,0 +1,136 @@
+// The lock contract on the embedded store, in TypeScript with the same semantics as the Lua scripts: leases
+// expire on the engine's clock, fencing counters only grow, waiters register in the same step as a failed check
+// and a release announces itself on the engine's pub/sub only when someone waits. One state object per lock lives
+// in the engine's key space, so it counts against (and is bounded by) the engine's `maxKeys`.
+
+import type { MemoryEngine } from '../connection/memory.js';
+import type { MemoryStore } from '../connection/store.js';
+import { type AcquireRequest, type AcquireResult, family, type LockBackend, type LockKind } from './backend.js';
+
+interface Waiter {
+  arrival: number;
+  expiresAt: number;
+}
+
+interface LockState {
+  /** Live leases: token -> expiry (engine ms). Readers for a read/write lock. */
+  holders: Map<string, number>;
+  /** The writer of a read/write lock. */
+  writer: { token: string; expiresAt: number } | undefined;
+  writerWaitingUntil: number;
+  fence: number;
+  /** Insertion order is arrival order, which FIFO fairness relies on. */
+  waiters: Map<string, Waiter>;
+}
+
+export class MemoryLockBackend implements LockBackend {
+  private readonly engine: MemoryEngine;
+  private readonly key: (id: string, ...parts: string[]) => string;
+
+  constructor(private readonly store: MemoryStore) {
+    this.engine = store.engine;
+    this.key = store.keys.forFeature('locks');
+  }
+
+  channel(kind: LockKind, name: string): string {
+    return this.store.keys.channel('locks', `${family(kind)}.${name}`);
+  }
+
+  private state(kind: LockKind, name: string, create: boolean): LockState | undefined {
+    const key = this.key(name, `mem-${family(kind)}`);
+    let state = this.engine.get<LockState>(key);
+    if (!state && create) {
+      state = { holders: new Map(), writer: undefined, writerWaitingUntil: 0, fence: 0, waiters: new Map() };
+      // No expiry: like the Redis fencing counter, the state outlives leases so tokens keep increasing.
+      this.engine.set(key, state);
+    }
+    return state;
+  }
+
+  private prune(s: LockState, now: number): void {
+    for (const [token, expiresAt] of s.holders) if (expiresAt <= now) s.holders.delete(token);
+    if (s.writer && s.writer.expiresAt <= now) s.writer = undefined;
+    for (const [id, w] of s.waiters) if (w.expiresAt <= now) s.waiters.delete(id);
+  }
+
+  async acquire(r: AcquireRequest): Promise<AcquireResult> {
+    await this.store.ping(); // rejects with ClosedError once the store is closed, as every store call does
+    const s = this.state(r.kind, r.name, true) as LockState;
+    const now = this.engine.now();
+    this.prune(s, now);
+    let free: boolean;
+    let waitMs = -1;
+    if (r.kind === 'write') {
+      free = !s.writer && s.holders.size === 0;
+      if (s.writer) waitMs = s.writer.expiresAt - now;
+      else if (s.holders.size > 0) waitMs = Math.max(...s.holders.values()) - now;
+    } else if (r.kind === 'read') {
+      free = !s.writer && s.writerWaitingUntil <= now;
+      if (s.writer) waitMs = s.writer.expiresAt - now;
+    } else {
+      free = s.holders.size < (r.kind === 'mutex' ? 1 : r.limit);
+      if (!free) waitMs = Math.min(...s.holders.values()) - now;
+    }
+    if (free && r.fair) {
+      const head = s.waiters.keys().next();
+      if (!head.done && head.value !== r.waiterId) free = false;
+    }
+    if (free) {
+      if (r.kind === 'write') {
+        s.writer = { token: r.token, expiresAt: now + r.ttlMs };
+        s.writerWaitingUntil = 0;
+      } else {
+        s.holders.set(r.token, now + r.ttlMs);
+      }
+      if (r.waiterId) s.waiters.delete(r.waiterId);
+      s.fence += 1;
+      return { ok: true, fence: s.fence };
+    }
+    if (r.waiterId) {
+      const existing = s.waiters.get(r.waiterId);
+      if (existing) existing.expiresAt = now + r.waiterLeaseMs;
+      else s.waiters.set(r.waiterId, { arrival: now, expiresAt: now + r.waiterLeaseMs });
+      if (r.kind === 'write') s.writerWaitingUntil = now + r.waiterLeaseMs;
+    }
+    return { ok: false, waitMs: Math.ceil(waitMs) };
+  }
+
+  async extend(kind: LockKind, name: string, token: string, ttlMs: number): Promise<boolean> {
+    await this.store.ping();
+    const s = this.state(kind, name, false);
+    if (!s) return false;
+    const now = this.engine.now();
+    this.prune(s, now);
+    if (kind === 'write') {
+      if (s.writer?.token !== token) return false;
+      s.writer.expiresAt = now + ttlMs;
+      return true;
+    }
+    if (!s.holders.has(token)) return false;
+    s.holders.set(token, now + ttlMs);
+    return true;
+  }
+
+  async release(kind: LockKind, name: string, token: string): Promise<boolean> {
+    await this.store.ping();
+    const s = this.state(kind, name, false);
+    if (!s) return false;
+    const now = this.engine.now();
+    let released: boolean;
+    if (kind === 'write') {
+      released = s.writer?.token === token && s.writer.expiresAt > now;
+      if (s.writer?.token === token) s.writer = undefined;
+    } else {
+      const expiresAt = s.holders.get(token);
+      released = expiresAt !== undefined && expiresAt > now;
+      s.holders.delete(token);
+    }
+    this.prune(s, now);
+    if (released && s.waiters.size > 0) this.engine.publish(this.channel(kind, name), '1');
+    return released;
+  }
+
+  async leave(kind: LockKind, name: string, waiterId: string): Promise<void> {
+    this.state(kind, name, false)?.waiters.delete(waiterId);
+  }
+}

@@ -17,4 +17,21 @@ export type { CounterResult, MemoryStore, RedisStore, Store, StoreInfo } from '.
 export type { FeatureContext } from './core/context.js';
 export type { StoreMode } from './connection/types.js';
 export type { HealthCheck, HealthReport, HealthStatus } from './observability/health.js';
+export { SemanticCache } from './semantic-cache/cache.js';
+export type {
+  CacheResult,
+  CacheStatus,
+  InvalidateTarget,
+  SemanticCacheStats,
+  StoreOptions as SemanticStoreOptions,
+  StoreResult as SemanticStoreResult,
+} from './semantic-cache/cache.js';
+export type { SemanticCacheOptions } from './semantic-cache/options.js';
+export type { LlmMessage, LlmRequest } from './semantic-cache/request.js';
+export type { Embedder } from './semantic-cache/embedders/types.js';
+export { OfflineEmbedder } from './semantic-cache/embedders/offline.js';
+export { HttpEmbedder, functionEmbedder } from './semantic-cache/embedders/http.js';
+export { EmbedderError, SemanticCacheInputError } from './semantic-cache/errors.js';
+export { semanticCacheHandler } from './semantic-cache/middleware.js';
+export type { SemanticCacheHandlerOptions } from './semantic-cache/middleware.js';
 export { VERSION } from './version.js';

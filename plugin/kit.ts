@@ -14,6 +14,8 @@ import { consoleLogger, isLogger, KitLogger, type Logger, silentLogger } from '.
 import type { FeatureContext } from './core/context.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from './core/options.js';
 import { healthRouter, type HealthOptions } from './observability/health.js';
+import { SemanticCache } from './semantic-cache/cache.js';
+import type { SemanticCacheOptions } from './semantic-cache/options.js';
 
 export interface RedisKitOptions {
   /**
@@ -94,6 +96,11 @@ export interface RedisKit {
   router(): ExpressRouter;
   /** Mounts `router()` on `app` under `basePath`. */
   mount(app: Application | ExpressRouter, options?: MountOptions): RedisKit;
+  /**
+   * A semantic LLM cache on this kit's store (options parsed here, once). Call once per configuration and keep it.
+   * @example const llmCache = kit.semanticCache({ threshold: 0.8 }); await llmCache.wrap(request, () => callLlm(request))
+   */
+  semanticCache(options?: SemanticCacheOptions): SemanticCache;
   /** Resolves once the store is connected; rejects on a set-up problem (e.g. a missing driver). */
   ready(): Promise<void>;
   /** Ends every connection and timer the kit opened. Safe to call twice. */
@@ -236,6 +243,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       (app as ExpressRouter).use(basePath, kit.router());
       return kit;
     },
+    semanticCache: (semanticOptions) => new SemanticCache(context, semanticOptions),
     ready: () => store.ready(),
     close() {
       // Features first (they may flush to the store), then the store; later-registered features close first.

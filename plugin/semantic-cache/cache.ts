@@ -641,7 +641,11 @@ export class SemanticCache {
         })
         .then((off) => {
           if (this.closed) void off();
-          else this.unsubscribe = off;
+          else {
+            this.unsubscribe = off;
+            // Changes published while the subscription was being set up were not heard: catch up once.
+            void this.sync().catch(() => undefined);
+          }
         })
         .catch((error: unknown) => {
           this.context.logger.warn({ err: error }, 'semantic cache: cannot subscribe to changes; polling only');

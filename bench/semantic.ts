@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createLlmRoutes } from '../demo/llm-routes.js';
-import { createRedisKit, type LlmRequest, type RedisKit } from '../plugin/index.js';
+import { createRedisKit, type LlmRequest, type RedisKit, type RedisStore } from '../plugin/index.js';
 import { FlatIndex } from '../plugin/semantic-cache/vector-index.js';
 import { signals } from '../plugin/semantic-cache/text.js';
 import { hasRedisServer, startRedis } from '../test/support/redis-server.js';
@@ -265,11 +265,11 @@ async function main() {
       const kit = createRedisKit({ redis: redis.url, logger: false, env: {}, prefix: `bench${n}` });
       await kit.ready();
       const mem = async () => {
-        const info = String(await kit.store.command('INFO', 'memory'));
+        const info = String(await (kit.store as RedisStore).command('INFO', 'memory'));
         return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
       };
       await measure('redis', kit, n, mem);
-      await kit.store.command('FLUSHDB');
+      await (kit.store as RedisStore).command('FLUSHDB');
       await kit.close();
     }
   } finally {

@@ -108,11 +108,13 @@ describeForEachStore('semantic cache', ({ tier, makeKit }) => {
   });
 
   test('TTL is absolute by default: hits do not keep an entry alive', async () => {
-    const cache = makeKit().semanticCache({ ttl: 600 });
+    const cache = makeKit().semanticCache({ ttl: 1500 });
     await cache.store(ask('What is a semantic cache?'), 'x');
-    await sleep(350);
-    expect((await cache.lookup(ask('What is a semantic cache?'))).status).toBe('hit');
+    // The expiry was set before store() returned: from here it is at most 1,500 ms away.
+    const stored = Date.now();
     await sleep(400);
+    expect((await cache.lookup(ask('What is a semantic cache?'))).status).toBe('hit');
+    await sleep(1700 - (Date.now() - stored));
     expect((await cache.lookup(ask('What is a semantic cache?'))).status).toBe('miss');
   });
 
@@ -120,15 +122,15 @@ describeForEachStore('semantic cache', ({ tier, makeKit }) => {
   // (real Redis, Cluster and Upstash pass this case).
   const testSliding = tier === 'ioredis-mock' ? test.skip : test;
   testSliding('sliding TTL extends an entry on every hit; a per-entry TTL overrides the default', async () => {
-    const cache = makeKit().semanticCache({ ttl: 600, slidingTtl: true });
+    const cache = makeKit().semanticCache({ ttl: 1000, slidingTtl: true });
     await cache.store(ask('What is a semantic cache?'), 'x');
     for (let i = 0; i < 3; i++) {
-      await sleep(300);
+      await sleep(450);
       expect((await cache.lookup(ask('What is a semantic cache?'))).status).toBe('hit');
     }
     const short = makeKit().semanticCache({ ttl: '1 h' });
-    await short.store(ask('Short-lived question?'), 'x', { ttl: 200 });
-    await sleep(350);
+    await short.store(ask('Short-lived question?'), 'x', { ttl: 300 });
+    await sleep(700);
     expect((await short.lookup(ask('Short-lived question?'))).status).toBe('miss');
   });
 

@@ -107,6 +107,10 @@ describeForEachStore('semantic cache', ({ tier, makeKit }) => {
     expect(cache.stats().guardRejections).toMatchObject({ negation: 1, numbers: 1 });
   });
 
+  // ioredis-mock gap: its TIME rounds the seconds field (seen: 1795699283 s at Date.now() 1795699282.980 s), so
+  // its clock jumps ahead by up to 1 s at times; expiry checks there need a second of slack.
+  const clockSlack = tier === 'ioredis-mock' ? 1000 : 0;
+
   test('TTL is absolute by default: hits do not keep an entry alive', async () => {
     const cache = makeKit().semanticCache({ ttl: 1500 });
     await cache.store(ask('What is a semantic cache?'), 'x');
@@ -114,12 +118,12 @@ describeForEachStore('semantic cache', ({ tier, makeKit }) => {
     const stored = Date.now();
     await sleep(400);
     expect((await cache.lookup(ask('What is a semantic cache?'))).status).toBe('hit');
-    await sleep(1700 - (Date.now() - stored));
+    await sleep(1700 + clockSlack - (Date.now() - stored));
     expect((await cache.lookup(ask('What is a semantic cache?'))).status).toBe('miss');
   });
 
-  // ioredis-mock gap: the expiry its Lua engine writes with ZADD inside hit.lua is not seen by the next call
-  // (real Redis, Cluster and Upstash pass this case).
+  // ioredis-mock gap: the same TIME rounding makes a sliding window of a few hundred ms unreliable there (seen
+  // failing only on ioredis-mock); the real tiers (standalone Redis, Cluster, Upstash) pass this case.
   const testSliding = tier === 'ioredis-mock' ? test.skip : test;
   testSliding('sliding TTL extends an entry on every hit; a per-entry TTL overrides the default', async () => {
     const cache = makeKit().semanticCache({ ttl: 1000, slidingTtl: true });

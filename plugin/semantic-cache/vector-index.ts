@@ -79,6 +79,9 @@ export class SparseIndex implements VectorIndex {
   private entries: Array<IndexedEntry | undefined> = [];
   private readonly slotOf = new Map<string, number>();
   private scores = new Float32Array(0);
+  private touched = new Int32Array(0);
+  private marks = new Uint32Array(0);
+  private generation = 0;
   private dead = 0;
   private live = 0;
   private postingCount = 0;
@@ -172,9 +175,20 @@ export class SparseIndex implements VectorIndex {
 
   search(query: Float32Array, k: number, minScore: number, now: number): Candidate[] {
     const n = this.entries.length;
-    if (this.scores.length < n) this.scores = new Float32Array(Math.max(n, this.scores.length * 2, 64));
+    if (this.scores.length < n) {
+      const size = Math.max(n, this.scores.length * 2, 64);
+      this.scores = new Float32Array(size);
+      this.touched = new Int32Array(size);
+      this.marks = new Uint32Array(size);
+      this.generation = 0;
+    }
+    // A generation stamp per slot says "already touched by this query" (a running sum can pass through zero).
+    this.generation = (this.generation + 1) >>> 0 || 1;
+    const gen = this.generation;
+    const marks = this.marks;
     const scores = this.scores;
-    const touched: number[] = [];
+    const touched = this.touched;
+    let count = 0;
     for (let f = 0; f < query.length; f++) {
       const q = query[f] as number;
       if (q === 0) continue;
@@ -183,18 +197,25 @@ export class SparseIndex implements VectorIndex {
       const { slots, weights, length } = p;
       for (let r = 0; r < length; r++) {
         const s = slots[r] as number;
-        if (scores[s] === 0) touched.push(s);
+        if (marks[s] !== gen) {
+          marks[s] = gen;
+          scores[s] = 0;
+          touched[count++] = s;
+        }
         scores[s] = (scores[s] as number) + q * (weights[r] as number);
       }
     }
     const out: Candidate[] = [];
-    for (const s of touched) {
+    let floor = minScore;
+    for (let i = 0; i < count; i++) {
+      const s = touched[i] as number;
       const score = scores[s] as number;
-      scores[s] = 0;
-      if (score < minScore) continue;
+      // Most touched entries share a word or two with the query: skip them before any object is made.
+      if (score < floor) continue;
       const entry = this.entries[s];
       if (!entry || (now > 0 && entry.expiresAt <= now)) continue;
       topK(out, k, { entry, score });
+      if (out.length >= k) floor = Math.max(floor, (out[out.length - 1] as Candidate).score);
     }
     return out;
   }

@@ -94,12 +94,21 @@ export interface EvalRow {
 }
 
 const GUARD_OFF: Record<string, SemanticCacheOptions['guards']> = {
-  'no guards': { negation: false, numbers: false, entities: false, intent: false, refinement: false, minOverlap: 0 },
+  'no guards': {
+    negation: false,
+    numbers: false,
+    entities: false,
+    intent: false,
+    refinement: false,
+    substitution: false,
+    minOverlap: 0,
+  },
   'without negation': { negation: false },
   'without numbers': { numbers: false },
   'without entities': { entities: false },
   'without intent': { intent: false },
   'without refinement': { refinement: false },
+  'without substitution': { substitution: false },
   'without overlap': { minOverlap: 0 },
 };
 

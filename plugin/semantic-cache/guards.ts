@@ -1,10 +1,18 @@
 // False-hit guards, run after the vector match on the query and the candidate's stored signals. Each one is
 // switchable and each rejection is counted, so its effect can be measured (npm run eval:semantic).
 
-import { ANTONYMS, type Signals } from './text.js';
+import { ANTONYMS, NEGATIONS, STOP_WORDS, type Signals, stem, synonym, tokenize } from './text.js';
 
-export type GuardName = 'negation' | 'numbers' | 'entities' | 'intent' | 'refinement' | 'overlap';
-export const GUARD_NAMES: readonly GuardName[] = ['negation', 'numbers', 'entities', 'intent', 'refinement', 'overlap'];
+export type GuardName = 'negation' | 'numbers' | 'entities' | 'intent' | 'refinement' | 'substitution' | 'overlap';
+export const GUARD_NAMES: readonly GuardName[] = [
+  'negation',
+  'numbers',
+  'entities',
+  'intent',
+  'refinement',
+  'substitution',
+  'overlap',
+];
 
 export interface GuardConfig {
   negation: boolean;
@@ -12,6 +20,7 @@ export interface GuardConfig {
   entities: boolean;
   intent: boolean;
   refinement: boolean;
+  substitution: boolean;
   /** Minimum share of content words in common (overlap coefficient), or 0 for off. */
   minOverlap: number;
 }
@@ -79,6 +88,39 @@ export function isRefinement(a: Signals, b: Signals): boolean {
   return true;
 }
 
+/** Longest differing middle segment (tokens) the substitution guard looks for. */
+export const SUBSTITUTION_MAX_TOKENS = 3;
+
+function folded(text: string): string[] {
+  return tokenize(text.length > 2000 ? text.slice(0, 2000) : text).map((t) => stem(synonym(t)));
+}
+
+/**
+ * The same sentence with one slot swapped: identical before and after, and in between at most 3 tokens on each
+ * side, each side holding a content word ("a fight between a tiger and a hippo" / "... and a lion"). A paraphrase
+ * rewrites more than one short span; a template with another noun in it asks about something else.
+ */
+export function isSubstitution(aText: string, bText: string): boolean {
+  const a = folded(aText);
+  const b = folded(bText);
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  let j = 0;
+  while (j < a.length - i && j < b.length - i && a[a.length - 1 - j] === b[b.length - 1 - j]) j++;
+  const ma = a.slice(i, a.length - j);
+  const mb = b.slice(i, b.length - j);
+  if (
+    ma.length === 0 ||
+    mb.length === 0 ||
+    ma.length > SUBSTITUTION_MAX_TOKENS ||
+    mb.length > SUBSTITUTION_MAX_TOKENS
+  ) {
+    return false;
+  }
+  const content = (xs: string[]): boolean => xs.some((x) => x.length > 2 && !STOP_WORDS.has(x) && !NEGATIONS.has(x));
+  return content(ma) && content(mb);
+}
+
 /** Longest (in content words) shorter side for which the refinement guard applies. */
 export const REFINEMENT_MAX_WORDS = 4;
 
@@ -104,6 +146,7 @@ export function checkGuards(
   if (config.entities && entitiesMismatch(query, candidate, queryText, candidateText)) return 'entities';
   if (config.intent && intentMismatch(query, candidate)) return 'intent';
   if (config.refinement && isRefinement(query, candidate)) return 'refinement';
+  if (config.substitution && isSubstitution(queryText, candidateText)) return 'substitution';
   if (config.minOverlap > 0 && contentOverlap(query, candidate) < config.minOverlap) return 'overlap';
   return undefined;
 }

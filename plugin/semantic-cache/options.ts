@@ -51,6 +51,8 @@ export interface SemanticCacheOptions {
     intent?: boolean;
     /** Reject when a short question is the other plus extra content words (a narrower question). @default true */
     refinement?: boolean;
+    /** Reject when the two are one sentence with a single short span swapped ("tiger and a hippo" / "tiger and a lion"). @default true */
+    substitution?: boolean;
     /** Least share of content words in common (0 = off). @default 0.3 */
     minOverlap?: number;
   };
@@ -181,6 +183,7 @@ export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): S
       entities: bool(guards.entities, true, 'semanticCache.guards.entities'),
       intent: bool(guards.intent, true, 'semanticCache.guards.intent'),
       refinement: bool(guards.refinement, true, 'semanticCache.guards.refinement'),
+      substitution: bool(guards.substitution, true, 'semanticCache.guards.substitution'),
       minOverlap: unit(guards.minOverlap, 0.3, 'semanticCache.guards.minOverlap'),
     },
     candidates: positiveInt(options.candidates ?? 1, 'semanticCache.candidates', 50),

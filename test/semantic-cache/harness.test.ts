@@ -28,7 +28,15 @@ describe('semantic-cache evaluation harness', () => {
     expect((await evaluate(qqp, { threshold: 0.5 })).wrong).toBe(0);
     const unguarded = await evaluate(qqp, {
       threshold: 0.5,
-      guards: { negation: false, numbers: false, entities: false, intent: false, refinement: false, minOverlap: 0 },
+      guards: {
+        negation: false,
+        numbers: false,
+        entities: false,
+        intent: false,
+        refinement: false,
+        substitution: false,
+        minOverlap: 0,
+      },
     });
     expect(unguarded.wrong).toBe(1);
     expect(unguarded.falseHitRate).toBe(1);
@@ -36,7 +44,7 @@ describe('semantic-cache evaluation harness', () => {
 
   test('runs the protocol and formats a table with the default row marked', async () => {
     const rows = await runProtocol(parseEvalSet(SET), [0.6, 0.9]);
-    expect(rows.length).toBe(2 + 7);
+    expect(rows.length).toBe(2 + 8);
     const table = formatRows('tiny', rows);
     expect(table).toContain('| configuration | threshold |');
     expect(table).toContain('no guards');

@@ -282,7 +282,7 @@ export class SemanticCache {
     const candidates = index.search(vector, this.config.candidates, 0, now);
     const best = candidates[0];
     if (!best) return this.missed('no-match');
-    this.histogram[Math.min(HISTOGRAM_BUCKETS - 1, Math.floor(best.score * HISTOGRAM_BUCKETS))]!++;
+    this.histogram[Math.max(0, Math.min(HISTOGRAM_BUCKETS - 1, Math.floor(best.score * HISTOGRAM_BUCKETS)))]!++;
     if (best.score < this.config.threshold)
       return this.missed('below-threshold', { score: best.score, id: best.entry.id });
     const query = signals(req.query);

@@ -1,6 +1,6 @@
 // Benchmark of the semantic cache (not a test): lookup latency at 10,000 and 100,000 entries on the embedded store
 // and on a real Redis (its own redis-server on a free port), memory per entry, the dense flat index for
-// comparison, and a hit through the demo endpoint against the simulated LLM. Run: npx tsx bench/semantic.ts [--quick]
+// comparison, and a hit through the demo endpoint against the simulated LLM. Run: npx tsx bench/semantic.ts [--quick: 10,000 only] [--large: 100,000 only] [--broad: Zipf vocabulary]
 
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +12,7 @@ import { signals } from '../plugin/semantic-cache/text.js';
 import { hasRedisServer, startRedis } from '../test/support/redis-server.js';
 
 const quick = process.argv.includes('--quick');
-const SIZES = quick ? [10_000] : [10_000, 100_000];
+const SIZES = quick ? [10_000] : process.argv.includes('--large') ? [100_000] : [10_000, 100_000];
 const LOOKUPS = 2000;
 
 // A deterministic pseudo-random generator, so every run builds the same corpus.
@@ -96,7 +96,40 @@ const ASPECTS = [
 ];
 const OPENERS = ['How do I', 'What is the best way to', 'How can I', 'What steps do I need to'];
 
+// 'narrow' (default): ~80 distinct words, so every posting list is long (a worst case for the inverted index).
+// 'broad': topic words drawn with a Zipf distribution from 5,000 generated words, closer to real traffic.
+const broad = process.argv.includes('--broad');
+const SYLLABLES = [
+  'ka',
+  'lo',
+  'mi',
+  'ren',
+  'tu',
+  'sa',
+  'vo',
+  'ne',
+  'dri',
+  'pa',
+  'zo',
+  'ul',
+  'fen',
+  'gar',
+  'ish',
+  'tor',
+];
+const LEXICON = Array.from({ length: 5000 }, (_, i) => {
+  let w = '';
+  for (let n = i + 1; n > 0; n = Math.floor(n / 16)) w += SYLLABLES[n % 16];
+  return w;
+});
+function zipfWord(): string {
+  // Inverse-CDF sampling of a Zipf(1) distribution over the lexicon.
+  const u = rand();
+  return LEXICON[Math.min(LEXICON.length - 1, Math.floor(Math.exp(u * Math.log(LEXICON.length + 1)) - 1))] as string;
+}
+
 function question(i: number): string {
+  if (broad) return `${pick(OPENERS)} ${pick(VERBS)} ${zipfWord()} ${zipfWord()} ${zipfWord()} ${pick(CONTEXTS)}?`;
   return `${pick(OPENERS)} ${pick(VERBS)} ${pick(THINGS)} ${pick(ASPECTS)} ${pick(CONTEXTS)} (case ${i % 997})?`;
 }
 

@@ -107,6 +107,8 @@ interface NamespaceState {
 const ID_PATTERN = /^(~[A-Za-z0-9_-]{24}|[A-Za-z0-9_.@=+-]{1,64})\.([A-Za-z0-9_-]{24})$/;
 const HISTOGRAM_BUCKETS = 20;
 const MAX_TAGS = 32;
+/** Longest a lookup waits for its partition's first load; a longer load goes on in the background. */
+const LOAD_WAIT_MS = 250;
 
 function sha(text: string, length: number): string {
   return createHash('sha256').update(text, 'utf8').digest('base64url').slice(0, length);
@@ -567,8 +569,8 @@ export class SemanticCache {
   }
 
   /**
-   * The partition's index, loaded from the store on first use. A first load that takes longer than the command
-   * timeout goes on in the background and the lookup is a miss ('index-loading'), so no request waits on it.
+   * The partition's index, loaded from the store on first use. A load that takes longer than 250 ms (or the command
+   * timeout, if shorter) goes on in the background and lookups meanwhile are misses ('index-loading').
    */
   private async partitionIndex(ns: string, partition: string, wait: boolean): Promise<VectorIndex | undefined> {
     this.startFollowing();
@@ -594,7 +596,7 @@ export class SemanticCache {
     const loaded = await Promise.race([
       part.loading.then(() => true),
       new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), this.context.commandTimeoutMs);
+        timer = setTimeout(() => resolve(false), Math.min(this.context.commandTimeoutMs, LOAD_WAIT_MS));
       }),
     ]).finally(() => clearTimeout(timer));
     return loaded ? part.index : undefined;

@@ -41,6 +41,23 @@ export {
   LockNotHeldError,
   LockTimeoutError,
 } from './locks/errors.js';
+export { SemanticCache } from './semantic-cache/cache.js';
+export type {
+  CacheResult,
+  CacheStatus,
+  InvalidateTarget,
+  SemanticCacheStats,
+  StoreOptions as SemanticStoreOptions,
+  StoreResult as SemanticStoreResult,
+} from './semantic-cache/cache.js';
+export type { SemanticCacheOptions } from './semantic-cache/options.js';
+export type { LlmMessage, LlmRequest } from './semantic-cache/request.js';
+export type { Embedder } from './semantic-cache/embedders/types.js';
+export { OfflineEmbedder } from './semantic-cache/embedders/offline.js';
+export { HttpEmbedder, functionEmbedder } from './semantic-cache/embedders/http.js';
+export { EmbedderError, SemanticCacheInputError } from './semantic-cache/errors.js';
+export { semanticCacheHandler } from './semantic-cache/middleware.js';
+export type { SemanticCacheHandlerOptions } from './semantic-cache/middleware.js';
 export { VERSION } from './version.js';
 export { KitRateLimitStore } from './rate-limit/index.js';
 export type * from './rate-limit/index.js';

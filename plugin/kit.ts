@@ -37,6 +37,8 @@ import {
 } from './rate-limit/index.js';
 import { createLocks, type Locks } from './locks/locks.js';
 import { type LocksConfig, type LocksOptions, parseLocksOptions } from './locks/options.js';
+import { SemanticCache } from './semantic-cache/cache.js';
+import type { SemanticCacheOptions } from './semantic-cache/options.js';
 
 export interface RedisKitOptions {
   /**
@@ -129,13 +131,17 @@ export interface RedisKit {
   sessionStore(options?: SessionStoreOptions): KitSessionStore;
   /** Mounts `router()` on `app` under `basePath`. */
   mount(app: Application | ExpressRouter, options?: MountOptions): RedisKit;
+  /** Distributed locks with fencing tokens: mutexes, semaphores, read/write locks. Built on first use. */
+  readonly locks: Locks;
+  /**
+   * A semantic LLM cache on this kit's store (options parsed here, once). Call once per configuration and keep it.
+   * @example const llmCache = kit.semanticCache({ threshold: 0.8 }); await llmCache.wrap(request, () => callLlm(request))
+   */
+  semanticCache(options?: SemanticCacheOptions): SemanticCache;
   /**
    * Resolves once the store is connected and answers; rejects on a set-up problem (e.g. a missing driver) or when
    * the server does not answer within the command timeout. Optional: features work without awaiting it.
    */
-  /** Distributed locks with fencing tokens: mutexes, semaphores, read/write locks. Built on first use. */
-  readonly locks: Locks;
-  /** Resolves once the store is connected; rejects on a set-up problem (e.g. a missing driver). */
   ready(): Promise<void>;
   /** Ends every connection and timer the kit opened. Safe to call twice. */
   close(): Promise<void>;
@@ -304,6 +310,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       locks ??= createLocks(context, config.locks);
       return locks;
     },
+    semanticCache: (semanticOptions) => new SemanticCache(context, semanticOptions),
     ready: () => store.ready(),
     rateLimit: (rateLimitOptions) => createRateLimitMiddleware(context, rateLimitOptions),
     rateLimiter: (limiterOptions) => rateLimiter(context, limiterOptions),

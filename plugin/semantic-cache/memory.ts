@@ -1,0 +1,174 @@
+// The semantic cache's storage on the embedded store: the same contract as the Lua scripts, kept as one object
+// per namespace inside the MemoryEngine (so the engine's key cap and close() apply to it too).
+
+import type { MemoryStore } from '../connection/store.js';
+import { type ChangeBatch, LOG_MAX, PURGE_BUDGET, type PutArgs, type SemanticBackend } from './backend.js';
+
+interface MemEntry {
+  payload: string;
+  expiresAt: number;
+  partition: string;
+  tags: string[];
+  record: string;
+}
+
+interface MemNamespace {
+  entries: Map<string, MemEntry>;
+  tags: Map<string, Set<string>>;
+  log: Array<{ seq: number; item: string }>;
+  seq: number;
+}
+
+export class MemorySemanticBackend implements SemanticBackend {
+  private readonly key: (id: string, ...parts: string[]) => string;
+
+  constructor(private readonly store: MemoryStore) {
+    this.key = store.keys.forFeature('semcache');
+  }
+
+  private now(): number {
+    return this.store.engine.now();
+  }
+
+  private space(ns: string, create: true): MemNamespace;
+  private space(ns: string, create: false): MemNamespace | undefined;
+  private space(ns: string, create: boolean): MemNamespace | undefined {
+    const key = this.key(ns);
+    let space = this.store.engine.get<MemNamespace>(key);
+    if (!space && create) {
+      space = { entries: new Map(), tags: new Map(), log: [], seq: 0 };
+      this.store.engine.set(key, space);
+    }
+    return space;
+  }
+
+  private log(space: MemNamespace, op: string, partition: string, id: string): void {
+    space.seq++;
+    space.log.push({ seq: space.seq, item: `${space.seq}|${op}|${partition}|${id}` });
+    if (space.log.length > LOG_MAX + 1000) space.log.splice(0, space.log.length - LOG_MAX);
+  }
+
+  private drop(space: MemNamespace, id: string): boolean {
+    const entry = space.entries.get(id);
+    if (!entry) return false;
+    space.entries.delete(id);
+    for (const tag of entry.tags) {
+      const set = space.tags.get(tag);
+      set?.delete(id);
+      if (set?.size === 0) space.tags.delete(tag);
+    }
+    this.log(space, 'd', entry.partition, id);
+    return true;
+  }
+
+  async put(ns: string, args: PutArgs): Promise<{ seq: number; expiresAt: number; evicted: number }> {
+    const space = this.space(ns, true);
+    const now = this.now();
+    let purged = 0;
+    // Map order is insertion order: expired entries are found among the oldest without a sorted set.
+    for (const [id, e] of space.entries) {
+      if (purged >= PURGE_BUDGET || e.expiresAt > now) break;
+      if (id !== args.id && this.drop(space, id)) purged++;
+    }
+    let evicted = 0;
+    if (space.entries.has(args.id)) this.drop(space, args.id);
+    else {
+      while (space.entries.size >= args.cap) {
+        let victim: string | undefined;
+        let soonest = Number.POSITIVE_INFINITY;
+        let looked = 0;
+        // The soonest-expiring among the oldest few: with one TTL that is the oldest entry.
+        for (const [id, e] of space.entries) {
+          if (e.expiresAt < soonest) {
+            soonest = e.expiresAt;
+            victim = id;
+          }
+          if (++looked >= 16) break;
+        }
+        if (victim === undefined) break;
+        this.drop(space, victim);
+        evicted++;
+      }
+    }
+    const expiresAt = Math.round(now + args.ttlMs);
+    space.entries.set(args.id, {
+      payload: args.payload,
+      expiresAt,
+      partition: args.partition,
+      tags: args.tags,
+      record: `${expiresAt}|${args.record}`,
+    });
+    for (const tag of args.tags) {
+      let set = space.tags.get(tag);
+      if (!set) {
+        set = new Set();
+        space.tags.set(tag, set);
+      }
+      set.add(args.id);
+    }
+    this.log(space, 'a', args.partition, args.id);
+    return { seq: space.seq, expiresAt, evicted };
+  }
+
+  async hit(ns: string, id: string, slideMs: number): Promise<{ payload: string; expiresAt: number } | null> {
+    const entry = this.space(ns, false)?.entries.get(id);
+    const now = this.now();
+    if (!entry || entry.expiresAt <= now) return null;
+    if (slideMs > 0 && now + slideMs > entry.expiresAt) entry.expiresAt = Math.round(now + slideMs);
+    return { payload: entry.payload, expiresAt: entry.expiresAt };
+  }
+
+  async remove(ns: string, ids: string[]): Promise<number> {
+    const space = this.space(ns, false);
+    if (!space) return 0;
+    let n = 0;
+    for (const id of ids) if (this.drop(space, id)) n++;
+    return n;
+  }
+
+  async tagged(ns: string, tag: string): Promise<string[]> {
+    return [...(this.space(ns, false)?.tags.get(tag) ?? [])];
+  }
+
+  async clear(ns: string): Promise<number> {
+    const space = this.space(ns, false);
+    if (!space) return 0;
+    const n = space.entries.size;
+    space.entries.clear();
+    space.tags.clear();
+    space.log.length = 0;
+    this.log(space, 'r', '', '');
+    return n;
+  }
+
+  async seq(ns: string): Promise<number> {
+    return this.space(ns, false)?.seq ?? 0;
+  }
+
+  async scan(
+    ns: string,
+    partition: string,
+    cursor: string,
+  ): Promise<{ cursor: string; records: Array<[string, string]> }> {
+    if (cursor !== '0') return { cursor: '0', records: [] };
+    const records: Array<[string, string]> = [];
+    for (const [id, e] of this.space(ns, false)?.entries ?? []) {
+      if (e.partition === partition) records.push([id, e.record]);
+    }
+    return { cursor: '0', records };
+  }
+
+  async changes(ns: string, since: number, limit: number): Promise<ChangeBatch> {
+    const space = this.space(ns, false);
+    if (!space) return { seq: 0, oldest: 1, changes: [] };
+    const out: ChangeBatch = { seq: space.seq, oldest: space.log[0]?.seq ?? space.seq + 1, changes: [] };
+    for (const { seq, item } of space.log) {
+      if (seq <= since) continue;
+      if (out.changes.length >= limit) break;
+      const [, op, partition = '', id = ''] = item.split('|');
+      const record = op === 'a' ? space.entries.get(id)?.record : undefined;
+      out.changes.push({ seq, op: op as 'a' | 'd' | 'r', partition, id, record });
+    }
+    return out;
+  }
+}

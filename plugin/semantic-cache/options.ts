@@ -1,0 +1,200 @@
+// Options of the semantic cache, their defaults, and the parser that turns them into a complete config once.
+
+import { type Duration, parseDuration } from '../core/duration.js';
+import { ConfigError } from '../core/errors.js';
+import { assertKnownKeys, assertPlainObject, positiveInt } from '../core/options.js';
+import { OfflineEmbedder } from './embedders/offline.js';
+import type { Embedder } from './embedders/types.js';
+import type { GuardConfig } from './guards.js';
+import type { LlmRequest } from './request.js';
+
+export interface SemanticCacheOptions {
+  /**
+   * Cosine similarity a cached question must reach to be served (higher = stricter, 1 = identical wording only).
+   * The default was tuned for the offline embedder on the GPTCache 999-pair set; a real embedding model needs its
+   * own value (see docs/semantic-cache.md).
+   * @default 0.76
+   */
+  threshold?: number;
+  /** Where vectors come from: the built-in offline embedder, an HttpEmbedder, or functionEmbedder(fn). @default new OfflineEmbedder() */
+  embedder?: Embedder;
+  /** Longest an embedding call may take; past it the lookup is a miss (never a stalled request). @default '500 ms' */
+  embedTimeout?: Duration;
+  /** Embeddings of recently seen texts kept in process (repeated questions are not embedded twice). @default 5000 */
+  embeddingCacheSize?: number;
+  /** How long an entry lives. Absolute by default: hits do not extend it. @default '1 d' */
+  ttl?: Duration;
+  /** Extend an entry's life by `ttl` on every hit (sliding expiry) instead of keeping it absolute. @default false */
+  slidingTtl?: boolean;
+  /** Most entries per namespace; past it the entries closest to expiry are evicted. @default 10000 */
+  maxEntriesPerNamespace?: number;
+  /** Requests with a temperature above this are not cached (they ask for variety). @default 1 */
+  maxTemperature?: number;
+  /** Cache requests that declare tools (their answers are usually tool calls that depend on live state). @default false */
+  cacheTools?: boolean;
+  /** Serve streaming requests from the cache (the Express helper replays the answer as one SSE chunk). @default false */
+  streamReplay?: boolean;
+  /**
+   * Your own bypass rule, run before anything else: return a reason string to skip the cache (e.g. personal data).
+   * @example { bypass: (req) => (/\b\d{3}-\d{2}-\d{4}\b/.test(JSON.stringify(req.messages)) ? 'pii' : undefined) }
+   */
+  bypass?: (request: LlmRequest) => string | false | null | undefined;
+  /** False-hit guards run after the vector match; each can be turned off. */
+  guards?: {
+    /** Reject when one side is negated or uses the opposite word ("enable" / "disable"). @default true */
+    negation?: boolean;
+    /** Reject when numbers, dates or units differ. @default true */
+    numbers?: boolean;
+    /** Reject when each side names something the other does not. @default true */
+    entities?: boolean;
+    /** Reject when one side asks why/when/where/who and the other does not. @default true */
+    intent?: boolean;
+    /** Reject when a short question is the other plus extra content words (a narrower question). @default true */
+    refinement?: boolean;
+    /** Reject when the two are one sentence with a single short span swapped ("tiger and a hippo" / "tiger and a lion"). @default true */
+    substitution?: boolean;
+    /** Least share of content words in common (0 = off). @default 0.3 */
+    minOverlap?: number;
+  };
+  /** How many of the best matches the guards may examine; 1 means a rejected best match is a miss. @default 1 */
+  candidates?: number;
+  /** Namespace of requests that name none. @default 'default' */
+  defaultNamespace?: string;
+  /** Questions longer than this (characters) are not cached (bypass 'too-large'). @default 8000 */
+  maxQueryChars?: number;
+  /** Requests with more text than this are rejected (413): bounds the work on any input. @default 1000000 */
+  maxRequestChars?: number;
+  /** Most messages in one request (more: 413). @default 1000 */
+  maxMessages?: number;
+  /** How often followers poll the change log (Upstash, and as a safety net behind pub/sub). @default '250 ms' on Upstash, '5 s' elsewhere */
+  syncInterval?: Duration;
+  /** Index kind: an inverted index for sparse vectors, a flat scan for dense ones, or pick by the embedder. @default 'auto' */
+  index?: 'auto' | 'sparse' | 'flat';
+}
+
+export interface SemanticCacheConfig {
+  threshold: number;
+  embedder: Embedder;
+  embedTimeoutMs: number;
+  embeddingCacheSize: number;
+  ttlMs: number;
+  slidingTtl: boolean;
+  maxEntries: number;
+  maxTemperature: number;
+  cacheTools: boolean;
+  streamReplay: boolean;
+  bypass: SemanticCacheOptions['bypass'];
+  guards: GuardConfig;
+  candidates: number;
+  defaultNamespace: string;
+  maxQueryChars: number;
+  maxRequestChars: number;
+  maxMessages: number;
+  syncIntervalMs: number | undefined;
+  index: 'auto' | 'sparse' | 'flat';
+}
+
+const KNOWN = [
+  'threshold',
+  'embedder',
+  'embedTimeout',
+  'embeddingCacheSize',
+  'ttl',
+  'slidingTtl',
+  'maxEntriesPerNamespace',
+  'maxTemperature',
+  'cacheTools',
+  'streamReplay',
+  'bypass',
+  'guards',
+  'candidates',
+  'defaultNamespace',
+  'maxQueryChars',
+  'maxRequestChars',
+  'maxMessages',
+  'syncInterval',
+  'index',
+] as const;
+
+function bool(value: unknown, fallback: boolean, what: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean')
+    throw new ConfigError(`${what}: expected true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function unit(value: unknown, fallback: number, what: string, max = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
+    throw new ConfigError(`${what}: expected a number from 0 to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export const DEFAULT_THRESHOLD = 0.76;
+
+export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): SemanticCacheConfig {
+  assertPlainObject(options, 'semanticCache');
+  assertKnownKeys(options, KNOWN, 'semanticCache');
+  const guards = options.guards ?? {};
+  assertPlainObject(guards, 'semanticCache.guards');
+  assertKnownKeys(
+    guards,
+    ['negation', 'numbers', 'entities', 'intent', 'refinement', 'minOverlap'],
+    'semanticCache.guards',
+  );
+  const embedder = options.embedder ?? new OfflineEmbedder();
+  if (
+    !embedder ||
+    typeof embedder.embed !== 'function' ||
+    !Number.isInteger(embedder.dimensions) ||
+    typeof embedder.name !== 'string'
+  ) {
+    throw new ConfigError(
+      'semanticCache.embedder: expected { name, dimensions, embed(texts) } (OfflineEmbedder, HttpEmbedder or functionEmbedder(fn))',
+    );
+  }
+  if (options.bypass !== undefined && typeof options.bypass !== 'function') {
+    throw new ConfigError('semanticCache.bypass: expected a function (request) => reason | undefined');
+  }
+  const index = options.index ?? 'auto';
+  if (!['auto', 'sparse', 'flat'].includes(index)) {
+    throw new ConfigError(`semanticCache.index: expected 'auto', 'sparse' or 'flat', got ${JSON.stringify(index)}`);
+  }
+  const defaultNamespace = options.defaultNamespace ?? 'default';
+  if (typeof defaultNamespace !== 'string' || defaultNamespace === '') {
+    throw new ConfigError('semanticCache.defaultNamespace: expected a non-empty string');
+  }
+  return {
+    threshold: unit(options.threshold, DEFAULT_THRESHOLD, 'semanticCache.threshold'),
+    embedder,
+    embedTimeoutMs: parseDuration(options.embedTimeout ?? '500 ms', 'semanticCache.embedTimeout'),
+    embeddingCacheSize: positiveInt(options.embeddingCacheSize ?? 5000, 'semanticCache.embeddingCacheSize', 1_000_000),
+    ttlMs: parseDuration(options.ttl ?? '1 d', 'semanticCache.ttl'),
+    slidingTtl: bool(options.slidingTtl, false, 'semanticCache.slidingTtl'),
+    maxEntries: positiveInt(options.maxEntriesPerNamespace ?? 10_000, 'semanticCache.maxEntriesPerNamespace'),
+    maxTemperature: unit(options.maxTemperature, 1, 'semanticCache.maxTemperature', 2),
+    cacheTools: bool(options.cacheTools, false, 'semanticCache.cacheTools'),
+    streamReplay: bool(options.streamReplay, false, 'semanticCache.streamReplay'),
+    bypass: options.bypass,
+    guards: {
+      negation: bool(guards.negation, true, 'semanticCache.guards.negation'),
+      numbers: bool(guards.numbers, true, 'semanticCache.guards.numbers'),
+      entities: bool(guards.entities, true, 'semanticCache.guards.entities'),
+      intent: bool(guards.intent, true, 'semanticCache.guards.intent'),
+      refinement: bool(guards.refinement, true, 'semanticCache.guards.refinement'),
+      substitution: bool(guards.substitution, true, 'semanticCache.guards.substitution'),
+      minOverlap: unit(guards.minOverlap, 0.3, 'semanticCache.guards.minOverlap'),
+    },
+    candidates: positiveInt(options.candidates ?? 1, 'semanticCache.candidates', 50),
+    defaultNamespace,
+    maxQueryChars: positiveInt(options.maxQueryChars ?? 8000, 'semanticCache.maxQueryChars'),
+    maxRequestChars: positiveInt(options.maxRequestChars ?? 1_000_000, 'semanticCache.maxRequestChars'),
+    maxMessages: positiveInt(options.maxMessages ?? 1000, 'semanticCache.maxMessages'),
+    syncIntervalMs:
+      options.syncInterval === undefined
+        ? undefined
+        : parseDuration(options.syncInterval, 'semanticCache.syncInterval'),
+    index,
+  };
+}

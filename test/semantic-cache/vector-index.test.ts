@@ -1,0 +1,58 @@
+// The two in-process indexes agree with a brute-force cosine, across removals and compaction.
+
+import { FlatIndex, SparseIndex } from '../../plugin/semantic-cache/vector-index';
+import { signals } from '../../plugin/semantic-cache/text';
+
+const sig = signals('x');
+let seed = 7;
+const rand = () => {
+  seed = (seed * 1664525 + 1013904223) >>> 0;
+  return seed / 2 ** 32;
+};
+
+function sparseVector(d: number, nnz: number): Float32Array {
+  const v = new Float32Array(d);
+  for (let i = 0; i < nnz; i++) v[Math.floor(rand() * d)] = rand() - 0.3;
+  let norm = 0;
+  for (const x of v) norm += x * x;
+  return v.map((x) => x / Math.sqrt(norm));
+}
+
+const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * (b[i] as number), 0);
+
+test('sparse and flat indexes return the brute-force best matches, after removals and compaction', () => {
+  const d = 512;
+  const sparse = new SparseIndex();
+  const flat = new FlatIndex(d);
+  const vectors = new Map<string, Float32Array>();
+  for (let i = 0; i < 3000; i++) {
+    const v = sparseVector(d, 12);
+    vectors.set(`e${i}`, v);
+    const entry = { id: `e${i}`, expiresAt: i % 10 === 0 ? 1 : Number.MAX_SAFE_INTEGER, text: '', signals: sig };
+    sparse.add(entry, v);
+    flat.add(entry, v);
+  }
+  // Enough removals to trigger the sparse index's compaction.
+  for (let i = 0; i < 3000; i += 2) {
+    expect(sparse.remove(`e${i}`)).toBe(true);
+    expect(flat.remove(`e${i}`)).toBe(true);
+    vectors.delete(`e${i}`);
+  }
+  expect(sparse.remove('e0')).toBe(false);
+  expect(sparse.size).toBe(1500);
+  expect(flat.size).toBe(1500);
+  for (let q = 0; q < 30; q++) {
+    const query = sparseVector(d, 12);
+    const expected = [...vectors.entries()]
+      .filter(([id]) => Number(id.slice(1)) % 10 !== 0)
+      .map(([id, v]) => ({ id, score: dot(query, v) }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 3);
+    for (const index of [sparse, flat]) {
+      const got = index.search(query, 3, -1, 2);
+      expect(got.map((c) => c.entry.id)).toEqual(expected.map((e) => e.id));
+      got.forEach((c, i) => expect(c.score).toBeCloseTo(expected[i]?.score as number, 4));
+    }
+  }
+  expect(sparse.bytes()).toBeGreaterThan(0);
+});

@@ -17,4 +17,6 @@ export type { CounterResult, MemoryStore, RedisStore, Store, StoreInfo } from '.
 export type { FeatureContext } from './core/context.js';
 export type { StoreMode } from './connection/types.js';
 export type { HealthCheck, HealthReport, HealthStatus } from './observability/health.js';
+export type { ResponseCacheOptions } from './response-cache/options.js';
+export type { InvalidateTarget, ResponseCache, ResponseCacheStats } from './response-cache/middleware.js';
 export { VERSION } from './version.js';

@@ -14,6 +14,7 @@ import { consoleLogger, isLogger, KitLogger, type Logger, silentLogger } from '.
 import type { FeatureContext } from './core/context.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from './core/options.js';
 import { healthRouter, type HealthOptions } from './observability/health.js';
+import { createResponseCache, type ResponseCache } from './response-cache/middleware.js';
 
 export interface RedisKitOptions {
   /**
@@ -90,6 +91,11 @@ export interface RedisKit {
   readonly logger: KitLogger;
   /** What feature factories receive (store, logger, settings, close hooks). For feature authors. */
   readonly context: FeatureContext;
+  /**
+   * HTTP response cache: `app.get('/products', kit.cache({ ttl: '30 s', tags: ['products'] }), handler)`, and
+   * `kit.cache.invalidate({ tags: ['products'] })`. See docs/response-cache.md.
+   */
+  readonly cache: ResponseCache;
   /** An Express router with every route the kit serves (health today; features add theirs). */
   router(): ExpressRouter;
   /** Mounts `router()` on `app` under `basePath`. */
@@ -217,6 +223,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     mode: store.mode,
     logger: config.logger,
     context,
+    cache: createResponseCache(context),
     router() {
       if (!router) {
         router = Router();

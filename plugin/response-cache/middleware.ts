@@ -555,9 +555,11 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
       }, config.sieTimeoutMs);
       timer.unref();
     }
-    if (opts.lease) {
+    if (opts.lease && !opts.shadow) {
+      // The client went away before the handler finished: free the key for others. (A shadow run outlives its
+      // client's response by design, and keeps the lease until it stores.)
       res.once('close', () => {
-        if (!cap.ended) {
+        if (!cap.ended && cap.mode === 'pass') {
           clearTimeout(timer);
           core.notifyFill(flow.id, false);
           core.backend.release(core.entryKeys(flow.id, '-').lease, flow.token).catch(() => undefined);

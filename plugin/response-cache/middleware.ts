@@ -461,7 +461,7 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
       const sec = secondaryKey(v.spec, req.headers);
       const keys = core.entryKeys(id, sec);
       const keepMs = v.freshMs + Math.max(v.swrMs, v.sieMs);
-      await core.backend.store(keys, {
+      const storedAt = await core.backend.store(keys, {
         spec: v.spec,
         token: lease ? flow.token : '',
         freshMs: v.freshMs,
@@ -477,6 +477,11 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
       );
       if (registered.every(Boolean)) {
         core.counters.stored++;
+        if (hot && core.subscribed) {
+          const freshUntil = storedAt + v.freshMs;
+          const entry = { freshUntil, staleUntil: freshUntil + v.swrMs, response, body };
+          hot.set(`${id}\u0000${sec}`, id, entry, storedAt, Date.now());
+        }
         if (lease) core.notifyFill(id, true);
       } else {
         // A tag was invalidated while the handler ran: what it produced may predate the change.

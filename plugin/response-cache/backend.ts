@@ -64,6 +64,8 @@ export interface StoreRequest {
 }
 
 export interface CacheBackend {
+  /** A plain read of the Vary spec and the variant (no lease, no clock): the fast path for fresh hits. Optional. */
+  read?(keys: EntryKeys): Promise<{ spec: string | null; entry: CachedEntry | null }>;
   lookup(
     keys: EntryKeys,
     assumedSpec: string,

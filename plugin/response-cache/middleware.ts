@@ -106,6 +106,9 @@ class CacheCore {
   readonly hotLayers = new Set<HotLayer>();
   private readonly specs = new Map<string, string>();
   subscribed = false;
+  // Lease tokens: unique per process (random prefix) and per request (counter), without a random draw per request.
+  private readonly tokenPrefix = randomBytes(9).toString('base64url');
+  private tokenSeq = 0;
   private subscribing: Promise<void> | undefined;
   private unsubscribers: Array<() => Promise<void>> = [];
   private retryTimer: NodeJS.Timeout | undefined;
@@ -122,8 +125,11 @@ class CacheCore {
     storeErrors: 0,
   };
 
+  readonly clock: StoreClock;
+
   constructor(readonly context: FeatureContext) {
     const store = context.store;
+    this.clock = new StoreClock(store);
     this.backend = store.mode === 'memory' ? new MemoryCacheBackend(store) : new RedisCacheBackend(store);
     this.keyHead = `${store.keys.prefix}:${FEATURE}:{`;
     this.tagHead = `${store.keys.prefix}:${FEATURE}t:{`;
@@ -157,6 +163,11 @@ class CacheCore {
         this.retryMs = Math.min(this.retryMs * 2, 10_000);
       }
     })();
+  }
+
+  token(): string {
+    this.tokenSeq = (this.tokenSeq + 1) % Number.MAX_SAFE_INTEGER;
+    return `${this.tokenPrefix}.${this.tokenSeq.toString(36)}`;
   }
 
   entryKeys(id: string, sec: string): EntryKeys {
@@ -277,10 +288,48 @@ class CacheCore {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.clock.stop();
     clearTimeout(this.retryTimer);
     for (const hot of this.hotLayers) hot.clear();
     for (const set of this.waiters.values()) for (const w of [...set]) w('gone');
     await Promise.all(this.unsubscribers.splice(0).map((u) => u().catch(() => undefined)));
+  }
+}
+
+/**
+ * An estimate of the store's clock (its TIME, read now and then, minus half the round trip), so a fresh hit can be
+ * judged without a script. Freshness is decided in whole seconds of Age, so a few ms of error do not matter;
+ * everything near or past expiry is decided by the scripts on the server's own clock.
+ */
+class StoreClock {
+  private offset = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  now(): number {
+    return Date.now() + this.offset;
+  }
+
+  start(): void {
+    if (this.timer || this.store.mode === 'memory') return;
+    const sync = () => {
+      const t0 = Date.now();
+      this.store.time().then(
+        (server) => {
+          const t1 = Date.now();
+          this.offset = server - (t0 + t1) / 2;
+        },
+        () => undefined,
+      );
+    };
+    sync();
+    this.timer = setInterval(sync, 30_000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
   }
 }
 
@@ -316,6 +365,7 @@ export function createResponseCache(context: FeatureContext): ResponseCache {
     const config = parseRouteOptions(options);
     const c = getCore();
     c.ensureSubscribed();
+    c.clock.start();
     return routeMiddleware(c, config);
   }) as ResponseCache;
   cache.invalidate = (target) => getCore().invalidate(target);
@@ -574,8 +624,19 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     next();
   }
 
-  async function lookup(flow: Flow, spec: string, wantLease: boolean): Promise<LookupReply> {
+  async function lookup(flow: Flow, spec: string, wantLease: boolean, fast = false): Promise<LookupReply> {
     const keys = core.entryKeys(flow.id, secondaryKey(spec, flow.req.headers));
+    if (fast && core.backend.read) {
+      // The common case, a fresh hit, with a plain two-key read: cheaper for the server than a script. Anything
+      // else (stale, missing, another Vary spec) goes on to the script, which decides on the server's clock.
+      const read = await core.backend.read(keys);
+      if (read.entry && read.spec === spec) {
+        const now = core.clock.now();
+        if (now < read.entry.freshUntil) {
+          return { now, specKnown: true, spec, entry: read.entry, state: 'fresh', lease: false };
+        }
+      }
+    }
     let reply = await core.backend.lookup(keys, spec, flow.token, leaseMs || 1, wantLease && leaseMs > 0);
     if (reply.state === 'mismatch') {
       // The route's Vary changed or this process had not seen it yet: once more with the stored spec.
@@ -625,7 +686,7 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     const wantLease = !head && !revalidate;
     let reply: LookupReply;
     try {
-      reply = await lookup(flow, spec, wantLease);
+      reply = await lookup(flow, spec, wantLease, !revalidate);
     } catch (error) {
       core.storeError(error, 'lookup');
       bypass(res, next, 'fwd=bypass; detail=store-unavailable');
@@ -763,7 +824,7 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
         return;
       }
     }
-    const flow: Flow = { req, res, next, id, url, token: randomBytes(9).toString('base64url') };
+    const flow: Flow = { req, res, next, id, url, token: core.token() };
     flowOf(flow, head, revalidate).catch((error: unknown) => {
       // Our own bug must not cost the request: go on uncached if nothing was sent yet.
       core.storeError(error, 'middleware');

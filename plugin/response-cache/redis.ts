@@ -5,6 +5,7 @@
 import type { RedisStore } from '../connection/store.js';
 import {
   type CacheBackend,
+  type CachedEntry,
   decodeEntry,
   type EntryKeys,
   encodeResponse,
@@ -22,8 +23,33 @@ import {
   cacheTagPurge,
 } from './scripts.generated.js';
 
+/** Decoded entries by their raw text, so a hot key is not JSON-parsed and base64-decoded on every hit. */
+const DECODED_MEMO_MAX = 256;
+
 export class RedisCacheBackend implements CacheBackend {
+  private readonly decoded = new Map<string, CachedEntry>();
+
   constructor(private readonly redis: RedisStore) {}
+
+  private decode(raw: string): CachedEntry {
+    const known = this.decoded.get(raw);
+    if (known) return known;
+    const entry = decodeEntry(raw);
+    // Bounded by count and by size: only small entries are worth keeping by their full text.
+    if (raw.length <= 16 * 1024) {
+      if (this.decoded.size >= DECODED_MEMO_MAX) this.decoded.clear();
+      this.decoded.set(raw, entry);
+    }
+    return entry;
+  }
+
+  async read(keys: EntryKeys): Promise<{ spec: string | null; entry: CachedEntry | null }> {
+    const [spec, raw] = (await this.redis.command('MGET', keys.vary, keys.entry)) as [unknown, unknown];
+    return {
+      spec: spec === null || spec === undefined ? null : String(spec),
+      entry: raw ? this.decode(String(raw)) : null,
+    };
+  }
 
   async lookup(
     keys: EntryKeys,
@@ -42,7 +68,7 @@ export class RedisCacheBackend implements CacheBackend {
       now: Number(now),
       specKnown: Number(known) === 1,
       spec: spec ?? '',
-      entry: raw ? decodeEntry(String(raw)) : null,
+      entry: raw ? this.decode(String(raw)) : null,
       state,
       lease: Number(lease) === 1,
     };

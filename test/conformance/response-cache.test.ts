@@ -196,6 +196,30 @@ describeForEachStore('response cache', (ctx) => {
     expect(r2.body).toEqual({ good: true });
   });
 
+  subSecondClock('an invalidation while a handler runs keeps what it produced out of the cache', async () => {
+    const kit = makeKit();
+    let version = 1;
+    let calls = 0;
+    const a = app('/race', kit.cache({ tags: ['race'] }), async (_req, res) => {
+      calls++;
+      const v = version; // read "from the database" before the change below
+      await sleep(200);
+      res.json({ v });
+    });
+    const pending = request(a)
+      .get('/race')
+      .then((r) => r); // supertest starts on then()
+    await sleep(60);
+    version = 2;
+    await kit.cache.invalidate({ tags: ['race'] });
+    expect((await pending).body.v).toBe(1);
+    await sleep(50);
+    const next = await request(a).get('/race');
+    expect(next.body.v).toBe(2);
+    expect(next.headers['cache-status']).toMatch(/fwd=miss/);
+    expect(calls).toBe(2);
+  });
+
   test('bad input: long URLs, odd encodings and huge Vary lists stay bounded and never 500', async () => {
     const kit = makeKit();
     const a = express();

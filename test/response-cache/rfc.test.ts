@@ -288,3 +288,32 @@ describe('response cache: HTTP helpers', () => {
     expect(secondaryKey('', {})).toBe('-');
   });
 });
+
+describe('response cache: configuration', () => {
+  const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
+  afterAll(() => kit.close());
+
+  test('misspelt options name the nearest valid one', () => {
+    expect(() => kit.cache({ tll: 5 } as never)).toThrow(/unknown option 'tll'.*Did you mean 'ttl'/);
+    expect(() => kit.cache({ hotLayer: { maxEntires: 5 } } as never)).toThrow(/Did you mean 'maxEntries'/);
+  });
+
+  test('5xx statuses and unsafe methods are refused at construction', () => {
+    expect(() => kit.cache({ statuses: [200, 503] })).toThrow(/never 5xx/);
+    expect(() => kit.cache({ methods: ['POST'] as never })).toThrow(/cannot be cached/);
+    expect(() => kit.cache({ ttl: 'soon' })).toThrow(/ttl/);
+  });
+
+  test('mounting kit.cache without calling it says how to use it', () => {
+    const app = express();
+    app.get('/x', kit.cache as unknown as RequestHandler);
+    return request(app)
+      .get('/x')
+      .then((r) => expect(r.status).toBe(500));
+  });
+
+  test('invalidate rejects unknown targets and bad tags', async () => {
+    await expect(kit.cache.invalidate({ tag: 'x' } as never)).rejects.toThrow(/Did you mean 'tags'/);
+    await expect(kit.cache.invalidate({ tags: [''] })).rejects.toThrow(/tag/);
+  });
+});

@@ -42,9 +42,8 @@ describeForEachStore('response cache', (ctx) => {
     const second = await request(a).get('/items?a=1&b=%32');
     // Loose bounds: on a loaded machine seconds can pass between the two requests.
     expect(second.headers['cache-status']).toMatch(/^express-redis-kit; hit; ttl=(2\d|30)$/);
-    expect(Number(second.headers['cache-status'].split('ttl=')[1]) + Number(second.headers.age)).toBeGreaterThanOrEqual(
-      29,
-    );
+    const ttl = Number(String(second.headers['cache-status']).split('ttl=')[1]);
+    expect(ttl + Number(second.headers.age)).toBeGreaterThanOrEqual(29);
     expect(Number(second.headers.age)).toBeLessThan(10);
     expect(second.body).toEqual(first.body);
     expect(second.headers.etag).toMatch(/^"[A-Za-z0-9_-]{27}"$/);

@@ -202,6 +202,41 @@ describeForEachStore('response cache', (ctx) => {
     expect(r2.body).toEqual({ good: true });
   });
 
+  subSecondClock(
+    'stale-if-error: a handler slower than staleIfErrorTimeout is answered with the stale copy',
+    async () => {
+      const kit = makeKit({ commandTimeout: '5 s' });
+      let version = 1;
+      let delay = 0;
+      const a = app(
+        '/slow',
+        kit.cache({ ttl: 200, staleIfError: '10 s', staleIfErrorTimeout: 150 }),
+        async (_req, res) => {
+          const v = version;
+          await sleep(delay);
+          // The refreshed copy stays fresh longer, so the check below does not race its expiry.
+          if (v === 2) res.set('Cache-Control', 'max-age=30');
+          res.json({ v });
+        },
+      );
+      await request(a).get('/slow');
+      await sleep(300);
+      version = 2;
+      delay = 600;
+      const started = Date.now();
+      const r = await request(a).get('/slow');
+      expect(Date.now() - started).toBeLessThan(550);
+      expect(r.body).toEqual({ v: 1 });
+      expect(r.headers['cache-status']).toMatch(/hit; fwd=stale; detail=stale-if-error-timeout/);
+      // The slow handler's late answer is still stored.
+      await sleep(800);
+      delay = 0;
+      const later = await request(a).get('/slow');
+      expect(later.body).toEqual({ v: 2 });
+      expect(later.headers['cache-status']).toMatch(/hit/);
+    },
+  );
+
   subSecondClock('an invalidation while a handler runs keeps what it produced out of the cache', async () => {
     const kit = makeKit();
     let version = 1;

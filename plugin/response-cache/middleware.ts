@@ -557,9 +557,6 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     opts: { lease: boolean; startedAt: number; stale?: CachedEntry; staleNow?: number; shadow?: boolean },
   ): void {
     const { req, res, next } = flow;
-    // Ask the handler for the full representation; conditionals are answered from what we store.
-    delete req.headers['if-none-match'];
-    delete req.headers['if-modified-since'];
     let decided: Verdict | undefined;
     let timer: NodeJS.Timeout | undefined;
     const stale = opts.stale;
@@ -577,6 +574,9 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
       core.counters.staleHits++;
       serve(req, res, stale, opts.staleNow ?? 0, 'hit; detail=stale-while-revalidate');
     }
+    // Ask the handler for the full representation; conditionals are answered from what we store.
+    delete req.headers['if-none-match'];
+    delete req.headers['if-modified-since'];
     const cap = new Capture(
       res,
       config.maxBodySize,

@@ -10,7 +10,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 type Variant = 'bare-ping' | 'uncached-20ms' | 'cache-redis' | 'cache-redis-hot';
@@ -211,6 +211,7 @@ async function parent(): Promise<void> {
   const duration = arg('duration', 5);
   const connections = arg('connections', 50);
   const write = !args.includes('--no-write');
+  const loadBefore = loadavg()[0] as number;
   const redis = await startRedis();
   const variants: Variant[] = ['bare-ping', 'cache-redis', 'cache-redis-hot', 'uncached-20ms'];
   const apps = new Map<Variant, { port: number; proc: ChildProcess }>();
@@ -298,15 +299,25 @@ async function parent(): Promise<void> {
       `${connections} connections): hit ratio ${((100 * served) / (served + stats.misses)).toFixed(1)} % ` +
       `(${stats.hits} hits, ${stats.collapsed} coalesced onto another request's fill, ${stats.misses} handler runs).`;
     const date = new Date().toISOString().slice(0, 16).replace('T', ' ');
+    const loadAfter = loadavg()[0] as number;
+    const byVariant = new Map(rows.map((r) => [r.v, r]));
+    const verdict = (v: Variant, target: number) => {
+      const r = byVariant.get(v);
+      if (!r) return '';
+      return `${r.ratio.toFixed(2)} against ${target} (${r.ratio >= target ? 'met' : 'not met'} in this run)`;
+    };
     const section = [
       '<!-- response-cache:begin -->',
       '## Response cache',
       '',
       `Measured ${date} UTC by \`npx tsx bench/response-cache.ts\` (${rounds} rounds, ${duration} s per run, ` +
         `${connections} connections, autocannon in the parent process, each app in its own child process, Redis ` +
-        `${redis.version} on 127.0.0.1, Node ${process.version}, ${cpus().length} cores).`,
+        `${redis.version} on 127.0.0.1, Node ${process.version}, ${cpus().length} cores, 1-minute load average ` +
+        `${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after).`,
       '',
       table,
+      '',
+      `Targets: real Redis ${verdict('cache-redis', 0.85)}; hot layer ${verdict('cache-redis-hot', 0.95)}.`,
       '',
       zipfLine,
       '',
@@ -314,7 +325,10 @@ async function parent(): Promise<void> {
         'runs of the same round, so slow drift of the machine cancels out. The 2 cores were shared with other ' +
         'engineers running tests and benchmarks at the same time, and autocannon itself runs on the same cores as ' +
         'the apps: absolute req/s are noisy and lower than on a quiet machine; compare the ratios. The targets are ' +
-        '≥ 0.85 × bare `/ping` on real Redis and ≥ 0.95 × with the hot layer.',
+        '≥ 0.85 × bare `/ping` on real Redis and ≥ 0.95 × with the hot layer. The CPU columns (app process CPU ' +
+        'from `process.cpuUsage()`, Redis CPU from `INFO cpu`, each divided by the requests of the run) are less ' +
+        'sensitive to the other load than req/s: on a saturated machine throughput follows CPU per request. ' +
+        'A fresh hit on Redis is one MGET; with the hot layer it is no round trip.',
       '<!-- response-cache:end -->',
     ].join('\n');
     console.log(`\n${section}\n`);

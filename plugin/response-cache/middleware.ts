@@ -624,19 +624,8 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     next();
   }
 
-  async function lookup(flow: Flow, spec: string, wantLease: boolean, fast = false): Promise<LookupReply> {
+  async function lookup(flow: Flow, spec: string, wantLease: boolean): Promise<LookupReply> {
     const keys = core.entryKeys(flow.id, secondaryKey(spec, flow.req.headers));
-    if (fast && core.backend.read) {
-      // The common case, a fresh hit, with a plain two-key read: cheaper for the server than a script. Anything
-      // else (stale, missing, another Vary spec) goes on to the script, which decides on the server's clock.
-      const read = await core.backend.read(keys);
-      if (read.entry && read.spec === spec) {
-        const now = core.clock.now();
-        if (now < read.entry.freshUntil) {
-          return { now, specKnown: true, spec, entry: read.entry, state: 'fresh', lease: false };
-        }
-      }
-    }
     let reply = await core.backend.lookup(keys, spec, flow.token, leaseMs || 1, wantLease && leaseMs > 0);
     if (reply.state === 'mismatch') {
       // The route's Vary changed or this process had not seen it yet: once more with the stored spec.
@@ -686,7 +675,7 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     const wantLease = !head && !revalidate;
     let reply: LookupReply;
     try {
-      reply = await lookup(flow, spec, wantLease, !revalidate);
+      reply = await lookup(flow, spec, wantLease);
     } catch (error) {
       core.storeError(error, 'lookup');
       bypass(res, next, 'fwd=bypass; detail=store-unavailable');
@@ -824,11 +813,43 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
         return;
       }
     }
-    const flow: Flow = { req, res, next, id, url, token: core.token() };
-    flowOf(flow, head, revalidate).catch((error: unknown) => {
-      // Our own bug must not cost the request: go on uncached if nothing was sent yet.
-      core.storeError(error, 'middleware');
-      if (!res.headersSent) next();
-    });
+    const slow = () => {
+      const flow: Flow = { req, res, next, id, url, token: core.token() };
+      flowOf(flow, head, revalidate).catch((error: unknown) => {
+        // Our own bug must not cost the request: go on uncached if nothing was sent yet.
+        core.storeError(error, 'middleware');
+        if (!res.headersSent) next();
+      });
+    };
+    const read = core.backend.read;
+    if (revalidate || !read) {
+      slow();
+      return;
+    }
+    // The common case, a fresh hit, with a plain read of two keys (cheaper for the server than a script, and no
+    // async frames here). Anything else (stale, missing, another Vary spec, an error) takes the full path, where
+    // the lookup script decides on the server's clock.
+    const spec = core.specFor(id);
+    const sec = secondaryKey(spec, h);
+    read.call(core.backend, core.entryKeys(id, sec)).then(
+      (found) => {
+        const entry = found.entry;
+        if (entry && found.spec === spec) {
+          const now = core.clock.now();
+          if (now < entry.freshUntil) {
+            core.counters.hits++;
+            hot?.set(`${id}\u0000${sec}`, id, entry, now, Date.now());
+            serve(req, res, entry, now, 'hit');
+            return;
+          }
+        }
+        slow();
+      },
+      (error: unknown) => {
+        // Not slow(): its lookup would wait for the same dead store a second time.
+        core.storeError(error, 'lookup');
+        bypass(res, next, 'fwd=bypass; detail=store-unavailable');
+      },
+    );
   };
 }

@@ -495,7 +495,18 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
       const fields = v.fields;
       fields.push(['etag', etag]);
       if (!Number.isFinite(v.lastModified)) fields.push(['last-modified', new Date(lm).toUTCString()]);
-      const userTags = typeof config.tags === 'function' ? checkTags(config.tags(req, res) ?? []) : config.tags;
+      let userTags: readonly string[];
+      try {
+        userTags = typeof config.tags === 'function' ? checkTags(config.tags(req, res) ?? []) : config.tags;
+      } catch (error) {
+        // A tags function that throws or returns bad tags: the response cannot be invalidated, so do not keep it.
+        core.context.logger.warnOnce('ERR_KIT_CACHE_TAGS', 'response cache: the tags function failed; not storing', {
+          err: error,
+        });
+        if (lease) core.notifyFill(id, false);
+        if (lease) await core.backend.release(keysNoVariant.lease, flow.token).catch(() => undefined);
+        return;
+      }
       const response: StoredResponse = {
         s: cap.status,
         h: fields,

@@ -151,6 +151,15 @@ const rows: Row[] = [
   { rule: 'HEAD alone does not fill the cache', method: 'HEAD', secondRuns: true, status: /fwd=miss/ },
   { rule: 'a body over maxBodySize is not stored', options: { maxBodySize: 5 }, secondRuns: true },
   {
+    rule: 'a tags function that throws: not stored, the client still served',
+    options: {
+      tags: () => {
+        throw new Error('boom');
+      },
+    },
+    secondRuns: true,
+  },
+  {
     rule: 'If-None-Match with a list answers 304 from the cache',
     second: { 'If-None-Match': '"x", "BODY-ETAG"' },
     secondRuns: false,

@@ -141,6 +141,32 @@ describeForEachStore('response cache', (ctx) => {
     expect(seen).toBe(2);
   });
 
+  test('the hot layer answers from process memory where the store can subscribe, and is refused where not', async () => {
+    const warnings: unknown[] = [];
+    const logger = { info() {}, error() {}, warn: (o: unknown) => warnings.push(o) };
+    const kit = makeKit({ logger });
+    let calls = 0;
+    const a = app('/h', kit.cache({ hotLayer: { maxEntries: 10 } }), (_req, res) => {
+      calls++;
+      res.json({ calls });
+    });
+    await sleep(50);
+    const statuses: string[] = [];
+    // Until its subscription is confirmed an instance does not use its hot layer; allow a loaded machine time.
+    for (let i = 0; i < 20 && !statuses.at(-1)?.includes('memory'); i++) {
+      statuses.push(String((await request(a).get('/h')).headers['cache-status']));
+      if (i > 2) await sleep(25);
+    }
+    expect(calls).toBe(1);
+    if (kit.store.canSubscribe) {
+      expect(statuses.at(-1)).toMatch(/hit; detail=memory/);
+      expect(kit.cache.stats().hotHits).toBeGreaterThan(0);
+    } else {
+      expect(statuses.some((s) => s.includes('memory'))).toBe(false);
+      expect(warnings).toEqual([expect.objectContaining({ code: 'ERR_KIT_CACHE_HOT_LAYER' })]);
+    }
+  });
+
   test('invalidate by key (every variant) and by path prefix', async () => {
     const kit = makeKit();
     let n = 0;

@@ -62,6 +62,7 @@ const PREFIX_DEPTH = 6;
 /** How long a tag's invalidation time is remembered (longer than any handler should run). */
 const INVALIDATION_MEMORY_MS = 10 * 60_000;
 const SPEC_MEMO_MAX = 10_000;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 /** Fields never replayed from a stored response (hop-by-hop, per-response, recomputed). */
 const UNSTORED = new Set([
   'connection',
@@ -771,6 +772,19 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     const head = method === 'HEAD';
     if (!((method === 'GET' && config.get) || (head && config.head))) {
       res.setHeader('cache-status', status('fwd=method'));
+      if (!SAFE_METHODS.has(method)) {
+        // RFC 9111 4.4: a successful unsafe request invalidates the stored responses of its target URI.
+        res.once('finish', () => {
+          if (res.statusCode >= 400) return;
+          let k: string | undefined;
+          try {
+            k = config.key ? config.key(req) : normaliseUrl(req.originalUrl);
+          } catch {
+            return;
+          }
+          if (k !== undefined) core.invalidate({ key: k }).catch((e) => core.storeError(e, 'invalidate'));
+        });
+      }
       next();
       return;
     }

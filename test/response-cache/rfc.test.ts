@@ -212,6 +212,33 @@ async function etagOf(app: express.Express): Promise<string> {
 // Stores complete after the response is sent; give the memory store's promise a turn.
 const settle = () => new Promise((r) => setTimeout(r, 5));
 
+describe('response cache: unsafe methods', () => {
+  test('a successful POST, PUT or DELETE through the middleware invalidates the URL (RFC 9111 4.4); a failed one does not', async () => {
+    const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
+    let version = 1;
+    const app = express();
+    app.all('/doc', kit.cache(), (req, res) => {
+      if (req.method === 'GET') return void res.json({ version });
+      if (req.get('x-fail')) return void res.status(409).end();
+      version++;
+      res.status(204).end();
+    });
+    try {
+      expect((await request(app).get('/doc')).body.version).toBe(1);
+      await request(app).post('/doc').set('x-fail', '1');
+      await settle();
+      expect((await request(app).get('/doc')).headers['cache-status']).toMatch(/hit/);
+      await request(app).put('/doc');
+      await settle();
+      const after = await request(app).get('/doc');
+      expect(after.body.version).toBe(2);
+      expect(after.headers['cache-status']).toMatch(/fwd=miss/);
+    } finally {
+      await kit.close();
+    }
+  });
+});
+
 describe('response cache: compression', () => {
   let kit: RedisKit;
   beforeEach(() => {

@@ -65,7 +65,7 @@ export interface StoreRequest {
 
 export interface CacheBackend {
   /** A plain read of the Vary spec and the variant (no lease, no clock): the fast path for fresh hits. Optional. */
-  read?(keys: EntryKeys): Promise<{ spec: string | null; entry: CachedEntry | null }>;
+  read?(keys: Pick<EntryKeys, 'vary' | 'entry'>): Promise<{ spec: string | null; entry: CachedEntry | null }>;
   lookup(
     keys: EntryKeys,
     assumedSpec: string,

@@ -171,6 +171,12 @@ class CacheCore {
     return `${this.tokenPrefix}.${this.tokenSeq.toString(36)}`;
   }
 
+  /** Only the two keys a fresh-hit read needs. */
+  readKeys(id: string, sec: string): { vary: string; entry: string } {
+    const head = `${this.keyHead}${id}}`;
+    return { vary: `${head}:vary`, entry: `${head}:e:${sec}` };
+  }
+
   entryKeys(id: string, sec: string): EntryKeys {
     const head = `${this.keyHead}${id}}`;
     return { vary: `${head}:vary`, entry: `${head}:e:${sec}`, lease: `${head}:lease`, variants: `${head}:variants` };
@@ -338,8 +344,21 @@ function keyString(key: string): string {
   return `GET ${key.startsWith('/') ? normaliseUrl(key) : key}`;
 }
 
+// Hashing the primary key is the costliest step of a hit's key work; hot URLs repeat, so remember recent ids.
+const ID_MEMO_MAX = 10_000;
+const idMemo = new Map<string, string>();
+
 function primaryId(key: string): string {
-  return safeId(key);
+  let id = idMemo.get(key);
+  if (id === undefined) {
+    id = safeId(key);
+    // Bounded in count (start over when full) and in key length (a 16 kB URL is not worth keeping).
+    if (key.length <= 2048) {
+      if (idMemo.size >= ID_MEMO_MAX) idMemo.clear();
+      idMemo.set(key, id);
+    }
+  }
+  return id;
 }
 
 function headerText(value: unknown): string | undefined {
@@ -856,7 +875,7 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     // the lookup script decides on the server's clock.
     const spec = core.specFor(id);
     const sec = secondaryKey(spec, h);
-    read.call(core.backend, core.entryKeys(id, sec)).then(
+    read.call(core.backend, core.readKeys(id, sec)).then(
       (found) => {
         const entry = found.entry;
         if (entry && found.spec === spec) {

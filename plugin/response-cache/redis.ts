@@ -43,12 +43,14 @@ export class RedisCacheBackend implements CacheBackend {
     return entry;
   }
 
-  async read(keys: EntryKeys): Promise<{ spec: string | null; entry: CachedEntry | null }> {
-    const [spec, raw] = (await this.redis.command('MGET', keys.vary, keys.entry)) as [unknown, unknown];
-    return {
-      spec: spec === null || spec === undefined ? null : String(spec),
-      entry: raw ? this.decode(String(raw)) : null,
-    };
+  read(keys: Pick<EntryKeys, 'vary' | 'entry'>): Promise<{ spec: string | null; entry: CachedEntry | null }> {
+    return this.redis.command('MGET', keys.vary, keys.entry).then((reply) => {
+      const [spec, raw] = reply as [unknown, unknown];
+      return {
+        spec: spec === null || spec === undefined ? null : String(spec),
+        entry: raw ? this.decode(String(raw)) : null,
+      };
+    });
   }
 
   async lookup(

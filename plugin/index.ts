@@ -45,7 +45,7 @@ export { SemanticCache } from './semantic-cache/cache.js';
 export type {
   CacheResult,
   CacheStatus,
-  InvalidateTarget,
+  InvalidateTarget as SemanticInvalidateTarget,
   SemanticCacheStats,
   StoreOptions as SemanticStoreOptions,
   StoreResult as SemanticStoreResult,
@@ -58,6 +58,12 @@ export { HttpEmbedder, functionEmbedder } from './semantic-cache/embedders/http.
 export { EmbedderError, SemanticCacheInputError } from './semantic-cache/errors.js';
 export { semanticCacheHandler } from './semantic-cache/middleware.js';
 export type { SemanticCacheHandlerOptions } from './semantic-cache/middleware.js';
+export type { ResponseCacheOptions } from './response-cache/options.js';
+export type {
+  InvalidateTarget as ResponseCacheInvalidateTarget,
+  ResponseCache,
+  ResponseCacheStats,
+} from './response-cache/middleware.js';
 export { VERSION } from './version.js';
 export { KitRateLimitStore } from './rate-limit/index.js';
 export type * from './rate-limit/index.js';

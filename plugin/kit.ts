@@ -39,6 +39,7 @@ import { createLocks, type Locks } from './locks/locks.js';
 import { type LocksConfig, type LocksOptions, parseLocksOptions } from './locks/options.js';
 import { SemanticCache } from './semantic-cache/cache.js';
 import type { SemanticCacheOptions } from './semantic-cache/options.js';
+import { createResponseCache, type ResponseCache } from './response-cache/middleware.js';
 
 export interface RedisKitOptions {
   /**
@@ -117,6 +118,11 @@ export interface RedisKit {
   readonly logger: KitLogger;
   /** What feature factories receive (store, logger, settings, close hooks). For feature authors. */
   readonly context: FeatureContext;
+  /**
+   * HTTP response cache: `app.get('/products', kit.cache({ ttl: '30 s', tags: ['products'] }), handler)`, and
+   * `kit.cache.invalidate({ tags: ['products'] })`. See docs/response-cache.md.
+   */
+  readonly cache: ResponseCache;
   /** An Express router with every route the kit serves (health today; features add theirs). */
   router(): ExpressRouter;
   /**
@@ -287,6 +293,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       return sessionManager;
     },
     sessionStore: (storeOptions) => createSessionStore(sessions(), storeOptions),
+    cache: createResponseCache(context),
     router() {
       if (!router) {
         router = Router();

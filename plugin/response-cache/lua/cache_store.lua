@@ -1,0 +1,28 @@
+-- Stores one variant of a response, records the primary key's Vary spec and variant list, and gives the fill
+-- lease back when the caller still holds it.
+-- KEYS[1]  the primary key's Vary spec
+-- KEYS[2]  the variant's entry
+-- KEYS[3]  the primary key's fill lease
+-- KEYS[4]  the set of the primary key's variant entry keys
+-- ARGV[1]  Vary spec of the response
+-- ARGV[2]  the caller's lease token ('' when it holds none)
+-- ARGV[3]  freshness lifetime in ms
+-- ARGV[4]  stale-while-revalidate window in ms
+-- ARGV[5]  how long the entry is kept in ms (freshness + the longer of the stale windows)
+-- ARGV[6]  the encoded response
+-- Returns  the server time in ms at which the entry was stored (as a string)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000.0)
+local freshUntil = now + tonumber(ARGV[3])
+local staleUntil = freshUntil + tonumber(ARGV[4])
+local keep = tonumber(ARGV[5])
+redis.call('SET', KEYS[2], string.format('%.0f:%.0f:', freshUntil, staleUntil) .. ARGV[6], 'PX', ARGV[5])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[4], KEYS[2])
+-- The spec and the variant list live at least as long as the longest-lived variant.
+for _, key in ipairs({ KEYS[1], KEYS[4] }) do
+  local left = redis.call('PTTL', key)
+  if left < keep then redis.call('PEXPIRE', key, ARGV[5]) end
+end
+if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+return string.format('%.0f', now)

@@ -1,0 +1,108 @@
+// The response cache's storage contract on the embedded engine, in TypeScript (values kept as objects, not
+// encoded): the same behaviour as the Lua in lua/*.lua, checked by the same conformance suite.
+
+import type { MemoryStore } from '../connection/store.js';
+import type { CacheBackend, EntryKeys, LookupReply, StoreRequest, StoredResponse, TagKeys } from './backend.js';
+
+interface MemEntry {
+  freshUntil: number;
+  staleUntil: number;
+  response: StoredResponse;
+  body: Buffer;
+}
+
+/** The same contract on the embedded engine, in TypeScript (values are kept as objects, not encoded). */
+export class MemoryCacheBackend implements CacheBackend {
+  private readonly engine;
+
+  constructor(store: MemoryStore) {
+    this.engine = store.engine;
+  }
+
+  async lookup(
+    keys: EntryKeys,
+    assumedSpec: string,
+    token: string,
+    leaseMs: number,
+    wantLease: boolean,
+  ): Promise<LookupReply> {
+    const e = this.engine;
+    const now = e.now();
+    const stored = e.get<string>(keys.vary);
+    const specKnown = stored !== undefined;
+    const spec = stored ?? '';
+    if (specKnown && spec !== assumedSpec)
+      return { now, specKnown, spec, entry: null, state: 'mismatch', lease: false };
+    const lease = (): boolean => {
+      if (!wantLease) return false;
+      const holder = e.get<string>(keys.lease);
+      if (holder === undefined) {
+        e.set(keys.lease, token, leaseMs);
+        return true;
+      }
+      return holder === token;
+    };
+    const entry = e.get<MemEntry>(keys.entry);
+    if (entry) {
+      if (now < entry.freshUntil) return { now, specKnown, spec, entry, state: 'fresh', lease: false };
+      const state = now < entry.staleUntil ? 'stale' : 'expired';
+      return { now, specKnown, spec, entry, state, lease: lease() };
+    }
+    return { now, specKnown, spec, entry: null, state: 'miss', lease: lease() };
+  }
+
+  async store(keys: EntryKeys, r: StoreRequest): Promise<number> {
+    const e = this.engine;
+    const now = e.now();
+    const freshUntil = now + r.freshMs;
+    const entry: MemEntry = { freshUntil, staleUntil: freshUntil + r.swrMs, response: r.response, body: r.body };
+    e.set(keys.entry, entry, r.keepMs);
+    const keepLonger = (key: string, value: unknown) => {
+      const left = e.pttl(key);
+      e.set(key, value, Math.max(left, r.keepMs));
+    };
+    keepLonger(keys.vary, r.spec);
+    const variants = e.get<Set<string>>(keys.variants) ?? new Set<string>();
+    variants.add(keys.entry);
+    keepLonger(keys.variants, variants);
+    if (r.token && e.get(keys.lease) === r.token) e.delete(keys.lease);
+    return now;
+  }
+
+  async release(leaseKey: string, token: string): Promise<void> {
+    if (this.engine.get(leaseKey) === token) this.engine.delete(leaseKey);
+  }
+
+  async tagAdd(tag: TagKeys, entryKey: string, startedAt: number, keepMs: number, skewMs: number): Promise<boolean> {
+    const e = this.engine;
+    const invalidated = e.get<number>(tag.invalidated);
+    if (invalidated !== undefined && invalidated >= startedAt - skewMs) return false;
+    const members = e.get<Set<string>>(tag.members) ?? new Set<string>();
+    members.add(entryKey);
+    e.set(tag.members, members, Math.max(e.pttl(tag.members), keepMs));
+    return true;
+  }
+
+  async tagPurge(tag: TagKeys, rememberMs: number): Promise<string[]> {
+    const e = this.engine;
+    e.set(tag.invalidated, e.now(), rememberMs);
+    const members = e.get<Set<string>>(tag.members);
+    e.delete(tag.members);
+    return members ? [...members] : [];
+  }
+
+  async purgeKey(vary: string, variants: string): Promise<number> {
+    const e = this.engine;
+    let n = 0;
+    for (const key of e.get<Set<string>>(variants) ?? []) if (e.get(key) !== undefined && e.delete(key)) n++;
+    e.delete(vary);
+    e.delete(variants);
+    return n;
+  }
+
+  async deleteEntries(keys: string[]): Promise<number> {
+    let n = 0;
+    for (const key of keys) if (this.engine.get(key) !== undefined && this.engine.delete(key)) n++;
+    return n;
+  }
+}

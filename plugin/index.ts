@@ -17,4 +17,20 @@ export type { CounterResult, MemoryStore, RedisStore, Store, StoreInfo } from '.
 export type { FeatureContext } from './core/context.js';
 export type { StoreMode } from './connection/types.js';
 export type { HealthCheck, HealthReport, HealthStatus } from './observability/health.js';
+export { Queue, QueueInputError } from './queue/index.js';
+export type {
+  BackoffOptions,
+  HistogramSnapshot,
+  Job,
+  JobHandler,
+  JobInfo,
+  JobOptions,
+  JobState,
+  ProcessOptions,
+  QueueCounts,
+  QueueEvents,
+  QueueOptions,
+  QueueStats,
+  RetentionOptions,
+} from './queue/index.js';
 export { VERSION } from './version.js';

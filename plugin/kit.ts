@@ -14,6 +14,7 @@ import { consoleLogger, isLogger, KitLogger, type Logger, silentLogger } from '.
 import type { FeatureContext } from './core/context.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from './core/options.js';
 import { healthRouter, type HealthOptions } from './observability/health.js';
+import { Queue, type QueueOptions } from './queue/index.js';
 
 export interface RedisKitOptions {
   /**
@@ -96,6 +97,11 @@ export interface RedisKit {
   mount(app: Application | ExpressRouter, options?: MountOptions): RedisKit;
   /** Resolves once the store is connected; rejects on a set-up problem (e.g. a missing driver). */
   ready(): Promise<void>;
+  /**
+   * A job queue on the kit's store: `add()` jobs, `process()` them here or in other processes. Each call returns
+   * a new Queue object (with its own worker) over the same stored queue. Closed with the kit.
+   */
+  queue<T = unknown>(name: string, options?: QueueOptions): Queue<T>;
   /** Ends every connection and timer the kit opened. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -237,6 +243,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       return kit;
     },
     ready: () => store.ready(),
+    queue: (name, queueOptions) => new Queue(context, name, queueOptions),
     close() {
       // Features first (they may flush to the store), then the store; later-registered features close first.
       closed ??= (async () => {

@@ -1,7 +1,7 @@
 // The queue contract, unchanged on every store: delivery, idempotent ids, retries with backoff, the dead-letter
 // set, delays, priorities, stalled-job recovery, graceful close, pause, retention and input checks.
 
-import { QueueInputError, type Job } from '../../plugin/index';
+import { QueueInputError, type Job, type RedisStore } from '../../plugin/index';
 import { describeForEachStore } from '../support/stores';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -361,7 +361,7 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
       await q.add('p', { priority: 3, jobId: 'custom-1' });
       await waitFor(async () => (await q.counts()).dead === 1, 'dead');
       await q.pause();
-      const keys = (await kit.store.command('KEYS', `${kit.store.keys.prefix}:*`)) as string[];
+      const keys = (await (kit.store as RedisStore).command('KEYS', `${kit.store.keys.prefix}:*`)) as string[];
       expect(keys.length).toBeGreaterThan(5);
       for (const key of keys) expect(key).toContain(':queue:{tagged}:');
     });

@@ -3,7 +3,8 @@
 // standalone Redis, Cluster (all keys of a queue share the hash tag {name}) and Upstash REST.
 
 import type { RedisStore } from '../connection/store.js';
-import type { RedisArg } from '../connection/types.js';
+import { runScript } from '../connection/script.js';
+import type { CommandClient, RedisArg, Script } from '../connection/types.js';
 import type { NewJob } from './options.js';
 import { add, counts, deadPurge, deadRetry, extend, listJobs, move } from './scripts.generated.js';
 
@@ -86,6 +87,34 @@ export interface QueueBackend {
   purgeDead(ids: readonly string[], limit: number): Promise<number>;
 }
 
+// One connection without auto-pipelining per store, shared by its queues for add, move and extend: each awaited
+// call then goes out at once instead of on the next event-loop turn (about +15-20% for one-at-a-time adds).
+const dedicated = new WeakMap<RedisStore, { client: CommandClient | undefined; opening: Promise<void> }>();
+
+/**
+ * Starts opening the queue's own connection for `store`; returns the function that closes it the first time (when
+ * it was opened here), undefined when it already exists.
+ */
+export function openDedicated(store: RedisStore): (() => Promise<void>) | undefined {
+  if (dedicated.has(store)) return undefined;
+  const entry: { client: CommandClient | undefined; opening: Promise<void> } = {
+    client: undefined,
+    opening: Promise.resolve(),
+  };
+  entry.opening = store.dedicated().then(
+    (client) => {
+      entry.client = client;
+    },
+    () => undefined,
+  );
+  dedicated.set(store, entry);
+  return async () => {
+    dedicated.delete(store);
+    await entry.opening;
+    await entry.client?.close();
+  };
+}
+
 function pairs(reply: unknown): JobRecord {
   const out: JobRecord = {};
   if (Array.isArray(reply)) {
@@ -126,10 +155,17 @@ export class RedisQueueBackend implements QueueBackend {
     this.moveKeys = [this.wait, this.prio, this.delayed, this.active, this.completed, this.dead, this.paused];
   }
 
+  /** Hot-path scripts go over the queue's own connection once it is there, the shared one until then. */
+  private hot(script: Script, keys: readonly string[], args: readonly RedisArg[]): Promise<unknown> {
+    const client = dedicated.get(this.store)?.client;
+    if (!client) return this.store.script(script, keys, args);
+    return this.store.exec(`script ${script.name}`, () => runScript(client, script, keys, args));
+  }
+
   async add(jobs: readonly NewJob[]): Promise<Array<{ id: string; added: boolean }>> {
     const args: RedisArg[] = [this.jobPrefix, this.channel];
     for (const j of jobs) args.push(j.id, j.data, j.delayMs, j.priority, j.attempts, j.backoff);
-    const reply = (await this.store.script(add, [this.wait, this.prio, this.delayed, this.seq], args)) as unknown[];
+    const reply = (await this.hot(add, [this.wait, this.prio, this.delayed, this.seq], args)) as unknown[];
     const out: Array<{ id: string; added: boolean }> = [];
     for (let i = 0; i + 1 < reply.length; i += 2) out.push({ id: String(reply[i]), added: Number(reply[i + 1]) === 1 });
     return out;
@@ -147,7 +183,7 @@ export class RedisQueueBackend implements QueueBackend {
       r.maxStalls,
     ];
     for (const f of r.finishes) args.push(f.id, f.token, f.outcome, f.payload, f.delayMs);
-    const [rawTaken, stalled, buried, lost, nextIn, paused] = (await this.store.script(move, this.moveKeys, args)) as [
+    const [rawTaken, stalled, buried, lost, nextIn, paused] = (await this.hot(move, this.moveKeys, args)) as [
       unknown[],
       unknown[],
       unknown[],
@@ -181,7 +217,7 @@ export class RedisQueueBackend implements QueueBackend {
     if (jobs.length === 0) return [];
     const args: RedisArg[] = [this.jobPrefix, leaseMs];
     for (const j of jobs) args.push(j.id, j.token);
-    return ((await this.store.script(extend, [this.active], args)) as unknown[]).map(String);
+    return ((await this.hot(extend, [this.active], args)) as unknown[]).map(String);
   }
 
   async getJob(id: string): Promise<JobRecord | null> {

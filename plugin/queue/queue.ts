@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { FeatureContext } from '../core/context.js';
 import { ClosedError } from '../core/errors.js';
 import type { Finish, JobRecord, QueueBackend, TakenJob } from './backend.js';
-import { RedisQueueBackend } from './backend.js';
+import { openDedicated, RedisQueueBackend } from './backend.js';
 import { QueueInputError } from './errors.js';
 import { MemoryQueueBackend } from './memory.js';
 import {
@@ -188,6 +188,10 @@ export class Queue<T = unknown> extends EventEmitter {
         ? new MemoryQueueBackend(store.engine, this.name, this.channel)
         : new RedisQueueBackend(store, this.name, this.channel);
     this.push = store.canSubscribe;
+    // The kit closes features in reverse order: the connection registered by the first queue closes after every
+    // queue has flushed its outcomes.
+    const closeDedicated = store.mode === 'memory' ? undefined : openDedicated(store);
+    if (closeDedicated) ctx.onClose(closeDedicated);
     ctx.onClose(() => this.close());
   }
 
@@ -305,7 +309,6 @@ export class Queue<T = unknown> extends EventEmitter {
         this.pending.unshift(...pending);
         this.report(error, 'the worker could not reach the store; retrying');
         this.again = false;
-        if (this.closing) return;
         this.errorDelayMs = Math.min(Math.max(this.errorDelayMs * 2, 100), this.config.idlePollMs);
         this.sleep(this.errorDelayMs);
         return;

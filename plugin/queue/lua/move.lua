@@ -147,8 +147,8 @@ if paused == 0 and want > 0 then
       taken[#taken + 1] = attempt
       taken[#taken + 1] = v[1]
       taken[#taken + 1] = v[2]
-      taken[#taken + 1] = v[3]
-      taken[#taken + 1] = v[4]
+      taken[#taken + 1] = v[3] or '1'
+      taken[#taken + 1] = v[4] or ''
       n = n + 1
     end
   end

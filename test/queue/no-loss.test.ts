@@ -10,25 +10,39 @@ import { standaloneUrl, uniquePrefix } from '../support/stores';
 
 const JOBS = Number(process.env.QUEUE_NO_LOSS_JOBS ?? 3000);
 const CONCURRENCY = 10;
+// Handler time: the run must outlast a worker's restart (a few seconds here) so that both kills land mid-run.
+const JOB_MS = Number(process.env.QUEUE_NO_LOSS_JOB_MS ?? 60);
 const root = join(__dirname, '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function startWorker(url: string, prefix: string): Promise<ChildProcess> {
+interface Worker {
+  child: ChildProcess;
+  /** Resolves when the worker has started its first job. */
+  started: Promise<void>;
+}
+
+function startWorker(url: string, prefix: string): Promise<Worker> {
   // node --import tsx rather than the tsx binary: one process, so SIGKILL kills the worker itself.
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(__dirname, 'worker-child.ts'), url, prefix, String(CONCURRENCY)],
+    ['--import', 'tsx', join(__dirname, 'worker-child.ts'), url, prefix, String(CONCURRENCY), String(JOB_MS)],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  let onStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => {
+    onStarted = resolve;
+  });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve(child);
+      const text = chunk.toString();
+      if (text.includes('started')) onStarted();
+      if (text.includes('ready')) resolve({ child, started });
     });
   });
 }
 
-function kill(child: ChildProcess): Promise<void> {
+function kill({ child }: Worker): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once('exit', () => resolve());
@@ -43,7 +57,7 @@ const url = standaloneUrl();
     const prefix = uniquePrefix();
     const kit = createRedisKit({ redis: url as string, prefix, logger: false, env: {} });
     const redis = new Redis(url as string);
-    const workers: ChildProcess[] = [];
+    const workers: Worker[] = [];
     try {
       const queue = kit.queue<{ n: number }>('noloss', { keepCompleted: { count: -1, age: 0 } });
       const ids: string[] = [];
@@ -54,9 +68,15 @@ const url = standaloneUrl();
       const started = Date.now();
       workers.push(...(await Promise.all([0, 1, 2].map(() => startWorker(url as string, prefix)))));
       const completed = async () => (await queue.counts()).completed;
-      for (const share of [0.2, 0.55]) {
+      const killedWhileRunning: number[] = [];
+      // Kill 1 at 15% done; kill 2 once the restarted worker is running jobs again (and at least 40% are done).
+      for (const share of [0.15, 0.4]) {
+        await Promise.race([(workers[0] as Worker).started, sleep(30_000)]);
         while ((await completed()) < JOBS * share) await sleep(20);
-        await kill(workers[0] as ChildProcess);
+        await sleep(JOB_MS);
+        const before = await queue.counts();
+        await kill(workers[0] as Worker);
+        killedWhileRunning.push(before.active);
         workers[0] = await startWorker(url as string, prefix);
       }
       const deadline = Date.now() + 90_000;
@@ -64,6 +84,9 @@ const url = standaloneUrl();
       const elapsed = Date.now() - started;
 
       const counts = await queue.counts();
+      // Both kills happened with work still going on (otherwise the test proves nothing).
+      expect(killedWhileRunning.every((active) => active > 0)).toBe(true);
+      expect(counts.completed).toBe(JOBS);
       expect(counts).toMatchObject({ completed: JOBS, waiting: 0, active: 0, delayed: 0, dead: 0 });
       const runs = await redis.hgetall(`${prefix}:test:runs`);
       const missing = ids.filter((id) => !runs[id]);
@@ -79,6 +102,7 @@ const url = standaloneUrl();
       const jobKey = (id: string) => `${prefix}:queue:{noloss}:j:${id}`;
       const stallReplies = (await redis.pipeline(ids.map((id) => ['hget', jobKey(id), 's'])).exec()) ?? [];
       const stalled = stallReplies.filter(([, s]) => Number(s ?? 0) > 0);
+      expect(stalled.length).toBeGreaterThanOrEqual(2);
       console.log(
         `no-loss: ${JOBS} jobs in ${elapsed} ms, 2 kills, ${stalled.length} jobs recovered after a stall, ` +
           `${duplicated.length} ran twice (their worker died mid-run), 0 lost`,

@@ -4,17 +4,22 @@
 import Redis from 'ioredis';
 import { createRedisKit } from '../../plugin/index';
 
-const [url, prefix, concurrency] = process.argv.slice(2) as [string, string, string];
+const [url, prefix, concurrency, jobMs] = process.argv.slice(2) as [string, string, string, string];
 const recorder = new Redis(url);
 const kit = createRedisKit({ redis: url, prefix, logger: false, env: {} });
 const queue = kit.queue<{ n: number }>('noloss', { lease: '1 s', maxStalls: 10, keepCompleted: { count: -1, age: 0 } });
 const runs = `${prefix}:test:runs`;
 
+let first = true;
 queue.process(
   async (job) => {
     await recorder.hincrby(runs, job.id, 1);
-    // Long enough that a kill lands while jobs are running.
-    await new Promise((resolve) => setTimeout(resolve, 2 + (job.data.n % 4)));
+    if (first) {
+      first = false;
+      process.stdout.write('started\n');
+    }
+    // Long enough that a kill lands while jobs are running: jobMs ± 50%.
+    await new Promise((resolve) => setTimeout(resolve, Number(jobMs) * (0.5 + (job.data.n % 10) / 10)));
     return job.data.n;
   },
   { concurrency: Number(concurrency) },

@@ -6,6 +6,18 @@ import { describeForEachStore } from '../support/stores';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Watches this process's event loop: how late a 10 ms timer fired at worst since the start. */
+function loopLag(): { max(): number; stop(): void } {
+  let last = performance.now();
+  let max = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    max = Math.max(max, now - last - 10);
+    last = now;
+  }, 10);
+  return { max: () => max, stop: () => clearInterval(timer) };
+}
+
 async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 8000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -38,7 +50,9 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
     expect(seen.sort()).toEqual([1, 2, 3]);
     const info = await q.getJob(id);
     expect(info).toMatchObject({ state: 'completed', result: { doubled: 2 }, attemptsMade: 1 });
-    expect(info?.finishedAt).toBeGreaterThanOrEqual(info?.addedAt as number);
+    // ioredis-mock's TIME rounds the seconds and takes the microseconds from process.hrtime(), so its clock jumps
+    // back and forth by up to a second: timestamps are only compared against real servers.
+    if (tier !== 'ioredis-mock') expect(info?.finishedAt).toBeGreaterThanOrEqual(info?.addedAt as number);
     expect(await q.counts()).toMatchObject({ waiting: 0, active: 0, completed: 3, dead: 0 });
     const stats = await q.stats();
     expect(stats.local.completed).toBe(3);
@@ -91,6 +105,7 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
     const q = kit.queue('retry', { attempts: 3, backoff: { type: 'exponential', delay: 150, jitter: 0 } });
     const starts: number[] = [];
     const retried: number[] = [];
+    const lag = loopLag(); // on an overloaded machine timers fire late: that lateness is allowed on top
     q.on('retried', (_job, delay: number) => retried.push(delay));
     q.process(async (job) => {
       starts.push(Date.now());
@@ -109,9 +124,10 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
     const gap1 = (starts[1] as number) - (starts[0] as number);
     const gap2 = (starts[2] as number) - (starts[1] as number);
     expect(gap1).toBeGreaterThanOrEqual(140);
-    expect(gap1).toBeLessThan(150 + 150 + mockSlack);
+    lag.stop();
+    expect(gap1).toBeLessThan(150 + 150 + mockSlack + lag.max());
     expect(gap2).toBeGreaterThanOrEqual(290);
-    expect(gap2).toBeLessThan(300 + 150 + mockSlack);
+    expect(gap2).toBeLessThan(300 + 150 + mockSlack + lag.max());
     expect((await q.getJob(id))?.attemptsMade).toBe(3);
   });
 
@@ -147,19 +163,36 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
       started.set(job.id, Date.now());
     });
     await sleep(50);
-    const t0 = Date.now();
-    const id = await q.add({}, { delay: 400 });
-    expect((await q.getJob(id))?.state).toBe('delayed');
-    const id2 = await q.add({}, { delay: '200 ms' });
-    await waitFor(() => started.size === 2, 'both delayed jobs');
-    const slack = 100 + mockSlack;
-    const late1 = (started.get(id) as number) - t0 - 400;
-    const late2 = (started.get(id2) as number) - t0 - 200;
-    expect(late1).toBeGreaterThanOrEqual(-5);
-    expect(late1).toBeLessThan(slack);
-    expect(late2).toBeGreaterThanOrEqual(-5);
-    expect(late2).toBeLessThan(slack);
-    expect(started.get(id2)).toBeLessThanOrEqual(started.get(id) as number);
+    const lag = loopLag();
+    try {
+      const t0 = Date.now();
+      const id = await q.add({}, { delay: 1000 });
+      const t1 = Date.now();
+      const id2 = await q.add({}, { delay: '600 ms' });
+      expect((await q.getJob(id))?.state).toBe('delayed');
+      await waitFor(() => started.size === 2, 'both delayed jobs');
+      // Never early, by our clock.
+      expect(started.get(id)).toBeGreaterThanOrEqual(t0 + 1000 - 5);
+      expect(started.get(id2)).toBeGreaterThanOrEqual(t1 + 600 - 5);
+      // Accuracy on the store's clock: from due (runAt) to taken by the worker (processedAt). A timer cannot fire
+      // on time in a starved process, so when this machine is overloaded (the event loop ran late) the lateness
+      // seen by the loop is allowed on top of the 100 ms.
+      for (const [jobId, delay] of [
+        [id, 1000],
+        [id2, 600],
+      ] as const) {
+        await waitFor(async () => (await q.getJob(jobId))?.state === 'completed', 'recorded');
+        const job = await q.getJob(jobId);
+        const runAt = job?.runAt as number;
+        if (tier === 'ioredis-mock') continue; // its TIME jumps by up to a second (see above)
+        expect(runAt - (job?.addedAt as number)).toBe(delay);
+        const late = (job?.processedAt as number) - runAt;
+        expect(late).toBeGreaterThanOrEqual(0);
+        expect(late).toBeLessThan(100 + lag.max());
+      }
+    } finally {
+      lag.stop();
+    }
   });
 
   test('priorities: plain jobs first in arrival order, then the lowest priority number', async () => {
@@ -221,14 +254,15 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
     expect((await other.getJob(id))?.error).toMatch(/stalled 1 times/);
   });
 
-  test('a running job whose lease is renewed is not taken over', async () => {
+  // Skipped on ioredis-mock: its TIME jumps by up to a second, which is longer than any lease a quick test can use.
+  (tier === 'ioredis-mock' ? test.skip : test)('a running job whose lease is renewed is not taken over', async () => {
     const kit = makeKit();
-    const q = kit.queue('renew', { lease: 200, idlePoll: 100 });
-    const other = kit.queue('renew', { lease: 200, idlePoll: 100 });
+    const q = kit.queue('renew', { lease: 600, idlePoll: 100 });
+    const other = kit.queue('renew', { lease: 600, idlePoll: 100 });
     let runs = 0;
     const handler = async () => {
       runs++;
-      await sleep(700);
+      await sleep(1500);
     };
     q.process(handler);
     const id = await q.add({});

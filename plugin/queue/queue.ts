@@ -219,8 +219,9 @@ export class Queue<T = unknown> extends EventEmitter {
 
   private async addPrepared(jobs: NewJob[]): Promise<Array<{ id: string; added: boolean }>> {
     const result = await this.backend.add(jobs);
-    // A worker of this very object is woken directly: no wait for a poll on stores without push.
-    if (this.handler && !this.closing && !this.pumping && this.running.size < this.concurrency) this.wake();
+    // A worker of this very object is woken directly: no wait for a poll on stores without push. (While a round
+    // trip is in flight, this marks that another one is needed: its reply may predate this add.)
+    if (this.handler && !this.closing && this.running.size < this.concurrency) this.wake();
     return result;
   }
 

@@ -169,11 +169,15 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
       const id = await q.add({}, { delay: 1000 });
       const t1 = Date.now();
       const id2 = await q.add({}, { delay: '600 ms' });
-      expect((await q.getJob(id))?.state).toBe('delayed');
+      // ioredis-mock's clock jumps by up to a second (see above): there, only that both jobs run is checked.
+      const realClock = tier !== 'ioredis-mock';
+      if (realClock) expect((await q.getJob(id))?.state).toBe('delayed');
       await waitFor(() => started.size === 2, 'both delayed jobs');
-      // Never early, by our clock.
-      expect(started.get(id)).toBeGreaterThanOrEqual(t0 + 1000 - 5);
-      expect(started.get(id2)).toBeGreaterThanOrEqual(t1 + 600 - 5);
+      if (realClock) {
+        // Never early, by our clock.
+        expect(started.get(id)).toBeGreaterThanOrEqual(t0 + 1000 - 5);
+        expect(started.get(id2)).toBeGreaterThanOrEqual(t1 + 600 - 5);
+      }
       // Accuracy on the store's clock: from due (runAt) to taken by the worker (processedAt). A timer cannot fire
       // on time in a starved process, so when this machine is overloaded (the event loop ran late) the lateness
       // seen by the loop is allowed on top of the 100 ms.
@@ -184,7 +188,7 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
         await waitFor(async () => (await q.getJob(jobId))?.state === 'completed', 'recorded');
         const job = await q.getJob(jobId);
         const runAt = job?.runAt as number;
-        if (tier === 'ioredis-mock') continue; // its TIME jumps by up to a second (see above)
+        if (!realClock) continue;
         expect(runAt - (job?.addedAt as number)).toBe(delay);
         const late = (job?.processedAt as number) - runAt;
         expect(late).toBeGreaterThanOrEqual(0);

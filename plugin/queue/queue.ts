@@ -160,6 +160,8 @@ export class Queue<T = unknown> extends EventEmitter {
   private errorDelayMs = 0;
   private unsubscribe: (() => Promise<void>) | undefined;
   private closing = false;
+  /** close() has finished: outcomes of jobs still running are dropped (their leases run out, they run again). */
+  private stopped = false;
   private closed: Promise<void> | undefined;
   private drained: (() => void) | undefined;
   private readonly waitTime = new Histogram();
@@ -275,6 +277,7 @@ export class Queue<T = unknown> extends EventEmitter {
   }
 
   private pump(): void {
+    if (this.stopped) return;
     if (this.pumping) {
       this.again = true;
       return;
@@ -297,14 +300,7 @@ export class Queue<T = unknown> extends EventEmitter {
       if (want === 0 && pending.length === 0) return;
       let result: Awaited<ReturnType<QueueBackend['move']>>;
       try {
-        result = await this.backend.move({
-          take: want,
-          finishes: pending.map((p) => p.finish),
-          leaseMs: this.config.leaseMs,
-          keepCompleted: this.config.keepCompleted,
-          keepDead: this.config.keepDead,
-          maxStalls: this.config.maxStalls,
-        });
+        result = await this.backend.move({ ...this.moveOptions(), take: want, finishes: pending.map((p) => p.finish) });
       } catch (error) {
         // Keep the outcomes: they are sent again with the next round trip (the leases prove they are ours).
         this.pending.unshift(...pending);
@@ -341,8 +337,14 @@ export class Queue<T = unknown> extends EventEmitter {
     }
   }
 
+  private moveOptions() {
+    const { leaseMs, keepCompleted, keepDead, maxStalls } = this.config;
+    return { leaseMs, keepCompleted, keepDead, maxStalls };
+  }
+
   private sleep(ms: number): void {
     clearTimeout(this.idleTimer);
+    if (this.stopped) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       this.pump();
@@ -419,6 +421,12 @@ export class Queue<T = unknown> extends EventEmitter {
       } else {
         finish = { id: taken.id, token: taken.token, outcome: 'd', payload: message, delayMs: 0 };
       }
+    }
+    if (this.stopped) {
+      // close() gave up waiting for this job: record its outcome once if the store is still there, else leave it
+      // to its lease (it runs again elsewhere). No retries: nothing of a closed queue may linger.
+      void this.backend.move({ ...this.moveOptions(), take: 0, finishes: [finish] }).catch(() => undefined);
+      return;
     }
     this.pending.push({ finish, job, result, error });
     // Finishes of one tick travel together in the next round trip.
@@ -528,6 +536,7 @@ export class Queue<T = unknown> extends EventEmitter {
           if (!this.pumping && this.running.size === 0) this.pump();
         });
       }
+      this.stopped = true;
       clearInterval(this.leaseTimer);
       clearTimeout(this.idleTimer);
       await this.unsubscribe?.().catch(() => undefined);

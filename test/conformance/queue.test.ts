@@ -319,6 +319,26 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
     expect((await kit.queue('close-timeout').getJob(id))?.state).toBe('active');
   });
 
+  test('a job that outlives close() still has its outcome recorded, once, without retry loops', async () => {
+    const kit = makeKit();
+    const q = kit.queue('close-late');
+    const errors: Error[] = [];
+    q.on('error', (error: Error) => errors.push(error));
+    let started = 0;
+    q.process(async () => {
+      started++;
+      await sleep(300);
+      return 'late';
+    });
+    const id = await q.add({});
+    await waitFor(() => started === 1, 'running');
+    await q.close({ timeout: 50 });
+    const reader = kit.queue('close-late');
+    await waitFor(async () => (await reader.getJob(id))?.state === 'completed', 'recorded after close', 3000);
+    expect((await reader.getJob(id))?.result).toBe('late');
+    expect(errors).toEqual([]);
+  });
+
   test('finished jobs are trimmed by count and by age', async () => {
     const kit = makeKit();
     const q = kit.queue('trim', { keepCompleted: { count: 2, age: 0 } });

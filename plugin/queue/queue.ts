@@ -126,6 +126,9 @@ interface Pending {
 }
 
 const MIN_POLL_MS = 20;
+/** Queue objects made per kit before we warn that kit.queue() is probably called per request. */
+const MANY_QUEUES = 100;
+const queuesPerKit = new WeakMap<FeatureContext, number>();
 const MAX_BATCH = 1000;
 
 function num(v: string | undefined): number | null {
@@ -183,6 +186,16 @@ export class Queue<T = unknown> extends EventEmitter {
     super();
     this.name = validateName(name);
     this.config = parseQueueOptions(options);
+    const made = (queuesPerKit.get(ctx) ?? 0) + 1;
+    queuesPerKit.set(ctx, made);
+    if (made === MANY_QUEUES) {
+      // Each Queue object is held by the kit until close(): made per request, they add up.
+      ctx.logger.warn(
+        { code: 'ERR_KIT_QUEUE_MANY', queues: made },
+        `kit.queue() was called ${made} times on one kit: create each queue once at start-up and reuse it ` +
+          '(see docs/queue.md)',
+      );
+    }
     const { store } = ctx;
     this.channel = store.keys.channel('queue', this.name);
     this.backend =

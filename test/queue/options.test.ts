@@ -1,5 +1,6 @@
 // Queue options: defaults, backoff arithmetic (exponential, cap, jitter) and configuration errors.
 
+import { createRedisKit } from '../../plugin/index';
 import { backoffDelay, parseBackoff, parseQueueOptions, readBackoff } from '../../plugin/queue/options';
 import { Histogram } from '../../plugin/queue/stats';
 
@@ -56,4 +57,17 @@ test('the histogram counts into cumulative buckets and estimates quantiles', () 
   expect(s.buckets.at(-1)).toEqual({ le: Number.POSITIVE_INFINITY, count: 5 });
   expect(s.p50Ms).toBe(5);
   expect(s.p99Ms).toBe(500);
+});
+
+test('making a queue per request is flagged once with ERR_KIT_QUEUE_MANY', async () => {
+  const warnings: unknown[] = [];
+  const logger = { info: () => undefined, error: () => undefined, warn: (o: unknown) => warnings.push(o) };
+  const kit = createRedisKit({ store: 'memory', logger, env: {} });
+  try {
+    for (let i = 0; i < 150; i++) kit.queue('per-request');
+    const flagged = warnings.filter((w) => (w as { code?: string }).code === 'ERR_KIT_QUEUE_MANY');
+    expect(flagged).toHaveLength(1);
+  } finally {
+    await kit.close();
+  }
 });

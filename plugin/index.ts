@@ -64,6 +64,22 @@ export type {
   ResponseCache,
   ResponseCacheStats,
 } from './response-cache/middleware.js';
+export { Queue, QueueInputError } from './queue/index.js';
+export type {
+  BackoffOptions,
+  HistogramSnapshot,
+  Job,
+  JobHandler,
+  JobInfo,
+  JobOptions,
+  JobState,
+  ProcessOptions,
+  QueueCounts,
+  QueueEvents,
+  QueueOptions,
+  QueueStats,
+  RetentionOptions,
+} from './queue/index.js';
 export { VERSION } from './version.js';
 export { KitRateLimitStore } from './rate-limit/index.js';
 export type * from './rate-limit/index.js';

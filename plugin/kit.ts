@@ -40,6 +40,7 @@ import { type LocksConfig, type LocksOptions, parseLocksOptions } from './locks/
 import { SemanticCache } from './semantic-cache/cache.js';
 import type { SemanticCacheOptions } from './semantic-cache/options.js';
 import { createResponseCache, type ResponseCache } from './response-cache/middleware.js';
+import { Queue, type QueueOptions } from './queue/index.js';
 
 export interface RedisKitOptions {
   /**
@@ -149,6 +150,11 @@ export interface RedisKit {
    * the server does not answer within the command timeout. Optional: features work without awaiting it.
    */
   ready(): Promise<void>;
+  /**
+   * A job queue on the kit's store: `add()` jobs, `process()` them here or in other processes. Each call returns
+   * a new Queue object (with its own worker) over the same stored queue. Closed with the kit.
+   */
+  queue<T = unknown>(name: string, options?: QueueOptions): Queue<T>;
   /** Ends every connection and timer the kit opened. Safe to call twice. */
   close(): Promise<void>;
   /** Rate-limiting middleware (see docs/rate-limiting.md). @example app.use(kit.rateLimit({ limit: 100, window: '1 m' })) */
@@ -322,6 +328,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     rateLimit: (rateLimitOptions) => createRateLimitMiddleware(context, rateLimitOptions),
     rateLimiter: (limiterOptions) => rateLimiter(context, limiterOptions),
     rateLimitStore: (storeOptions) => rateLimitStore(context, storeOptions),
+    queue: (name, queueOptions) => new Queue(context, name, queueOptions),
     close() {
       // Features first (they may flush to the store), then the store; later-registered features close first.
       closed ??= (async () => {

@@ -121,6 +121,12 @@ export class IORedisAdapter implements CommandClient {
     if (this.subscriber) await this.subscriber.unsubscribe(channel).catch(() => undefined);
   }
 
+  dedicated(): CommandClient | undefined {
+    if (this.mode === 'cluster' || this.isMock) return undefined;
+    const copy = (this.client.duplicate as (override?: object) => IORedisLike)({ enableAutoPipelining: false });
+    return new IORedisAdapter(copy, this.mode, true, this.onError);
+  }
+
   private subscriberConnection(): Promise<IORedisLike> {
     // One extra connection per kit for every subscription, created on first use. ioredis re-subscribes on its own
     // after a reconnect.

@@ -348,6 +348,16 @@ export class RedisStore implements StoreBase {
     await this.ping();
   }
 
+  /**
+   * A second connection without auto-pipelining for one feature's hot path (see CommandClient.dedicated), owned
+   * by the caller, who closes it. Run commands on it through `exec` so the breaker and timeout still apply.
+   * Undefined on Upstash REST, Cluster and ioredis-mock.
+   */
+  async dedicated(): Promise<CommandClient | undefined> {
+    const client = this.client ?? (await this.connecting);
+    return client.dedicated?.();
+  }
+
   private onCircuitChange(state: CircuitState, previous: CircuitState): void {
     if (state === 'open') {
       this.logger.warn(

@@ -35,6 +35,12 @@ export interface CommandClient {
   unsubscribe(channel: string): Promise<void>;
   /** Ends every connection this adapter opened. An instance the user passed in is left open. */
   close(): Promise<void>;
+  /**
+   * A new connection to the same server without auto-pipelining, owned by the caller, for a feature whose hot
+   * path awaits one call at a time (auto-pipelining defers each write to the next event-loop turn). Undefined
+   * where there is no such thing (REST, Cluster, ioredis-mock).
+   */
+  dedicated?(): CommandClient | undefined;
 }
 
 /** Raised by adapters for an error *reply*: the server is reachable, the command itself failed. */

@@ -1,0 +1,168 @@
+-- The worker's one round trip: records the outcome of finished jobs (completed, retry later, dead-lettered),
+-- trims finished jobs by age and count, gives jobs whose lease ran out back to the queue (or dead-letters them
+-- after too many stalls), promotes due delayed jobs, and leases up to N waiting jobs to the caller.
+-- KEYS[1] waiting list
+-- KEYS[2] prioritised set
+-- KEYS[3] delayed set (score: due time)
+-- KEYS[4] active set (score: lease deadline)
+-- KEYS[5] completed set (score: finish time)
+-- KEYS[6] dead-letter set (score: time of death)
+-- KEYS[7] paused flag
+-- ARGV[1] job hash key prefix (same hash tag as the keys)
+-- ARGV[2] jobs to take
+-- ARGV[3] lease in ms
+-- ARGV[4] keep completed jobs this many ms (0: no age limit)
+-- ARGV[5] keep at most this many completed jobs (-1: no count limit)
+-- ARGV[6] keep dead jobs this many ms (0: no age limit)
+-- ARGV[7] keep at most this many dead jobs (-1: no count limit)
+-- ARGV[8] stalls allowed before a job is dead-lettered
+-- ARGV[9..] per finished job, 5 values: id, delivery token, outcome (c, r or d), result JSON or error, retry delay ms
+-- Returns { taken {id, token, attempt, data, added at, attempts, backoff, ...}, stalled ids, dead-by-stall ids, lost, ms to next due (-1: none), paused }
+-- ioredis-mock's Lua (fengari, 5.3) only converts tables built by a constructor; real Redis runs Lua 5.1.
+local function reply(t)
+  if _VERSION == 'Lua 5.1' then return t end
+  return { table.unpack(t) }
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
+local jk = ARGV[1]
+local lost = 0
+
+local function push(id, key, front)
+  local ps = redis.call('HGET', key, 'ps')
+  if ps and ps ~= '' then
+    redis.call('ZADD', KEYS[2], ps, id)
+  elseif front then
+    redis.call('RPUSH', KEYS[1], id)
+  else
+    redis.call('LPUSH', KEYS[1], id)
+  end
+end
+
+local completedCount = tonumber(ARGV[5])
+for i = 9, #ARGV, 5 do
+  local id = ARGV[i]
+  local key = jk .. id
+  -- Only the holder of the current lease may finish a job: a worker whose lease ran out is too late.
+  if tostring(redis.call('HGET', key, 'dl')) == ARGV[i + 1] and redis.call('ZREM', KEYS[4], id) == 1 then
+    local outcome = ARGV[i + 2]
+    if outcome == 'c' then
+      if completedCount == 0 then
+        redis.call('DEL', key)
+      else
+        redis.call('HSET', key, 'st', 'completed', 'f', now, 'r', ARGV[i + 3])
+        redis.call('ZADD', KEYS[5], now, id)
+      end
+    elseif outcome == 'r' then
+      local delay = tonumber(ARGV[i + 4])
+      redis.call('HSET', key, 'e', ARGV[i + 3], 'f', now)
+      if delay > 0 then
+        redis.call('HSET', key, 'st', 'failed', 'rt', now + delay)
+        redis.call('ZADD', KEYS[3], now + delay, id)
+      else
+        redis.call('HSET', key, 'st', 'waiting')
+        push(id, key, false)
+      end
+    else
+      redis.call('HSET', key, 'st', 'dead', 'e', ARGV[i + 3], 'f', now)
+      redis.call('ZADD', KEYS[6], now, id)
+    end
+  else
+    lost = lost + 1
+  end
+end
+
+local function trim(set, age, count)
+  if count >= 0 then
+    local excess = redis.call('ZCARD', set) - count
+    if excess > 0 then
+      if excess > 1000 then excess = 1000 end
+      local ids = redis.call('ZRANGE', set, 0, excess - 1)
+      for _, id in ipairs(ids) do redis.call('DEL', jk .. id) end
+      redis.call('ZREMRANGEBYRANK', set, 0, excess - 1)
+    end
+  end
+  if age > 0 then
+    local ids = redis.call('ZRANGEBYSCORE', set, '-inf', now - age, 'LIMIT', 0, 1000)
+    if #ids > 0 then
+      for _, id in ipairs(ids) do redis.call('DEL', jk .. id) end
+      redis.call('ZREMRANGEBYRANK', set, 0, #ids - 1)
+    end
+  end
+end
+if completedCount > 0 or tonumber(ARGV[4]) > 0 then trim(KEYS[5], tonumber(ARGV[4]), completedCount) end
+trim(KEYS[6], tonumber(ARGV[6]), tonumber(ARGV[7]))
+
+-- Leases that ran out: the worker died or hung. The attempt does not count; the stall does.
+local stalled, buried = {}, {}
+local maxStalls = tonumber(ARGV[8])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)
+for _, id in ipairs(expired) do
+  local key = jk .. id
+  redis.call('ZREM', KEYS[4], id)
+  if redis.call('EXISTS', key) == 1 then
+    local stalls = redis.call('HINCRBY', key, 's', 1)
+    redis.call('HINCRBY', key, 'm', -1)
+    if stalls > maxStalls then
+      redis.call('HSET', key, 'st', 'dead', 'e', 'stalled ' .. math.floor(stalls) .. ' times (its worker died or hung)', 'f', now)
+      redis.call('ZADD', KEYS[6], now, id)
+      buried[#buried + 1] = id
+    else
+      redis.call('HSET', key, 'st', 'waiting')
+      push(id, key, true)
+      stalled[#stalled + 1] = id
+    end
+  end
+end
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
+if #due > 0 then
+  for _, id in ipairs(due) do
+    local key = jk .. id
+    redis.call('HSET', key, 'st', 'waiting')
+    push(id, key, false)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, #due - 1)
+end
+
+local taken = {}
+local paused = redis.call('EXISTS', KEYS[7])
+local want = tonumber(ARGV[2])
+if paused == 0 and want > 0 then
+  local deadline = now + tonumber(ARGV[3])
+  local n = 0
+  while n < want do
+    local id = redis.call('RPOP', KEYS[1])
+    if not id then id = redis.call('ZPOPMIN', KEYS[2])[1] end
+    if not id then break end
+    local key = jk .. id
+    local v = redis.call('HMGET', key, 'd', 't', 'a', 'b')
+    if v[1] then
+      local token = redis.call('HINCRBY', key, 'dl', 1)
+      local attempt = redis.call('HINCRBY', key, 'm', 1)
+      redis.call('HSET', key, 'st', 'active', 'pt', now)
+      redis.call('ZADD', KEYS[4], deadline, id)
+      taken[#taken + 1] = id
+      taken[#taken + 1] = token
+      taken[#taken + 1] = attempt
+      taken[#taken + 1] = v[1]
+      taken[#taken + 1] = v[2]
+      taken[#taken + 1] = v[3] or '1'
+      taken[#taken + 1] = v[4] or ''
+      n = n + 1
+    end
+  end
+end
+
+local nextIn = -1
+if #taken == 0 then
+  for _, set in ipairs({ KEYS[3], KEYS[4] }) do
+    local head = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+    if head[2] then
+      local wait = tonumber(head[2]) - now
+      if wait < 0 then wait = 0 end
+      if nextIn < 0 or wait < nextIn then nextIn = wait end
+    end
+  end
+end
+return { reply(taken), reply(stalled), reply(buried), lost, nextIn, paused }

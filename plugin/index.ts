@@ -17,4 +17,13 @@ export type { CounterResult, MemoryStore, RedisStore, Store, StoreInfo } from '.
 export type { FeatureContext } from './core/context.js';
 export type { StoreMode } from './connection/types.js';
 export type { HealthCheck, HealthReport, HealthStatus } from './observability/health.js';
+export type { AdminOptions } from './observability/admin.js';
+export type { HttpMetricsOptions } from './observability/http.js';
+export type { CollectorSpec, HistogramSample, MetricSnapshot, Sample, ValueSample } from './observability/metrics.js';
+export { KIT_METRICS, RESERVED_METRICS } from './observability/names.js';
+export type { MetricsApi } from './observability/setup.js';
+export type { UsageApi } from './usage/middleware.js';
+export type { UsageMiddlewareOptions, UsageOptions } from './usage/options.js';
+export type { UsageEvent, UsageQuery, UsageReport } from './usage/usage.js';
+export { UsageQueryError } from './usage/usage.js';
 export { VERSION } from './version.js';

@@ -13,7 +13,11 @@ import { KeyBuilder } from './core/keys.js';
 import { consoleLogger, isLogger, KitLogger, type Logger, silentLogger } from './core/logger.js';
 import type { FeatureContext } from './core/context.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from './core/options.js';
+import { type AdminConfig, type AdminOptions, parseAdminOptions } from './observability/admin.js';
 import { healthRouter, type HealthOptions } from './observability/health.js';
+import { createObservability, type MetricsApi } from './observability/setup.js';
+import { createUsageApi, type UsageApi } from './usage/middleware.js';
+import { parseUsageOptions, type UsageConfig, type UsageOptions } from './usage/options.js';
 
 export interface RedisKitOptions {
   /**
@@ -75,6 +79,13 @@ export interface RedisKitOptions {
   };
   /** Where environment variables are read from. @default process.env */
   env?: Record<string, string | undefined>;
+  /**
+   * Who may read `/metrics`, `/admin/redis-metrics` and the dashboard's data: a bearer token, or `open: true`.
+   * @default { token: process.env.REDIS_KIT_ADMIN_TOKEN } (no token: those routes answer 403)
+   */
+  admin?: AdminOptions;
+  /** Usage tracking: buffer, flush interval, retention per bucket size (docs/usage.md). */
+  usage?: UsageOptions;
 }
 
 export interface MountOptions {
@@ -90,7 +101,14 @@ export interface RedisKit {
   readonly logger: KitLogger;
   /** What feature factories receive (store, logger, settings, close hooks). For feature authors. */
   readonly context: FeatureContext;
-  /** An Express router with every route the kit serves (health today; features add theirs). */
+  /**
+   * Request metrics middleware (`app.use(kit.metrics())`), and the registry features feed through
+   * `kit.metrics.collect(...)` (docs/observability.md).
+   */
+  readonly metrics: MetricsApi;
+  /** Usage tracking middleware (`app.use(kit.usage())`), `kit.usage.record`, `.query`, `.monthToDate` (docs/usage.md). */
+  readonly usage: UsageApi;
+  /** An Express router with every route the kit serves (health, metrics, admin; features add theirs). */
   router(): ExpressRouter;
   /** Mounts `router()` on `app` under `basePath`. */
   mount(app: Application | ExpressRouter, options?: MountOptions): RedisKit;
@@ -114,6 +132,8 @@ const KNOWN_OPTIONS = [
   'circuitBreaker',
   'health',
   'env',
+  'admin',
+  'usage',
 ] as const;
 
 interface KitConfig {
@@ -125,6 +145,8 @@ interface KitConfig {
   breaker: { failureThreshold: number; cooldownMs: number } | false;
   health: HealthOptions;
   memoryMaxKeys: number;
+  admin: AdminConfig;
+  usage: UsageConfig;
 }
 
 function parseOptions(options: RedisKitOptions): KitConfig {
@@ -165,6 +187,8 @@ function parseOptions(options: RedisKitOptions): KitConfig {
       warnLatencyMs: parseDuration(health.warnLatency ?? '100 ms', 'health.warnLatency'),
     },
     memoryMaxKeys: positiveInt(memory.maxKeys ?? 1_000_000, 'memory.maxKeys'),
+    admin: parseAdminOptions(options.admin, options.env ?? process.env),
+    usage: parseUsageOptions(options.usage),
   };
 }
 
@@ -212,8 +236,12 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     },
   };
 
+  const observability = createObservability(store, config.admin, config.logger);
+
   const kit: RedisKit = {
     store,
+    metrics: observability.api,
+    usage: createUsageApi(context, config.usage, observability.registry),
     mode: store.mode,
     logger: config.logger,
     context,
@@ -221,6 +249,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       if (!router) {
         router = Router();
         router.use(healthRouter(store, config.health));
+        router.use(observability.router());
       }
       return router;
     },

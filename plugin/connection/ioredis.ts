@@ -100,7 +100,8 @@ export class IORedisAdapter implements CommandClient {
     if (this.mode === 'cluster') {
       return Promise.all(commands.map(([name, ...args]) => this.command(name, args).catch((error: unknown) => error)));
     }
-    const replies = await this.client.pipeline(commands.map((c) => [...c])).exec();
+    // ioredis looks pipeline entries up as its own lower-case method names: 'HINCRBY' would throw inside it.
+    const replies = await this.client.pipeline(commands.map(([name, ...args]) => [name.toLowerCase(), ...args])).exec();
     if (!replies) throw new Error('pipeline was discarded');
     return replies.map(([error, value]) => (error ? classify(error, this.isMock) : value));
   }

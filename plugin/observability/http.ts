@@ -1,0 +1,70 @@
+// HTTP request metrics: count and latency per route template. The label is the pattern the request matched
+// (`/items/:id`), never the raw path, so ten thousand distinct URLs stay a handful of series; whatever no route
+// matched is `unmatched`, and past `maxRoutes` distinct templates new ones collapse into `other`.
+
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { HistogramMetric, ValueMetric } from './metrics.js';
+import { observeInto } from './metrics.js';
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** The route template a request matched, with the mount path of the router it went through. */
+export function routeTemplate(req: Request): string {
+  const route = (req as { route?: { path?: unknown } }).route;
+  if (!route || route.path === undefined) return 'unmatched';
+  const path = typeof route.path === 'string' ? route.path : String(route.path);
+  // baseUrl is the matched mount path: a parameterised mount (`/w/:id`) shows its value here; maxRoutes bounds that.
+  return `${req.baseUrl || ''}${path}` || '/';
+}
+
+export interface HttpMetricsOptions {
+  /** Distinct route labels kept; later ones are counted under `other`. @default 100 */
+  maxRoutes?: number;
+  /** Overrides the route label (e.g. to strip a tenant segment from a parameterised mount path). */
+  route?: (req: Request, res: Response) => string;
+}
+
+interface Pair {
+  count: { value: number };
+  latency: ReturnType<HistogramMetric['seriesFor']>;
+}
+
+export function httpMetricsMiddleware(
+  requests: ValueMetric,
+  duration: HistogramMetric,
+  options: { maxRoutes: number; route?: (req: Request, res: Response) => string },
+): RequestHandler {
+  const buckets = duration.buckets;
+  const routes = new Set<string>();
+  // Cached per (method, route, status): after warm-up the finish handler is one Map lookup and a few additions.
+  const pairs = new Map<string, Pair>();
+  const label = options.route ?? routeTemplate;
+
+  const finish = (req: Request, res: Response, started: number): void => {
+    const seconds = (performance.now() - started) / 1000;
+    let route = label(req, res);
+    if (!routes.has(route)) {
+      if (routes.size >= options.maxRoutes) route = 'other';
+      else routes.add(route);
+    }
+    const method = METHODS.has(req.method) ? req.method : 'OTHER';
+    const status = res.statusCode;
+    const key = `${method} ${status} ${route}`;
+    let pair = pairs.get(key);
+    if (!pair) {
+      pair = {
+        count: requests.entry([method, route, String(status)]),
+        latency: duration.seriesFor([method, route]),
+      };
+      pairs.set(key, pair);
+    }
+    pair.count.value += 1;
+    observeInto(buckets, pair.latency, seconds);
+  };
+
+  return function rediskitMetrics(req: Request, res: Response, next: NextFunction): void {
+    const started = performance.now();
+    res.once('finish', () => finish(req, res, started));
+    next();
+  };
+}

@@ -20,6 +20,9 @@ export interface UsageBackend {
   apply(counters: CounterWrite[], uniques: UniqueWrite[]): Promise<void>;
   /** Every field of each hash, `{}` for a missing key. */
   read(keys: string[]): Promise<Array<Record<string, number>>>;
-  /** Estimated distinct members across these HyperLogLogs (all in one workspace, so one slot). */
-  countUnique(keys: string[]): Promise<number>;
+  /**
+   * Estimated distinct members across these HyperLogLogs (all in one workspace, so one slot); null when the store
+   * has no HyperLogLog.
+   */
+  countUnique(keys: string[]): Promise<number | null>;
 }

@@ -8,7 +8,11 @@ import { StoreCommandError } from '../core/errors.js';
 import type { CounterWrite, UniqueWrite, UsageBackend } from './backend.js';
 
 export class RedisUsageBackend implements UsageBackend {
-  constructor(private readonly store: RedisStore) {}
+  constructor(
+    private readonly store: RedisStore,
+    /** Told when unique-user writes fail (the counts went through). */
+    private readonly onUniqueFailure: (error: unknown) => void = () => undefined,
+  ) {}
 
   async apply(counters: CounterWrite[], uniques: UniqueWrite[]): Promise<void> {
     const commands: RedisCommand[] = [];
@@ -16,15 +20,30 @@ export class RedisUsageBackend implements UsageBackend {
       for (const [field, n] of c.fields) commands.push(['HINCRBY', c.key, field, n]);
       commands.push(['PEXPIREAT', c.key, c.expireAt]);
     }
+    if (commands.length > 0) check(await this.store.pipeline(commands), 'usage flush');
+    // Unique users go in a second pipeline, after the counts: a store without HyperLogLog (ioredis-mock has none)
+    // or a failure there must not cost the counts, and an estimate is not worth a retry.
+    if (uniques.length === 0 || !this.hll) return;
+    const pf: RedisCommand[] = [];
     for (const u of uniques) {
-      commands.push(['PFADD', u.key, ...u.members]);
-      commands.push(['PEXPIREAT', u.key, u.expireAt]);
+      pf.push(['PFADD', u.key, ...u.members]);
+      pf.push(['PEXPIREAT', u.key, u.expireAt]);
     }
-    if (commands.length === 0) return;
-    const replies = await this.store.pipeline(commands);
-    const failed = replies.find((r) => r instanceof Error) as Error | undefined;
-    // An error reply (e.g. WRONGTYPE on a key someone else wrote) will not heal by retrying: report, do not requeue.
-    if (failed) throw new StoreCommandError(`usage flush: ${failed.message}`, failed);
+    try {
+      check(await this.store.pipeline(pf), 'usage flush (unique users)');
+    } catch (error) {
+      this.onUniqueError(error);
+    }
+  }
+
+  /** Unique-user estimates are off once the store has refused HyperLogLog commands. */
+  private hll = true;
+
+  private onUniqueError(error: unknown): void {
+    if (error instanceof StoreCommandError) {
+      this.hll = false;
+    }
+    this.onUniqueFailure(error);
   }
 
   async read(keys: string[]): Promise<Array<Record<string, number>>> {
@@ -43,8 +62,23 @@ export class RedisUsageBackend implements UsageBackend {
     });
   }
 
-  async countUnique(keys: string[]): Promise<number> {
+  async countUnique(keys: string[]): Promise<number | null> {
     if (keys.length === 0) return 0;
-    return Number(await this.store.command('PFCOUNT', ...keys));
+    if (!this.hll) return null;
+    try {
+      return Number(await this.store.command('PFCOUNT', ...keys));
+    } catch (error) {
+      if (error instanceof StoreCommandError) {
+        this.hll = false;
+        return null;
+      }
+      throw error;
+    }
   }
+}
+
+function check(replies: unknown[], what: string): void {
+  const failed = replies.find((r) => r instanceof Error) as Error | undefined;
+  // An error reply (e.g. WRONGTYPE on a key someone else wrote) will not heal by retrying: report, do not requeue.
+  if (failed) throw new StoreCommandError(`${what}: ${failed.message}`, failed);
 }

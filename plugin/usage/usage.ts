@@ -72,8 +72,11 @@ export interface UsageReport {
   to: string;
   buckets: UsageBucket[];
   totals: UsageCounts;
-  /** Distinct users over the days the range touches (HyperLogLog: about 0.8 % standard error on Redis). */
-  uniqueUsers: number;
+  /**
+   * Distinct users over the days the range touches (HyperLogLog: about 0.8 % standard error on Redis; exact on the
+   * embedded store); null when the store has no HyperLogLog (ioredis-mock).
+   */
+  uniqueUsers: number | null;
 }
 
 export interface UsageStats {
@@ -168,7 +171,14 @@ export class UsageTracker {
     private readonly sink?: UsageMetricsSink,
     private readonly now: () => number = Date.now,
   ) {
-    this.backend = store.mode === 'memory' ? new MemoryUsageBackend(store.engine) : new RedisUsageBackend(store);
+    this.backend =
+      store.mode === 'memory'
+        ? new MemoryUsageBackend(store.engine)
+        : new RedisUsageBackend(store, (error) =>
+            logger.warnOnce('ERR_KIT_USAGE_UNIQUES', 'usage: unique users could not be recorded (counts were)', {
+              err: error,
+            }),
+          );
     this.keyFor = store.keys.forFeature('usage');
     this.timer = setInterval(() => {
       if (this.buffer.size > 0) void this.flush();

@@ -42,7 +42,7 @@ td.n,th.n{text-align:right}
 const SCRIPT = `
 (function(){
 'use strict';
-var POLL_MS = 3000, KEEP = 100, KEY = 'rediskit-admin-token';
+var POLL_MS = 3000, KEEP = 100, MIN_POINTS = 20, KEY = 'rediskit-admin-token';
 var hist = [];
 var token = null;
 
@@ -127,7 +127,7 @@ function draw(c){
   var max = c.max || 0;
   if (!c.max) hist.forEach(function(r){ c.series.forEach(function(s){ var v=s.get(r); if (v!=null && v>max) max=v; }); });
   if (!max) max = 1;
-  var mag = Math.pow(10, Math.floor(Math.log10(max))); max = Math.ceil(max/mag*1.1)*mag;
+  if (!c.max) { var mag = Math.pow(10, Math.floor(Math.log10(max))); max = Math.ceil(max*1.1/mag)*mag; }
   g.font = '10px system-ui,sans-serif'; g.fillStyle = '#8b98a8'; g.strokeStyle = '#263040'; g.lineWidth = 1;
   for (var i=0;i<=3;i++){
     var y = pad.t + (h-pad.t-pad.b)*i/3;
@@ -135,9 +135,11 @@ function draw(c){
     g.textAlign='right'; g.textBaseline='middle'; g.fillText(fmt(max*(1-i/3)), pad.l-5, y);
   }
   g.textAlign='left'; g.textBaseline='bottom';
-  g.fillText(Math.round(KEEP*POLL_MS/60000)+' min', pad.l, h);
+  // The x axis spans what has been collected (at least a minute), so a fresh page draws lines, not a sliver.
+  var n = Math.max(hist.length, MIN_POINTS), xs = (w-pad.l-pad.r)/(n-1), start = n - hist.length;
+  var span = Math.round((n-1)*POLL_MS/1000);
+  g.fillText(span >= 120 ? Math.round(span/60)+' min ago' : span+' s ago', pad.l, h);
   g.textAlign='right'; g.fillText('now', w-pad.r, h);
-  var n = KEEP, xs = (w-pad.l-pad.r)/(n-1), start = n - hist.length;
   c.series.forEach(function(s){
     var pts = [];
     hist.forEach(function(r,k){ var v=s.get(r); if (v!=null && isFinite(v)) pts.push([pad.l+(start+k)*xs, pad.t+(h-pad.t-pad.b)*(1-Math.min(v,max)/max)]); });

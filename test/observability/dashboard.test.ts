@@ -183,7 +183,9 @@ run('dashboard in headless Chromium', () => {
     await page.goto(`${base}/kit/admin/dashboard#token=${TOKEN}`);
     await page.waitForSelector('#app:not([hidden])');
     await page.waitForTimeout(6_500);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - (globalThis as unknown as { innerWidth: number }).innerWidth,
+    );
     expect(overflow).toBeLessThanOrEqual(0);
     await page.screenshot({ path: join(OUT, 'dashboard-phone.png'), fullPage: true });
     await page.close();

@@ -11,6 +11,9 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { createRedisKit, type RedisKit } from '../../plugin/index';
 import { standaloneUrl } from '../support/stores';
 
+// Browser globals for the functions that run in the page (the test tsconfig has no DOM lib).
+declare const document: any;
+
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'dashboard-admin-token-0123456789';
 const OUT = join(__dirname, '..', '.tmp');
@@ -108,7 +111,7 @@ run('dashboard in headless Chromium', () => {
 
   const nonBlankCanvas = (page: Page, id: string) =>
     page.evaluate((canvasId) => {
-      const c = document.getElementById(canvasId) as HTMLCanvasElement | null;
+      const c = document.getElementById(canvasId);
       if (!c || c.hidden || !c.width) return 0;
       const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? [];
       let painted = 0;

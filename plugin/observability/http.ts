@@ -14,7 +14,9 @@ export function routeTemplate(req: Request): string {
   if (!route || route.path === undefined) return 'unmatched';
   const path = typeof route.path === 'string' ? route.path : String(route.path);
   // baseUrl is the matched mount path: a parameterised mount (`/w/:id`) shows its value here; maxRoutes bounds that.
-  return `${req.baseUrl || ''}${path}` || '/';
+  // Without one, the route's own string is returned as is (no new string to hash on the hot path).
+  const base = req.baseUrl;
+  return base ? `${base}${path}` : path || '/';
 }
 
 export interface HttpMetricsOptions {
@@ -36,27 +38,37 @@ export function httpMetricsMiddleware(
 ): RequestHandler {
   const buckets = duration.buckets;
   const routes = new Set<string>();
-  // Cached per (method, route, status): after warm-up the finish handler is one Map lookup and a few additions.
-  const pairs = new Map<string, Pair>();
+  // route → method → status → series: after warm-up the finish handler is three Map lookups on strings V8 has
+  // already hashed (route templates and method names are the same string objects every time) and a few additions.
+  const cache = new Map<string, Map<string, Map<number, Pair>>>();
   const label = options.route ?? routeTemplate;
 
   const finish = (req: Request, res: Response, started: number): void => {
     const seconds = (performance.now() - started) / 1000;
     let route = label(req, res);
-    if (!routes.has(route)) {
-      if (routes.size >= options.maxRoutes) route = 'other';
-      else routes.add(route);
+    let byMethod = cache.get(route);
+    if (!byMethod) {
+      if (!routes.has(route)) {
+        if (routes.size >= options.maxRoutes) route = 'other';
+        else routes.add(route);
+      }
+      byMethod = cache.get(route) ?? new Map();
+      cache.set(route, byMethod);
     }
     const method = METHODS.has(req.method) ? req.method : 'OTHER';
+    let byStatus = byMethod.get(method);
+    if (!byStatus) {
+      byStatus = new Map();
+      byMethod.set(method, byStatus);
+    }
     const status = res.statusCode;
-    const key = `${method} ${status} ${route}`;
-    let pair = pairs.get(key);
+    let pair = byStatus.get(status);
     if (!pair) {
       pair = {
         count: requests.entry([method, route, String(status)]),
         latency: duration.seriesFor([method, route]),
       };
-      pairs.set(key, pair);
+      byStatus.set(status, pair);
     }
     pair.count.value += 1;
     observeInto(buckets, pair.latency, seconds);
@@ -64,7 +76,8 @@ export function httpMetricsMiddleware(
 
   return function rediskitMetrics(req: Request, res: Response, next: NextFunction): void {
     const started = performance.now();
-    res.once('finish', () => finish(req, res, started));
+    // on, not once: the response is finished exactly once, and once() allocates a wrapper per request.
+    res.on('finish', () => finish(req, res, started));
     next();
   };
 }

@@ -59,7 +59,7 @@ export function createUsageApi(context: FeatureContext, config: UsageConfig, reg
       );
     };
     return function rediskitUsage(req: Request, res: Response, next: NextFunction): void {
-      res.once('finish', () => finish(req, res));
+      res.on('finish', () => finish(req, res));
       next();
     };
   }) as UsageApi;

@@ -103,7 +103,6 @@ const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const MAX_BUCKETS = 1500;
-const SEP = '\u0001';
 
 function monthId(ms: number): string {
   const d = new Date(ms);
@@ -154,8 +153,14 @@ export interface UsageMetricsSink {
   flushSeconds(seconds: number): void;
 }
 
+type Index = Map<string, Map<string, Map<string, Map<string, Pending>>>>;
+
 export class UsageTracker {
-  private buffer = new Map<string, Pending>();
+  /** Counters waiting for the next flush; several may share a key (the flush adds them up). */
+  private buffer: Pending[] = [];
+  // workspace → user → route → feature for the current minute: four lookups of short strings, no key to build.
+  private index: Index = new Map();
+  private indexMinute = -1;
   private readonly backend: UsageBackend;
   private readonly keyFor: (id: string, ...parts: string[]) => string;
   private readonly timer: NodeJS.Timeout;
@@ -181,13 +186,13 @@ export class UsageTracker {
           );
     this.keyFor = store.keys.forFeature('usage');
     this.timer = setInterval(() => {
-      if (this.buffer.size > 0) void this.flush();
+      if (this.buffer.length > 0) void this.flush();
     }, config.flushIntervalMs);
     this.timer.unref();
   }
 
   get buffered(): number {
-    return this.buffer.size;
+    return this.buffer.length;
   }
 
   /** Adds an event to the in-process buffer. Never touches the store, never throws over bad input. */
@@ -207,25 +212,45 @@ export class UsageTracker {
     );
   }
 
-  /** The hot path of the middleware: one key, one Map lookup. */
+  /** The hot path of the middleware: a few Map lookups and additions. */
   add(ws: string, user: string, route: string, feature: string, count: number, used: number, saved: number): void {
     const minute = Math.floor(this.now() / MINUTE);
-    const key = `${ws}${SEP}${user}${SEP}${route}${SEP}${feature}${SEP}${minute}`;
-    const p = this.buffer.get(key);
+    if (minute !== this.indexMinute) {
+      this.index = new Map();
+      this.indexMinute = minute;
+    }
+    let byUser = this.index.get(ws);
+    if (!byUser) {
+      byUser = new Map();
+      this.index.set(ws, byUser);
+    }
+    let byRoute = byUser.get(user);
+    if (!byRoute) {
+      byRoute = new Map();
+      byUser.set(user, byRoute);
+    }
+    let byFeature = byRoute.get(route);
+    if (!byFeature) {
+      byFeature = new Map();
+      byRoute.set(route, byFeature);
+    }
+    const p = byFeature.get(feature);
     if (p) {
       p.count += count;
       p.used += used;
       p.saved += saved;
     } else {
-      if (this.buffer.size >= this.config.maxBuffered) {
-        if (this.buffer.size >= this.config.maxBuffered * 2) {
+      if (this.buffer.length >= this.config.maxBuffered) {
+        if (this.buffer.length >= this.config.maxBuffered * 2) {
           this.stats.dropped += count;
           if (this.sink) this.sink.dropped.value += count;
           return;
         }
         if (!this.flushing) void this.flush();
       }
-      this.buffer.set(key, { ws, user, route, feature, minute, count, used, saved });
+      const fresh = { ws, user, route, feature, minute, count, used, saved };
+      byFeature.set(feature, fresh);
+      this.buffer.push(fresh);
     }
     this.stats.events += count;
     if (this.sink) this.sink.events.value += count;
@@ -233,10 +258,11 @@ export class UsageTracker {
 
   /** Writes the buffer to the store now. Resolves when done; a failure keeps the data for the next flush. */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.buffer.size > 0 ? this.flush() : undefined));
-    if (this.buffer.size === 0) return Promise.resolve();
+    if (this.flushing) return this.flushing.then(() => (this.buffer.length > 0 ? this.flush() : undefined));
+    if (this.buffer.length === 0) return Promise.resolve();
     const batch = this.buffer;
-    this.buffer = new Map();
+    this.buffer = [];
+    this.index = new Map();
     const started = performance.now();
     this.flushing = this.write(batch)
       .then(
@@ -254,7 +280,7 @@ export class UsageTracker {
             this.logger.warnOnce(
               'ERR_KIT_USAGE_FLUSH',
               'usage flush failed: store unreachable; counts kept in memory and retried',
-              { err: error, buffered: this.buffer.size },
+              { err: error, buffered: this.buffer.length },
             );
           } else if (!this.warnedCommand) {
             this.warnedCommand = true;
@@ -270,31 +296,26 @@ export class UsageTracker {
     return this.flushing;
   }
 
-  private requeue(batch: Map<string, Pending>): void {
-    for (const [key, p] of batch) {
-      const cur = this.buffer.get(key);
-      if (cur) {
-        cur.count += p.count;
-        cur.used += p.used;
-        cur.saved += p.saved;
-      } else if (this.buffer.size < this.config.maxBuffered * 2) {
-        this.buffer.set(key, p);
-      } else {
-        this.stats.dropped += p.count;
-        if (this.sink) this.sink.dropped.value += p.count;
-      }
+  // Put back behind what arrived meanwhile (the flush adds same-key counters up), within the cap.
+  private requeue(batch: Pending[]): void {
+    const room = Math.max(0, this.config.maxBuffered * 2 - this.buffer.length);
+    for (let i = room; i < batch.length; i++) {
+      const lost = (batch[i] as Pending).count;
+      this.stats.dropped += lost;
+      if (this.sink) this.sink.dropped.value += lost;
     }
+    for (const p of batch.slice(0, room)) this.buffer.push(p);
   }
 
   // Expands the buffered (workspace, user, route, feature, minute) tuples into per-bucket hash increments.
-  private async write(batch: Map<string, Pending>): Promise<void> {
+  private async write(batch: Pending[]): Promise<void> {
     const counters = new Map<string, CounterWrite>();
     const uniques = new Map<string, UniqueWrite & { set: Set<string> }>();
     const retention = this.config.retentionMs;
     const bump = (c: CounterWrite, f: string, n: number) => {
       if (n !== 0) c.fields.set(f, (c.fields.get(f) ?? 0) + n);
     };
-    for (const p of batch.values()) {
+    for (const p of batch) {
       const ms = p.minute * MINUTE;
       for (const g of GRANULARITIES) {
         const start = bucketStart(g, ms);
@@ -401,12 +422,12 @@ export class UsageTracker {
     this.closed = true;
     clearInterval(this.timer);
     await this.flush();
-    if (this.buffer.size > 0) {
+    if (this.buffer.length > 0) {
       // One more try for what a failed last flush put back; after that the counts are reported as lost.
       await this.flush();
-      if (this.buffer.size > 0) {
+      if (this.buffer.length > 0) {
         this.logger.error(
-          { code: 'ERR_KIT_USAGE_LOST', series: this.buffer.size },
+          { code: 'ERR_KIT_USAGE_LOST', series: this.buffer.length },
           'usage: the store was unreachable at close; buffered counts are lost',
         );
       }

@@ -48,9 +48,29 @@ const requests = [0, 1, 2].map((i) => ({
   headers: { 'x-ws': `ws${i}`, 'x-user': `u${i}` },
 }));
 
-async function load(port: number, duration: number): Promise<{ rps: number; p99: number; errors: number }> {
+interface Run {
+  rps: number;
+  p99: number;
+  errors: number;
+  /** CPU time the app process spent per request, in µs (user + system). */
+  cpuPerRequest: number;
+}
+
+async function cpu(port: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/__cpu`);
+  return ((await res.json()) as { micros: number }).micros;
+}
+
+async function load(port: number, duration: number): Promise<Run> {
+  const before = await cpu(port);
   const r = await autocannon({ url: `http://127.0.0.1:${port}`, connections: CONNECTIONS, duration, requests });
-  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
+  const used = (await cpu(port)) - before;
+  return {
+    rps: r.requests.average,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx,
+    cpuPerRequest: used / r.requests.total,
+  };
 }
 
 const median = (xs: number[]) => {
@@ -62,7 +82,7 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   const redis = await startRedis();
   const apps = { bare: await startApp('bare', redis.url), instrumented: await startApp('instrumented', redis.url) };
-  const results: Record<'bare' | 'instrumented', Array<{ rps: number; p99: number; errors: number }>> = {
+  const results: Record<'bare' | 'instrumented', Run[]> = {
     bare: [],
     instrumented: [],
   };
@@ -73,7 +93,9 @@ async function main(): Promise<void> {
       for (const mode of order) {
         const r = await load(apps[mode].port, DURATION);
         results[mode].push(r);
-        console.error(`round ${round + 1}/${ROUNDS} ${mode.padEnd(12)} ${Math.round(r.rps)} req/s  p99 ${r.p99} ms`);
+        console.error(
+          `round ${round + 1}/${ROUNDS} ${mode.padEnd(12)} ${Math.round(r.rps)} req/s  p99 ${r.p99} ms  ${r.cpuPerRequest.toFixed(1)} µs CPU/req`,
+        );
       }
     }
   } finally {
@@ -87,6 +109,9 @@ async function main(): Promise<void> {
       min: Math.round(Math.min(...rps)),
       max: Math.round(Math.max(...rps)),
       p99: median(results[mode].map((r) => r.p99)),
+      cpu: median(results[mode].map((r) => r.cpuPerRequest)),
+      cpuMin: Math.min(...results[mode].map((r) => r.cpuPerRequest)),
+      cpuMax: Math.max(...results[mode].map((r) => r.cpuPerRequest)),
       errors: results[mode].reduce((s, r) => s + r.errors, 0),
     };
   };
@@ -95,15 +120,25 @@ async function main(): Promise<void> {
   const ratio = inst.median / bare.median;
   // Per-round ratios (paired runs) say how much of the spread is the machine rather than the kit.
   const paired = results.bare.map((b, i) => (results.instrumented[i]?.rps ?? 0) / b.rps);
+  // CPU per request of the app process is what the middleware adds; its ratio is the throughput a CPU-bound
+  // app keeps, and it is far less disturbed by other processes on the machine than req/s.
+  const cpuRatio = bare.cpu / inst.cpu;
+  const pairedCpu = results.bare.map(
+    (b, i) => b.cpuPerRequest / (results.instrumented[i]?.cpuPerRequest ?? Number.NaN),
+  );
+  const f = (v: number) => v.toFixed(1);
   const table = [
-    `| setup | median req/s | min | max | p99 ms (median) | vs bare |`,
+    `| setup | req/s median (min-max) | p99 ms | CPU µs/request median (min-max) | req/s vs bare | CPU-bound throughput vs bare |`,
     `|---|---|---|---|---|---|`,
-    `| bare Express 5, GET /ping (JSON) | ${bare.median} | ${bare.min} | ${bare.max} | ${bare.p99} | 1.000 |`,
-    `| + kit.metrics() + kit.usage() (Redis, 250 ms flushes) | ${inst.median} | ${inst.min} | ${inst.max} | ${inst.p99} | ${ratio.toFixed(3)} |`,
+    `| bare Express 5, GET /ping (JSON) | ${bare.median} (${bare.min}-${bare.max}) | ${bare.p99} | ${f(bare.cpu)} (${f(bare.cpuMin)}-${f(bare.cpuMax)}) | 1.000 | 1.000 |`,
+    `| + kit.metrics() + kit.usage() (Redis, 250 ms flushes) | ${inst.median} (${inst.min}-${inst.max}) | ${inst.p99} | ${f(inst.cpu)} (${f(inst.cpuMin)}-${f(inst.cpuMax)}) | ${ratio.toFixed(3)} | ${cpuRatio.toFixed(3)} |`,
   ].join('\n');
   console.log(table);
   console.log(
-    `\npaired per-round ratios: ${paired.map((p) => p.toFixed(3)).join(', ')} (median ${median(paired).toFixed(3)}); errors: bare ${bare.errors}, instrumented ${inst.errors}`,
+    `\npaired per-round req/s ratios: ${paired.map((p) => p.toFixed(3)).join(', ')} (median ${median(paired).toFixed(3)})`,
+  );
+  console.log(
+    `paired per-round CPU ratios (bare/instrumented): ${pairedCpu.map((p) => p.toFixed(3)).join(', ')} (median ${median(pairedCpu).toFixed(3)}); errors: bare ${bare.errors}, instrumented ${inst.errors}`,
   );
   console.log(
     `${ROUNDS} interleaved rounds of ${DURATION} s, ${CONNECTIONS} connections, autocannon in the same process tree; ${cpus().length} cores, Node ${process.version}`,
@@ -112,7 +147,18 @@ async function main(): Promise<void> {
   writeFileSync(
     join(ROOT, 'bench', 'results', 'observability.json'),
     JSON.stringify(
-      { date: new Date().toISOString(), rounds: ROUNDS, duration: DURATION, results, bare, inst, ratio, paired },
+      {
+        date: new Date().toISOString(),
+        rounds: ROUNDS,
+        duration: DURATION,
+        results,
+        bare,
+        inst,
+        ratio,
+        cpuRatio,
+        paired,
+        pairedCpu,
+      },
       null,
       2,
     ),

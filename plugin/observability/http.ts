@@ -4,6 +4,7 @@
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { HistogramMetric, ValueMetric } from './metrics.js';
+import { onFinish } from './finish.js';
 import { observeInto } from './metrics.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -76,8 +77,7 @@ export function httpMetricsMiddleware(
 
   return function rediskitMetrics(req: Request, res: Response, next: NextFunction): void {
     const started = performance.now();
-    // on, not once: the response is finished exactly once, and once() allocates a wrapper per request.
-    res.on('finish', () => finish(req, res, started));
+    onFinish(res, () => finish(req, res, started));
     next();
   };
 }

@@ -3,6 +3,7 @@
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { FeatureContext } from '../core/context.js';
+import { onFinish } from '../observability/finish.js';
 import { routeTemplate } from '../observability/http.js';
 import type { MetricsRegistry } from '../observability/metrics.js';
 import { parseUsageMiddlewareOptions, type UsageConfig, type UsageMiddlewareOptions } from './options.js';
@@ -59,7 +60,7 @@ export function createUsageApi(context: FeatureContext, config: UsageConfig, reg
       );
     };
     return function rediskitUsage(req: Request, res: Response, next: NextFunction): void {
-      res.on('finish', () => finish(req, res));
+      onFinish(res, () => finish(req, res));
       next();
     };
   }) as UsageApi;

@@ -20,8 +20,12 @@ app.use((req, res, next) => {
   next();
 });
 let close: () => Promise<void> = async () => undefined;
-// 'instrumented' is what the benchmark compares; 'kit', 'metrics' and 'usage' isolate the parts when profiling.
-if (mode !== 'bare') {
+// 'instrumented' is what the benchmark compares; 'kit', 'metrics', 'usage' and 'layers' (two no-op middlewares: the
+// router's own cost per layer) isolate the parts when profiling.
+if (mode === 'layers') {
+  app.use((_req, _res, next) => next());
+  app.use((_req, _res, next) => next());
+} else if (mode !== 'bare') {
   const kit = createRedisKit({ redis: process.env.BENCH_REDIS as string, prefix: 'bench', env: {}, logger: false });
   if (mode === 'instrumented' || mode === 'metrics') app.use(kit.metrics());
   if (mode === 'instrumented' || mode === 'usage') app.use(kit.usage());

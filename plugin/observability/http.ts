@@ -4,7 +4,7 @@
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { HistogramMetric, ValueMetric } from './metrics.js';
-import { onFinish } from './finish.js';
+import { type FinishState, onFinish } from './finish.js';
 import { observeInto } from './metrics.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -44,8 +44,8 @@ export function httpMetricsMiddleware(
   const cache = new Map<string, Map<string, Map<number, Pair>>>();
   const label = options.route ?? routeTemplate;
 
-  const finish = (req: Request, res: Response, started: number): void => {
-    const seconds = (performance.now() - started) / 1000;
+  const finish = (req: Request, res: Response, state: FinishState): void => {
+    const seconds = (performance.now() - state.started) / 1000;
     let route = label(req, res);
     let byMethod = cache.get(route);
     if (!byMethod) {
@@ -75,9 +75,8 @@ export function httpMetricsMiddleware(
     observeInto(buckets, pair.latency, seconds);
   };
 
-  return function rediskitMetrics(req: Request, res: Response, next: NextFunction): void {
-    const started = performance.now();
-    onFinish(res, () => finish(req, res, started));
+  return function rediskitMetrics(_req: Request, res: Response, next: NextFunction): void {
+    onFinish(res, finish).started = performance.now();
     next();
   };
 }

@@ -44,7 +44,7 @@ const COMMAND_LABELS = 64;
 
 // `what` from store.exec: 'GET', 'script incr_ttl', 'pipeline', 'SUBSCRIBE <channel>'. Channel names and anything
 // unexpected must not become labels.
-function commandLabel(what: string): string {
+export function commandLabel(what: string): string {
   const space = what.indexOf(' ');
   if (space < 0) return what.length <= 32 ? what : 'other';
   const head = what.slice(0, space);
@@ -61,18 +61,25 @@ export function createObservability(
   const registry = new MetricsRegistry();
   const commands = registry.histogram('rediskit_store_command_duration_seconds');
   if (store.mode !== 'memory') {
-    const seen = new Map<
-      string,
-      { ok: ReturnType<HistogramMetric['seriesFor']>; error: ReturnType<HistogramMetric['seriesFor']> }
-    >();
+    type Pair = { ok: ReturnType<HistogramMetric['seriesFor']>; error: ReturnType<HistogramMetric['seriesFor']> };
+    // `what` → series, so the common case is one Map lookup; both maps are bounded (a channel name in
+    // 'SUBSCRIBE <channel>' must grow neither the labels nor this cache).
+    const byWhat = new Map<string, Pair>();
+    const byLabel = new Map<string, Pair>();
+    const pairFor = (what: string): Pair => {
+      let label = commandLabel(what);
+      if (!byLabel.has(label) && byLabel.size >= COMMAND_LABELS) label = 'other';
+      let pair = byLabel.get(label);
+      if (!pair) {
+        pair = { ok: commands.seriesFor([label, 'ok']), error: commands.seriesFor([label, 'error']) };
+        byLabel.set(label, pair);
+      }
+      if (byWhat.size < 1024) byWhat.set(what, pair);
+      return pair;
+    };
     const buckets = commands.buckets;
     store.observer = (what, ms, failed) => {
-      let pair = seen.get(what);
-      if (!pair) {
-        const label = seen.size < COMMAND_LABELS ? commandLabel(what) : 'other';
-        pair = { ok: commands.seriesFor([label, 'ok']), error: commands.seriesFor([label, 'error']) };
-        seen.set(what, pair);
-      }
+      const pair = byWhat.get(what) ?? pairFor(what);
       const s = failed ? pair.error : pair.ok;
       const seconds = ms / 1000;
       let i = 0;

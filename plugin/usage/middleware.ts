@@ -59,8 +59,8 @@ export function createUsageApi(context: FeatureContext, config: UsageConfig, reg
         0,
       );
     };
-    return function rediskitUsage(req: Request, res: Response, next: NextFunction): void {
-      onFinish(res, () => finish(req, res));
+    return function rediskitUsage(_req: Request, res: Response, next: NextFunction): void {
+      onFinish(res, finish);
       next();
     };
   }) as UsageApi;

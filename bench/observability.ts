@@ -18,6 +18,10 @@ const ROUNDS = arg('rounds', 5);
 const DURATION = arg('duration', 8);
 const CONNECTIONS = arg('connections', 50);
 const WARMUP = 2;
+// What runs as "instrumented": the full pair by default; 'kit' (kit created, no middleware), 'metrics', 'usage' or
+// 'layers' (two no-op middlewares) isolate a part. E.g. --variant kit
+const variantAt = process.argv.indexOf('--variant');
+const VARIANT = variantAt > 0 ? (process.argv[variantAt + 1] as string) : 'instrumented';
 const ROOT = join(__dirname, '..');
 
 interface App {
@@ -25,7 +29,7 @@ interface App {
   port: number;
 }
 
-function startApp(mode: 'bare' | 'instrumented', redisUrl: string): Promise<App> {
+function startApp(mode: string, redisUrl: string): Promise<App> {
   return new Promise((resolve, reject) => {
     const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(__dirname, 'observability-app.ts')], {
       env: { ...process.env, BENCH_MODE: mode, BENCH_REDIS: redisUrl, NODE_ENV: 'production' },
@@ -81,7 +85,7 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   const redis = await startRedis();
-  const apps = { bare: await startApp('bare', redis.url), instrumented: await startApp('instrumented', redis.url) };
+  const apps = { bare: await startApp('bare', redis.url), instrumented: await startApp(VARIANT, redis.url) };
   const results: Record<'bare' | 'instrumented', Run[]> = {
     bare: [],
     instrumented: [],
@@ -131,7 +135,7 @@ async function main(): Promise<void> {
     `| setup | req/s median (min-max) | p99 ms | CPU µs/request median (min-max) | req/s vs bare | CPU-bound throughput vs bare |`,
     `|---|---|---|---|---|---|`,
     `| bare Express 5, GET /ping (JSON) | ${bare.median} (${bare.min}-${bare.max}) | ${bare.p99} | ${f(bare.cpu)} (${f(bare.cpuMin)}-${f(bare.cpuMax)}) | 1.000 | 1.000 |`,
-    `| + kit.metrics() + kit.usage() (Redis, 250 ms flushes) | ${inst.median} (${inst.min}-${inst.max}) | ${inst.p99} | ${f(inst.cpu)} (${f(inst.cpuMin)}-${f(inst.cpuMax)}) | ${ratio.toFixed(3)} | ${cpuRatio.toFixed(3)} |`,
+    `| ${VARIANT === 'instrumented' ? '+ kit.metrics() + kit.usage() (Redis, 250 ms flushes)' : `variant: ${VARIANT}`} | ${inst.median} (${inst.min}-${inst.max}) | ${inst.p99} | ${f(inst.cpu)} (${f(inst.cpuMin)}-${f(inst.cpuMax)}) | ${ratio.toFixed(3)} | ${cpuRatio.toFixed(3)} |`,
   ].join('\n');
   console.log(table);
   console.log(

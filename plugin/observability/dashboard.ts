@@ -45,6 +45,8 @@ const SCRIPT = `
 var POLL_MS = 3000, KEEP = 100, MIN_POINTS = 20, KEY = 'rediskit-admin-token';
 var hist = [];
 var token = null;
+// Next to this page, whether or not the address ends with a slash.
+var API = location.pathname.replace(/\\/dashboard\\/?$/, '/redis-metrics');
 
 function fromUrl(){
   var m = /(?:^|[#&?])token=([^&]+)/.exec(location.hash) || /(?:^|[?&])token=([^&]+)/.exec(location.search);
@@ -116,6 +118,7 @@ function buildCharts(){
 
 function draw(c){
   var canvas = $(c.id), off = $(c.id+'-off'), latest = hist[hist.length-1];
+  if (!latest) return;
   var why = latest && c.off ? c.off(latest) : null;
   off.hidden = !why; canvas.hidden = !!why; off.textContent = why || '';
   if (why) { $(c.id+'-now').textContent = ''; return; }
@@ -159,7 +162,8 @@ function tile(id, value, unit, cls){
 }
 
 function render(r){
-  hist.push(r); if (hist.length > KEEP) hist.shift();
+  // The first answer has no window yet (its percentiles cover everything since start-up): tiles only.
+  if (r.windowSeconds > 0) { hist.push(r); if (hist.length > KEEP) hist.shift(); }
   $('meta').textContent = 'store: '+r.store.mode+(r.server.version?' · Redis '+r.server.version:'')+' · window '+fmt(r.windowSeconds,0)+' s';
   tile('t-rps', fmt(r.kit.http.requestsPerSecond), 'req/s');
   tile('t-requests', fmt(r.kit.http.requests), 'total');
@@ -180,7 +184,7 @@ function render(r){
 }
 
 function poll(){
-  fetch('redis-metrics', { headers: { Authorization: 'Bearer '+token }, cache: 'no-store' }).then(function(res){
+  fetch(API, { headers: { Authorization: 'Bearer '+token }, cache: 'no-store' }).then(function(res){
     if (res.status === 401 || res.status === 403) {
       try { sessionStorage.removeItem(KEY); } catch (e) {}
       return res.json().catch(function(){ return {}; }).then(function(b){

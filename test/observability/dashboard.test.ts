@@ -191,8 +191,10 @@ run('dashboard in headless Chromium', () => {
 
   test('readable on a phone', async () => {
     const page = await newPage(browser, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
-    await page.goto(`${base}/kit/admin/dashboard#token=${TOKEN}`);
+    // With a trailing slash: the page finds its API next to it all the same.
+    await page.goto(`${base}/kit/admin/dashboard/#token=${TOKEN}`);
     await page.waitForSelector('#app:not([hidden])');
+    await page.waitForFunction(() => Number.parseFloat(document.getElementById('t-requests')?.textContent ?? '') > 0);
     await page.waitForTimeout(6_500);
     const overflow = await page.evaluate(
       () => document.documentElement.scrollWidth - (globalThis as unknown as { innerWidth: number }).innerWidth,

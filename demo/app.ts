@@ -15,6 +15,8 @@ export function createDemoApp(options: RedisKitOptions = {}): DemoApp {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(kit.metrics());
+  app.use(kit.usage());
   kit.mount(app, { basePath: '/api/v1' });
   app.use(openApiRouter());
 
@@ -38,6 +40,7 @@ function landingPage(kit: RedisKit): string {
 <li><a href="/docs">/docs</a>: Swagger UI for every route (try them from the browser).</li>
 <li><a href="/api/v1/health">GET /api/v1/health</a>: liveness, no store call.</li>
 <li><a href="/api/v1/health/redis">GET /api/v1/health/redis</a>: store readiness in <code>application/health+json</code>.</li>
+<li><a href="/api/v1/admin/dashboard">Live metrics dashboard</a> (asks for the admin token; <code>npm start</code> prints a link carrying it).</li>
 </ul>
 </body></html>`;
 }

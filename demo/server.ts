@@ -1,12 +1,19 @@
 // Starts the demo on PORT (default 3000). With nothing configured it runs on the embedded store; REDIS_URL or the
 // Upstash variables switch it to Redis.
 
+import { randomBytes } from 'node:crypto';
 import { createDemoApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
-const { app, kit } = createDemoApp();
+// The admin routes are never open: without REDIS_KIT_ADMIN_TOKEN the demo makes a token for this run and prints a
+// dashboard link carrying it in the fragment (which the browser does not send to the server).
+const generated = process.env.REDIS_KIT_ADMIN_TOKEN ? undefined : randomBytes(24).toString('base64url');
+const { app, kit } = createDemoApp(generated ? { admin: { token: generated } } : {});
 const server = app.listen(port, () => {
   console.log(`express-redis-kit demo listening on http://localhost:${port} (store: ${kit.mode})`);
+  const dashboard = `http://localhost:${port}/api/v1/admin/dashboard`;
+  if (generated) console.log(`dashboard (token generated for this run): ${dashboard}#token=${generated}`);
+  else console.log(`dashboard: ${dashboard} (token: REDIS_KIT_ADMIN_TOKEN)`);
 });
 
 let stopping = false;

@@ -80,6 +80,15 @@ export type {
   QueueStats,
   RetentionOptions,
 } from './queue/index.js';
+export type { AdminOptions } from './observability/admin.js';
+export type { HttpMetricsOptions } from './observability/http.js';
+export type { CollectorSpec, HistogramSample, MetricSnapshot, Sample, ValueSample } from './observability/metrics.js';
+export { KIT_METRICS, RESERVED_METRICS } from './observability/names.js';
+export type { MetricsApi } from './observability/setup.js';
+export type { UsageApi } from './usage/middleware.js';
+export type { UsageMiddlewareOptions, UsageOptions } from './usage/options.js';
+export type { UsageEvent, UsageQuery, UsageReport } from './usage/usage.js';
+export { UsageQueryError } from './usage/usage.js';
 export { VERSION } from './version.js';
 export { KitRateLimitStore } from './rate-limit/index.js';
 export type * from './rate-limit/index.js';

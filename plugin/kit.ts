@@ -13,6 +13,7 @@ import { KeyBuilder } from './core/keys.js';
 import { consoleLogger, isLogger, KitLogger, type Logger, silentLogger } from './core/logger.js';
 import type { FeatureContext } from './core/context.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from './core/options.js';
+import { type AdminConfig, type AdminOptions, parseAdminOptions } from './observability/admin.js';
 import { healthRouter, type HealthOptions } from './observability/health.js';
 import {
   createSessionFeature,
@@ -41,6 +42,9 @@ import { SemanticCache } from './semantic-cache/cache.js';
 import type { SemanticCacheOptions } from './semantic-cache/options.js';
 import { createResponseCache, type ResponseCache } from './response-cache/middleware.js';
 import { Queue, type QueueOptions } from './queue/index.js';
+import { createObservability, type MetricsApi } from './observability/setup.js';
+import { createUsageApi, type UsageApi } from './usage/middleware.js';
+import { parseUsageOptions, type UsageConfig, type UsageOptions } from './usage/options.js';
 
 export interface RedisKitOptions {
   /**
@@ -104,6 +108,13 @@ export interface RedisKitOptions {
   env?: Record<string, string | undefined>;
   /** Defaults of `kit.locks` (leases, waiting, fairness). See docs/locks.md. */
   locks?: LocksOptions;
+  /**
+   * Who may read `/metrics`, `/admin/redis-metrics` and the dashboard's data: a bearer token, or `open: true`.
+   * @default { token: process.env.REDIS_KIT_ADMIN_TOKEN } (no token: those routes answer 403)
+   */
+  admin?: AdminOptions;
+  /** Usage tracking: buffer, flush interval, retention per bucket size (docs/usage.md). */
+  usage?: UsageOptions;
 }
 
 export interface MountOptions {
@@ -124,7 +135,14 @@ export interface RedisKit {
    * `kit.cache.invalidate({ tags: ['products'] })`. See docs/response-cache.md.
    */
   readonly cache: ResponseCache;
-  /** An Express router with every route the kit serves (health today; features add theirs). */
+  /**
+   * Request metrics middleware (`app.use(kit.metrics())`), and the registry features feed through
+   * `kit.metrics.collect(...)` (docs/observability.md).
+   */
+  readonly metrics: MetricsApi;
+  /** Usage tracking middleware (`app.use(kit.usage())`), `kit.usage.record`, `.query`, `.monthToDate` (docs/usage.md). */
+  readonly usage: UsageApi;
+  /** An Express router with every route the kit serves (health, metrics, admin; features add theirs). */
   router(): ExpressRouter;
   /**
    * Session middleware giving `req.session` with express-session's API (passport works unchanged), lazy loading,
@@ -180,6 +198,8 @@ const KNOWN_OPTIONS = [
   'health',
   'env',
   'locks',
+  'admin',
+  'usage',
 ] as const;
 
 interface KitConfig {
@@ -192,6 +212,8 @@ interface KitConfig {
   health: HealthOptions;
   memoryMaxKeys: number;
   locks: LocksConfig;
+  admin: AdminConfig;
+  usage: UsageConfig;
 }
 
 function parseOptions(options: RedisKitOptions): KitConfig {
@@ -233,6 +255,8 @@ function parseOptions(options: RedisKitOptions): KitConfig {
     },
     memoryMaxKeys: positiveInt(memory.maxKeys ?? 1_000_000, 'memory.maxKeys'),
     locks: parseLocksOptions(options.locks),
+    admin: parseAdminOptions(options.admin, options.env ?? process.env),
+    usage: parseUsageOptions(options.usage),
   };
 }
 
@@ -287,9 +311,12 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     sessionFeature ??= createSessionFeature(context);
     return sessionFeature;
   };
+  const observability = createObservability(store, config.admin, config.logger);
 
   const kit: RedisKit = {
     store,
+    metrics: observability.api,
+    usage: createUsageApi(context, config.usage, observability.registry),
     mode: store.mode,
     logger: config.logger,
     context,
@@ -304,6 +331,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       if (!router) {
         router = Router();
         router.use(healthRouter(store, config.health));
+        router.use(observability.router());
       }
       return router;
     },

@@ -100,7 +100,15 @@ export class IORedisAdapter implements CommandClient {
     if (this.mode === 'cluster') {
       return Promise.all(commands.map(([name, ...args]) => this.command(name, args).catch((error: unknown) => error)));
     }
-    const replies = await this.client.pipeline(commands.map((c) => [...c])).exec();
+    // ioredis looks pipeline entries up as its own lower-case method names ('HINCRBY' would throw a TypeError inside
+    // it); a name it has no method for (ioredis-mock lacks some) is an unknown command, i.e. an error reply.
+    const client = this.client as unknown as Record<string, unknown>;
+    const entries = commands.map(([name, ...args]) => {
+      const method = name.toLowerCase();
+      if (typeof client[method] !== 'function') throw new ReplyError(`ERR unknown command '${name}' in a pipeline`);
+      return [method, ...args];
+    });
+    const replies = await this.client.pipeline(entries).exec();
     if (!replies) throw new Error('pipeline was discarded');
     return replies.map(([error, value]) => (error ? classify(error, this.isMock) : value));
   }

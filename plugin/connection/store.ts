@@ -182,6 +182,11 @@ export class RedisStore implements StoreBase {
   private readonly subscriptions = new Map<string, { handlers: Set<MessageHandler>; confirmed: Promise<void> }>();
   /** Commands that failed for lack of a store (timeouts, connection errors, open circuit). */
   failures = 0;
+  /**
+   * Told of every command that reached the client: what it was (`GET`, `script name`, `pipeline`), how long it
+   * took in ms, and whether it failed. The metrics registry sets it; unset, exec does not read the clock.
+   */
+  observer: ((what: string, ms: number, failed: boolean) => void) | undefined;
 
   constructor(options: RedisStoreOptions) {
     this.mode = options.mode;
@@ -229,12 +234,16 @@ export class RedisStore implements StoreBase {
       this.failures++;
       throw new StoreUnavailableError(`${what}: the store's circuit is open (retrying in ${breaker.retryInMs()} ms)`);
     }
+    const observer = this.observer;
+    const started = observer ? performance.now() : 0;
     try {
       const client = this.client;
       const result = await withTimeout(client ? op(client) : this.connecting.then(op), timeoutMs, what);
       breaker?.success();
+      observer?.(what, performance.now() - started, false);
       return result;
     } catch (error) {
+      observer?.(what, performance.now() - started, true);
       const kitError = normaliseError(error, what);
       if (kitError instanceof StoreUnavailableError) {
         this.failures++;

@@ -1,0 +1,82 @@
+// HTTP request metrics: count and latency per route template. The label is the pattern the request matched
+// (`/items/:id`), never the raw path, so ten thousand distinct URLs stay a handful of series; whatever no route
+// matched is `unmatched`, and past `maxRoutes` distinct templates new ones collapse into `other`.
+
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { HistogramMetric, ValueMetric } from './metrics.js';
+import { type FinishState, onFinish } from './finish.js';
+import { observeInto } from './metrics.js';
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** The route template a request matched, with the mount path of the router it went through. */
+export function routeTemplate(req: Request): string {
+  const route = (req as { route?: { path?: unknown } }).route;
+  if (!route || route.path === undefined) return 'unmatched';
+  const path = typeof route.path === 'string' ? route.path : String(route.path);
+  // baseUrl is the matched mount path: a parameterised mount (`/w/:id`) shows its value here; maxRoutes bounds that.
+  // Without one, the route's own string is returned as is (no new string to hash on the hot path).
+  const base = req.baseUrl;
+  return base ? `${base}${path}` : path || '/';
+}
+
+export interface HttpMetricsOptions {
+  /** Distinct route labels kept; later ones are counted under `other`. @default 100 */
+  maxRoutes?: number;
+  /** Overrides the route label (e.g. to strip a tenant segment from a parameterised mount path). */
+  route?: (req: Request, res: Response) => string;
+}
+
+interface Pair {
+  count: { value: number };
+  latency: ReturnType<HistogramMetric['seriesFor']>;
+}
+
+export function httpMetricsMiddleware(
+  requests: ValueMetric,
+  duration: HistogramMetric,
+  options: { maxRoutes: number; route?: (req: Request, res: Response) => string },
+): RequestHandler {
+  const buckets = duration.buckets;
+  const routes = new Set<string>();
+  // route → method → status → series: after warm-up the finish handler is three Map lookups on strings V8 has
+  // already hashed (route templates and method names are the same string objects every time) and a few additions.
+  const cache = new Map<string, Map<string, Map<number, Pair>>>();
+  const label = options.route ?? routeTemplate;
+
+  const finish = (req: Request, res: Response, state: FinishState): void => {
+    const seconds = (performance.now() - state.started) / 1000;
+    let route = label(req, res);
+    let byMethod = cache.get(route);
+    if (!byMethod) {
+      if (!routes.has(route)) {
+        if (routes.size >= options.maxRoutes) route = 'other';
+        else routes.add(route);
+      }
+      byMethod = cache.get(route) ?? new Map();
+      cache.set(route, byMethod);
+    }
+    const method = METHODS.has(req.method) ? req.method : 'OTHER';
+    let byStatus = byMethod.get(method);
+    if (!byStatus) {
+      byStatus = new Map();
+      byMethod.set(method, byStatus);
+    }
+    const status = res.statusCode;
+    let pair = byStatus.get(status);
+    if (!pair) {
+      pair = {
+        count: requests.entry([method, route, String(status)]),
+        latency: duration.seriesFor([method, route]),
+      };
+      byStatus.set(status, pair);
+    }
+    pair.count.value += 1;
+    observeInto(buckets, pair.latency, seconds);
+  };
+
+  return function rediskitMetrics(_req: Request, res: Response, next: NextFunction): void {
+    onFinish(res, finish).started = performance.now();
+    next();
+  };
+}

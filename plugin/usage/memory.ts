@@ -1,0 +1,44 @@
+// Usage storage on the embedded store: a hash is a Map of field → count, a HyperLogLog is an exact Set.
+
+import type { MemoryEngine } from '../connection/memory.js';
+import type { CounterWrite, UniqueWrite, UsageBackend } from './backend.js';
+
+export class MemoryUsageBackend implements UsageBackend {
+  constructor(private readonly engine: MemoryEngine) {}
+
+  async apply(counters: CounterWrite[], uniques: UniqueWrite[]): Promise<void> {
+    const now = this.engine.now();
+    for (const c of counters) {
+      let hash = this.engine.get<Map<string, number>>(c.key);
+      if (!(hash instanceof Map)) {
+        hash = new Map();
+        this.engine.set(c.key, hash, Math.max(1, c.expireAt - now));
+      }
+      for (const [field, n] of c.fields) hash.set(field, (hash.get(field) ?? 0) + n);
+    }
+    for (const u of uniques) {
+      let set = this.engine.get<Set<string>>(u.key);
+      if (!(set instanceof Set)) {
+        set = new Set();
+        this.engine.set(u.key, set, Math.max(1, u.expireAt - now));
+      }
+      for (const m of u.members) set.add(m);
+    }
+  }
+
+  async read(keys: string[]): Promise<Array<Record<string, number>>> {
+    return keys.map((key) => {
+      const hash = this.engine.get<Map<string, number>>(key);
+      return hash instanceof Map ? Object.fromEntries(hash) : {};
+    });
+  }
+
+  async countUnique(keys: string[]): Promise<number> {
+    const all = new Set<string>();
+    for (const key of keys) {
+      const set = this.engine.get<Set<string>>(key);
+      if (set instanceof Set) for (const m of set) all.add(m);
+    }
+    return all.size;
+  }
+}

@@ -1,0 +1,73 @@
+// kit.usage(): the middleware and the kit.usage.* functions. The tracker (buffer and flush timer) is made on first
+// use and flushed by kit.close().
+
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { FeatureContext } from '../core/context.js';
+import { onFinish } from '../observability/finish.js';
+import { routeTemplate } from '../observability/http.js';
+import type { MetricsRegistry } from '../observability/metrics.js';
+import { parseUsageMiddlewareOptions, type UsageConfig, type UsageMiddlewareOptions } from './options.js';
+import { type UsageEvent, type UsageQuery, type UsageReport, type UsageStats, UsageTracker } from './usage.js';
+
+export interface UsageApi {
+  /** Middleware counting each finished request against its workspace, user, route template and feature. */
+  (options?: UsageMiddlewareOptions): RequestHandler;
+  /** Counts an event (e.g. LLM tokens) in the buffer; cheap, synchronous, never throws over bad input. */
+  record(event: UsageEvent): void;
+  /** Flushed counts of one workspace over a range, bucket by bucket. */
+  query(query: UsageQuery): Promise<UsageReport>;
+  /** Events counted this UTC month for a workspace: the hook a monthly quota reads (docs/usage.md). */
+  monthToDate(workspace: string): Promise<{ used: number; period: string; resetsAt: string }>;
+  /** Writes the buffer to the store now. */
+  flush(): Promise<void>;
+  stats(): UsageStats;
+}
+
+export function createUsageApi(context: FeatureContext, config: UsageConfig, registry: MetricsRegistry): UsageApi {
+  let tracker: UsageTracker | undefined;
+  const get = (): UsageTracker => {
+    if (!tracker) {
+      const flushes = registry.counter('rediskit_usage_flushes_total');
+      const flushDuration = registry.histogram('rediskit_usage_flush_duration_seconds');
+      const t = new UsageTracker(context.store, config, context.logger, {
+        events: registry.counter('rediskit_usage_events_total').entry([]),
+        flushOk: flushes.entry(['ok']),
+        flushError: flushes.entry(['error']),
+        dropped: registry.counter('rediskit_usage_dropped_total').entry([]),
+        flushSeconds: (s) => flushDuration.observe([], s),
+      });
+      registry.collect({ name: 'rediskit_usage_buffered_series', collect: () => [{ value: t.buffered }] });
+      context.onClose(() => t.close());
+      tracker = t;
+    }
+    return tracker;
+  };
+
+  const api = ((options?: UsageMiddlewareOptions): RequestHandler => {
+    const o = parseUsageMiddlewareOptions(options);
+    const t = get();
+    const route = o.route ?? routeTemplate;
+    const finish = (req: Request, res: Response): void => {
+      if (o.skip?.(req, res)) return;
+      t.add(
+        o.workspace(req, res) || 'default',
+        o.user(req, res) ?? '',
+        route(req, res) ?? '',
+        o.feature(req, res) ?? '',
+        1,
+        0,
+        0,
+      );
+    };
+    return function rediskitUsage(_req: Request, res: Response, next: NextFunction): void {
+      onFinish(res, finish);
+      next();
+    };
+  }) as UsageApi;
+  api.record = (event) => get().record(event ?? {});
+  api.query = (query) => get().query(query);
+  api.monthToDate = (workspace) => get().monthToDate(workspace);
+  api.flush = () => get().flush();
+  api.stats = () => ({ ...get().stats, buffered: get().buffered });
+  return api;
+}

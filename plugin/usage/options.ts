@@ -1,0 +1,121 @@
+// Usage tracking options: the kit-level settings (buffer, flush, retention) parsed once at createRedisKit(), and the
+// middleware's extractors parsed once per kit.usage() call.
+
+import type { Request, Response } from 'express';
+import { type Duration, parseDuration } from '../core/duration.js';
+import { ConfigError } from '../core/errors.js';
+import { assertKnownKeys, assertPlainObject, positiveInt } from '../core/options.js';
+
+export interface UsageOptions {
+  /** How often the in-process buffer is written to the store (one pipeline per flush). @default '250 ms' */
+  flushInterval?: Duration;
+  /**
+   * Distinct (workspace, user, route, feature, minute) counters held before a flush is started early; past twice
+   * this while the store is unreachable, new increments are dropped and counted in `rediskit_usage_dropped_total`.
+   * @default 50_000
+   */
+  maxBuffered?: number;
+  /** How long each bucket size is kept after its bucket ends. */
+  retention?: {
+    /** @default '1 d' */
+    minute?: Duration;
+    /** @default '31 d' */
+    hour?: Duration;
+    /** @default '400 d' */
+    day?: Duration;
+    /** @default '800 d' */
+    month?: Duration;
+  };
+}
+
+export interface UsageConfig {
+  flushIntervalMs: number;
+  maxBuffered: number;
+  retentionMs: Record<Granularity, number>;
+}
+
+export type Granularity = 'minute' | 'hour' | 'day' | 'month';
+export const GRANULARITIES: readonly Granularity[] = ['minute', 'hour', 'day', 'month'];
+
+// parseDuration stops at ~24.8 days (a timer's limit); retention is never a timer, so scale the unit instead.
+function parseLongDuration(value: Duration, what: string): number {
+  if (typeof value === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(value);
+    if (m) return Math.round(Number(m[1]) * parseDuration(`1 ${m[2]}`, what));
+  }
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return Math.round(value);
+  return parseDuration(value, what);
+}
+
+export function parseUsageOptions(options: UsageOptions | undefined): UsageConfig {
+  const o = options ?? {};
+  assertPlainObject(o, 'usage');
+  assertKnownKeys(o, ['flushInterval', 'maxBuffered', 'retention'], 'usage');
+  const r = o.retention ?? {};
+  assertPlainObject(r, 'usage.retention');
+  assertKnownKeys(r, GRANULARITIES, 'usage.retention');
+  return {
+    flushIntervalMs: parseDuration(o.flushInterval ?? '250 ms', 'usage.flushInterval'),
+    maxBuffered: positiveInt(o.maxBuffered ?? 50_000, 'usage.maxBuffered'),
+    retentionMs: {
+      minute: parseLongDuration(r.minute ?? '1 d', 'usage.retention.minute'),
+      hour: parseLongDuration(r.hour ?? '31 d', 'usage.retention.hour'),
+      day: parseLongDuration(r.day ?? '400 d', 'usage.retention.day'),
+      month: parseLongDuration(r.month ?? '800 d', 'usage.retention.month'),
+    },
+  };
+}
+
+type Extract = (req: Request, res: Response) => string | undefined | null;
+
+export interface UsageMiddlewareOptions {
+  /**
+   * The workspace (tenant) a request counts against, read when the response finishes (so an auth middleware that
+   * runs later has set it). Requests without one count under `default`.
+   * @default (req, res) => res.locals.workspace
+   */
+  workspace?: Extract;
+  /**
+   * The user, for per-user counts and the daily unique-user estimate.
+   * @default (req, res) => res.locals.user?.id ?? res.locals.userId
+   */
+  user?: Extract;
+  /** The feature a request belongs to (e.g. 'chat', 'search'). @default (req, res) => res.locals.feature */
+  feature?: Extract;
+  /** The route label. @default the matched route template (`/items/:id`), `unmatched` when none */
+  route?: Extract;
+  /** Requests not to count (health probes, the metrics scrape). @default none */
+  skip?: (req: Request, res: Response) => boolean;
+}
+
+export interface UsageMiddlewareConfig {
+  workspace: Extract;
+  user: Extract;
+  feature: Extract;
+  route: Extract | undefined;
+  skip: ((req: Request, res: Response) => boolean) | undefined;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+export function parseUsageMiddlewareOptions(options: UsageMiddlewareOptions | undefined): UsageMiddlewareConfig {
+  if (options !== undefined && (options as unknown as { method?: unknown }).method !== undefined) {
+    // app.use(kit.usage) hands Express's req as "options"
+    throw new ConfigError('kit.usage: call it: app.use(kit.usage()), not app.use(kit.usage)');
+  }
+  const o = options ?? {};
+  assertPlainObject(o, 'kit.usage');
+  assertKnownKeys(o, ['workspace', 'user', 'feature', 'route', 'skip'], 'kit.usage');
+  for (const name of ['workspace', 'user', 'feature', 'route', 'skip'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'function') {
+      throw new TypeError(`kit.usage: ${name} must be a function of (req, res), got ${typeof o[name]}`);
+    }
+  }
+  return {
+    workspace: o.workspace ?? ((_req, res) => str(res.locals.workspace)),
+    user: o.user ?? ((_req, res) => str(res.locals.user?.id) ?? str(res.locals.userId)),
+    feature: o.feature ?? ((_req, res) => str(res.locals.feature)),
+    route: o.route,
+    skip: o.skip,
+  };
+}

@@ -1,0 +1,71 @@
+// Small pure pieces of the observability code: quantile estimation, INFO parsing, command labels, the histogram
+// and counter series caps that keep label sets bounded.
+
+import { MAX_SERIES, MetricsRegistry, quantile } from '../../plugin/observability/metrics';
+import { parseInfo } from '../../plugin/observability/redis-metrics';
+import { commandLabel } from '../../plugin/observability/setup';
+
+test('quantile interpolates inside the bucket holding the rank, like histogram_quantile', () => {
+  const bounds = [0.001, 0.01, 0.1, 1];
+  // 10 observations ≤ 1 ms, 80 in (1, 10] ms, 10 in (10, 100] ms
+  const counts = [10, 80, 10, 0, 0];
+  expect(quantile(bounds, counts, 0.5)).toBeCloseTo(0.001 + 0.009 * (40 / 80), 6);
+  expect(quantile(bounds, counts, 0.99)).toBeCloseTo(0.01 + 0.09 * (9 / 10), 6);
+  expect(quantile(bounds, [0, 0, 0, 0, 0], 0.5)).toBeNull();
+  // Everything above the last bound: the last bound is the best estimate (as Prometheus does).
+  expect(quantile(bounds, [0, 0, 0, 0, 5], 0.5)).toBe(1);
+});
+
+test('parseInfo reads fields and commandstats lines', () => {
+  const info = parseInfo(
+    '# Server\r\nredis_version:7.2.4\r\nuptime_in_seconds:42\r\n\r\n# Commandstats\r\ncmdstat_get:calls=10,usec=20,usec_per_call=2.00,rejected_calls=0,failed_calls=0\r\n',
+  );
+  expect(info.redis_version).toBe('7.2.4');
+  expect(info.uptime_in_seconds).toBe('42');
+  expect(info.cmdstat_get).toMatch(/^calls=10,/);
+});
+
+test('command labels never carry a channel name or an unbounded string', () => {
+  expect(commandLabel('GET')).toBe('GET');
+  expect(commandLabel('script incr_ttl')).toBe('script:incr_ttl');
+  expect(commandLabel('SUBSCRIBE rk:realtime:ch:user-123')).toBe('SUBSCRIBE');
+  expect(commandLabel('X'.repeat(100))).toBe('other');
+});
+
+test('a metric keeps at most MAX_SERIES label sets; later ones are counted under other', () => {
+  const registry = new MetricsRegistry();
+  const c = registry.counter('t_total', 'test', ['id']);
+  const h = registry.histogram('t_seconds', 'test', ['id'], [0.1, 1]);
+  for (let i = 0; i < MAX_SERIES + 500; i++) {
+    c.inc([`id-${i}`]);
+    h.observe([`id-${i}`], 0.5);
+  }
+  const samples = c.samples();
+  expect(samples).toHaveLength(MAX_SERIES + 1);
+  expect(samples.find((s) => s.labels?.id === 'other')?.value).toBe(500);
+  expect(h.samples()).toHaveLength(MAX_SERIES + 1);
+  expect(h.samples().reduce((n, s) => n + s.count, 0)).toBe(MAX_SERIES + 500);
+});
+
+test('a response that no Node HTTP server finishes (a test double, a serverless adapter) is still counted', async () => {
+  const { EventEmitter } = await import('node:events');
+  const { createRedisKit } = await import('../../plugin/index');
+  const kit = createRedisKit({ store: 'memory', env: {}, logger: false });
+  try {
+    const metrics = kit.metrics();
+    const usage = kit.usage();
+    const req = { method: 'GET', baseUrl: '', route: { path: '/fake/:id' } };
+    const res = Object.assign(new EventEmitter(), { statusCode: 204, locals: { workspace: 'w' }, req });
+    metrics(req as never, res as never, () => undefined);
+    usage(req as never, res as never, () => undefined);
+    res.emit('finish');
+    const snap = await kit.metrics.snapshot();
+    expect(snap.rediskit_http_requests_total?.samples).toEqual([
+      { labels: { method: 'GET', route: '/fake/:id', status: '204' }, value: 1 },
+    ]);
+    await kit.usage.flush();
+    expect((await kit.usage.query({ workspace: 'w' })).totals.routes).toEqual({ '/fake/:id': 1 });
+  } finally {
+    await kit.close();
+  }
+});

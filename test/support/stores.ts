@@ -90,7 +90,15 @@ export function describeForEachStore(
       fn({
         tier,
         makeKit(extra = {}) {
-          const kit = createRedisKit({ logger: false, prefix: uniquePrefix(), env: {}, ...extra, ...connection() });
+          const kit = createRedisKit({
+            logger: false,
+            prefix: uniquePrefix(),
+            env: {},
+            // Generous for a shared, loaded test machine; suites that test timeouts set their own.
+            commandTimeout: '5 s',
+            ...extra,
+            ...connection(),
+          });
           kits.push(kit);
           return kit;
         },

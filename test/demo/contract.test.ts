@@ -8,10 +8,11 @@ import { createDemoApp, type DemoApp } from '../../demo/app';
 import { OPENAPI_PATH } from '../../demo/openapi';
 import { expectMatchesSpec, listRoutes, listSpecOperations } from '../support/openapi';
 
+const ADMIN = 'contract-test-admin-token';
 let demo: DemoApp;
 
 beforeAll(() => {
-  demo = createDemoApp({ store: 'memory', logger: false });
+  demo = createDemoApp({ store: 'memory', logger: false, admin: { token: ADMIN } });
 });
 
 afterAll(() => demo.kit.close());
@@ -35,6 +36,26 @@ test.each([
   const res = await request(demo.app)[method.toLowerCase() as 'get'](url);
   expect(res.status).toBeLessThan(500);
   expectMatchesSpec(method, specPath, res);
+});
+
+test.each([['/api/v1/metrics'], ['/api/v1/admin/redis-metrics']])(
+  'GET %s refuses without the admin token and answers with it, as documented',
+  async (path) => {
+    const refused = await request(demo.app).get(path);
+    expect(refused.status).toBe(401);
+    expectMatchesSpec('GET', path, refused);
+    const wrong = await request(demo.app).get(path).set('Authorization', 'Bearer nope');
+    expect(wrong.status).toBe(401);
+    const ok = await request(demo.app).get(path).set('Authorization', `Bearer ${ADMIN}`);
+    expect(ok.status).toBe(200);
+    expectMatchesSpec('GET', path, ok);
+  },
+);
+
+test('GET /api/v1/admin/dashboard serves the page (it asks for the token itself)', async () => {
+  const res = await request(demo.app).get('/api/v1/admin/dashboard');
+  expect(res.status).toBe(200);
+  expectMatchesSpec('GET', '/api/v1/admin/dashboard', res);
 });
 
 test('the schema check can fail: a body that breaks the schema is rejected', async () => {

@@ -7,7 +7,7 @@
 
 import { subscribe } from 'node:diagnostics_channel';
 import { ServerResponse } from 'node:http';
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 /** Called once the response has been handed to the OS. Created once per middleware, never per request. */
 export type FinishHook = (req: Request, res: Response, state: FinishState) => void;
@@ -62,4 +62,20 @@ export function onFinish(res: Response, hook: FinishHook): FinishState {
     res.on('finish', onResponseFinish);
   }
   return state;
+}
+
+/** kit.observe(): request metrics and usage in one router layer, one hook call per finished response. */
+export function observeMiddleware(http: FinishHook | undefined, usage: FinishHook | undefined): RequestHandler {
+  const hook: FinishHook | undefined =
+    http && usage
+      ? (req, res, state) => {
+          http(req, res, state);
+          usage(req, res, state);
+        }
+      : (http ?? usage);
+  if (!hook) return (_req: Request, _res: Response, next: NextFunction) => next();
+  return function rediskitObserve(_req: Request, res: Response, next: NextFunction): void {
+    onFinish(res, hook).started = performance.now();
+    next();
+  };
 }

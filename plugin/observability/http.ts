@@ -4,7 +4,7 @@
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { HistogramMetric, ValueMetric } from './metrics.js';
-import { type FinishState, onFinish } from './finish.js';
+import { type FinishHook, type FinishState, onFinish } from './finish.js';
 import { observeInto } from './metrics.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -32,11 +32,12 @@ interface Pair {
   latency: ReturnType<HistogramMetric['seriesFor']>;
 }
 
-export function httpMetricsMiddleware(
+/** The work done when a response finishes (the middleware only records the start time). */
+export function httpMetricsHook(
   requests: ValueMetric,
   duration: HistogramMetric,
   options: { maxRoutes: number; route?: (req: Request, res: Response) => string },
-): RequestHandler {
+): FinishHook {
   const buckets = duration.buckets;
   const routes = new Set<string>();
   // route → method → status → series: after warm-up the finish handler is three Map lookups on strings V8 has
@@ -75,8 +76,12 @@ export function httpMetricsMiddleware(
     observeInto(buckets, pair.latency, seconds);
   };
 
+  return finish;
+}
+
+export function httpMetricsMiddleware(hook: FinishHook): RequestHandler {
   return function rediskitMetrics(_req: Request, res: Response, next: NextFunction): void {
-    onFinish(res, finish).started = performance.now();
+    onFinish(res, hook).started = performance.now();
     next();
   };
 }

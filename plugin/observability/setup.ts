@@ -7,7 +7,8 @@ import { ConfigError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from '../core/options.js';
 import { type AdminConfig, adminRouter } from './admin.js';
-import { type HttpMetricsOptions, httpMetricsMiddleware } from './http.js';
+import type { FinishHook } from './finish.js';
+import { type HttpMetricsOptions, httpMetricsHook, httpMetricsMiddleware } from './http.js';
 import {
   type CollectorSpec,
   type HistogramMetric,
@@ -37,6 +38,8 @@ export interface MetricsApi {
 export interface Observability {
   registry: MetricsRegistry;
   api: MetricsApi;
+  /** The finish-time work of kit.metrics(options), for kit.observe() to combine with usage in one middleware. */
+  httpHook(options?: HttpMetricsOptions): FinishHook;
   router(): Router;
 }
 
@@ -111,7 +114,7 @@ export function createObservability(
   const redisMetrics = new RedisMetrics(store, registry, { windowMs, infoTimeoutMs: 800 });
   let httpInstalled = false;
 
-  const api = ((options: HttpMetricsOptions = {}): RequestHandler => {
+  const httpHook = (options: HttpMetricsOptions = {}): FinishHook => {
     if ((options as { method?: unknown }).method !== undefined) {
       throw new ConfigError('kit.metrics: call it: app.use(kit.metrics()), not app.use(kit.metrics)');
     }
@@ -127,11 +130,13 @@ export function createObservability(
       );
     }
     httpInstalled = true;
-    return httpMetricsMiddleware(requests, duration, {
+    return httpMetricsHook(requests, duration, {
       maxRoutes: positiveInt(options.maxRoutes ?? 100, 'kit.metrics.maxRoutes', 10_000),
       ...(options.route ? { route: options.route } : {}),
     });
-  }) as MetricsApi;
+  };
+  const api = ((options?: HttpMetricsOptions): RequestHandler =>
+    httpMetricsMiddleware(httpHook(options))) as MetricsApi;
   api.collect = (spec) => registry.collect(spec);
   api.counter = (name, help, labelNames) => registry.counter(name, help, labelNames);
   api.gauge = (name, help, labelNames) => registry.gauge(name, help, labelNames);
@@ -140,5 +145,5 @@ export function createObservability(
   api.snapshot = () => registry.snapshot();
   api.report = () => redisMetrics.report();
 
-  return { registry, api, router: () => adminRouter(admin, logger, registry, redisMetrics) };
+  return { registry, api, httpHook, router: () => adminRouter(admin, logger, registry, redisMetrics) };
 }

@@ -3,7 +3,7 @@
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { FeatureContext } from '../core/context.js';
-import { onFinish } from '../observability/finish.js';
+import { type FinishHook, onFinish } from '../observability/finish.js';
 import { routeTemplate } from '../observability/http.js';
 import type { MetricsRegistry } from '../observability/metrics.js';
 import { parseUsageMiddlewareOptions, type UsageConfig, type UsageMiddlewareOptions } from './options.js';
@@ -23,7 +23,11 @@ export interface UsageApi {
   stats(): UsageStats;
 }
 
-export function createUsageApi(context: FeatureContext, config: UsageConfig, registry: MetricsRegistry): UsageApi {
+export function createUsageApi(
+  context: FeatureContext,
+  config: UsageConfig,
+  registry: MetricsRegistry,
+): { api: UsageApi; hook: (options?: UsageMiddlewareOptions) => FinishHook } {
   let tracker: UsageTracker | undefined;
   const get = (): UsageTracker => {
     if (!tracker) {
@@ -43,11 +47,11 @@ export function createUsageApi(context: FeatureContext, config: UsageConfig, reg
     return tracker;
   };
 
-  const api = ((options?: UsageMiddlewareOptions): RequestHandler => {
+  const hook = (options?: UsageMiddlewareOptions): FinishHook => {
     const o = parseUsageMiddlewareOptions(options);
     const t = get();
     const route = o.route ?? routeTemplate;
-    const finish = (req: Request, res: Response): void => {
+    return (req: Request, res: Response): void => {
       if (o.skip?.(req, res)) return;
       t.add(
         o.workspace(req, res) || 'default',
@@ -59,6 +63,9 @@ export function createUsageApi(context: FeatureContext, config: UsageConfig, reg
         0,
       );
     };
+  };
+  const api = ((options?: UsageMiddlewareOptions): RequestHandler => {
+    const finish = hook(options);
     return function rediskitUsage(_req: Request, res: Response, next: NextFunction): void {
       onFinish(res, finish);
       next();
@@ -69,5 +76,5 @@ export function createUsageApi(context: FeatureContext, config: UsageConfig, reg
   api.monthToDate = (workspace) => get().monthToDate(workspace);
   api.flush = () => get().flush();
   api.stats = () => ({ ...get().stats, buffered: get().buffered });
-  return api;
+  return { api, hook };
 }

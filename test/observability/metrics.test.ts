@@ -196,6 +196,33 @@ describe('HTTP metrics (memory store)', () => {
     expect(sum(metrics, 'rediskit_http_requests_total')).toBe(10_000);
   }, 60_000);
 
+  test('kit.observe(): metrics and usage in one middleware', async () => {
+    const app = express();
+    app.use((_req, res, next) => {
+      res.locals.workspace = 'acme';
+      next();
+    });
+    app.use(kit.observe());
+    app.get('/things/:id', (_req, res) => {
+      res.json({});
+    });
+    kit.mount(app);
+    for (let i = 0; i < 4; i++) await request(app).get(`/things/${i}`);
+    const m = await scrape(app);
+    expect(sum(m, 'rediskit_http_requests_total', 'route="/things/:id"')).toBe(4);
+    expect(sum(m, 'rediskit_http_request_duration_seconds_count', 'route="/things/:id"')).toBe(4);
+    await kit.usage.flush();
+    expect((await kit.usage.query({ workspace: 'acme' })).totals.routes).toMatchObject({ '/things/:id': 4 });
+    expect(() => kit.observe({ metric: {} } as never)).toThrow(/Did you mean 'metrics'/);
+    const onlyUsage = express();
+    onlyUsage.use(kit.observe({ metrics: false }));
+    onlyUsage.get('/u', (_req, res) => {
+      res.end();
+    });
+    await request(onlyUsage).get('/u');
+    expect(sum(await scrape(app), 'rediskit_http_requests_total', 'route="/u"')).toBe(0);
+  });
+
   test('maxRoutes caps templates from a parameterised mount path', async () => {
     const app = express();
     app.use(kit.metrics({ maxRoutes: 3 }));

@@ -298,11 +298,17 @@ export class Queue<T = unknown> extends EventEmitter {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.pumping = true;
-    void this.loop().finally(() => {
-      this.pumping = false;
-      if (this.again && (!this.closing || this.pending.length > 0)) this.pump();
-      else if (this.closing && this.running.size === 0 && this.pending.length === 0) this.drained?.();
-    });
+    // Only an event listener that throws can make the loop reject: report it rather than leave it unhandled.
+    void this.loop()
+      .catch((error: unknown) => {
+        this.report(error, 'a queue event listener threw');
+        this.again = true; // the loop stopped half-way: go round again rather than sleep without a timer
+      })
+      .finally(() => {
+        this.pumping = false;
+        if (this.again && (!this.closing || this.pending.length > 0)) this.pump();
+        else if (this.closing && this.running.size === 0 && this.pending.length === 0) this.drained?.();
+      });
   }
 
   private async loop(): Promise<void> {
@@ -327,11 +333,11 @@ export class Queue<T = unknown> extends EventEmitter {
       this.settle(pending, result.lost);
       for (const id of result.stalled) {
         this.local.stalledRecovered++;
-        this.emit('stalled', id, false);
+        this.tell('stalled', id, false);
       }
       for (const id of result.buried) {
         this.local.stalledRecovered++;
-        this.emit('stalled', id, true);
+        this.tell('stalled', id, true);
       }
       const now = Date.now();
       for (const job of result.taken) this.run(job, now);
@@ -371,18 +377,18 @@ export class Queue<T = unknown> extends EventEmitter {
       const { finish, job } = p;
       if (finish.outcome === 'c') {
         this.local.completed++;
-        this.emit('completed', job, p.result);
+        this.tell('completed', job, p.result);
       } else {
         const error = p.error as Error;
         this.local.failed++;
         if (finish.outcome === 'r') {
           this.local.retried++;
-          this.emit('failed', job, error, finish.delayMs);
-          this.emit('retried', job, finish.delayMs);
+          this.tell('failed', job, error, finish.delayMs);
+          this.tell('retried', job, finish.delayMs);
         } else {
           this.local.deadLettered++;
-          this.emit('failed', job, error, null);
-          this.emit('dead', job, error);
+          this.tell('failed', job, error, null);
+          this.tell('dead', job, error);
         }
       }
     }
@@ -468,6 +474,15 @@ export class Queue<T = unknown> extends EventEmitter {
       },
       (error: unknown) => this.report(error, 'could not renew job leases'),
     );
+  }
+
+  /** Emits to the user's listeners; one that throws is reported and cannot derail the worker's loop. */
+  private tell(event: string, ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (error) {
+      this.report(error, `a '${event}' listener threw`);
+    }
   }
 
   private report(error: unknown, message: string): void {

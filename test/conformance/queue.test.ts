@@ -339,6 +339,29 @@ describeForEachStore('queue', ({ tier, makeKit, upstash }) => {
     expect(errors).toEqual([]);
   });
 
+  test('a throwing event listener is reported and does not stop the worker', async () => {
+    const kit = makeKit();
+    const q = kit.queue('listener');
+    const errors: Error[] = [];
+    q.on('error', (error: Error) => errors.push(error));
+    q.on('completed', () => {
+      throw new Error('listener bug');
+    });
+    let runs = 0;
+    // Two jobs, one at a time: the second is taken in the same round trip that reports the first (and fires the
+    // throwing listener), so it only runs promptly if the listener cannot derail the loop.
+    await q.addBulk([{ data: 1 }, { data: 2 }]);
+    q.process(
+      () => {
+        runs++;
+      },
+      { concurrency: 1 },
+    );
+    await waitFor(() => runs === 2, 'second job runs');
+    await waitFor(() => errors.length === 2, 'both reported');
+    expect(errors[0]?.message).toBe('listener bug');
+  });
+
   test('finished jobs are trimmed by count and by age', async () => {
     const kit = makeKit();
     const q = kit.queue('trim', { keepCompleted: { count: 2, age: 0 } });

@@ -20,6 +20,9 @@ async function main(): Promise<void> {
   const total = Number(rate) * Number(seconds);
   const started = performance.now();
   let sent = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  let lastDone = 0;
   let admitted = 0;
   let failed = 0;
   const inflight = new Set<Promise<void>>();
@@ -27,8 +30,11 @@ async function main(): Promise<void> {
     const tick = setInterval(() => {
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * Number(rate)));
       for (; sent < due; sent++) {
+        lastAt = Date.now();
+        if (sent === 0) firstAt = lastAt;
         const p = rl.limit(key as string).then(
           (r) => {
+            lastDone = Date.now();
             if (r.reason) failed++;
             else if (r.allowed) admitted++;
           },
@@ -46,7 +52,7 @@ async function main(): Promise<void> {
     }, 2);
   });
   await Promise.all(inflight);
-  process.stdout.write(`${JSON.stringify({ sent, admitted, failed })}\n`);
+  process.stdout.write(`${JSON.stringify({ sent, admitted, failed, firstAt, lastAt, lastDone })}\n`);
   await kit.close();
 }
 

@@ -8,7 +8,7 @@ import type { Script } from '../connection/types.js';
 import type { FeatureContext } from '../core/context.js';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
 import { type CompiledPolicy, CONSUME, decide, FORCE, type Mode, PEEK, type StateEngine } from './algorithms.js';
-import type { LimiterConfig, StoreFailureMode } from './options.js';
+import type { LimiterConfig } from './options.js';
 import { limit as limitScript } from './scripts.generated.js';
 
 export interface PolicyResult {
@@ -252,8 +252,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     logger.warnOnce('ERR_KIT_RATE_LIMIT_STORE', `rate limiter '${name}': store unavailable, failing ${onStoreError}`, {
       err: error,
     });
-    const mode_: StoreFailureMode = onStoreError;
-    if (mode_ === 'local') {
+    if (onStoreError === 'local') {
       const result = toResult(decideIn(localEngine(), id, cost, mode));
       if (mode === CONSUME && result.allowed) {
         if (pending.has(id) || pending.size < config.localMaxKeys) pending.set(id, (pending.get(id) ?? 0) + cost);
@@ -263,7 +262,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       return result;
     }
     const p = policies[0] as CompiledPolicy;
-    const open = mode_ === 'open';
+    const open = onStoreError === 'open';
     return {
       allowed: open,
       remaining: open ? p.limit : 0,

@@ -53,6 +53,22 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     await b.release();
   });
 
+  test('fencing tokens keep increasing after the stored token has expired (they follow the clock)', async () => {
+    const kit = kitFor();
+    const a = await kit.locks.acquire('clocked', { ttl: '5 s' });
+    await a.release();
+    // What a FLUSHALL, an eviction or the hour-long expiry would do to the last token.
+    await kit.store.del(
+      kit.store.keys.key('locks', 'clocked', 'f'),
+      kit.store.keys.key('locks', 'clocked', 'mem-mutex'),
+    );
+    await sleep(5);
+    const b = await kit.locks.acquire('clocked', { waitTimeout: 0 });
+    expect(b.fencingToken).toBeGreaterThan(a.fencingToken);
+    expect(Number.isSafeInteger(b.fencingToken)).toBe(true);
+    await b.release();
+  });
+
   test('two kits on the same store exclude each other', async () => {
     if (tier === 'memory' || tier === 'ioredis-mock') return; // each kit has its own private store there
     const k1 = kitFor({ prefix: 'shared1' });
@@ -312,7 +328,7 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     expect(order).toEqual([0, 1, 2, 3]);
   });
 
-  test('keyspace: only the fencing counter outlives the leases and the waiters', async () => {
+  test('keyspace: only the last fencing token outlives the leases and the waiters, and it expires too', async () => {
     if (tier !== 'standalone') return; // KEYS over one server; the other tiers share the scripts
     const kit = kitFor({ locks: { pollInterval: '200 ms' } });
     const store = kit.store as RedisStore;
@@ -330,7 +346,9 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     await (await waiting).release();
     const after = (await store.command('KEYS', `${store.keys.prefix}:*`)) as string[];
     expect(after.map((k) => k.slice(store.keys.prefix.length))).toEqual([':locks:{tidy}:f']);
-    expect(await store.command('TTL', `${store.keys.prefix}:locks:{tidy}:f`)).toBe(-1);
+    const ttl = Number(await store.command('PTTL', `${store.keys.prefix}:locks:{tidy}:f`));
+    expect(ttl).toBeGreaterThan(3_600_000);
+    expect(ttl).toBeLessThanOrEqual(3_610_000); // an hour after the longest lease (the waiter's 10 s)
   });
 
   test('bad input gets clear typed errors before any I/O', async () => {

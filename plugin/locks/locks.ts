@@ -284,7 +284,9 @@ class LockManager implements Locks {
       name,
       token,
       ttlMs: o.ttlMs,
-      waiterId: '',
+      // A writer that will wait registers at once: its registration is what holds new readers back, and it
+      // must not wait for the subscription below. (Others try first without one: the mutex fast path.)
+      waiterId: kind === 'write' && o.waitTimeoutMs > 0 ? token : '',
       waiterLeaseMs: this.waiterLeaseMs,
       fair: o.fair,
       limit,

@@ -9,7 +9,7 @@ const maybe = hasRedisServer() ? describe : describe.skip;
 maybe('locks during a Redis outage [own redis-server]', () => {
   test('an extension that cannot reach Redis aborts the signal with LockExtendError; acquire fails fast', async () => {
     const redis = await startRedis();
-    const kit = createRedisKit({ redis: redis.url, logger: false, env: {}, commandTimeout: '300 ms' });
+    const kit = createRedisKit({ redis: redis.url, logger: false, env: {}, commandTimeout: '1 s' });
     try {
       await kit.ready();
       let reason: unknown;
@@ -20,7 +20,7 @@ maybe('locks during a Redis outage [own redis-server]', () => {
           await new Promise((resolve) => signal.addEventListener('abort', resolve));
           reason = signal.reason;
         },
-        { ttl: 600 },
+        { ttl: 3000 }, // longer than the command timeout, so the failed extension is seen before the lease ends
       );
       await expect(work).rejects.toBeInstanceOf(LockExtendError);
       expect(reason).toBeInstanceOf(LockExtendError);

@@ -374,6 +374,11 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     expect(() => l.semaphore('s', 0)).toThrow(LockInputError);
     expect(() => l.semaphore('s', 1.5)).toThrow(/whole number/);
     await expect(l.withLock('x', 'nope' as never)).rejects.toBeInstanceOf(LockInputError);
+    // Kit-wide options fail at construction, with the fix in the message.
+    expect(() => makeKit({ locks: { tll: '1 s' } as never })).toThrow(/Did you mean 'ttl'/);
+    expect(() => makeKit({ locks: { ttl: 5 } })).toThrow(/locks.ttl: at least 10 ms/);
+    expect(() => makeKit({ locks: { pollInterval: 'soon' } })).toThrow(/locks.pollInterval/);
+    expect(() => makeKit({ locks: { fair: 'yes' } as never })).toThrow(/locks.fair/);
   });
 
   test('unicode and long names work and stay distinct', async () => {

@@ -13,6 +13,10 @@ import { describeForEachStore } from '../support/stores';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves once `signal` has aborted, including when it already had (an abort event fires only once). */
+const whenAborted = (signal: AbortSignal) =>
+  signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', resolve));
+
 /** A resource protected by fencing: it remembers the highest token it accepted and refuses older ones. */
 function fencedResource() {
   let highest = 0;
@@ -87,9 +91,9 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
 
   test('leases expire by themselves, and the signal of the lost lease fires', async () => {
     const kit = kitFor();
-    const a = await kit.locks.acquire('short', { ttl: 400 });
+    const a = await kit.locks.acquire('short', { ttl: 1000 });
     expect(a.remainingMs).toBeGreaterThan(0);
-    const aborted = new Promise((resolve) => a.signal.addEventListener('abort', resolve));
+    const aborted = whenAborted(a.signal);
     await expect(kit.locks.acquire('short', { waitTimeout: 0 })).rejects.toBeInstanceOf(LockTimeoutError);
     await aborted;
     expect(a.signal.reason).toBeInstanceOf(LockLostError);
@@ -208,7 +212,7 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
           // Someone deletes the lease behind our back (an operator, a FLUSHDB): the next extension notices.
           await kit.store.del(kit.store.keys.key('locks', 'stolen', 'o'));
           if (kit.store.mode === 'memory') await kit.store.del(kit.store.keys.key('locks', 'stolen', 'mem-mutex'));
-          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          await whenAborted(signal);
           sawAbort = true;
           expect(signal.reason).toBeInstanceOf(LockLostError);
         },

@@ -6,6 +6,10 @@ import { hasRedisServer, startRedis } from '../support/redis-server';
 
 const maybe = hasRedisServer() ? describe : describe.skip;
 
+/** Resolves once `signal` has aborted, including when it already had (an abort event fires only once). */
+const whenAborted = (signal: AbortSignal) =>
+  signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', resolve));
+
 maybe('locks during a Redis outage [own redis-server]', () => {
   test('an extension that cannot reach Redis aborts the signal with LockExtendError; acquire fails fast', async () => {
     const redis = await startRedis();
@@ -17,7 +21,7 @@ maybe('locks during a Redis outage [own redis-server]', () => {
         'outage',
         async ({ signal }) => {
           await redis.stop(); // Redis dies while we hold the lock
-          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          await whenAborted(signal);
           reason = signal.reason;
         },
         { ttl: 3000 }, // longer than the command timeout, so the failed extension is seen before the lease ends

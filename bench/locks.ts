@@ -155,10 +155,10 @@ async function main(): Promise<void> {
   >();
   for (const c of contenders) results.set(c.name, { ops: [], cpu: [], ratio: [], perSecond: [], p50: [], p99: [] });
   try {
-    // Warm-up: connections, script cache, JIT.
+    // Warm-up, not measured: connections, script cache and a full round of each case so the JIT has settled.
     for (const c of contenders) {
-      const release = await c.lock('warm');
-      await release();
+      await uncontended(c);
+      await contended(c);
     }
     for (let round = 1; round <= ROUNDS; round++) {
       for (const c of contenders) {

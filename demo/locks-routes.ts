@@ -96,7 +96,7 @@ export function locksDemoRoutes(kit: RedisKit, options: LocksDemoOptions = {}): 
     if (!id) return;
     const header = req.get('fencing-token');
     const raw: unknown = header ?? (req.body as { fencingToken?: unknown } | undefined)?.fencingToken;
-    const token = typeof raw === 'string' && /^\d{1,15}$/.test(raw) ? Number(raw) : raw;
+    const token = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : raw;
     if (typeof token !== 'number' || !Number.isSafeInteger(token) || token < 1) {
       return void res
         .status(400)

@@ -29,7 +29,10 @@ export interface Lock {
   readonly remainingMs: number;
   /** Restarts the lease at `ttl` from now (default: the lease it was acquired with). */
   extend(ttl?: Duration): Promise<void>;
-  /** Ends the lease. Rejects with LockNotHeldError when it had already ended. A second call does nothing. */
+  /**
+   * Ends the lease. Rejects with LockNotHeldError when it had already ended, and with the store's error when the
+   * store did not answer (call it again, or let the lease run out). A call after a successful one does nothing.
+   */
   release(): Promise<void>;
 }
 
@@ -185,9 +188,16 @@ class HeldLock implements Lock {
     this.done = true;
     clearTimeout(this.expiryTimer);
     this.stopAutoExtend();
-    if (!(await this.manager.backend.release(this.kind, this.name, this.token))) {
-      throw new LockNotHeldError(this.name);
+    let released: boolean;
+    try {
+      released = await this.manager.backend.release(this.kind, this.name, this.token);
+    } catch (error) {
+      // The store did not answer: the lease may still be held, so let the caller try again.
+      this.done = false;
+      this.armExpiry();
+      throw error;
     }
+    if (!released) throw new LockNotHeldError(this.name);
   }
 }
 
@@ -284,7 +294,9 @@ class LockManager implements Locks {
       name,
       token,
       ttlMs: o.ttlMs,
-      waiterId: '',
+      // A writer that will wait registers at once: its registration is what holds new readers back, and it
+      // must not wait for the subscription below. (Others try first without one: the mutex fast path.)
+      waiterId: kind === 'write' && o.waitTimeoutMs > 0 ? token : '',
       waiterLeaseMs: this.waiterLeaseMs,
       fair: o.fair,
       limit,

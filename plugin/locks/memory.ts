@@ -7,6 +7,9 @@ import type { MemoryEngine } from '../connection/memory.js';
 import type { MemoryStore } from '../connection/store.js';
 import { type AcquireRequest, type AcquireResult, family, type LockBackend, type LockKind } from './backend.js';
 
+/** How long the state outlives its last lease: as the Redis fencing key, an hour. */
+const KEEP_MS = 3_600_000;
+
 interface Waiter {
   arrival: number;
   expiresAt: number;
@@ -18,9 +21,16 @@ interface LockState {
   /** The writer of a read/write lock. */
   writer: { token: string; expiresAt: number } | undefined;
   writerWaitingUntil: number;
+  /** The last fencing token handed out. */
   fence: number;
   /** Insertion order is arrival order, which FIFO fairness relies on. */
   waiters: Map<string, Waiter>;
+}
+
+function extreme(holders: Map<string, number>, pick: (a: number, b: number) => number): number {
+  let out: number | undefined;
+  for (const expiresAt of holders.values()) out = out === undefined ? expiresAt : pick(out, expiresAt);
+  return out ?? 0;
 }
 
 export class MemoryLockBackend implements LockBackend {
@@ -36,15 +46,25 @@ export class MemoryLockBackend implements LockBackend {
     return this.store.keys.channel('locks', `${family(kind)}.${name}`);
   }
 
+  private stateKey(kind: LockKind, name: string): string {
+    return this.key(name, `mem-${family(kind)}`);
+  }
+
   private state(kind: LockKind, name: string, create: boolean): LockState | undefined {
-    const key = this.key(name, `mem-${family(kind)}`);
+    const key = this.stateKey(kind, name);
     let state = this.engine.get<LockState>(key);
     if (!state && create) {
       state = { holders: new Map(), writer: undefined, writerWaitingUntil: 0, fence: 0, waiters: new Map() };
-      // No expiry: like the Redis fencing counter, the state outlives leases so tokens keep increasing.
-      this.engine.set(key, state);
+      this.engine.set(key, state, KEEP_MS);
     }
     return state;
+  }
+
+  /** Keeps the state at least `ms` beyond now (it must outlive every lease and waiter it holds). */
+  private keep(kind: LockKind, name: string, ms: number): void {
+    const key = this.stateKey(kind, name);
+    const left = this.engine.pttl(key);
+    if (left >= 0 && left < ms) this.engine.expire(key, ms);
   }
 
   private prune(s: LockState, now: number): void {
@@ -63,13 +83,13 @@ export class MemoryLockBackend implements LockBackend {
     if (r.kind === 'write') {
       free = !s.writer && s.holders.size === 0;
       if (s.writer) waitMs = s.writer.expiresAt - now;
-      else if (s.holders.size > 0) waitMs = Math.max(...s.holders.values()) - now;
+      else if (s.holders.size > 0) waitMs = extreme(s.holders, Math.max) - now;
     } else if (r.kind === 'read') {
       free = !s.writer && s.writerWaitingUntil <= now;
       if (s.writer) waitMs = s.writer.expiresAt - now;
     } else {
       free = s.holders.size < (r.kind === 'mutex' ? 1 : r.limit);
-      if (!free) waitMs = Math.min(...s.holders.values()) - now;
+      if (!free) waitMs = extreme(s.holders, Math.min) - now;
     }
     if (free && r.fair) {
       const head = s.waiters.keys().next();
@@ -83,7 +103,10 @@ export class MemoryLockBackend implements LockBackend {
         s.holders.set(r.token, now + r.ttlMs);
       }
       if (r.waiterId) s.waiters.delete(r.waiterId);
-      s.fence += 1;
+      // As in Lua: the clock in microseconds unless the last token is higher, so tokens keep growing even after
+      // this state has expired and been made afresh.
+      s.fence = Math.max(s.fence + 1, Math.floor(now * 1000));
+      this.keep(r.kind, r.name, r.ttlMs + KEEP_MS);
       return { ok: true, fence: s.fence };
     }
     if (r.waiterId) {
@@ -91,6 +114,7 @@ export class MemoryLockBackend implements LockBackend {
       if (existing) existing.expiresAt = now + r.waiterLeaseMs;
       else s.waiters.set(r.waiterId, { arrival: now, expiresAt: now + r.waiterLeaseMs });
       if (r.kind === 'write') s.writerWaitingUntil = now + r.waiterLeaseMs;
+      this.keep(r.kind, r.name, r.waiterLeaseMs + KEEP_MS);
     }
     return { ok: false, waitMs: Math.ceil(waitMs) };
   }
@@ -104,10 +128,11 @@ export class MemoryLockBackend implements LockBackend {
     if (kind === 'write') {
       if (s.writer?.token !== token) return false;
       s.writer.expiresAt = now + ttlMs;
-      return true;
+    } else {
+      if (!s.holders.has(token)) return false;
+      s.holders.set(token, now + ttlMs);
     }
-    if (!s.holders.has(token)) return false;
-    s.holders.set(token, now + ttlMs);
+    this.keep(kind, name, ttlMs + KEEP_MS);
     return true;
   }
 

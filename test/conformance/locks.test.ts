@@ -13,6 +13,10 @@ import { describeForEachStore } from '../support/stores';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves once `signal` has aborted, including when it already had (an abort event fires only once). */
+const whenAborted = (signal: AbortSignal) =>
+  signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', resolve));
+
 /** A resource protected by fencing: it remembers the highest token it accepted and refuses older ones. */
 function fencedResource() {
   let highest = 0;
@@ -53,6 +57,25 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     await b.release();
   });
 
+  test('fencing tokens keep increasing after the stored token has expired (they follow the clock)', async () => {
+    // ioredis-mock's TIME is not a clock: whole seconds rounded (not floored) paired with process.hrtime()'s
+    // nanoseconds, so it jumps back and forth within a second. Real Redis (and every other tier) is monotonic.
+    if (tier === 'ioredis-mock') return;
+    const kit = kitFor();
+    const a = await kit.locks.acquire('clocked', { ttl: '5 s' });
+    await a.release();
+    // What a FLUSHALL, an eviction or the hour-long expiry would do to the last token.
+    await kit.store.del(
+      kit.store.keys.key('locks', 'clocked', 'f'),
+      kit.store.keys.key('locks', 'clocked', 'mem-mutex'),
+    );
+    await sleep(5);
+    const b = await kit.locks.acquire('clocked', { waitTimeout: 0 });
+    expect(b.fencingToken).toBeGreaterThan(a.fencingToken);
+    expect(Number.isSafeInteger(b.fencingToken)).toBe(true);
+    await b.release();
+  });
+
   test('two kits on the same store exclude each other', async () => {
     if (tier === 'memory' || tier === 'ioredis-mock') return; // each kit has its own private store there
     const k1 = kitFor({ prefix: 'shared1' });
@@ -68,9 +91,9 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
 
   test('leases expire by themselves, and the signal of the lost lease fires', async () => {
     const kit = kitFor();
-    const a = await kit.locks.acquire('short', { ttl: 400 });
+    const a = await kit.locks.acquire('short', { ttl: 1000 });
     expect(a.remainingMs).toBeGreaterThan(0);
-    const aborted = new Promise((resolve) => a.signal.addEventListener('abort', resolve));
+    const aborted = whenAborted(a.signal);
     await expect(kit.locks.acquire('short', { waitTimeout: 0 })).rejects.toBeInstanceOf(LockTimeoutError);
     await aborted;
     expect(a.signal.reason).toBeInstanceOf(LockLostError);
@@ -189,7 +212,7 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
           // Someone deletes the lease behind our back (an operator, a FLUSHDB): the next extension notices.
           await kit.store.del(kit.store.keys.key('locks', 'stolen', 'o'));
           if (kit.store.mode === 'memory') await kit.store.del(kit.store.keys.key('locks', 'stolen', 'mem-mutex'));
-          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          await whenAborted(signal);
           sawAbort = true;
           expect(signal.reason).toBeInstanceOf(LockLostError);
         },
@@ -285,6 +308,8 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
   });
 
   test('fair mode hands the lock over in arrival order', async () => {
+    // Arrival is stamped with the server's TIME, which ioredis-mock does not keep monotonic (see above).
+    if (tier === 'ioredis-mock') return;
     // With a long fallback poll a waiter registration lasts ~31 s: a waiter that gave up must leave the queue
     // explicitly, or the ones behind it would time out. (Upstash polls, so it keeps a short interval.)
     const pollInterval = tier === 'upstash' ? '2 s' : '20 s';
@@ -312,7 +337,7 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     expect(order).toEqual([0, 1, 2, 3]);
   });
 
-  test('keyspace: only the fencing counter outlives the leases and the waiters', async () => {
+  test('keyspace: only the last fencing token outlives the leases and the waiters, and it expires too', async () => {
     if (tier !== 'standalone') return; // KEYS over one server; the other tiers share the scripts
     const kit = kitFor({ locks: { pollInterval: '200 ms' } });
     const store = kit.store as RedisStore;
@@ -330,7 +355,9 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     await (await waiting).release();
     const after = (await store.command('KEYS', `${store.keys.prefix}:*`)) as string[];
     expect(after.map((k) => k.slice(store.keys.prefix.length))).toEqual([':locks:{tidy}:f']);
-    expect(await store.command('TTL', `${store.keys.prefix}:locks:{tidy}:f`)).toBe(-1);
+    const ttl = Number(await store.command('PTTL', `${store.keys.prefix}:locks:{tidy}:f`));
+    expect(ttl).toBeGreaterThan(3_600_000);
+    expect(ttl).toBeLessThanOrEqual(3_610_000); // an hour after the longest lease (the waiter's 10 s)
   });
 
   test('bad input gets clear typed errors before any I/O', async () => {
@@ -351,6 +378,11 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     expect(() => l.semaphore('s', 0)).toThrow(LockInputError);
     expect(() => l.semaphore('s', 1.5)).toThrow(/whole number/);
     await expect(l.withLock('x', 'nope' as never)).rejects.toBeInstanceOf(LockInputError);
+    // Kit-wide options fail at construction, with the fix in the message.
+    expect(() => makeKit({ locks: { tll: '1 s' } as never })).toThrow(/Did you mean 'ttl'/);
+    expect(() => makeKit({ locks: { ttl: 5 } })).toThrow(/locks.ttl: at least 10 ms/);
+    expect(() => makeKit({ locks: { pollInterval: 'soon' } })).toThrow(/locks.pollInterval/);
+    expect(() => makeKit({ locks: { fair: 'yes' } as never })).toThrow(/locks.fair/);
   });
 
   test('unicode and long names work and stay distinct', async () => {

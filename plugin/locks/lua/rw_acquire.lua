@@ -3,7 +3,7 @@
 -- out, so a stream of readers cannot starve writers. Waiters register as in mutex_acquire.lua.
 -- KEYS[1]  readers (zset: token -> expiry in server ms)
 -- KEYS[2]  writer: the writing holder's token, expiring with its lease
--- KEYS[3]  fencing counter
+-- KEYS[3]  last fencing token (expires an hour after the lease)
 -- KEYS[4]  waiters by arrival (zset)
 -- KEYS[5]  waiters by registration expiry (zset)
 -- KEYS[6]  writer-waiting flag (expires unless a waiting writer renews it)
@@ -14,6 +14,18 @@
 -- ARGV[5]  '1' for FIFO fairness
 -- ARGV[6]  'r' to read, 'w' to write
 -- Returns  { 1, fencing token } when granted, { 0, ms until a blocking lease ends (-1: unknown) } otherwise
+-- The next fencing token: the server's clock in microseconds, or one more than the last token when that is
+-- higher (several grants within one microsecond, a clock stepped back). Tokens therefore keep increasing even
+-- after the counter key has expired, so it can expire an hour after the lease instead of living for ever.
+local function next_fence(key, ttl)
+  local t = redis.call('TIME')
+  local token = tonumber(t[1]) * 1000000.0 + tonumber(t[2])
+  local last = tonumber(redis.call('GET', key) or '0')
+  if last + 1 > token then token = last + 1 end
+  local text = string.format('%.0f', token)
+  redis.call('SET', key, text, 'PX', tonumber(ttl) + 3600000)
+  return text
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
 local waiter = ARGV[3]
@@ -56,7 +68,7 @@ if free then
     redis.call('ZREM', KEYS[4], waiter)
     redis.call('ZREM', KEYS[5], waiter)
   end
-  return { 1, redis.call('INCR', KEYS[3]) }
+  return { 1, next_fence(KEYS[3], ARGV[2]) }
 end
 if waiter ~= '' then
   redis.call('ZADD', KEYS[4], 'NX', now, waiter)

@@ -2,7 +2,7 @@
 -- sorted set scored by their expiry on the server's clock, so a crashed holder's permit lapses by itself. Waiters
 -- register in the same step as the failed check (see mutex_acquire.lua).
 -- KEYS[1]  holders (zset: token -> expiry in server ms)
--- KEYS[2]  fencing counter
+-- KEYS[2]  last fencing token (expires an hour after the lease)
 -- KEYS[3]  waiters by arrival (zset)
 -- KEYS[4]  waiters by registration expiry (zset)
 -- ARGV[1]  token of the caller
@@ -12,6 +12,18 @@
 -- ARGV[5]  '1' for FIFO fairness
 -- ARGV[6]  limit: most permits held at once
 -- Returns  { 1, fencing token } when granted, { 0, ms until the first permit lapses (-1: unknown) } otherwise
+-- The next fencing token: the server's clock in microseconds, or one more than the last token when that is
+-- higher (several grants within one microsecond, a clock stepped back). Tokens therefore keep increasing even
+-- after the counter key has expired, so it can expire an hour after the lease instead of living for ever.
+local function next_fence(key, ttl)
+  local t = redis.call('TIME')
+  local token = tonumber(t[1]) * 1000000.0 + tonumber(t[2])
+  local last = tonumber(redis.call('GET', key) or '0')
+  if last + 1 > token then token = last + 1 end
+  local text = string.format('%.0f', token)
+  redis.call('SET', key, text, 'PX', tonumber(ttl) + 3600000)
+  return text
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
 local waiter = ARGV[3]
@@ -35,7 +47,7 @@ if free then
     redis.call('ZREM', KEYS[3], waiter)
     redis.call('ZREM', KEYS[4], waiter)
   end
-  return { 1, redis.call('INCR', KEYS[2]) }
+  return { 1, next_fence(KEYS[2], ARGV[2]) }
 end
 if waiter ~= '' then
   local lease = tonumber(ARGV[4])

@@ -1,5 +1,5 @@
 // kit.session(): the middleware. Per request it only checks the cookie (no cookie, or a bad one: no store call);
-// a valid cookie costs one store round trip (read plus a throttled touch, in one script). Writes happen once, at
+// a valid cookie costs one store round trip (a plain read; a touch goes with it at most once per interval). Writes happen once, at
 // the end of the request (or on save()), and carry only the fields whose JSON changed. Nothing is hooked on the
 // response until req.session is first used, so a route that never touches it pays for nothing more.
 

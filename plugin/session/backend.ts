@@ -41,7 +41,10 @@ export interface SessionMeta {
 }
 
 export interface SessionBackend {
-  /** One round trip: the live session or null; expires it when past either timeout; touches it when due. */
+  /**
+   * One round trip: the live session or null (the store has already ended it when past either timeout). Moves
+   * its idle deadline when the last touch is `touchMs` old or more.
+   */
   load(key: string, timeouts: Timeouts, touchMs: number): Promise<RawSession | null>;
   /** Returns 2 created, 1 written, 0 refused (see lua/save.lua). */
   write(key: string, op: WriteOp): Promise<0 | 1 | 2>;

@@ -13,14 +13,16 @@ import { RedisSessionBackend } from './redis.js';
 
 export function createSessionFeature(context: FeatureContext): SessionFeature {
   const { store } = context;
-  const backend: SessionBackend =
-    store.mode === 'memory' ? new MemorySessionBackend(store.engine) : new RedisSessionBackend(store);
-  return {
-    backend,
-    keys: new SessionKeys(store.keys.prefix),
-    logger: context.logger,
-    storeFailed: storeFailureLogger(context.logger),
-  };
+  const storeFailed = storeFailureLogger(context.logger);
+  let backend: SessionBackend;
+  if (store.mode === 'memory') {
+    backend = new MemorySessionBackend(store.engine);
+  } else {
+    const redis = new RedisSessionBackend(store, storeFailed);
+    context.onClose(() => redis.close());
+    backend = redis;
+  }
+  return { backend, keys: new SessionKeys(store.keys.prefix), logger: context.logger, storeFailed };
 }
 
 export function createSessionMiddleware(feature: SessionFeature, options: SessionOptions) {

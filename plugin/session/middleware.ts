@@ -1,7 +1,8 @@
 // kit.session(): the middleware. Per request it only checks the cookie (no cookie, or a bad one: no store call);
-// a valid cookie costs one store round trip (read plus a throttled touch, in one script). Writes happen once, at
-// the end of the request (or on save()), and carry only the fields whose JSON changed. Nothing is hooked on the
-// response until req.session is first used, so a route that never touches it pays for nothing more.
+// a valid cookie costs one store round trip (a plain read; a touch goes with it at most once per interval).
+// Writes happen once, at the end of the request (or on save()), and carry only the fields whose JSON changed.
+// Nothing is hooked on the response until req.session is first used, so a route that never touches it pays for
+// nothing more.
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
@@ -87,7 +88,7 @@ export function sendStoreError(res: Response, end: (chunk?: unknown) => void = (
 
 class SessionRequest implements SessionOwner {
   session: Session | undefined;
-  /** The id the request's cookie carried and the store confirmed; the only id ever taken from a client. */
+  /** The id the request's verified cookie carried. It becomes the session's id only if the store has it. */
   cookieId: string | undefined;
   private snapshot: Snapshot = new Map();
   private persisted = false;
@@ -160,7 +161,9 @@ class SessionRequest implements SessionOwner {
     // `req.session = null` is how cookie-session style code logs out: treat it as destroy at the end.
     if (value === null || value === undefined) {
       if (!this.hooked) this.hook();
-      if (this.session) void this.destroy(this.session).catch(() => undefined);
+      if (this.session) {
+        this.destroy(this.session).catch((error: unknown) => this.feature.storeFailed(error, 'session not destroyed'));
+      }
       this.destroyed = true;
     } else if (value instanceof Session) {
       this.session = value;
@@ -188,7 +191,7 @@ class SessionRequest implements SessionOwner {
     for (const name of Object.keys(session)) {
       const json = JSON.stringify(session[name]);
       if (json === undefined) continue;
-      bytes += name.length + json.length;
+      bytes += Buffer.byteLength(name) + Buffer.byteLength(json);
       current.set(name, json);
       if (this.snapshot.get(name) !== json) set.push(fieldName(name), json);
     }

@@ -40,7 +40,7 @@ describeForEachStore('session', ({ tier, makeKit }) => {
     const res = await request(app).get('/get/a').set('Cookie', cookie);
     expect(res.body.value).toBe('1');
     expect(setCookie(res)).toBeUndefined();
-    expect(calls).toEqual(tier === 'memory' ? ['get'] : ['script:load']);
+    expect(calls).toEqual(tier === 'memory' ? ['get'] : ['command:HGETALL']);
   });
 
   test('a change writes only the changed and deleted fields', async () => {
@@ -50,7 +50,9 @@ describeForEachStore('session', ({ tier, makeKit }) => {
     await request(app).post('/set/b/2').set('Cookie', cookie);
     const calls = recordStoreCalls(kit);
     await request(app).post('/del/a').set('Cookie', cookie);
-    expect(calls.filter((c) => c !== 'get' && c !== 'script:load').length).toBe(1);
+    expect(calls.filter((c) => c !== 'get' && c !== 'command:HGETALL')).toEqual(
+      tier === 'memory' ? ['set'] : ['script:save'],
+    );
     const all = await request(app).get('/all').set('Cookie', cookie);
     expect(all.body.data).toEqual({ b: '2' });
   });
@@ -99,15 +101,22 @@ describeForEachStore('session', ({ tier, makeKit }) => {
       await request(app).get('/get/a').set('Cookie', cookie);
       return calls.slice(from);
     };
-    // Each read is a single store call: the touch, when due, rides in the read script.
-    const single = [tier === 'memory' ? 'get' : 'script:load'];
+    // Within the interval a read is one plain read; once it has passed, one touch goes with it.
+    const single = [tier === 'memory' ? 'get' : 'command:HGETALL'];
     expect(await read()).toEqual(single);
     expect(await read()).toEqual(single);
     expect(await seen()).toBe(first);
     await sleep(400);
     // (The embedded store's touch is an in-process expiry update, not a round trip.)
-    expect(await read()).toEqual(tier === 'memory' ? ['get', 'expire'] : single);
-    expect(await seen()).toBeGreaterThan(first);
+    expect(await read()).toEqual(tier === 'memory' ? ['get', 'expire'] : ['command:HGETALL', 'script:touch']);
+    expect(await read()).toEqual(single);
+    // The touch is not waited for by the request: give it a moment on stores that answer out of order (REST).
+    let moved = false;
+    for (let i = 0; i < 20 && !moved; i++) {
+      moved = ((await seen()) as number) > (first as number);
+      if (!moved) await sleep(25);
+    }
+    expect(moved).toBe(true);
   });
 
   timed('absolute lifetime ends an active session', async () => {

@@ -1,6 +1,7 @@
 // Benchmark of the semantic cache (not a test): lookup latency at 10,000 and 100,000 entries on the embedded store
 // and on a real Redis (its own redis-server on a free port), memory per entry, the dense flat index for
-// comparison, and a hit through the demo endpoint against the simulated LLM. Run: npx tsx bench/semantic.ts [--quick: 10,000 only] [--large: 100,000 only] [--broad: Zipf vocabulary]
+// comparison, and a hit through the demo endpoint against the simulated LLM.
+// Run: npx tsx bench/semantic.ts [--quick: 10,000 only] [--large: 100,000 only] [--broad: Zipf vocabulary]
 
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -279,7 +280,7 @@ async function demoSpeedup() {
 
 async function main() {
   console.log(
-    `# semantic cache benchmark (node ${process.version}, ${quick ? 'quick' : 'full'}; 2 cores shared with other work)`,
+    `# semantic cache benchmark (node ${process.version}, ${quick ? 'quick' : 'full'}, ${broad ? 'broad' : 'narrow'} corpus; 2 cores shared)`,
   );
   await demoSpeedup();
   denseFlat();

@@ -612,6 +612,8 @@ export class SemanticCache {
         if (decoded) part.index.add(decoded.entry, decoded.vector);
       }
       cursor = page.cursor;
+      // Let requests and timers run between pages: decoding a large partition takes a while.
+      if (cursor !== '0') await new Promise((resolve) => setImmediate(resolve));
     } while (cursor !== '0' && !this.closed);
     part.ready = true;
   }

@@ -19,8 +19,12 @@ interface MemNamespace {
   seq: number;
 }
 
+const SCAN_PAGE = 1000;
+
 export class MemorySemanticBackend implements SemanticBackend {
   private readonly key: (id: string, ...parts: string[]) => string;
+  private readonly snapshots = new Map<string, { ids: string[]; offset: number }>();
+  private scanCounter = 0;
 
   constructor(private readonly store: MemoryStore) {
     this.key = store.keys.forFeature('semcache');
@@ -150,12 +154,33 @@ export class MemorySemanticBackend implements SemanticBackend {
     partition: string,
     cursor: string,
   ): Promise<{ cursor: string; records: Array<[string, string]> }> {
-    if (cursor !== '0') return { cursor: '0', records: [] };
-    const records: Array<[string, string]> = [];
-    for (const [id, e] of this.space(ns, false)?.entries ?? []) {
-      if (e.partition === partition) records.push([id, e.record]);
+    // Pages of 1,000 over a snapshot of the partition's ids taken at cursor '0' (like HSCAN, entries added or
+    // removed meanwhile may or may not be seen; the change log covers them), so a large load never blocks the loop.
+    let ids: string[];
+    let offset: number;
+    if (cursor === '0') {
+      ids = [];
+      for (const [id, e] of this.space(ns, false)?.entries ?? []) if (e.partition === partition) ids.push(id);
+      offset = 0;
+    } else {
+      const snapshot = this.snapshots.get(cursor);
+      if (!snapshot) return { cursor: '0', records: [] };
+      this.snapshots.delete(cursor);
+      ({ ids, offset } = snapshot);
     }
-    return { cursor: '0', records };
+    const space = this.space(ns, false);
+    const records: Array<[string, string]> = [];
+    const end = Math.min(ids.length, offset + SCAN_PAGE);
+    for (let i = offset; i < end; i++) {
+      const e = space?.entries.get(ids[i] as string);
+      if (e) records.push([ids[i] as string, e.record]);
+    }
+    if (end >= ids.length) return { cursor: '0', records };
+    const next = String(++this.scanCounter);
+    // Abandoned scans (a cache closed mid-load) must not pile up.
+    if (this.snapshots.size >= 64) this.snapshots.delete(this.snapshots.keys().next().value as string);
+    this.snapshots.set(next, { ids, offset: end });
+    return { cursor: next, records };
   }
 
   async changes(ns: string, since: number, limit: number): Promise<ChangeBatch> {

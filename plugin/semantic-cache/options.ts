@@ -140,7 +140,7 @@ export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): S
   assertPlainObject(guards, 'semanticCache.guards');
   assertKnownKeys(
     guards,
-    ['negation', 'numbers', 'entities', 'intent', 'refinement', 'minOverlap'],
+    ['negation', 'numbers', 'entities', 'intent', 'refinement', 'substitution', 'minOverlap'],
     'semanticCache.guards',
   );
   const embedder = options.embedder ?? new OfflineEmbedder();

@@ -509,8 +509,15 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     const keysNoVariant = core.entryKeys(id, '-');
     if (cap.discarded || !cap.recording || cap.overflow || !v || !v.ok) {
       if (lease) {
+        // Not storable by policy (private, too big, ...) rather than by failure: leave a short marker so that
+        // concurrent requests run their handlers at once instead of queueing behind one filler after another.
+        // After a 5xx the lease is simply released: queueing then spares a failing backend.
+        const byPolicy = !cap.discarded && (cap.overflow || (v !== undefined && !v.ok && cap.status < 500));
+        const markerMs = byPolicy ? Math.min(leaseMs, 1000) : 0;
+        await core.backend
+          .release(keysNoVariant.lease, flow.token, markerMs)
+          .catch((e) => core.storeError(e, 'release'));
         core.notifyFill(id, false);
-        await core.backend.release(keysNoVariant.lease, flow.token).catch((e) => core.storeError(e, 'release'));
       }
       return;
     }
@@ -626,7 +633,11 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
             return false;
           }
           decided = verdict(c.status, c.headers(), snapshot);
-          res.setHeader('cache-status', status(decided.ok ? params : `${params}; detail=${decided.reason}`));
+          // One detail per member (RFC 9211 parameters are a dictionary): why it was not stored wins.
+          res.setHeader(
+            'cache-status',
+            status(decided.ok ? params : `${params.replace(/; detail=[^;]*/, '')}; detail=${decided.reason}`),
+          );
           return decided.ok;
         },
         onEnd(c) {
@@ -695,6 +706,10 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
           w.cancel();
           return reply;
         }
+        if (reply.notStorable) {
+          w.cancel();
+          return 'gone';
+        }
         const outcome = await w.done;
         if (outcome !== 'stored') return outcome;
       } else {
@@ -702,6 +717,7 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
         delay = Math.min(delay * 2, 250);
         const reply = await lookup(flow, core.specFor(flow.id), true);
         if (reply.state === 'fresh' || reply.state === 'stale' || reply.lease) return reply;
+        if (reply.notStorable) return 'gone';
       }
     }
     return 'gone';
@@ -754,6 +770,11 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     }
     // miss or expired
     let collapsed = false;
+    if (!reply.lease && reply.notStorable) {
+      core.counters.misses++;
+      run(flow, 'fwd=miss', { lease: false, startedAt: reply.now, stale: entry ?? undefined, staleNow: reply.now });
+      return;
+    }
     if (!reply.lease && config.coalesce) {
       let waited: LookupReply | 'gone' | 'timeout';
       try {

@@ -115,6 +115,25 @@ describeForEachStore('response cache', (ctx) => {
     expect(statuses.some((s) => /collapsed/.test(s))).toBe(true);
   });
 
+  test('when the filler cannot store (private), waiters run their own handlers at once', async () => {
+    const [k1, k2] = twoKits(ctx);
+    let calls = 0;
+    const handler: RequestHandler = async (_req, res) => {
+      calls++;
+      await sleep(100);
+      res.set('Cache-Control', 'private').json({ mine: true });
+    };
+    const a1 = app('/private', k1.cache({ coalesce: { wait: '10 s' } }), handler);
+    const a2 = app('/private', k2.cache({ coalesce: { wait: '10 s' } }), handler);
+    await sleep(100);
+    const started = Date.now();
+    const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => request(i % 2 ? a1 : a2).get('/private')));
+    // Not serialised one after another, and never waiting out the 10 s bound.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(calls).toBe(6);
+    for (const r of replies) expect(r.headers['cache-status']).toMatch(/fwd=miss(; collapsed)?; detail=private$/);
+  });
+
   test('invalidation by tag on instance A is seen on instance B, even through its hot layer', async () => {
     const [k1, k2] = twoKits(ctx);
     let version = 1;

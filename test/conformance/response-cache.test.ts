@@ -3,6 +3,7 @@
 
 import express, { type Express, type RequestHandler } from 'express';
 import request from 'supertest';
+import { safeId } from '../../plugin/core/keys';
 import type { RedisKit } from '../../plugin/index';
 import { describeForEachStore, type TierContext } from '../support/stores';
 
@@ -184,6 +185,21 @@ describeForEachStore('response cache', (ctx) => {
       expect(statuses.some((s) => s.includes('memory'))).toBe(false);
       expect(warnings).toEqual([expect.objectContaining({ code: 'ERR_KIT_CACHE_HOT_LAYER' })]);
     }
+  });
+
+  test('the Vary spec outlives every variant (a short-lived variant does not shorten it)', async () => {
+    const kit = makeKit();
+    const a = app('/v', kit.cache(), (req, res) => {
+      res.vary('X-V');
+      res.set('Cache-Control', req.get('x-v') === 'long' ? 'max-age=600' : 'max-age=2');
+      res.json({ v: req.get('x-v') });
+    });
+    await request(a).get('/v').set('X-V', 'long');
+    await sleep(20);
+    await request(a).get('/v').set('X-V', 'short');
+    await sleep(20);
+    const specKey = `${kit.store.keys.prefix}:rc:{${safeId('GET /v')}}:vary`;
+    expect(await kit.store.pttl(specKey)).toBeGreaterThan(500_000);
   });
 
   test('invalidate by key (every variant) and by path prefix', async () => {

@@ -211,6 +211,8 @@ async function parent(): Promise<void> {
   const duration = arg('duration', 5);
   const connections = arg('connections', 50);
   const write = !args.includes('--no-write');
+  const pacedRate = arg('paced-rate', 1000);
+  const pacedSeconds = arg('paced-duration', 3);
   const loadBefore = loadavg()[0] as number;
   const redis = await startRedis();
   const variants: Variant[] = ['bare-ping', 'cache-redis', 'cache-redis-hot', 'uncached-20ms'];
@@ -223,6 +225,7 @@ async function parent(): Promise<void> {
     for (const v of variants) await cannon(urlOf(v), 10, 1);
 
     const results = new Map<Variant, RunResult[]>(variants.map((v) => [v, []]));
+    const paced = new Map<Variant, RunResult[]>(variants.map((v) => [v, []]));
     for (let round = 0; round < rounds; round++) {
       // Rotate the order every round so no variant always runs first (or always right after another).
       const order = variants.map((_, i) => variants[(i + round) % variants.length] as Variant);
@@ -230,9 +233,20 @@ async function parent(): Promise<void> {
         const usesRedis = v === 'cache-redis' || v === 'cache-redis-hot';
         const r = await cannon(urlOf(v), connections, duration, {}, usesRedis ? redis.cpuUs : undefined);
         results.get(v)?.push(r);
+        // The same app at a fixed, unsaturated rate: CPU per request then measures the work of a request rather
+        // than how the scheduler shared two busy cores.
+        const p = await cannon(
+          urlOf(v),
+          10,
+          pacedSeconds,
+          { overallRate: pacedRate },
+          usesRedis ? redis.cpuUs : undefined,
+        );
+        paced.get(v)?.push(p);
         console.log(
           `round ${round + 1}/${rounds} ${v.padEnd(16)} ${Math.round(r.rps)} req/s  p99 ${r.p99} ms  ` +
-            `app ${r.appCpu.toFixed(1)} µs/req  redis ${r.redisCpu.toFixed(1)} µs/req`,
+            `app ${r.appCpu.toFixed(1)} µs/req  redis ${r.redisCpu.toFixed(1)} µs/req | at ${pacedRate}/s: ` +
+            `app ${p.appCpu.toFixed(1)} µs/req  redis ${p.redisCpu.toFixed(1)} µs/req`,
         );
       }
     }
@@ -285,6 +299,29 @@ async function parent(): Promise<void> {
       'uncached-20ms': 'the same 20 ms handler, no cache (reference)',
     };
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+    const bareCost = (paced.get('bare-ping') as RunResult[]).map((r) => r.appCpu);
+    const costRows = variants.map((v) => {
+      const rs = paced.get(v) as RunResult[];
+      const totals = rs.map((r) => r.appCpu + r.redisCpu);
+      const ratios = totals.map((t, i) => (bareCost[i] as number) / t);
+      return {
+        v,
+        app: median(rs.map((r) => r.appCpu)),
+        redis: median(rs.map((r) => r.redisCpu)),
+        total: median(totals),
+        ratio: median(ratios),
+        ratioMin: Math.min(...ratios),
+        ratioMax: Math.max(...ratios),
+      };
+    });
+    const costTable = [
+      `| setup | app CPU µs/req at ${pacedRate} req/s | Redis CPU µs/req | total | bare /ping CPU ÷ this: median of per-round ratios (min–max) |`,
+      '|---|---|---|---|---|',
+      ...costRows.map(
+        (r) =>
+          `| ${label[r.v]} | ${r.app.toFixed(1)} | ${r.redis ? r.redis.toFixed(1) : '–'} | ${r.total.toFixed(1)} | ${r.ratio.toFixed(2)} (${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}) |`,
+      ),
+    ].join('\n');
     const table = [
       '| setup | req/s median (min–max) | vs bare /ping: median of per-round ratios (min–max) | p99 ms (median) | app CPU µs/req | Redis CPU µs/req | errors + non-2xx |',
       '|---|---|---|---|---|---|---|',
@@ -317,7 +354,13 @@ async function parent(): Promise<void> {
       '',
       table,
       '',
-      `Targets: real Redis ${verdict('cache-redis', 0.85)}; hot layer ${verdict('cache-redis-hot', 0.95)}.`,
+      `Targets (throughput ratios above): real Redis ${verdict('cache-redis', 0.85)}; hot layer ${verdict('cache-redis-hot', 0.95)}.`,
+      '',
+      `CPU cost per request at a fixed ${pacedRate} req/s (10 connections, ${pacedSeconds} s per run, same rounds, ` +
+        'run right after each saturating run). Where CPU is the bottleneck, throughput relative to bare `/ping` ' +
+        'follows the last column:',
+      '',
+      costTable,
       '',
       zipfLine,
       '',

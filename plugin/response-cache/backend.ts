@@ -43,6 +43,8 @@ export interface LookupReply {
   state: LookupState;
   /** Whether the caller now holds the fill lease (and must store or release). */
   lease: boolean;
+  /** The last fill of this key could not be stored by policy: run the handler, do not wait for another. */
+  notStorable?: boolean;
 }
 
 /** The keys of one primary key and the variant the caller is after (all in one Cluster slot). */
@@ -75,7 +77,8 @@ export interface CacheBackend {
   ): Promise<LookupReply>;
   /** Stores a variant and releases the caller's lease; resolves to the store's time of storage. */
   store(keys: EntryKeys, request: StoreRequest): Promise<number>;
-  release(leaseKey: string, token: string): Promise<void>;
+  /** Gives the lease back; with `markerMs` > 0 leaves a "not storable" marker for that long instead. */
+  release(leaseKey: string, token: string, markerMs?: number): Promise<void>;
   /** Registers an entry under a tag; false when the tag was invalidated after `startedAt` (minus `skewMs`). */
   tagAdd(tagKeys: TagKeys, entryKey: string, startedAt: number, keepMs: number, skewMs: number): Promise<boolean>;
   /** Marks a tag invalidated now and returns (and forgets) its member entry keys. */

@@ -33,22 +33,22 @@ export class MemoryCacheBackend implements CacheBackend {
     const spec = stored ?? '';
     if (specKnown && spec !== assumedSpec)
       return { now, specKnown, spec, entry: null, state: 'mismatch', lease: false };
-    const lease = (): boolean => {
-      if (!wantLease) return false;
+    const lease = (): { lease: boolean; notStorable: boolean } => {
+      if (!wantLease) return { lease: false, notStorable: false };
       const holder = e.get<string>(keys.lease);
       if (holder === undefined) {
         e.set(keys.lease, token, leaseMs);
-        return true;
+        return { lease: true, notStorable: false };
       }
-      return holder === token;
+      return { lease: holder === token, notStorable: holder === '!' };
     };
     const entry = e.get<MemEntry>(keys.entry);
     if (entry) {
       if (now < entry.freshUntil) return { now, specKnown, spec, entry, state: 'fresh', lease: false };
       const state = now < entry.staleUntil ? 'stale' : 'expired';
-      return { now, specKnown, spec, entry, state, lease: lease() };
+      return { now, specKnown, spec, entry, state, ...lease() };
     }
-    return { now, specKnown, spec, entry: null, state: 'miss', lease: lease() };
+    return { now, specKnown, spec, entry: null, state: 'miss', ...lease() };
   }
 
   async store(keys: EntryKeys, r: StoreRequest): Promise<number> {
@@ -69,8 +69,10 @@ export class MemoryCacheBackend implements CacheBackend {
     return now;
   }
 
-  async release(leaseKey: string, token: string): Promise<void> {
-    if (this.engine.get(leaseKey) === token) this.engine.delete(leaseKey);
+  async release(leaseKey: string, token: string, markerMs = 0): Promise<void> {
+    if (this.engine.get(leaseKey) !== token) return;
+    if (markerMs > 0) this.engine.set(leaseKey, '!', markerMs);
+    else this.engine.delete(leaseKey);
   }
 
   async tagAdd(tag: TagKeys, entryKey: string, startedAt: number, keepMs: number, skewMs: number): Promise<boolean> {

@@ -443,7 +443,11 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     res.end(entry.body);
   }
 
-  function verdict(req: Request, code: number, headers: Record<string, unknown>): Verdict {
+  function verdict(
+    code: number,
+    headers: Record<string, unknown>,
+    upstream: Record<string, unknown> | undefined,
+  ): Verdict {
     if (!config.statuses.has(code)) return { ok: false, reason: `status-${code}` };
     if (headers['set-cookie'] !== undefined && !config.userKey) return { ok: false, reason: 'set-cookie' };
     if (headers['content-range'] !== undefined) return { ok: false, reason: 'partial' };
@@ -460,6 +464,9 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     let lastModified = Number.NaN;
     for (const [field, value] of Object.entries(headers)) {
       if (value === undefined || UNSTORED.has(field)) continue;
+      // Set by middleware before the cache (a request id, CORS, security headers): per request, set again on every
+      // hit by that middleware, so not stored (unless the handler changed the value).
+      if (upstream && upstream[field] === value) continue;
       if (field === 'etag') {
         const tag = String(value);
         // Express's automatic ETag is weak; we keep an origin's strong one and make our own otherwise.
@@ -469,7 +476,6 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
       if (field === 'last-modified') lastModified = Date.parse(String(value));
       fields.push([field, Array.isArray(value) ? value.map(String) : String(value)]);
     }
-    void req;
     const ageHeader = Number(headers.age);
     return {
       ok: true,
@@ -503,8 +509,15 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     const keysNoVariant = core.entryKeys(id, '-');
     if (cap.discarded || !cap.recording || cap.overflow || !v || !v.ok) {
       if (lease) {
+        // Not storable by policy (private, too big, ...) rather than by failure: leave a short marker so that
+        // concurrent requests run their handlers at once instead of queueing behind one filler after another.
+        // After a 5xx the lease is simply released: queueing then spares a failing backend.
+        const byPolicy = !cap.discarded && (cap.overflow || (v !== undefined && !v.ok && cap.status < 500));
+        const markerMs = byPolicy ? Math.min(leaseMs, 1000) : 0;
+        await core.backend
+          .release(keysNoVariant.lease, flow.token, markerMs)
+          .catch((e) => core.storeError(e, 'release'));
         core.notifyFill(id, false);
-        await core.backend.release(keysNoVariant.lease, flow.token).catch((e) => core.storeError(e, 'release'));
       }
       return;
     }
@@ -600,7 +613,8 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
       core.counters.staleHits++;
       serve(req, r, staleUsable, opts.staleNow ?? 0, `hit; fwd=stale; ${detail}`);
     };
-    const snapshot = opts.shadow ? res.getHeaders() : undefined;
+    // What middleware before us set: the shadow's starting state, and the fields not to store.
+    const snapshot = res.getHeaders();
     if (opts.shadow && stale) {
       core.counters.staleHits++;
       serve(req, res, stale, opts.staleNow ?? 0, 'hit; detail=stale-while-revalidate');
@@ -618,18 +632,22 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
             c.divert((r) => serveStale(r, `fwd-status=${c.status}; detail=stale-if-error`), false);
             return false;
           }
-          decided = verdict(req, c.status, c.headers());
-          res.setHeader('cache-status', status(decided.ok ? params : `${params}; detail=${decided.reason}`));
+          decided = verdict(c.status, c.headers(), snapshot);
+          // One detail per member (RFC 9211 parameters are a dictionary): why it was not stored wins.
+          res.setHeader(
+            'cache-status',
+            status(decided.ok ? params : `${params.replace(/; detail=[^;]*/, '')}; detail=${decided.reason}`),
+          );
           return decided.ok;
         },
         onEnd(c) {
           clearTimeout(timer);
-          if (c.mode === 'shadow' && !c.discarded) decided = verdict(req, c.status, c.headers());
+          if (c.mode === 'shadow' && !c.discarded) decided = verdict(c.status, c.headers(), snapshot);
           void finish(flow, c, decided, opts.lease, opts.startedAt);
         },
       },
       opts.shadow ? 'shadow' : 'pass',
-      snapshot,
+      opts.shadow ? snapshot : undefined,
     );
     if (opts.shadow) cap.startRecording();
     if (staleUsable && !opts.shadow) {
@@ -688,6 +706,10 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
           w.cancel();
           return reply;
         }
+        if (reply.notStorable) {
+          w.cancel();
+          return 'gone';
+        }
         const outcome = await w.done;
         if (outcome !== 'stored') return outcome;
       } else {
@@ -695,6 +717,7 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
         delay = Math.min(delay * 2, 250);
         const reply = await lookup(flow, core.specFor(flow.id), true);
         if (reply.state === 'fresh' || reply.state === 'stale' || reply.lease) return reply;
+        if (reply.notStorable) return 'gone';
       }
     }
     return 'gone';
@@ -747,6 +770,11 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
     }
     // miss or expired
     let collapsed = false;
+    if (!reply.lease && reply.notStorable) {
+      core.counters.misses++;
+      run(flow, 'fwd=miss', { lease: false, startedAt: reply.now, stale: entry ?? undefined, staleNow: reply.now });
+      return;
+    }
     if (!reply.lease && config.coalesce) {
       let waited: LookupReply | 'gone' | 'timeout';
       try {

@@ -73,6 +73,7 @@ export class RedisCacheBackend implements CacheBackend {
       entry: raw ? this.decode(String(raw)) : null,
       state,
       lease: Number(lease) === 1,
+      notStorable: Number(lease) === 2,
     };
   }
 
@@ -85,8 +86,8 @@ export class RedisCacheBackend implements CacheBackend {
     return Number(now);
   }
 
-  async release(leaseKey: string, token: string): Promise<void> {
-    await this.redis.script(cacheRelease, [leaseKey], [token]);
+  async release(leaseKey: string, token: string, markerMs = 0): Promise<void> {
+    await this.redis.script(cacheRelease, [leaseKey], [token, markerMs]);
   }
 
   async tagAdd(tag: TagKeys, entryKey: string, startedAt: number, keepMs: number, skewMs: number): Promise<boolean> {

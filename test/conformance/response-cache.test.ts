@@ -3,6 +3,7 @@
 
 import express, { type Express, type RequestHandler } from 'express';
 import request from 'supertest';
+import { safeId } from '../../plugin/core/keys';
 import type { RedisKit } from '../../plugin/index';
 import { describeForEachStore, type TierContext } from '../support/stores';
 
@@ -115,6 +116,25 @@ describeForEachStore('response cache', (ctx) => {
     expect(statuses.some((s) => /collapsed/.test(s))).toBe(true);
   });
 
+  test('when the filler cannot store (private), waiters run their own handlers at once', async () => {
+    const [k1, k2] = twoKits(ctx);
+    let calls = 0;
+    const handler: RequestHandler = async (_req, res) => {
+      calls++;
+      await sleep(100);
+      res.set('Cache-Control', 'private').json({ mine: true });
+    };
+    const a1 = app('/private', k1.cache({ coalesce: { wait: '10 s' } }), handler);
+    const a2 = app('/private', k2.cache({ coalesce: { wait: '10 s' } }), handler);
+    await sleep(100);
+    const started = Date.now();
+    const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => request(i % 2 ? a1 : a2).get('/private')));
+    // Not serialised one after another, and never waiting out the 10 s bound.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(calls).toBe(6);
+    for (const r of replies) expect(r.headers['cache-status']).toMatch(/fwd=miss(; collapsed)?; detail=private$/);
+  });
+
   test('invalidation by tag on instance A is seen on instance B, even through its hot layer', async () => {
     const [k1, k2] = twoKits(ctx);
     let version = 1;
@@ -165,6 +185,21 @@ describeForEachStore('response cache', (ctx) => {
       expect(statuses.some((s) => s.includes('memory'))).toBe(false);
       expect(warnings).toEqual([expect.objectContaining({ code: 'ERR_KIT_CACHE_HOT_LAYER' })]);
     }
+  });
+
+  test('the Vary spec outlives every variant (a short-lived variant does not shorten it)', async () => {
+    const kit = makeKit();
+    const a = app('/v', kit.cache(), (req, res) => {
+      res.vary('X-V');
+      res.set('Cache-Control', req.get('x-v') === 'long' ? 'max-age=600' : 'max-age=2');
+      res.json({ v: req.get('x-v') });
+    });
+    await request(a).get('/v').set('X-V', 'long');
+    await sleep(20);
+    await request(a).get('/v').set('X-V', 'short');
+    await sleep(20);
+    const specKey = `${kit.store.keys.prefix}:rc:{${safeId('GET /v')}}:vary`;
+    expect(await kit.store.pttl(specKey)).toBeGreaterThan(500_000);
   });
 
   test('invalidate by key (every variant) and by path prefix', async () => {

@@ -212,6 +212,32 @@ async function etagOf(app: express.Express): Promise<string> {
 // Stores complete after the response is sent; give the memory store's promise a turn.
 const settle = () => new Promise((r) => setTimeout(r, 5));
 
+describe('response cache: fields set before the cache', () => {
+  test('per-request fields from earlier middleware are not replayed from the store', async () => {
+    const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
+    let n = 0;
+    const app = express();
+    app.use((_req, res, next) => {
+      res.set('X-Request-Id', `req-${++n}`);
+      next();
+    });
+    app.get('/r', kit.cache(), (_req, res) => {
+      res.set('X-From-Handler', 'yes');
+      res.json({ ok: true });
+    });
+    try {
+      await request(app).get('/r');
+      await settle();
+      const hit = await request(app).get('/r');
+      expect(hit.headers['cache-status']).toMatch(/hit/);
+      expect(hit.headers['x-request-id']).toBe('req-2');
+      expect(hit.headers['x-from-handler']).toBe('yes');
+    } finally {
+      await kit.close();
+    }
+  });
+});
+
 describe('response cache: unsafe methods', () => {
   test('a successful POST, PUT or DELETE through the middleware invalidates the URL (RFC 9111 4.4); a failed one does not', async () => {
     const kit = createRedisKit({ store: 'memory', logger: false, env: {} });

@@ -8,8 +8,9 @@
 -- ARGV[2]  the caller's lease token
 -- ARGV[3]  lease time to live in ms
 -- ARGV[4]  '1' when the caller may take the lease (a GET that will run the handler), '0' otherwise
--- Returns  { server time ms, spec known (0|1), spec, entry or '', state, lease held (0|1) }; state is one of
---          fresh, stale (within stale-while-revalidate), expired (kept for stale-if-error only), miss, mismatch
+-- Returns  { server time ms, spec known (0|1), spec, entry or '', state, lease }; state is one of fresh, stale
+--          (within stale-while-revalidate), expired (kept for stale-if-error only), miss, mismatch; lease is 1 when
+--          the caller holds it, 0 when another request does, 2 when the last fill could not be stored (marker '!')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000.0)
 local nowText = string.format('%.0f', now)
@@ -32,6 +33,7 @@ local function lease()
     return 1
   end
   if holder == ARGV[2] then return 1 end
+  if holder == '!' then return 2 end
   return 0
 end
 

@@ -17,12 +17,12 @@ local freshUntil = now + tonumber(ARGV[3])
 local staleUntil = freshUntil + tonumber(ARGV[4])
 local keep = tonumber(ARGV[5])
 redis.call('SET', KEYS[2], string.format('%.0f:%.0f:', freshUntil, staleUntil) .. ARGV[6], 'PX', ARGV[5])
+-- The spec and the variant list live at least as long as the longest-lived variant (SET drops a TTL, so read it
+-- first).
+local specLeft = redis.call('PTTL', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1])
+if specLeft > keep then redis.call('PEXPIRE', KEYS[1], specLeft) else redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 redis.call('SADD', KEYS[4], KEYS[2])
--- The spec and the variant list live at least as long as the longest-lived variant.
-for _, key in ipairs({ KEYS[1], KEYS[4] }) do
-  local left = redis.call('PTTL', key)
-  if left < keep then redis.call('PEXPIRE', key, ARGV[5]) end
-end
+if redis.call('PTTL', KEYS[4]) < keep then redis.call('PEXPIRE', KEYS[4], ARGV[5]) end
 if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 return string.format('%.0f', now)

@@ -70,13 +70,16 @@ export async function connect(
     lastLogged = now;
     logger.warn({ code: 'ERR_KIT_STORE_CONNECTION', where, err: error }, 'store connection error (retrying)');
   };
-  // Our own clients: short per-command retries (the kit has its own timeout and circuit breaker) and
-  // auto-pipelining, which batches the many small commands of concurrent requests into few writes.
+  // Our own clients: short per-command retries (the kit has its own timeout and circuit breaker), and no
+  // auto-pipelining. ioredis keeps one auto-pipeline in flight per connection and defers each write to the next
+  // event-loop turn; measured here, that cut awaited script calls (locks: ~12k vs ~48k ops/s with 50 callers),
+  // one-at-a-time queue adds and rate-limit decisions (+1.5 µs of app CPU each). Concurrent requests' commands
+  // still share the socket; the server answers them in order.
   const common = {
     connectTimeout: settings.connectTimeoutMs,
     commandTimeout: settings.commandTimeoutMs,
     maxRetriesPerRequest: 1,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   };
 
@@ -98,7 +101,7 @@ export async function connect(
       logger.info({ nodes: spec.nodes.map((n) => `${n.host}:${n.port}`), source: spec.source }, 'store: Redis Cluster');
       const { retryStrategy, ...redisOptions } = common;
       const client = new Cluster(spec.nodes, {
-        enableAutoPipelining: true,
+        enableAutoPipelining: false,
         clusterRetryStrategy: retryStrategy,
         slotsRefreshTimeout: settings.connectTimeoutMs,
         redisOptions: {

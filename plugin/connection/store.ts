@@ -3,7 +3,7 @@
 // conformance suite runs them unchanged on every kind). Every Redis call goes through `exec`, which applies the
 // circuit breaker and the command timeout, so no request ever waits on a dead server.
 
-import { ClosedError, StoreUnavailableError } from '../core/errors.js';
+import { ClosedError, StoreTimeoutError, StoreUnavailableError } from '../core/errors.js';
 import type { KeyBuilder } from '../core/keys.js';
 import type { KitLogger } from '../core/logger.js';
 import { withTimeout } from '../core/timeout.js';
@@ -244,7 +244,11 @@ export class RedisStore implements StoreBase {
       return result;
     } catch (error) {
       observer?.(what, performance.now() - started, true);
-      const kitError = normaliseError(error, what);
+      // ioredis's own commandTimeout (same length as ours) may fire first: report it as the timeout it is.
+      const kitError =
+        error instanceof Error && error.message === 'Command timed out'
+          ? new StoreTimeoutError(what, timeoutMs)
+          : normaliseError(error, what);
       if (kitError instanceof StoreUnavailableError) {
         this.failures++;
         breaker?.failure();

@@ -332,7 +332,7 @@ export class RedisStore implements StoreBase {
     let subscription = this.subscriptions.get(channel);
     if (!subscription) {
       const handlers = new Set<MessageHandler>();
-      const confirmed = this.exec(`SUBSCRIBE ${channel}`, (c) =>
+      const confirmed = this.exec('SUBSCRIBE', (c) =>
         c.subscribe(channel, (message, ch) => {
           for (const h of handlers) h(message, ch);
         }),

@@ -42,14 +42,21 @@ describeForEachStore('store', ({ tier, makeKit }) => {
   test('values with a time to live expire', async () => {
     const { store } = makeKit();
     const key = store.keys.key('test', 'ttl');
-    await store.set(key, 'v', 150);
+    await store.set(key, 'v', 400);
     const ttl = await store.pttl(key);
     expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(150);
-    expect(await store.get(key)).toBe('v');
-    await sleep(300);
+    expect(ttl).toBeLessThanOrEqual(400);
+    await sleep(800);
     expect(await store.get(key)).toBeNull();
     expect(await store.pttl(key)).toBe(-2);
+  });
+
+  test('a value with a long time to live is there until it expires', async () => {
+    const { store } = makeKit();
+    const key = store.keys.key('test', 'ttl-long');
+    await store.set(key, 'v', 60_000);
+    expect(await store.get(key)).toBe('v');
+    expect(await store.pttl(key)).toBeGreaterThan(50_000);
   });
 
   test('incrBy is atomic under concurrency and sets the expiry once (script path)', async () => {

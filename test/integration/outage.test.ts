@@ -12,7 +12,7 @@ const COMMAND_TIMEOUT = 300;
 const HEALTH_TIMEOUT = 400;
 const COOLDOWN = 500;
 // Scheduling slack on a loaded 2-core machine; the bounds below are the timeout plus this.
-const SLACK = 250;
+const SLACK = 500;
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; result?: T; error?: unknown }> {
   const started = performance.now();

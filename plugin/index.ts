@@ -18,3 +18,7 @@ export type { FeatureContext } from './core/context.js';
 export type { StoreMode } from './connection/types.js';
 export type { HealthCheck, HealthReport, HealthStatus } from './observability/health.js';
 export { VERSION } from './version.js';
+export type { AuthorizeInput, RealtimeAction, RealtimeOptions } from './realtime/options.js';
+export type { Presence, PresenceHandle, PresenceMember } from './realtime/presence.js';
+export type { PublishInput, Realtime, RealtimeEvent, RealtimeStats } from './realtime/service.js';
+export { PresenceFullError, RealtimeInputError } from './realtime/errors.js';

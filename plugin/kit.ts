@@ -14,6 +14,10 @@ import { consoleLogger, isLogger, KitLogger, type Logger, silentLogger } from '.
 import type { FeatureContext } from './core/context.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from './core/options.js';
 import { healthRouter, type HealthOptions } from './observability/health.js';
+import { parseRealtimeOptions, type RealtimeConfig, type RealtimeOptions } from './realtime/options.js';
+import type { Presence } from './realtime/presence.js';
+import { realtimeRouter } from './realtime/router.js';
+import { type Realtime, RealtimeService } from './realtime/service.js';
 
 export interface RedisKitOptions {
   /**
@@ -73,6 +77,8 @@ export interface RedisKitOptions {
     /** Ping latency above which readiness reports `warn`. @default '100 ms' */
     warnLatency?: Duration;
   };
+  /** Realtime channels (Server-Sent Events) and presence: see docs/realtime.md. */
+  realtime?: RealtimeOptions;
   /** Where environment variables are read from. @default process.env */
   env?: Record<string, string | undefined>;
 }
@@ -90,6 +96,10 @@ export interface RedisKit {
   readonly logger: KitLogger;
   /** What feature factories receive (store, logger, settings, close hooks). For feature authors. */
   readonly context: FeatureContext;
+  /** Publish to channels that browsers follow over Server-Sent Events at `GET {base}/realtime/:channel`. */
+  readonly realtime: Realtime;
+  /** Who is in a channel: joins with heartbeats, leases on the store's clock, join/leave events on the channel. */
+  readonly presence: Presence;
   /** An Express router with every route the kit serves (health today; features add theirs). */
   router(): ExpressRouter;
   /** Mounts `router()` on `app` under `basePath`. */
@@ -113,6 +123,7 @@ const KNOWN_OPTIONS = [
   'connectTimeout',
   'circuitBreaker',
   'health',
+  'realtime',
   'env',
 ] as const;
 
@@ -125,6 +136,7 @@ interface KitConfig {
   breaker: { failureThreshold: number; cooldownMs: number } | false;
   health: HealthOptions;
   memoryMaxKeys: number;
+  realtime: RealtimeConfig;
 }
 
 function parseOptions(options: RedisKitOptions): KitConfig {
@@ -165,6 +177,7 @@ function parseOptions(options: RedisKitOptions): KitConfig {
       warnLatencyMs: parseDuration(health.warnLatency ?? '100 ms', 'health.warnLatency'),
     },
     memoryMaxKeys: positiveInt(memory.maxKeys ?? 1_000_000, 'memory.maxKeys'),
+    realtime: parseRealtimeOptions(options.realtime),
   };
 }
 
@@ -212,15 +225,32 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     },
   };
 
+  let realtime: RealtimeService | undefined;
+  const realtimeService = (): RealtimeService => {
+    if (!realtime) {
+      const service = new RealtimeService(context, config.realtime);
+      context.onClose(() => service.close());
+      realtime = service;
+    }
+    return realtime;
+  };
+
   const kit: RedisKit = {
     store,
     mode: store.mode,
     logger: config.logger,
     context,
+    get realtime() {
+      return realtimeService();
+    },
+    get presence() {
+      return realtimeService().presence;
+    },
     router() {
       if (!router) {
         router = Router();
         router.use(healthRouter(store, config.health));
+        router.use(realtimeRouter(realtimeService()));
       }
       return router;
     },

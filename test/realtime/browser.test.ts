@@ -43,19 +43,19 @@ maybe(
       for (const page of [ann, bob]) {
         await page.waitForSelector('#members li[data-member="ann"]', { timeout: 10_000 });
         await page.waitForSelector('#members li[data-member="bob"]', { timeout: 10_000 });
-        await page.waitForFunction(() => document.getElementById('status')?.textContent === 'open');
+        await page.waitForFunction("document.getElementById('status')?.textContent === 'open'");
       }
       await ann.fill('#text', 'hello from ann');
       await ann.click('#send button');
       await bob.waitForFunction(
-        () => document.getElementById('messages')?.textContent?.includes('ann: hello from ann'),
+        "document.getElementById('messages')?.textContent?.includes('ann: hello from ann')",
         undefined,
         { timeout: 10_000 },
       );
       await bob.fill('#text', 'hi ann');
       await bob.press('#text', 'Enter');
       await ann.waitForFunction(
-        () => document.getElementById('messages')?.textContent?.includes('bob: hi ann'),
+        "document.getElementById('messages')?.textContent?.includes('bob: hi ann')",
         undefined,
         {
           timeout: 10_000,
@@ -63,7 +63,7 @@ maybe(
       );
       // Bob leaves: Ann's list drops him from the leave event.
       await bob.close();
-      await ann.waitForFunction(() => !document.querySelector('#members li[data-member="bob"]'), undefined, {
+      await ann.waitForFunction('!document.querySelector(\'#members li[data-member="bob"]\')', undefined, {
         timeout: 10_000,
       });
       expect(await ann.locator('#members li').allTextContents()).toEqual(['ann (you)']);

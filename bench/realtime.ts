@@ -1,0 +1,240 @@
+// Realtime benchmark: one server process holding N concurrent SSE clients, events published through Redis by
+// another kit (as another instance would), publish→receive latency measured at every client, and the server's
+// memory per client. Starts its own redis-server on a free port. Run: npx tsx bench/realtime.ts [clients] [events]
+
+import { type ChildProcess, fork } from 'node:child_process';
+import { request as httpRequest, Agent } from 'node:http';
+import os from 'node:os';
+import express from 'express';
+import { createRedisKit } from '../plugin/index';
+import { startRedis } from '../test/support/redis-server';
+
+const CLIENTS = Number(process.env.CLIENTS ?? process.argv[2] ?? 1000);
+const EVENTS = Number(process.env.EVENTS ?? process.argv[3] ?? 200);
+const INTERVAL_MS = 50;
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Memory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The server process: a kit on the given Redis, the realtime routes, and memory readings on request.
+async function server(redisUrl: string, prefix: string): Promise<void> {
+  const kit = createRedisKit({
+    redis: redisUrl,
+    prefix,
+    logger: false,
+    env: {},
+    realtime: { authorize: () => true, heartbeat: '15 s' },
+  });
+  await kit.ready();
+  const app = express();
+  kit.mount(app);
+  const http = app.listen(0, '127.0.0.1', () => {
+    const address = http.address();
+    process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
+  });
+  http.maxConnections = 100_000;
+  process.on('message', (message: { cmd: string }) => {
+    if (message.cmd === 'memory') {
+      for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
+      const m = process.memoryUsage();
+      process.send?.({
+        memory: { rss: m.rss, heapUsed: m.heapUsed, external: m.external },
+        stats: kit.realtime.stats(),
+      });
+    } else if (message.cmd === 'stop') {
+      http.closeAllConnections();
+      http.close();
+      void kit.close().then(() => process.exit(0));
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The driver: starts Redis and the server, connects the clients, publishes, and reports.
+function ask<T>(child: ChildProcess, cmd: string, key: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (message: Record<string, unknown>) => {
+      if (key in message) {
+        child.off('message', onMessage);
+        resolve(message as T);
+      }
+    };
+    child.on('message', onMessage);
+    child.send({ cmd });
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+// A client process: opens its share of the SSE connections and records publish→receive latencies.
+async function clients(port: number, count: number, offset: number, channels: number): Promise<void> {
+  const latencies: number[] = [];
+  const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+  const requests: Array<ReturnType<typeof httpRequest>> = [];
+  // Like the browser client, a connection refused with 503 (store slow to answer under load) is retried.
+  const open = (i: number, attempt: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path: `/api/v1/realtime/bench-${(offset + i) % channels}`, agent },
+        (res) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            if (attempt < 20) {
+              setTimeout(() => open(i, attempt + 1).then(resolve, reject), 200 * (attempt + 1));
+              return;
+            }
+            return reject(new Error(`HTTP ${res.statusCode}`));
+          }
+          res.setEncoding('utf8');
+          let buffer = '';
+          res.on('data', (chunk: string) => {
+            const at = now();
+            buffer += chunk;
+            let end = buffer.indexOf('\n\n');
+            while (end >= 0) {
+              const block = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              // The publish time is the first number of the event's data: read it without a full JSON.parse.
+              const t = /"data":\{"t":([\d.]+)(,"warm")?/.exec(block);
+              if (t && !t[2]) latencies.push(at - Number(t[1]));
+              else if (block.includes(': connected')) resolve();
+              end = buffer.indexOf('\n\n');
+            }
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+      requests.push(req);
+    });
+  await Promise.all(Array.from({ length: count }, (_, i) => open(i, 0)));
+  process.send?.({ ready: true });
+  process.on('message', (message: { cmd: string }) => {
+    if (message.cmd === 'count') process.send?.({ count: latencies.length });
+    if (message.cmd === 'report') {
+      process.send?.({ latencies });
+      for (const req of requests) req.destroy();
+      agent.destroy();
+      setTimeout(() => process.exit(0), 100);
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const redis = await startRedis({ args: ['--maxclients', '10000'] });
+  const prefix = `bench${process.pid}`;
+  const channels = Number(process.env.CHANNELS ?? 1);
+  const workers = Number(process.env.CLIENT_PROCESSES ?? 2);
+  const execArgv = ['--import', 'tsx', '--expose-gc'];
+  const child = fork(__filename, ['server', redis.url, prefix], {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const { port } = await ask<{ port: number }>(child, 'hello', 'port');
+  await sleep(300);
+  const before = await ask<{ memory: Memory }>(child, 'memory', 'memory');
+
+  const connectStart = now();
+  const share = Math.ceil(CLIENTS / workers);
+  const clientProcs = Array.from({ length: workers }, (_, w) =>
+    fork(
+      __filename,
+      ['clients', String(port), String(Math.min(share, CLIENTS - w * share)), String(w * share), String(channels)],
+      { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    ),
+  );
+  await Promise.all(clientProcs.map((p) => new Promise<void>((resolve) => p.once('message', () => resolve()))));
+  const connectMs = now() - connectStart;
+  await sleep(500);
+  const after = await ask<{ memory: Memory; stats: unknown }>(child, 'memory', 'memory');
+
+  // The publisher is another kit on the same Redis: the path of an event published by another instance.
+  const publisher = createRedisKit({ redis: redis.url, prefix, logger: false, env: {} });
+  await publisher.ready();
+  const publishLatencies: number[] = [];
+  // Warm-up (script load, JIT): delivered but not counted.
+  for (let i = 0; i < 20; i++) {
+    await publisher.realtime.publish(`bench-${i % channels}`, { data: { t: now(), warm: true } });
+    await sleep(INTERVAL_MS);
+  }
+  for (let i = 0; i < EVENTS; i++) {
+    const t = now();
+    await publisher.realtime.publish(`bench-${i % channels}`, { data: { t, i } });
+    publishLatencies.push(now() - t);
+    await sleep(INTERVAL_MS);
+  }
+  const expected = Math.round((EVENTS * CLIENTS) / channels);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const counts = await Promise.all(clientProcs.map((p) => ask<{ count: number }>(p, 'count', 'count')));
+    if (counts.reduce((a, c) => a + c.count, 0) >= expected || Date.now() > deadline) break;
+    await sleep(100);
+  }
+  const final = await ask<{ memory: Memory; stats: unknown }>(child, 'memory', 'memory');
+  const latencies = (
+    await Promise.all(clientProcs.map((p) => ask<{ latencies: number[] }>(p, 'report', 'latencies')))
+  ).flatMap((r) => r.latencies);
+
+  latencies.sort((a, b) => a - b);
+  publishLatencies.sort((a, b) => a - b);
+  const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
+  const perClient = (key: keyof Memory) => ((after.memory[key] - before.memory[key]) / CLIENTS / 1024).toFixed(1);
+  const report = {
+    clients: CLIENTS,
+    clientProcesses: workers,
+    channels,
+    events: EVENTS,
+    deliveries: latencies.length,
+    expectedDeliveries: expected,
+    connectAllMs: Math.round(connectMs),
+    latencyMs: {
+      p50: +percentile(latencies, 50).toFixed(2),
+      p95: +percentile(latencies, 95).toFixed(2),
+      p99: +percentile(latencies, 99).toFixed(2),
+      max: +percentile(latencies, 100).toFixed(2),
+    },
+    publishCallMs: {
+      p50: +percentile(publishLatencies, 50).toFixed(2),
+      p99: +percentile(publishLatencies, 99).toFixed(2),
+    },
+    serverMemory: {
+      beforeClients: { rssMB: mb(before.memory.rss), heapMB: mb(before.memory.heapUsed) },
+      withClients: { rssMB: mb(after.memory.rss), heapMB: mb(after.memory.heapUsed) },
+      afterEvents: { rssMB: mb(final.memory.rss), heapMB: mb(final.memory.heapUsed) },
+      perClientKB: { rss: perClient('rss'), heap: perClient('heapUsed') },
+    },
+    serverStats: final.stats,
+    loadAverage: os.loadavg().map((n) => +n.toFixed(1)),
+  };
+  console.log(JSON.stringify(report, null, 2));
+
+  await publisher.close();
+  child.send({ cmd: 'stop' });
+  await new Promise((r) => child.once('exit', r));
+  await redis.stop();
+}
+
+if (process.argv[2] === 'server') {
+  void server(process.argv[3] as string, process.argv[4] as string);
+} else if (process.argv[2] === 'clients') {
+  const [port, count, offset, channels] = process.argv.slice(3).map(Number) as [number, number, number, number];
+  void clients(port, count, offset, channels);
+} else {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

@@ -31,6 +31,7 @@ async function server(redisUrl: string, prefix: string): Promise<void> {
     logger: false,
     env: {},
     realtime: { authorize: () => true, heartbeat: '15 s' },
+    ...(process.env.BENCH_DEBUG ? { logger: console } : {}),
   });
   await kit.ready();
   const app = express();
@@ -40,7 +41,22 @@ async function server(redisUrl: string, prefix: string): Promise<void> {
     process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
   });
   http.maxConnections = 100_000;
-  process.on('message', (message: { cmd: string }) => {
+  // Server-side probe: a listener attached after every SSE client sees each event once it has been written to all
+  // of them; setImmediate then runs after the sockets' corked writes went out. This is the server's own fan-out
+  // latency, free of the client processes' scheduling.
+  const fanout: number[] = [];
+  process.on('message', (message: { cmd: string; channels?: number }) => {
+    if (message.cmd === 'probe') {
+      for (let c = 0; c < (message.channels ?? 1); c++) {
+        void kit.realtime.subscribe(`bench-${c}`, (event) => {
+          const t = (event.data as { t: number; warm?: boolean }).t;
+          if ((event.data as { warm?: boolean }).warm) return;
+          setImmediate(() => fanout.push(now() - t));
+        });
+      }
+      process.send?.({ probing: true });
+    }
+    if (message.cmd === 'fanout') process.send?.({ fanout });
     if (message.cmd === 'memory') {
       for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
       const m = process.memoryUsage();
@@ -81,6 +97,12 @@ async function clients(port: number, count: number, offset: number, channels: nu
   const latencies: number[] = [];
   const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
   const requests: Array<ReturnType<typeof httpRequest>> = [];
+  let refused = 0;
+  let opened = 0;
+  const progress = setInterval(() => {
+    if (process.env.BENCH_DEBUG) console.error(`client ${process.pid}: ${opened}/${count} open, ${refused} refused`);
+  }, 1000);
+  progress.unref();
   // Like the browser client, a connection refused with 503 (store slow to answer under load) is retried.
   const open = (i: number, attempt: number): Promise<void> =>
     new Promise<void>((resolve, reject) => {
@@ -88,6 +110,7 @@ async function clients(port: number, count: number, offset: number, channels: nu
         { host: '127.0.0.1', port, path: `/api/v1/realtime/bench-${(offset + i) % channels}`, agent },
         (res) => {
           if (res.statusCode !== 200) {
+            refused++;
             res.resume();
             if (attempt < 20) {
               setTimeout(() => open(i, attempt + 1).then(resolve, reject), 200 * (attempt + 1));
@@ -107,7 +130,10 @@ async function clients(port: number, count: number, offset: number, channels: nu
               // The publish time is the first number of the event's data: read it without a full JSON.parse.
               const t = /"data":\{"t":([\d.]+)(,"warm")?/.exec(block);
               if (t && !t[2]) latencies.push(at - Number(t[1]));
-              else if (block.includes(': connected')) resolve();
+              else if (block.includes(': connected')) {
+                opened++;
+                resolve();
+              }
               end = buffer.indexOf('\n\n');
             }
           });
@@ -122,13 +148,17 @@ async function clients(port: number, count: number, offset: number, channels: nu
   process.on('message', (message: { cmd: string }) => {
     if (message.cmd === 'count') process.send?.({ count: latencies.length });
     if (message.cmd === 'report') {
-      process.send?.({ latencies });
       for (const req of requests) req.destroy();
       agent.destroy();
-      setTimeout(() => process.exit(0), 100);
+      // Exit only once the (large) message has been handed over.
+      process.send?.({ latencies }, () => process.exit(0));
     }
   });
 }
+
+const stage = (what: string) => {
+  if (process.env.BENCH_DEBUG) console.error(`main: ${what}`);
+};
 
 async function main(): Promise<void> {
   const redis = await startRedis({ args: ['--maxclients', '10000'] });
@@ -153,14 +183,28 @@ async function main(): Promise<void> {
       { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     ),
   );
-  await Promise.all(clientProcs.map((p) => new Promise<void>((resolve) => p.once('message', () => resolve()))));
+  await Promise.all(
+    clientProcs.map(
+      (p) =>
+        new Promise<void>((resolve, reject) => {
+          p.once('message', () => resolve());
+          p.once('exit', (code) => reject(new Error(`a client process exited (${code}) before connecting`)));
+        }),
+    ),
+  );
+  stage('connected');
   const connectMs = now() - connectStart;
   await sleep(500);
   const after = await ask<{ memory: Memory; stats: unknown }>(child, 'memory', 'memory');
 
+  await new Promise<void>((resolve) => {
+    child.once('message', () => resolve());
+    child.send({ cmd: 'probe', channels });
+  });
   // The publisher is another kit on the same Redis: the path of an event published by another instance.
   const publisher = createRedisKit({ redis: redis.url, prefix, logger: false, env: {} });
   await publisher.ready();
+  stage('publisher ready');
   const publishLatencies: number[] = [];
   // Warm-up (script load, JIT): delivered but not counted.
   for (let i = 0; i < 20; i++) {
@@ -173,6 +217,7 @@ async function main(): Promise<void> {
     publishLatencies.push(now() - t);
     await sleep(INTERVAL_MS);
   }
+  stage('published');
   const expected = Math.round((EVENTS * CLIENTS) / channels);
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -181,10 +226,14 @@ async function main(): Promise<void> {
     await sleep(100);
   }
   const final = await ask<{ memory: Memory; stats: unknown }>(child, 'memory', 'memory');
+  stage('final memory read');
   const latencies = (
     await Promise.all(clientProcs.map((p) => ask<{ latencies: number[] }>(p, 'report', 'latencies')))
   ).flatMap((r) => r.latencies);
 
+  stage('reports in');
+  const { fanout } = await ask<{ fanout: number[] }>(child, 'fanout', 'fanout');
+  fanout.sort((a, b) => a - b);
   latencies.sort((a, b) => a - b);
   publishLatencies.sort((a, b) => a - b);
   const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
@@ -197,11 +246,17 @@ async function main(): Promise<void> {
     deliveries: latencies.length,
     expectedDeliveries: expected,
     connectAllMs: Math.round(connectMs),
+    // publish → parsed by a client process (includes the client processes' own CPU time and scheduling)
     latencyMs: {
       p50: +percentile(latencies, 50).toFixed(2),
       p95: +percentile(latencies, 95).toFixed(2),
       p99: +percentile(latencies, 99).toFixed(2),
       max: +percentile(latencies, 100).toFixed(2),
+    },
+    serverFanoutMs: {
+      p50: +percentile(fanout, 50).toFixed(2),
+      p99: +percentile(fanout, 99).toFixed(2),
+      max: +percentile(fanout, 100).toFixed(2),
     },
     publishCallMs: {
       p50: +percentile(publishLatencies, 50).toFixed(2),

@@ -279,7 +279,45 @@ async function main(): Promise<void> {
   await redis.stop();
 }
 
-if (process.argv[2] === 'server') {
+// Baseline without the kit or Redis: a bare http server writing one event to N SSE responses (readers in the
+// same process), timed until the writes have gone out. `npx tsx bench/realtime.ts baseline [clients]`.
+async function baseline(count: number): Promise<void> {
+  const { createServer, get } = await import('node:http');
+  const responses: Array<import('node:http').ServerResponse> = [];
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    responses.push(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+  for (let i = 0; i < count; i++) get({ host: '127.0.0.1', port, agent }, (r) => r.resume());
+  while (responses.length < count) await sleep(20);
+  const chunk = 'id: 1\ndata: {"type":"message","data":{"t":1795699999999.123,"i":1},"at":1795699999999}\n\n';
+  const times: number[] = [];
+  for (let k = 0; k < 60; k++) {
+    const t = now();
+    for (const res of responses) res.write(chunk);
+    await new Promise((r) => setImmediate(r));
+    times.push(now() - t);
+    await sleep(50);
+  }
+  times.sort((a, b) => a - b);
+  console.log(
+    JSON.stringify({
+      baseline: 'bare node:http, one event to every response',
+      clients: count,
+      fanoutMs: { p50: +percentile(times, 50).toFixed(2), p99: +percentile(times, 99).toFixed(2) },
+      loadAverage: os.loadavg().map((n) => +n.toFixed(1)),
+    }),
+  );
+  process.exit(0);
+}
+
+if (process.argv[2] === 'baseline') {
+  void baseline(Number(process.argv[3] ?? 1000));
+} else if (process.argv[2] === 'server') {
   void server(process.argv[3] as string, process.argv[4] as string);
 } else if (process.argv[2] === 'clients') {
   const [port, count, offset, channels] = process.argv.slice(3).map(Number) as [number, number, number, number];

@@ -19,6 +19,9 @@ function sendError(res: Response, error: unknown): void {
   const code = error instanceof KitError ? error.code : 'ERR_KIT_INTERNAL';
   const message = error instanceof KitError ? error.message : 'internal error';
   if (error instanceof StoreUnavailableError) res.setHeader('Retry-After', '1');
+  // An SSE request that failed before its stream began already carries the event-stream headers.
+  res.removeHeader('Content-Type');
+  res.removeHeader('X-Accel-Buffering');
   res.status(status).setHeader('Cache-Control', 'no-store');
   res.json({ error: { code, message } });
 }

@@ -157,3 +157,38 @@ test('kit.close() ends open streams, and the client stops on a 4xx instead of re
     ['closed', 400],
   ]);
 });
+
+const outageTest = standaloneUrl() ? test : test.skip;
+outageTest(
+  'store down: a new stream and a publish get 503 JSON with Retry-After, within the command timeout',
+  async () => {
+    const { startRedis } = await import('../support/redis-server');
+    const redis = await startRedis();
+    try {
+      const { base } = await serve({
+        store: undefined,
+        redis: redis.url,
+        prefix: uniquePrefix(),
+        commandTimeout: '300 ms',
+        realtime: allow,
+      });
+      await redis.stop();
+      const started = Date.now();
+      const stream = await fetch(`${base}/realtime/down`);
+      expect(stream.status).toBe(503);
+      expect(stream.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(stream.headers.get('retry-after')).toBe('1');
+      const published = await fetch(`${base}/realtime/down`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ data: 1 }),
+      });
+      expect(published.status).toBe(503);
+      expect(((await published.json()) as { error: { code: string } }).error.code).toMatch(/^ERR_KIT_STORE_/);
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await redis.stop();
+    }
+  },
+  30_000,
+);

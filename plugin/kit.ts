@@ -230,6 +230,8 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     if (!realtime) {
       const service = new RealtimeService(context, config.realtime);
       context.onClose(() => service.close());
+      // Built after close(): its close hook will not run, so stop its timers now (calls then fail as closed).
+      if (closed) void service.close();
       realtime = service;
     }
     return realtime;

@@ -10,7 +10,9 @@ import { describeForEachStore } from '../support/stores';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+// Generous: a first subscription on a cold Cluster connection can take a while on a loaded machine (the client
+// then retries with backoff).
+async function waitFor(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -23,20 +25,26 @@ const fast: Omit<RedisKitOptions, 'redis'> = {
   realtime: { authorize: () => true, poll: { min: '20 ms', max: '100 ms' } },
 };
 
+// Servers and subscriptions still open when a test fails are closed here, so a failure does not hang the worker.
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
 async function serve(kit: RedisKit): Promise<{ base: string; close: () => Promise<void> }> {
   const app = express();
   kit.mount(app);
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const { port } = server.address() as AddressInfo;
-  return {
-    base: `http://127.0.0.1:${port}/api/v1`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const close = () =>
+    new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  cleanups.push(close);
+  return { base: `http://127.0.0.1:${port}/api/v1`, close };
 }
 
 describeForEachStore('realtime', ({ tier, makeKit }) => {
@@ -106,6 +114,7 @@ describeForEachStore('realtime', ({ tier, makeKit }) => {
     const { base, close } = await serve(kit);
     const got: RealtimeEvent[] = [];
     const sub = subscribe(channelUrl(base, 'capped'), (e) => got.push(e), { lastEventId: '1' });
+    cleanups.push(() => sub.close());
     await waitFor(() => got.length === 4, 'gap notice and three events');
     expect(got[0]).toMatchObject({ type: 'realtime.gap', data: { after: '1', firstHeld: '4' } });
     expect(got.slice(1).map((e) => e.id)).toEqual(['4', '5', '6']);
@@ -120,6 +129,7 @@ describeForEachStore('realtime', ({ tier, makeKit }) => {
     const first: RealtimeEvent[] = [];
     let open = false;
     const sub = subscribe(url, (e) => first.push(e), { onStatus: (s) => (open ||= s === 'open') });
+    cleanups.push(() => sub.close());
     await waitFor(() => open && kit.realtime.stats().clients === 1, 'the stream to open');
     const res = await request(base.replace(/\/api\/v1$/, ''))
       .post('/api/v1/realtime/ws-1:chat')
@@ -135,6 +145,7 @@ describeForEachStore('realtime', ({ tier, makeKit }) => {
     for (let i = 3; i <= 5; i++) await kit.realtime.publish('ws-1:chat', { data: i });
     const second: RealtimeEvent[] = [];
     const again = subscribe(url, (e) => second.push(e), { lastEventId: resumeFrom });
+    cleanups.push(() => again.close());
     await waitFor(() => second.length === 3, 'the three missed events');
     await kit.realtime.publish('ws-1:chat', { data: 6 });
     await waitFor(() => second.length === 4, 'the live event');

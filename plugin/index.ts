@@ -92,3 +92,7 @@ export { UsageQueryError } from './usage/usage.js';
 export { VERSION } from './version.js';
 export { KitRateLimitStore } from './rate-limit/index.js';
 export type * from './rate-limit/index.js';
+export type { AuthorizeInput, RealtimeAction, RealtimeOptions } from './realtime/options.js';
+export type { Presence, PresenceHandle, PresenceMember } from './realtime/presence.js';
+export type { PublishInput, Realtime, RealtimeEvent, RealtimeStats } from './realtime/service.js';
+export { PresenceFullError, RealtimeInputError } from './realtime/errors.js';

@@ -52,6 +52,10 @@ import {
   type UsageMiddlewareOptions,
   type UsageOptions,
 } from './usage/options.js';
+import { parseRealtimeOptions, type RealtimeConfig, type RealtimeOptions } from './realtime/options.js';
+import type { Presence } from './realtime/presence.js';
+import { realtimeRouter } from './realtime/router.js';
+import { type Realtime, RealtimeService } from './realtime/service.js';
 
 export interface RedisKitOptions {
   /**
@@ -111,6 +115,8 @@ export interface RedisKitOptions {
     /** Ping latency above which readiness reports `warn`. @default '100 ms' */
     warnLatency?: Duration;
   };
+  /** Realtime channels (Server-Sent Events) and presence: see docs/realtime.md. */
+  realtime?: RealtimeOptions;
   /** Where environment variables are read from. @default process.env */
   env?: Record<string, string | undefined>;
   /** Defaults of `kit.locks` (leases, waiting, fairness). See docs/locks.md. */
@@ -155,6 +161,11 @@ export interface RedisKit {
    */
   observe(options?: { metrics?: HttpMetricsOptions | false; usage?: UsageMiddlewareOptions | false }): RequestHandler;
   /** An Express router with every route the kit serves (health, metrics, admin; features add theirs). */
+  /** Publish to channels that browsers follow over Server-Sent Events at `GET {base}/realtime/:channel`. */
+  readonly realtime: Realtime;
+  /** Who is in a channel: joins with heartbeats, leases on the store's clock, join/leave events on the channel. */
+  readonly presence: Presence;
+  /** An Express router with every route the kit serves (health today; features add theirs). */
   router(): ExpressRouter;
   /**
    * Session middleware giving `req.session` with express-session's API (passport works unchanged), lazy loading,
@@ -208,6 +219,7 @@ const KNOWN_OPTIONS = [
   'connectTimeout',
   'circuitBreaker',
   'health',
+  'realtime',
   'env',
   'locks',
   'admin',
@@ -226,6 +238,7 @@ interface KitConfig {
   locks: LocksConfig;
   admin: AdminConfig;
   usage: UsageConfig;
+  realtime: RealtimeConfig;
 }
 
 function parseOptions(options: RedisKitOptions): KitConfig {
@@ -269,6 +282,7 @@ function parseOptions(options: RedisKitOptions): KitConfig {
     locks: parseLocksOptions(options.locks),
     admin: parseAdminOptions(options.admin, options.env ?? process.env),
     usage: parseUsageOptions(options.usage),
+    realtime: parseRealtimeOptions(options.realtime),
   };
 }
 
@@ -325,6 +339,17 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
   };
   const observability = createObservability(store, config.admin, config.logger);
   const usage = createUsageApi(context, config.usage, observability.registry);
+  let realtime: RealtimeService | undefined;
+  const realtimeService = (): RealtimeService => {
+    if (!realtime) {
+      const service = new RealtimeService(context, config.realtime);
+      context.onClose(() => service.close());
+      // Built after close(): its close hook will not run, so stop its timers now (calls then fail as closed).
+      if (closed) void service.close();
+      realtime = service;
+    }
+    return realtime;
+  };
 
   const kit: RedisKit = {
     store,
@@ -347,11 +372,18 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     },
     sessionStore: (storeOptions) => createSessionStore(sessions(), storeOptions),
     cache: createResponseCache(context),
+    get realtime() {
+      return realtimeService();
+    },
+    get presence() {
+      return realtimeService().presence;
+    },
     router() {
       if (!router) {
         router = Router();
         router.use(healthRouter(store, config.health));
         router.use(observability.router());
+        router.use(realtimeRouter(realtimeService()));
       }
       return router;
     },

@@ -41,6 +41,9 @@ beforeAll(() => {
     '@types/http-errors',
     '@types/body-parser',
     '@types/connect',
+    'react',
+    '@types/react',
+    'csstype',
   ]) {
     const from = join(repo, 'node_modules', dep);
     const to = join(dir, 'node_modules', dep);
@@ -145,4 +148,63 @@ export { mode, report, ConfigError };
   }
   expect(output).toBe('');
   expect(readdirSync(dir)).toContain('consumer.ts');
+});
+
+test('the ./client entry resolves as ESM, as CommonJS and from TypeScript, and ./client/core needs no React', () => {
+  for (const f of ['dist/esm/client/index.js', 'dist/esm/client/index.d.ts', 'dist/cjs/client/index.js']) {
+    expect(files).toContain(f);
+  }
+  writeFileSync(
+    join(dir, 'client.mjs'),
+    `import * as client from 'express-redis-kit/client';
+import * as core from 'express-redis-kit/client/core';
+console.log(JSON.stringify([typeof client.subscribe, typeof client.useRealtime, typeof client.usePresence, typeof core.subscribe, core.channelUrl('/api/v1/', 'ws:1')]));
+`,
+  );
+  expect(JSON.parse(run('node', ['client.mjs']))).toEqual([
+    'function',
+    'function',
+    'function',
+    'function',
+    '/api/v1/realtime/ws%3A1',
+  ]);
+  writeFileSync(
+    join(dir, 'client.cjs'),
+    `const { subscribe, usePresence } = require('express-redis-kit/client');\nconsole.log(JSON.stringify([typeof subscribe, typeof usePresence]));\n`,
+  );
+  expect(JSON.parse(run('node', ['client.cjs']))).toEqual(['function', 'function']);
+  writeFileSync(
+    join(dir, 'client-consumer.ts'),
+    `import { subscribe, useRealtime, usePresence, type RealtimeEvent, type Subscription } from 'express-redis-kit/client';
+const sub: Subscription = subscribe('/api/v1/realtime/a', (event: RealtimeEvent) => void event.data);
+sub.close();
+type Live = ReturnType<typeof useRealtime>['events'];
+type Members = ReturnType<typeof usePresence>['members'];
+// @ts-expect-error the channel is a string
+useRealtime(42);
+export type { Live, Members };
+`,
+  );
+  writeFileSync(
+    join(dir, 'tsconfig.client.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+        target: 'ES2022',
+      },
+      files: ['client-consumer.ts'],
+    }),
+  );
+  let output = '';
+  try {
+    output = run(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.client.json']);
+  } catch (error) {
+    output = String((error as { stdout?: string }).stdout ?? error);
+  }
+  expect(output).toBe('');
 });

@@ -1,0 +1,212 @@
+// The per-process fan-out: one store subscription (or one history poller, on stores without subscriptions) per
+// channel, however many listeners the channel has here. Each entry is formatted once and handed to every listener;
+// replay after a reconnect and gap filling after a lost pub/sub message both read the capped history.
+
+import type { KitLogger } from '../core/logger.js';
+import type { Entry, RealtimeBackend } from './backend.js';
+
+/** Something that receives a channel's entries: an SSE client, or a server-side subscriber. */
+export interface Listener {
+  /** Highest id delivered to this listener; entries at or below it are skipped. */
+  cursor: number;
+  /** Entries that arrived live while the listener's replay was being read. */
+  pending: Entry[] | null;
+  deliver(entry: Entry, chunk: string): void;
+  /** The history no longer holds every event the listener asked for (trimmed or expired). */
+  gap?(after: number, firstHeld: number): void;
+}
+
+interface HubChannel {
+  name: string;
+  listeners: Set<Listener>;
+  /** Highest id this process has seen on the channel: a jump past it means a lost message. */
+  last: number;
+  ready: Promise<void>;
+  stop: () => Promise<void>;
+  /** Serialises the handling of entries, so a gap fill finishes before later entries go out. */
+  chain: Promise<void>;
+  pollTimer?: NodeJS.Timeout;
+  closed: boolean;
+}
+
+export interface HubSettings {
+  pollMinMs: number;
+  pollMaxMs: number;
+}
+
+/** One SSE frame. The payload is JSON on one line, so a single `data:` field carries it. */
+export function frame(entry: Entry): string {
+  return `id: ${entry.id}\ndata: ${entry.payload}\n\n`;
+}
+
+export class Hub {
+  private readonly channels = new Map<string, HubChannel>();
+  /** Entries handed to listeners (counted once per listener). */
+  delivered = 0;
+  private closed = false;
+
+  constructor(
+    private readonly backend: RealtimeBackend,
+    private readonly settings: HubSettings,
+    private readonly logger: KitLogger,
+  ) {}
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  channelNames(): IterableIterator<string> {
+    return this.channels.keys();
+  }
+
+  /**
+   * Adds a listener to a channel, subscribing the process to it first if needed. With `after`, the history past
+   * that id is delivered before any live entry, each entry exactly once. Rejects when the store is unreachable.
+   */
+  async attach(name: string, listener: Listener, after?: number): Promise<void> {
+    const channel = this.open(name);
+    listener.pending = after === undefined ? null : [];
+    channel.listeners.add(listener);
+    try {
+      await channel.ready;
+      if (after === undefined) return;
+      const { current, entries } = await this.backend.read(name, after);
+      // The history restarted (it expired) while the client was away: its ids mean nothing now, start over.
+      const from = after > current ? 0 : after;
+      const first = entries[0];
+      if (listener.gap && current > from && (!first || first.id > from + 1))
+        listener.gap(from, first?.id ?? current + 1);
+      listener.cursor = from;
+      for (const entry of entries) this.give(listener, entry, frame(entry));
+      const queued = listener.pending ?? [];
+      listener.pending = null;
+      for (const entry of queued) this.give(listener, entry, frame(entry));
+    } catch (error) {
+      listener.pending = null;
+      await this.detach(name, listener);
+      throw error;
+    }
+  }
+
+  async detach(name: string, listener: Listener): Promise<void> {
+    const channel = this.channels.get(name);
+    if (!channel?.listeners.delete(listener) || channel.listeners.size > 0) return;
+    this.channels.delete(name);
+    channel.closed = true;
+    clearTimeout(channel.pollTimer);
+    await channel.ready
+      .then(channel.stop, () => undefined)
+      .catch((error: unknown) => {
+        this.logger.warn({ err: error, channel: name }, 'realtime: could not unsubscribe from a channel');
+      });
+  }
+
+  private give(listener: Listener, entry: Entry, chunk: string): void {
+    if (entry.id <= listener.cursor) return;
+    listener.cursor = entry.id;
+    this.delivered++;
+    listener.deliver(entry, chunk);
+  }
+
+  private open(name: string): HubChannel {
+    const existing = this.channels.get(name);
+    if (existing) return existing;
+    const channel: HubChannel = {
+      name,
+      listeners: new Set(),
+      last: 0,
+      ready: Promise.resolve(),
+      stop: async () => undefined,
+      chain: Promise.resolve(),
+      closed: false,
+    };
+    this.channels.set(name, channel);
+    channel.ready = this.backend.pushes ? this.subscribe(channel) : this.startPolling(channel);
+    // A failed subscription is reported to the attach() that awaits it; drop the channel so the next try is fresh.
+    channel.ready.catch(() => {
+      if (this.channels.get(name) === channel) this.channels.delete(name);
+    });
+    return channel;
+  }
+
+  private async subscribe(channel: HubChannel): Promise<void> {
+    const { current } = await this.backend.read(channel.name, -1);
+    channel.last = current;
+    channel.stop = await this.backend.listen(channel.name, (entry) => {
+      channel.chain = channel.chain.then(() => this.onEntry(channel, entry));
+    });
+    if (channel.closed) await channel.stop();
+  }
+
+  private async onEntry(channel: HubChannel, entry: Entry): Promise<void> {
+    if (channel.closed) return;
+    if (entry.id <= channel.last) {
+      // Pub/sub does not repeat itself: a lower id means the history expired and restarted at 1.
+      channel.last = entry.id - 1;
+      for (const listener of channel.listeners) listener.cursor = Math.min(listener.cursor, channel.last);
+    }
+    if (entry.id > channel.last + 1 && channel.last > 0) {
+      // A message was lost (the subscriber connection dropped and came back): fetch what was missed, in order.
+      try {
+        const { entries } = await this.backend.read(channel.name, channel.last);
+        for (const missed of entries) if (missed.id < entry.id) this.dispatch(channel, missed);
+      } catch (error) {
+        this.logger.warn({ err: error, channel: channel.name }, 'realtime: could not fill a gap from the history');
+      }
+    }
+    this.dispatch(channel, entry);
+  }
+
+  private dispatch(channel: HubChannel, entry: Entry): void {
+    if (entry.id > channel.last) channel.last = entry.id;
+    const chunk = frame(entry);
+    for (const listener of channel.listeners) {
+      if (listener.pending) listener.pending.push(entry);
+      else this.give(listener, entry, chunk);
+    }
+  }
+
+  // Stores without subscriptions (Upstash REST): read the history after the last id seen, quickly while events
+  // flow, backing off to pollMaxMs while the channel is quiet.
+  private async startPolling(channel: HubChannel): Promise<void> {
+    const { current } = await this.backend.read(channel.name, -1);
+    channel.last = current;
+    let delay = this.settings.pollMinMs;
+    const tick = async () => {
+      if (channel.closed || this.closed) return;
+      try {
+        const { current: now, entries } = await this.backend.read(channel.name, channel.last);
+        if (now < channel.last) {
+          channel.last = 0;
+          for (const listener of channel.listeners) listener.cursor = 0;
+        }
+        for (const entry of entries) this.dispatch(channel, entry);
+        delay = entries.length > 0 ? this.settings.pollMinMs : Math.min(delay * 2, this.settings.pollMaxMs);
+      } catch (error) {
+        delay = this.settings.pollMaxMs;
+        this.logger.warnOnce('ERR_KIT_REALTIME_POLL', 'realtime: polling a channel history failed; retrying', {
+          err: error,
+        });
+      }
+      if (channel.closed || this.closed) return;
+      channel.pollTimer = setTimeout(() => void tick(), delay);
+      channel.pollTimer.unref();
+    };
+    channel.pollTimer = setTimeout(() => void tick(), delay);
+    channel.pollTimer.unref();
+    channel.stop = async () => clearTimeout(channel.pollTimer);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const channels = [...this.channels.values()];
+    this.channels.clear();
+    await Promise.all(
+      channels.map(async (channel) => {
+        channel.closed = true;
+        clearTimeout(channel.pollTimer);
+        await channel.ready.then(channel.stop, () => undefined).catch(() => undefined);
+      }),
+    );
+  }
+}

@@ -24,6 +24,8 @@ const CLOCK_REFRESH_MS = 60_000;
 export class RedisSessionBackend implements SessionBackend {
   /** Server clock minus ours, in ms: decides when a touch is due without asking the server for the time. */
   private offset = 0;
+  /** Sessions whose touch is on its way (bounded by the requests in flight). */
+  private readonly touching = new Set<string>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -63,10 +65,13 @@ export class RedisSessionBackend implements SessionBackend {
     if (!seen || !out.has(META.created)) return null;
     // The touch is not waited for: the request already has what it needs, and a touch that loses a race with a
     // write or a destroy changes nothing (touch.lua never brings a session back).
-    if (Date.now() + this.offset - seen >= touchMs) {
+    if (Date.now() + this.offset - seen >= touchMs && !this.touching.has(key)) {
+      // Concurrent reads of one session in this process send one touch between them.
+      this.touching.add(key);
       this.store
         .script(touch, [key], [idleMs, absoluteMs])
-        .catch((error: unknown) => this.onError(error, 'idle deadline not moved'));
+        .catch((error: unknown) => this.onError(error, 'idle deadline not moved'))
+        .finally(() => this.touching.delete(key));
     }
     return out;
   }

@@ -76,13 +76,14 @@ describeForEachStore('session', ({ tier, makeKit }) => {
 
   timed('idle timeout: activity keeps the session alive, inactivity ends it on the store side', async () => {
     const kit = makeKit();
-    const app = sessionApp(kit, { idleTimeout: 600, absoluteTimeout: '1 h', touchInterval: 50 });
+    const app = sessionApp(kit, { idleTimeout: 1200, absoluteTimeout: '1 h', touchInterval: 50 });
     const cookie = setCookie(await request(app).post('/set/a/1')) as string;
+    // 1.6 s of activity, longer than the idle timeout, with gaps well inside it (room for a slow machine).
     for (let i = 0; i < 4; i++) {
-      await sleep(300);
+      await sleep(400);
       expect((await request(app).get('/get/a').set('Cookie', cookie)).body.value).toBe('1');
     }
-    await sleep(800);
+    await sleep(1500);
     const res = await request(app).get('/get/a').set('Cookie', cookie);
     expect(res.body.value).toBeNull();
     // The session's id is not adopted by the new, empty session.
@@ -109,28 +110,28 @@ describeForEachStore('session', ({ tier, makeKit }) => {
     await sleep(400);
     // (The embedded store's touch is an in-process expiry update, not a round trip.)
     expect(await read()).toEqual(tier === 'memory' ? ['get', 'expire'] : ['command:HGETALL', 'script:touch']);
-    expect(await read()).toEqual(single);
-    // The touch is not waited for by the request: give it a moment on stores that answer out of order (REST).
+    // The touch is not waited for by the request: give it a moment to land (a read racing it may touch again).
     let moved = false;
-    for (let i = 0; i < 20 && !moved; i++) {
+    for (let i = 0; i < 40 && !moved; i++) {
       moved = ((await seen()) as number) > (first as number);
       if (!moved) await sleep(25);
     }
     expect(moved).toBe(true);
+    expect(await read()).toEqual(single);
   });
 
   timed('absolute lifetime ends an active session', async () => {
     const kit = makeKit();
-    const app = sessionApp(kit, { idleTimeout: 500, absoluteTimeout: 900, touchInterval: 50 });
+    const app = sessionApp(kit, { idleTimeout: 1000, absoluteTimeout: 1200, touchInterval: 50 });
     const cookie = setCookie(await request(app).post('/set/a/1')) as string;
     let alive = true;
     const started = Date.now();
-    while (Date.now() - started < 1500 && alive) {
+    while (Date.now() - started < 3000 && alive) {
       await sleep(150);
       alive = (await request(app).get('/get/a').set('Cookie', cookie)).body.value === '1';
     }
     expect(alive).toBe(false);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
   test('secret rotation: sign with the first secret, accept all; a dropped secret no longer verifies', async () => {

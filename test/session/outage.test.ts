@@ -21,7 +21,8 @@ run('session when the store is unreachable', () => {
       redis: redis.url,
       logger: { info: quiet, error: quiet, warn: (obj: unknown) => void warnings.push(obj as { code?: string }) },
       env: {},
-      commandTimeout: 300,
+      // Generous for a busy test machine; the point is that the wait is bounded, not how short it is.
+      commandTimeout: 1000,
       circuitBreaker: { failureThreshold: 100, cooldown: 100 },
     });
     await kit.ready();
@@ -37,7 +38,7 @@ run('session when the store is unreachable', () => {
     await redis.stop();
     const started = Date.now();
     const res = await request(app).get('/get/a').set('Cookie', cookie);
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(5000);
     expect(res.status).toBe(503);
     expect(res.headers['content-type']).toMatch(/application\/json/);
     expect(res.body.error.code).toBe('ERR_KIT_SESSION_STORE_UNAVAILABLE');

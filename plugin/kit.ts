@@ -304,6 +304,7 @@ function createStore(config: KitConfig): Store {
     keys,
     logger,
     commandTimeoutMs: config.commandTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
     breaker: config.breaker,
     connect: () =>
       connect(spec, { commandTimeoutMs: config.commandTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, logger }),

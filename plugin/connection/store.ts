@@ -164,6 +164,8 @@ export class MemoryStore implements StoreBase {
 
 export interface RedisStoreOptions extends StoreOptions {
   mode: RedisMode;
+  /** Bound on the first PING of ready(), which includes connecting. @default commandTimeoutMs */
+  connectTimeoutMs?: number;
   /** Creates the adapter; called once, at construction (may load an optional peer dependency). */
   connect: () => Promise<CommandClient>;
   breaker: { failureThreshold: number; cooldownMs: number } | false;
@@ -177,6 +179,7 @@ export class RedisStore implements StoreBase {
   private readonly connecting: Promise<CommandClient>;
   private readonly logger: KitLogger;
   readonly commandTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
   private closed = false;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions = new Map<string, { handlers: Set<MessageHandler>; confirmed: Promise<void> }>();
@@ -193,6 +196,7 @@ export class RedisStore implements StoreBase {
     this.keys = options.keys;
     this.logger = options.logger;
     this.commandTimeoutMs = options.commandTimeoutMs;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? options.commandTimeoutMs;
     this.breaker = options.breaker
       ? new CircuitBreaker({ ...options.breaker, onChange: (state, previous) => this.onCircuitChange(state, previous) })
       : null;
@@ -355,10 +359,13 @@ export class RedisStore implements StoreBase {
     };
   }
 
-  /** Resolves once the driver is loaded and the server answered a PING (bounded by the command timeout). */
+  /**
+   * Resolves once the driver is loaded and the server answered a PING. The first PING includes setting up the
+   * connection, so it is bounded by the connect timeout when that is the longer of the two.
+   */
   async ready(): Promise<void> {
     await this.connecting;
-    await this.ping();
+    await this.ping({ timeoutMs: Math.max(this.commandTimeoutMs, this.connectTimeoutMs) });
   }
 
   /**

@@ -51,7 +51,7 @@ test('sparse and flat indexes return the brute-force best matches, after removal
     for (const index of [sparse, flat]) {
       const got = index.search(query, 3, -1, 2);
       expect(got.map((c) => c.entry.id)).toEqual(expected.map((e) => e.id));
-      got.forEach((c, i) => expect(c.score).toBeCloseTo(expected[i]?.score as number, 4));
+      for (const [i, c] of got.entries()) expect(c.score).toBeCloseTo(expected[i]?.score as number, 4);
     }
   }
   expect(sparse.bytes()).toBeGreaterThan(0);

@@ -190,6 +190,8 @@ export class SemanticCache {
   private readonly sparse: boolean;
   private readonly embeddings = new Map<string, Float32Array>();
   private readonly namespaces = new Map<string, NamespaceState>();
+  /** Loaded partitions in order of use (`ns\u0000partition`), for the LRU bound. */
+  private readonly recent = new Map<string, undefined>();
   private readonly channel: string;
   private unsubscribe: (() => Promise<void>) | undefined;
   private subscribing: Promise<void> | undefined;
@@ -579,6 +581,7 @@ export class SemanticCache {
       state = { lastSeq: -1, partitions: new Map(), again: false };
       this.namespaces.set(ns, state);
     }
+    this.touchPartition(ns, partition);
     let part = state.partitions.get(partition);
     if (!part) {
       const created: PartitionState = { index: this.newIndex(), ready: false };
@@ -600,6 +603,22 @@ export class SemanticCache {
       }),
     ]).finally(() => clearTimeout(timer));
     return loaded ? part.index : undefined;
+  }
+
+  /** Least recently used partitions beyond `maxIndexedPartitions` are dropped (reloaded on their next use). */
+  private touchPartition(ns: string, partition: string): void {
+    const key = `${ns}\u0000${partition}`;
+    this.recent.delete(key);
+    this.recent.set(key, undefined);
+    while (this.recent.size > this.config.maxIndexedPartitions) {
+      const oldest = this.recent.keys().next().value as string;
+      this.recent.delete(oldest);
+      const [oldNs = '', oldPartition = ''] = oldest.split('\u0000');
+      const state = this.namespaces.get(oldNs);
+      if (!state) continue;
+      state.partitions.delete(oldPartition);
+      if (state.partitions.size === 0 && !state.syncing && oldNs !== ns) this.namespaces.delete(oldNs);
+    }
   }
 
   private async load(ns: string, state: NamespaceState, partition: string, part: PartitionState): Promise<void> {

@@ -68,6 +68,8 @@ export interface SemanticCacheOptions {
   maxMessages?: number;
   /** How often followers poll the change log (Upstash, and as a safety net behind pub/sub). @default '250 ms' on Upstash, '5 s' elsewhere */
   syncInterval?: Duration;
+  /** Most partitions whose index one instance keeps in memory; the least recently used are dropped and reloaded on use. @default 1000 */
+  maxIndexedPartitions?: number;
   /** Index kind: an inverted index for sparse vectors, a flat scan for dense ones, or pick by the embedder. @default 'auto' */
   index?: 'auto' | 'sparse' | 'flat';
 }
@@ -91,6 +93,7 @@ export interface SemanticCacheConfig {
   maxRequestChars: number;
   maxMessages: number;
   syncIntervalMs: number | undefined;
+  maxIndexedPartitions: number;
   index: 'auto' | 'sparse' | 'flat';
 }
 
@@ -113,6 +116,7 @@ const KNOWN = [
   'maxRequestChars',
   'maxMessages',
   'syncInterval',
+  'maxIndexedPartitions',
   'index',
 ] as const;
 
@@ -195,6 +199,7 @@ export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): S
       options.syncInterval === undefined
         ? undefined
         : parseDuration(options.syncInterval, 'semanticCache.syncInterval'),
+    maxIndexedPartitions: positiveInt(options.maxIndexedPartitions ?? 1000, 'semanticCache.maxIndexedPartitions'),
     index,
   };
 }

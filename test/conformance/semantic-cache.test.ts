@@ -101,7 +101,8 @@ describeForEachStore('semantic cache', ({ tier, makeKit }) => {
     await cache.store(ask('What is the price of 3 tickets to Paris?'), 'three');
     const numbers = await cache.lookup(ask('What is the price of 5 tickets to Paris?'));
     expect(numbers).toMatchObject({ status: 'miss', reason: 'guard', guard: 'numbers' });
-    const off = makeKit().semanticCache({ guards: { negation: false }, threshold: 0.5 });
+    // A one-word swap is also a substitution: both guards must be off for the twin to be served.
+    const off = makeKit().semanticCache({ guards: { negation: false, substitution: false }, threshold: 0.5 });
     await off.store(ask('How do I enable two-factor authentication on my account?'), 'enable');
     expect((await off.lookup(ask('How do I disable two-factor authentication on my account?'))).status).toBe('hit');
     expect(cache.stats().guardRejections).toMatchObject({ negation: 1, numbers: 1 });
@@ -161,10 +162,15 @@ describeForEachStore('semantic cache', ({ tier, makeKit }) => {
     const cache = makeKit().semanticCache({ maxEntriesPerNamespace: 3 });
     const topics = ['gardening tomatoes', 'painting walls', 'fixing bicycles', 'baking bread', 'tuning guitars'];
     for (const t of topics) await cache.store(ask(`Tips for ${t}?`), t);
-    expect((await cache.lookup(ask('Tips for gardening tomatoes?'))).status).toBe('miss');
-    expect((await cache.lookup(ask('Tips for painting walls?'))).status).toBe('miss');
-    expect((await cache.lookup(ask('Tips for tuning guitars?'))).status).toBe('hit');
-    expect((await cache.lookup(ask('Tips for baking bread?'))).status).toBe('hit');
+    const kept: string[] = [];
+    for (const t of topics) if ((await cache.lookup(ask(`Tips for ${t}?`))).status === 'hit') kept.push(t);
+    if (tier === 'ioredis-mock') {
+      // ioredis-mock's rounded TIME (see above) can order expiries differently from insertion: only the count holds.
+      expect(kept).toHaveLength(3);
+      expect(kept).toContain('tuning guitars');
+    } else {
+      expect(kept).toEqual(['fixing bicycles', 'baking bread', 'tuning guitars']);
+    }
   });
 
   test('a dead embedder turns lookups into misses within embedTimeout', async () => {

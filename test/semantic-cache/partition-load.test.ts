@@ -24,3 +24,19 @@ test('a new cache instance loads a 1,500-entry partition in pages and finds ever
     await kit.close();
   }
 });
+
+test('at most maxIndexedPartitions partition indexes stay in memory; a dropped one reloads on use', async () => {
+  const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
+  try {
+    const cache = kit.semanticCache({ maxIndexedPartitions: 2 });
+    const ask = (namespace: string) => ({ model: 'm', namespace, prompt: 'How can I rotate my API keys safely?' });
+    const para = (namespace: string) => ({ model: 'm', namespace, prompt: 'How do I rotate my API keys safely?' });
+    for (const ns of ['a', 'b', 'c']) await cache.store(ask(ns), ns);
+    for (const ns of ['a', 'b', 'c']) expect((await cache.lookup(para(ns))).response).toBe(ns);
+    expect(cache.stats().indexedPartitions).toBe(2);
+    expect(await cache.lookup(para('a'))).toMatchObject({ status: 'hit', kind: 'semantic', response: 'a' });
+    expect(cache.stats().indexedPartitions).toBe(2);
+  } finally {
+    await kit.close();
+  }
+});

@@ -3,7 +3,8 @@
 -- (so a denied request does not use up the other policies), or always in force mode (reconciling counts taken
 -- while the store was away). Each algorithm mirrors plugin/rate-limit/algorithms.ts line by line.
 -- KEYS[1]  the block key: present while the client serves a block duration after a denial
--- KEYS[2]  the first policy's state (a hash); KEYS[2..n+1] one per policy, all under one {id} hash tag
+-- KEYS[2]  the first policy's state (one string of space-separated numbers, written with SET ... PX);
+--          KEYS[2..n+1] one per policy, all under one {id} hash tag
 -- ARGV[1]  cost of this request
 -- ARGV[2]  mode: 0 consume, 1 peek (read only), 2 force (add the cost whatever the outcome)
 -- ARGV[3]  block duration in ms applied when a policy denies (0: none)
@@ -11,7 +12,10 @@
 --          window in ms, burst
 -- Returns  { block ms left (0: not blocked), index of the policy that caused the block (0-based),
 --            then four per policy: allowed (1/0), remaining, reset in ms, retry-after in ms }
--- Time is kept in floating point on purpose: ioredis-mock's Lua has 32-bit integers.
+-- Time is kept in floating point on purpose: ioredis-mock's Lua has 32-bit integers. State is one string per
+-- policy rather than a hash: a GET and a SET ... PX cost two commands where HMGET, HSET and PEXPIRE cost three, and
+-- most of this script's time goes into the commands it calls. Numbers are written with %.17g so they read back
+-- exactly.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
 local cost = tonumber(ARGV[1])
@@ -28,17 +32,19 @@ if mode ~= 2 and blockMs > 0 then
   end
 end
 
--- Per policy, twelve slots of one flat table V (one allocation per call, not one per policy or per field): allowed, remaining and reset both without (R0, E0)
--- and with (R1, E1) this request's cost, retry-after, and the state to write. Which remaining/reset pair is
--- reported depends on whether the request is finally consumed, known only after every policy spoke. Numbers are
--- handed to HSET as they are: Redis writes them with full double precision.
+-- Per policy, eight slots of one flat table V (one allocation per call, not one per policy or per field): allowed,
+-- remaining and reset both without (R0, E0) and with (R1, E1) this request's cost, retry-after, the state to write
+-- and its time to live. Which remaining/reset pair is reported depends on whether the request is finally consumed,
+-- known only after every policy spoke.
 local V = {}
+local fmt = string.format
+local match = string.match
 local all = true
 local worst = -1
 local worstRetry = -1
 
 for i = 1, n do
-  local b = (i - 1) * 12
+  local b = (i - 1) * 8
   local key = KEYS[i + 1]
   local base = 3 + (i - 1) * 4
   local algo = tonumber(ARGV[base + 1])
@@ -47,33 +53,39 @@ for i = 1, n do
   local burst = tonumber(ARGV[base + 4])
   local allowed, r0, r1, e0, e1, retry
   if algo == 1 then
-    local st = redis.call('HMGET', key, 's', 'c')
     local ws = now - (now % w)
     local used = 0
-    if tonumber(st[1]) == ws then used = tonumber(st[2]) or 0 end
+    local st = redis.call('GET', key)
+    if st then
+      local s, c = match(st, '^(%S+) (%S+)$')
+      if tonumber(s) == ws then used = tonumber(c) or 0 end
+    end
     allowed = used + cost <= limit
     e0 = ws + w - now
     e1 = e0
     r0 = limit - used
     r1 = r0 - cost
-    V[b + 7], V[b + 8], V[b + 12] = ws, used + cost, e0
+    V[b + 7], V[b + 8] = fmt('%.17g %.17g', ws, used + cost), e0
     if allowed then retry = 0 elseif cost > limit then retry = e0 + w else retry = e0 end
   elseif algo == 2 then
     -- Two windows' counts, plus when counting began in each (f, q). The previous window's count is taken as
     -- spread evenly from its first request to its end (not over the whole window), so a client that starts with
     -- a burst late in a window gets no second burst early in the next one.
-    local st = redis.call('HMGET', key, 's', 'c', 'p', 'f', 'q')
     local ws = now - (now % w)
-    local s = tonumber(st[1])
     local cur, prev, first, pfirst = 0, 0, nil, ws - w
-    if s == ws then
-      cur = tonumber(st[2]) or 0
-      prev = tonumber(st[3]) or 0
-      first = tonumber(st[4])
-      pfirst = tonumber(st[5]) or pfirst
-    elseif s == ws - w then
-      prev = tonumber(st[2]) or 0
-      pfirst = tonumber(st[4]) or pfirst
+    local st = redis.call('GET', key)
+    if st then
+      local s, c, p, f, q = match(st, '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
+      s = tonumber(s)
+      if s == ws then
+        cur = tonumber(c) or 0
+        prev = tonumber(p) or 0
+        first = tonumber(f)
+        pfirst = tonumber(q) or pfirst
+      elseif s == ws - w then
+        prev = tonumber(c) or 0
+        pfirst = tonumber(f) or pfirst
+      end
     end
     local span = ws - pfirst
     local from = now - w
@@ -86,7 +98,8 @@ for i = 1, n do
     e1 = e0
     r0 = limit - est
     r1 = r0 - cost
-    V[b + 7], V[b + 8], V[b + 9], V[b + 10], V[b + 11], V[b + 12] = ws, cur + cost, prev, first or now, pfirst, e0 + w
+    V[b + 7] = fmt('%.17g %.17g %.17g %.17g %.17g', ws, cur + cost, prev, first or now, pfirst)
+    V[b + 8] = e0 + w
     if allowed then
       retry = 0
     elseif cost > limit then
@@ -98,10 +111,13 @@ for i = 1, n do
       retry = nws + w - ((limit - cost) / cur) * (nws - (first or ws)) - now
     end
   elseif algo == 3 then
-    local st = redis.call('HMGET', key, 'k', 't')
     local rate = limit / w
-    local tokens = tonumber(st[1])
-    local last = tonumber(st[2])
+    local tokens, last
+    local st = redis.call('GET', key)
+    if st then
+      local k, t = match(st, '^(%S+) (%S+)$')
+      tokens, last = tonumber(k), tonumber(t)
+    end
     if tokens == nil or last == nil then
       tokens = burst
     else
@@ -116,12 +132,12 @@ for i = 1, n do
     r1 = tokens - cost
     e0 = (burst - r0) / rate
     e1 = (burst - r1) / rate
-    V[b + 7], V[b + 8], V[b + 12] = r1, now, e1
+    V[b + 7], V[b + 8] = fmt('%.17g %.17g', r1, now), e1
     if allowed then retry = 0 elseif cost > burst then retry = e0 + w else retry = (cost - tokens) / rate end
   else
     local interval = w / limit
     local tau = burst * interval
-    local tat = tonumber(redis.call('HGET', key, 'a'))
+    local tat = tonumber(redis.call('GET', key))
     if tat == nil or tat < now then tat = now end
     local newTat = tat + cost * interval
     allowed = newTat - now <= tau + 0.0001
@@ -129,7 +145,7 @@ for i = 1, n do
     e1 = newTat - now
     r0 = (tau - e0) / interval + 0.0001
     r1 = (tau - e1) / interval + 0.0001
-    V[b + 7], V[b + 12] = newTat, e1
+    V[b + 7], V[b + 8] = fmt('%.17g', newTat), e1
     if allowed then retry = 0 elseif cost > burst then retry = e0 + w else retry = newTat - tau - now end
   end
   if not allowed then
@@ -145,7 +161,7 @@ end
 local consumed = mode == 2 or (mode == 0 and all)
 local out = { 0, 0 }
 for i = 1, n do
-  local b = (i - 1) * 12
+  local b = (i - 1) * 8
   local remaining, reset = V[b + 2], V[b + 4]
   if consumed then remaining, reset = V[b + 3], V[b + 5] end
   if remaining < 0 then remaining = 0 end
@@ -158,21 +174,9 @@ end
 
 if consumed then
   for i = 1, n do
-    local b = (i - 1) * 12
-    local key = KEYS[i + 1]
-    local algo = tonumber(ARGV[3 + (i - 1) * 4 + 1])
-    if algo == 1 then
-      redis.call('HSET', key, 's', V[b + 7], 'c', V[b + 8])
-    elseif algo == 2 then
-      redis.call('HSET', key, 's', V[b + 7], 'c', V[b + 8], 'p', V[b + 9], 'f', V[b + 10], 'q', V[b + 11])
-    elseif algo == 3 then
-      redis.call('HSET', key, 'k', V[b + 7], 't', V[b + 8])
-    else
-      redis.call('HSET', key, 'a', V[b + 7])
-    end
-    local ttl = math.ceil(V[b + 12])
+    local ttl = math.ceil(V[i * 8])
     if ttl < 1 then ttl = 1 end
-    redis.call('PEXPIRE', key, ttl)
+    redis.call('SET', KEYS[i + 1], V[i * 8 - 1], 'PX', ttl)
   end
 elseif mode == 0 and blockMs > 0 then
   redis.call('SET', KEYS[1], worst, 'PX', blockMs)

@@ -37,7 +37,10 @@ end
 -- remaining and reset both without (R0, E0) and with (R1, E1) this request's cost, retry-after, the state to write
 -- and its time to live. Which remaining/reset pair is reported depends on whether the request is finally consumed,
 -- known only after every policy spoke.
-local V = {}
+-- Sized up front for the common one-policy case: a table grown slot by slot is reallocated at 1, 2, 4 and 8.
+local V
+if n == 1 then V = { false, 0, 0, 0, 0, 0, 0, 0 } else V = {} end
+local floor, ceil = math.floor, math.ceil
 local pack, unpackState = nil, nil
 if struct then
   pack, unpackState = struct.pack, struct.unpack
@@ -170,7 +173,8 @@ for i = 1, n do
 end
 
 local consumed = mode == 2 or (mode == 0 and all)
-local out = { 0, 0 }
+local out
+if n == 1 then out = { 0, 0, 0, 0, 0, 0 } else out = { 0, 0 } end
 for i = 1, n do
   local b = (i - 1) * 8
   local remaining, reset = V[b + 2], V[b + 4]
@@ -178,14 +182,14 @@ for i = 1, n do
   if remaining < 0 then remaining = 0 end
   local o = 2 + (i - 1) * 4
   out[o + 1] = V[b + 1] and 1 or 0
-  out[o + 2] = math.floor(remaining)
-  out[o + 3] = math.ceil(reset)
-  out[o + 4] = math.ceil(V[b + 6])
+  out[o + 2] = floor(remaining)
+  out[o + 3] = ceil(reset)
+  out[o + 4] = ceil(V[b + 6])
 end
 
 if consumed then
   for i = 1, n do
-    local ttl = math.ceil(V[i * 8])
+    local ttl = ceil(V[i * 8])
     if ttl < 1 then ttl = 1 end
     redis.call('SET', KEYS[i + 1], V[i * 8 - 1], 'PX', ttl)
   end
@@ -194,5 +198,7 @@ elseif mode == 0 and blockMs > 0 then
   out[1] = blockMs
   out[2] = worst
 end
--- Re-packed through a table constructor: ioredis-mock's Lua bridge only converts tables built that way.
+-- Re-packed through a table constructor for ioredis-mock, whose Lua bridge only converts tables built that way
+-- (it is also the engine without a struct library); real servers take the table as it is.
+if struct then return out end
 return { unpack(out) }

@@ -97,6 +97,22 @@ function deriveName(context: FeatureContext, config: LimiterConfig): string {
   return n === 0 ? base : `${base}-${n}`;
 }
 
+const CONSTANTS_LINE = 'local C = nil -- constants';
+
+/**
+ * The limiter's own copy of lua/limit.lua with its block duration and policies written into the source: each call
+ * then sends two arguments (cost, mode) instead of 3 + 4 per policy, and the server parses none of them. One
+ * script per limiter in the server's script cache, loaded by the first call (NOSCRIPT, then EVAL).
+ */
+function scriptFor(blockMs: number, policies: readonly CompiledPolicy[]): Script {
+  const constants = [blockMs, ...policies.flatMap((p) => [p.algorithm, p.limit, p.windowMs, p.burst])];
+  if (!constants.every(Number.isFinite)) throw new TypeError('rate limiter: policy figures must be finite numbers');
+  const source = limitScript.source.replace(CONSTANTS_LINE, `local C = { ${constants.map(String).join(', ')} }`);
+  if (source === limitScript.source) throw new Error('lua/limit.lua: the constants line is missing');
+  const sha = createHash('sha1').update(source).digest('hex');
+  return { name: limitScript.name, source, sha, keys: policies.length + 1 };
+}
+
 interface CacheEntry {
   until: number;
   cost: number;
@@ -116,8 +132,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   const keyOf = store.keys.forFeature('rl');
   const suffixes = policies.map((p) => `${name}:${p.name}`);
   const blockSuffix = `${name}:!block`;
-  const policyArgs = policies.flatMap((p) => [p.algorithm, p.limit, p.windowMs, p.burst]);
-  const script: Script = { ...limitScript, keys: n + 1 };
+  const script = scriptFor(blockMs, policies);
   const stats: RateLimiterStats = { storeCalls: 0, cacheHits: 0, storeFailures: 0, reconciled: 0, reconcileDropped: 0 };
   const blocked = new Map<string, CacheEntry>();
   const pending = new Map<string, number>();
@@ -145,7 +160,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     return decide(engine, keys.all[0] as string, keys.states, policies, cost, mode, blockMs);
   };
   // The arguments of the common call (cost 1, consume) are built once per limiter, not once per request.
-  const argsOne = [1, CONSUME, blockMs, ...policyArgs];
+  const argsOne = [1, CONSUME];
   const memory = store.mode === 'memory' ? store : undefined;
   const redis = store.mode === 'memory' ? undefined : store;
 
@@ -158,7 +173,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
         return Promise.reject(error);
       }
     }
-    const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode, blockMs, ...policyArgs];
+    const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode];
     return (redis as NonNullable<typeof redis>).script(script, keysFor(id).all, args) as Promise<ArrayLike<unknown>>;
   };
 

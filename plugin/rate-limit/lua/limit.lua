@@ -7,9 +7,10 @@
 --          KEYS[2..n+1] one per policy, all under one {id} hash tag
 -- ARGV[1]  cost of this request
 -- ARGV[2]  mode: 0 consume, 1 peek (read only), 2 force (add the cost whatever the outcome)
--- ARGV[3]  block duration in ms applied when a policy denies (0: none)
+-- ARGV[3]  block duration in ms applied when a policy denies (0: none); only read by the shipped script itself,
+--          each limiter runs a copy with ARGV[3..] baked in (see the `local C` line below)
 -- ARGV[4..] four per policy: algorithm (1 fixed window, 2 sliding window, 3 token bucket, 4 GCRA), limit,
---          window in ms, burst
+--          window in ms, burst (baked in likewise)
 -- Returns  { block ms left (0: not blocked), index of the policy that caused the block (0-based),
 --            then four per policy: allowed (1/0), remaining, reset in ms, retry-after in ms }
 -- Time is kept in floating point on purpose: ioredis-mock's Lua has 32-bit integers. State is one string per
@@ -21,7 +22,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
 local cost = tonumber(ARGV[1])
 local mode = tonumber(ARGV[2])
-local blockMs = tonumber(ARGV[3])
+-- The limiter's constants: block ms, then four per policy. plugin/rate-limit/limiter.ts replaces the next line
+-- with a table literal of its own values (a script per limiter), so a call sends two arguments and parses none of
+-- them; this shipped form reads them from ARGV.
+local C = nil -- constants
+if C == nil then
+  C = {}
+  for i = 3, #ARGV do C[i - 2] = tonumber(ARGV[i]) end
+end
+local blockMs = C[1]
 local n = #KEYS - 1
 local unpack = unpack or table.unpack
 
@@ -60,11 +69,8 @@ local worstRetry = -1
 for i = 1, n do
   local b = (i - 1) * 8
   local key = KEYS[i + 1]
-  local base = 3 + (i - 1) * 4
-  local algo = tonumber(ARGV[base + 1])
-  local limit = tonumber(ARGV[base + 2])
-  local w = tonumber(ARGV[base + 3])
-  local burst = tonumber(ARGV[base + 4])
+  local base = 1 + (i - 1) * 4
+  local algo, limit, w, burst = C[base + 1], C[base + 2], C[base + 3], C[base + 4]
   local allowed, r0, r1, e0, e1, retry
   if algo == 1 then
     local ws = now - (now % w)

@@ -97,13 +97,34 @@ function deriveName(context: FeatureContext, config: LimiterConfig): string {
   return n === 0 ? base : `${base}-${n}`;
 }
 
+const CONSTANTS_LINE = 'local C = nil -- constants';
+
+/**
+ * The limiter's own copy of lua/limit.lua with its block duration and policies written into the source: each call
+ * then sends two arguments (cost, mode) instead of 3 + 4 per policy, and the server parses none of them. One
+ * script per limiter in the server's script cache, loaded by the first call (NOSCRIPT, then EVAL).
+ */
+function scriptFor(blockMs: number, policies: readonly CompiledPolicy[]): Script {
+  const constants = [blockMs, ...policies.flatMap((p) => [p.algorithm, p.limit, p.windowMs, p.burst])];
+  if (!constants.every(Number.isFinite)) throw new TypeError('rate limiter: policy figures must be finite numbers');
+  const source = limitScript.source.replace(CONSTANTS_LINE, `local C = { ${constants.map(String).join(', ')} }`);
+  if (source === limitScript.source) throw new Error('lua/limit.lua: the constants line is missing');
+  const sha = createHash('sha1').update(source).digest('hex');
+  return { name: limitScript.name, source, sha, keys: policies.length + 1 };
+}
+
 interface CacheEntry {
   until: number;
   cost: number;
   result: RateLimitResult;
 }
 
-export function createRateLimiter(context: FeatureContext, config: LimiterConfig): RateLimiter {
+/** What the middleware sees: on the embedded store, a synchronous decision of cost `cost` (consume). */
+export interface InternalRateLimiter extends RateLimiter {
+  readonly limitSync: ((key: string, cost: number) => RateLimitResult) | undefined;
+}
+
+export function createRateLimiter(context: FeatureContext, config: LimiterConfig): InternalRateLimiter {
   const { store, logger } = context;
   const { policies, blockMs, onStoreError } = config;
   const name = deriveName(context, config);
@@ -111,8 +132,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   const keyOf = store.keys.forFeature('rl');
   const suffixes = policies.map((p) => `${name}:${p.name}`);
   const blockSuffix = `${name}:!block`;
-  const policyArgs = policies.flatMap((p) => [p.algorithm, p.limit, p.windowMs, p.burst]);
-  const script: Script = { ...limitScript, keys: n + 1 };
+  const script = scriptFor(blockMs, policies);
   const stats: RateLimiterStats = { storeCalls: 0, cacheHits: 0, storeFailures: 0, reconciled: 0, reconcileDropped: 0 };
   const blocked = new Map<string, CacheEntry>();
   const pending = new Map<string, number>();
@@ -121,14 +141,15 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   let closed = false;
 
   // Built keys of recently seen clients: the hot path skips escaping and concatenation for a returning client.
-  // Bounded: cleared when full (cheaper than LRU bookkeeping, and refilled by the next requests).
-  const keyCache = new Map<string, string[]>();
-  const keysFor = (id: string): string[] => {
+  // Bounded: cleared when full (cheaper than LRU bookkeeping, and refilled by the next requests). `all` is the block
+  // key then the policies' keys (the script's KEYS), `states` the policies' keys alone (the embedded engine's).
+  const keyCache = new Map<string, { all: string[]; states: string[] }>();
+  const keysFor = (id: string): { all: string[]; states: string[] } => {
     let keys = keyCache.get(id);
     if (keys === undefined) {
-      keys = new Array<string>(n + 1);
-      keys[0] = keyOf(id, blockSuffix);
-      for (let i = 0; i < n; i++) keys[i + 1] = keyOf(id, suffixes[i] as string);
+      const states = new Array<string>(n);
+      for (let i = 0; i < n; i++) states[i] = keyOf(id, suffixes[i] as string);
+      keys = { all: [keyOf(id, blockSuffix), ...states], states };
       if (keyCache.size >= 4096) keyCache.clear();
       keyCache.set(id, keys);
     }
@@ -136,27 +157,33 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   };
   const decideIn = (engine: StateEngine, id: string, cost: number, mode: Mode): number[] => {
     const keys = keysFor(id);
-    return decide(engine, keys[0] as string, keys.slice(1), policies, cost, mode, blockMs);
+    return decide(engine, keys.all[0] as string, keys.states, policies, cost, mode, blockMs);
   };
-  const argsOne = [1, CONSUME, blockMs, ...policyArgs];
+  // The arguments of the common call (cost 1, consume) are built once per limiter, not once per request.
+  const argsOne = [1, CONSUME];
+  const memory = store.mode === 'memory' ? store : undefined;
+  const redis = store.mode === 'memory' ? undefined : store;
 
-  const run: (id: string, cost: number, mode: Mode) => Promise<number[]> =
-    store.mode === 'memory'
-      ? async (id, cost, mode) => decideIn(store.engine, id, cost, mode)
-      : async (id, cost, mode) => {
-          const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode, blockMs, ...policyArgs];
-          const reply = (await store.script(script, keysFor(id), args)) as unknown[];
-          const out = new Array<number>(reply.length);
-          for (let i = 0; i < reply.length; i++) out[i] = Number(reply[i]);
-          return out;
-        };
+  // Redis replies arrive as numbers already (Lua integers), so they are read in place rather than copied.
+  const run = (id: string, cost: number, mode: Mode): Promise<ArrayLike<unknown>> => {
+    if (memory) {
+      try {
+        return Promise.resolve(decideIn(memory.engine, id, cost, mode));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode];
+    return (redis as NonNullable<typeof redis>).script(script, keysFor(id).all, args) as Promise<ArrayLike<unknown>>;
+  };
 
-  const toResult = (raw: number[]): RateLimitResult => {
+  const toResult = (raw: ArrayLike<unknown>): RateLimitResult => {
     const out: PolicyResult[] = new Array(n);
-    if (raw[0] !== undefined && raw[0] > 0) {
+    const left = Number(raw[0]);
+    if (left > 0) {
       // Serving a block duration: every policy reports it.
-      const retryAfterMs = raw[0];
-      const culprit = policies[raw[1] ?? 0] ?? (policies[0] as CompiledPolicy);
+      const retryAfterMs = left;
+      const culprit = policies[Number(raw[1] ?? 0)] ?? (policies[0] as CompiledPolicy);
       for (let i = 0; i < n; i++) {
         const p = policies[i] as CompiledPolicy;
         out[i] = { name: p.name, allowed: false, limit: p.limit, remaining: 0, resetMs: retryAfterMs, retryAfterMs };
@@ -180,11 +207,11 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       const p = policies[i] as CompiledPolicy;
       const r: PolicyResult = {
         name: p.name,
-        allowed: raw[o] === 1,
+        allowed: Number(raw[o]) === 1,
         limit: p.limit,
-        remaining: raw[o + 1] as number,
-        resetMs: raw[o + 2] as number,
-        retryAfterMs: raw[o + 3] as number,
+        remaining: Number(raw[o + 1]),
+        resetMs: Number(raw[o + 2]),
+        retryAfterMs: Number(raw[o + 3]),
       };
       out[i] = r;
       const d = out[decider] as PolicyResult;
@@ -196,7 +223,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       }
     }
     const d = out[decider] as PolicyResult;
-    return {
+    const result: RateLimitResult = {
       allowed,
       remaining: d.remaining,
       limit: d.limit,
@@ -204,8 +231,9 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       retryAfterMs: d.retryAfterMs,
       policy: d.name,
       policies: out,
-      ...(allowed ? {} : { status: 429 }),
     };
+    if (!allowed) result.status = 429;
+    return result;
   };
 
   const remember = (key: string, cost: number, result: RateLimitResult): void => {
@@ -283,33 +311,63 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     };
   };
 
-  const decideFor = async (key: string, cost: number, mode: Mode): Promise<RateLimitResult> => {
-    if (closed) throw new ClosedError(`rate limiter '${name}'`);
-    const id = key.length > MAX_KEY_LENGTH ? `~${createHash('sha256').update(key).digest('base64url')}` : key;
-    if (mode === CONSUME && config.blockCacheMax > 0) {
-      const hit = blocked.get(id);
-      if (hit !== undefined) {
-        const left = hit.until - Date.now();
-        if (left > 0 && cost >= hit.cost) {
-          stats.cacheHits++;
-          return { ...hit.result, retryAfterMs: left, resetMs: Math.max(left, 0), reason: 'cache' };
-        }
-        if (left <= 0) blocked.delete(id);
-      }
+  const idOf = (key: string): string =>
+    key.length > MAX_KEY_LENGTH ? `~${createHash('sha256').update(key).digest('base64url')}` : key;
+
+  /** A denial still running, answered from the blocked-keys cache; undefined when the store must decide. */
+  const fromCache = (id: string, cost: number): RateLimitResult | undefined => {
+    const hit = blocked.get(id);
+    if (hit === undefined) return undefined;
+    const left = hit.until - Date.now();
+    if (left > 0 && cost >= hit.cost) {
+      stats.cacheHits++;
+      return { ...hit.result, retryAfterMs: left, resetMs: Math.max(left, 0), reason: 'cache' };
     }
-    let raw: number[];
-    try {
-      stats.storeCalls++;
-      raw = await run(id, cost, mode);
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) return onFailure(id, cost, mode, error);
-      throw error;
-    }
+    if (left <= 0) blocked.delete(id);
+    return undefined;
+  };
+
+  const settle = (id: string, cost: number, mode: Mode, raw: ArrayLike<unknown>): RateLimitResult => {
     if (pending.size > 0 && !reconciling) void reconcile();
     const result = toResult(raw);
     if (!result.allowed && mode === CONSUME) remember(id, cost, result);
     return result;
   };
+
+  // Plain promise chains rather than async functions: one promise and no suspended frame per decision.
+  const decideFor = (key: string, cost: number, mode: Mode): Promise<RateLimitResult> => {
+    if (closed) return Promise.reject(new ClosedError(`rate limiter '${name}'`));
+    const id = idOf(key);
+    if (mode === CONSUME && blocked.size > 0) {
+      const cached = fromCache(id, cost);
+      if (cached !== undefined) return Promise.resolve(cached);
+    }
+    stats.storeCalls++;
+    return run(id, cost, mode).then(
+      (raw) => settle(id, cost, mode, raw),
+      (error: unknown) => {
+        if (error instanceof StoreUnavailableError) return onFailure(id, cost, mode, error);
+        throw error;
+      },
+    );
+  };
+
+  /**
+   * The embedded store decides synchronously: the middleware takes this path and answers without a promise.
+   * Same steps as decideFor (closed check, cache, decision, cache fill).
+   */
+  const limitSync = memory
+    ? (key: string, cost: number): RateLimitResult => {
+        if (closed) throw new ClosedError(`rate limiter '${name}'`);
+        const id = idOf(key);
+        if (blocked.size > 0) {
+          const cached = fromCache(id, cost);
+          if (cached !== undefined) return cached;
+        }
+        stats.storeCalls++;
+        return settle(id, cost, CONSUME, decideIn(memory.engine, id, cost, CONSUME));
+      }
+    : undefined;
 
   context.onClose(async () => {
     if (pending.size > 0) await reconcile();
@@ -317,10 +375,11 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     blocked.clear();
   });
 
-  return {
+  const limiter: InternalRateLimiter = {
     name,
     policies,
     stats,
+    limitSync,
     limit(key, options) {
       const cost = options?.cost ?? 1;
       if (typeof cost !== 'number' || !Number.isFinite(cost) || cost < 0) {
@@ -332,11 +391,10 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       return decideFor(String(key), 1, PEEK);
     },
     async reset(key) {
-      const k = String(key);
-      const id = k.length > MAX_KEY_LENGTH ? `~${createHash('sha256').update(k).digest('base64url')}` : k;
+      const id = idOf(String(key));
       blocked.delete(id);
       pending.delete(id);
-      const keys = keysFor(id);
+      const keys = keysFor(id).all;
       if (local) for (const key of keys) local.delete(key);
       // Every key of one id shares a hash slot, so one DEL is legal on a Cluster too.
       if (store.mode === 'memory') for (const key of keys) store.engine.delete(key);
@@ -346,4 +404,5 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       if (pending.size > 0) await reconcile();
     },
   };
+  return limiter;
 }

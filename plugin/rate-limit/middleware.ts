@@ -105,6 +105,26 @@ export function createRateLimitMiddleware(
     res.end(JSON.stringify(body));
   };
 
+  const respond = (req: Request, res: Response, next: NextFunction, result: RateLimitResult): void => {
+    req.rateLimit = result;
+    writeHeaders(res, result);
+    if (result.allowed) next();
+    else if (handler) handler(req, res, next, result);
+    else if (result.reason === 'store-unavailable') {
+      refuse(
+        res,
+        closedStatus,
+        closedStatus === 503 ? 'Service Unavailable' : 'Too Many Requests',
+        'The rate limiter cannot reach its store.',
+        retryAfterSeconds(result),
+      );
+    } else refuse(res, 429, 'Too Many Requests', detail, retryAfterSeconds(result));
+  };
+  // On the embedded store the decision is synchronous: no promise, no microtask hop before next().
+  const limitSync = limiter.limitSync;
+  // A numeric `cost` option counts every request as that much (it used to be dropped: every request counted 1).
+  const fixedCost = typeof cost === 'number' ? cost : 1;
+
   const middleware = ((req: Request, res: Response, next: NextFunction): void => {
     if (skip?.(req)) {
       next();
@@ -119,21 +139,20 @@ export function createRateLimitMiddleware(
       refuse(res, 403, 'Forbidden', 'This client is not allowed.');
       return;
     }
-    limiter.limit(key, costOf ? { cost: costOf(req) } : undefined).then((result) => {
-      req.rateLimit = result;
-      writeHeaders(res, result);
-      if (result.allowed) return next();
-      if (handler) return handler(req, res, next, result);
-      if (result.reason === 'store-unavailable') {
-        return refuse(
-          res,
-          closedStatus,
-          closedStatus === 503 ? 'Service Unavailable' : 'Too Many Requests',
-          'The rate limiter cannot reach its store.',
-          retryAfterSeconds(result),
-        );
+    const c = costOf ? costOf(req) : fixedCost;
+    if (limitSync !== undefined) {
+      let result: RateLimitResult;
+      try {
+        result = limitSync(key, c);
+      } catch (error) {
+        next(error);
+        return;
       }
-      refuse(res, 429, 'Too Many Requests', detail, retryAfterSeconds(result));
+      respond(req, res, next, result);
+      return;
+    }
+    limiter.limit(key, c === 1 ? undefined : { cost: c }).then((result) => {
+      respond(req, res, next, result);
     }, next);
   }) as RateLimitMiddleware;
   Object.defineProperty(middleware, 'limiter', { value: limiter });

@@ -2,6 +2,8 @@
 // in one decision, cost, peek, reset, block duration, the blocked-keys cache, expiring keys, one round trip.
 // Windows are long (1 h) so that real time on the Redis tiers cannot move a boundary under a test.
 
+import express from 'express';
+import request from 'supertest';
 import { limit as limitScript } from '../../plugin/rate-limit/scripts.generated';
 import { describeForEachStore } from '../support/stores';
 
@@ -109,6 +111,27 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
     for (let i = 0; i < 20; i++) expect(await rl.limit('attacker')).toMatchObject({ allowed: false, reason: 'cache' });
     expect(rl.stats.storeCalls).toBe(calls);
     expect(rl.stats.cacheHits).toBe(20);
+  });
+
+  // The middleware decides synchronously on the embedded store and through a promise on Redis: same answers.
+  test('middleware: a numeric cost counts each request that much, then 429 with headers, until reset', async () => {
+    const kit = makeKit();
+    const mw = kit.rateLimit({ limit: 5, window: '1 h', algorithm: 'fixed-window', cost: 2 });
+    const app = express();
+    app.get('/ping', mw, (req, res) => {
+      res.json({ remaining: req.rateLimit?.remaining });
+    });
+    const first = await request(app).get('/ping');
+    expect(first.status).toBe(200);
+    expect(first.body.remaining).toBe(3);
+    expect(first.headers.ratelimit).toMatch(/^"default";r=3;t=\d+$/);
+    expect((await request(app).get('/ping')).body.remaining).toBe(1);
+    const denied = await request(app).get('/ping');
+    expect(denied.status).toBe(429);
+    expect(denied.headers['retry-after']).toMatch(/^\d+$/);
+    expect((await request(app).get('/ping')).status).toBe(429);
+    await mw.limiter.reset('ip:127.0.0.1');
+    expect((await request(app).get('/ping')).status).toBe(200);
   });
 
   test('limiters with the same policies but no name do not share counters', async () => {

@@ -2,6 +2,7 @@
 // (sessions and login, rate limits, cached catalogue, semantic LLM cache, locks, jobs, usage, health, metrics).
 
 import { randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import {
   createRedisKit,
@@ -118,7 +119,7 @@ export function createDemoApp(options: RedisKitOptions = {}, demo: DemoOptions =
     const status = error instanceof KitError ? error.status : (error as { status?: unknown })?.status;
     if (typeof status === 'number' && status >= 400 && status < 600) {
       const detail = status >= 500 ? 'the store is unavailable, try again shortly' : (error as Error).message;
-      return problem(res, status, status >= 500 ? 'Service Unavailable' : 'Bad Request', detail);
+      return problem(res, status, STATUS_CODES[status] ?? 'Error', detail);
     }
     kit.logger.error({ err: error }, 'demo: unhandled error');
     problem(res, 500, 'Internal Server Error', 'unexpected error');

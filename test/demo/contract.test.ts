@@ -122,6 +122,13 @@ describe('sessions', () => {
     check('POST', '/api/v1/auth/login', await post().set('Content-Type', 'application/json').send('{"user'), 400);
     check('POST', '/api/v1/auth/login', await post().send({ username: 'alice', password: 'bob-password' }), 401);
     check('POST', '/api/v1/auth/login', await post().send({ username: 'mallory', password: 'x' }), 401);
+    const huge = check(
+      'POST',
+      '/api/v1/auth/login',
+      await post().send({ username: 'a', password: 'p'.repeat(5000) }),
+      413,
+    );
+    expect(huge.body.title).toBe('Payload Too Large');
   });
 
   test('login is limited more strictly than the API: the 11th attempt in a minute is a 429 with Retry-After', async () => {
@@ -300,6 +307,25 @@ describe('llm, locks, jobs, usage', () => {
     expect(res.status).toBe(404);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   });
+});
+
+test("with the store unreachable, login answers the session feature's 503 at once (no hang, no 500)", async () => {
+  const down = createDemoApp(
+    { redis: 'redis://127.0.0.1:1', env: {}, logger: false, commandTimeout: 300, connectTimeout: 300 },
+    { llmLatencyMs: [0, 0] },
+  );
+  try {
+    const res = await request(down.app)
+      .post('/api/v1/auth/login')
+      .send({ username: 'alice', password: 'alice-password' });
+    check('POST', '/api/v1/auth/login', res, 503);
+    expect(res.body.error.code).toBe('ERR_KIT_SESSION_STORE_UNAVAILABLE');
+    expect(res.headers['retry-after']).toBe('1');
+    // The API limiter falls back to local counting: the answer still says where the client stands.
+    expect(res.headers['ratelimit-policy']).toContain('"login";q=10;w=60');
+  } finally {
+    await down.kit.close();
+  }
 });
 
 test('every documented operation was exercised by this file', () => {

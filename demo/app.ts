@@ -101,8 +101,12 @@ export function createDemoApp(options: RedisKitOptions = {}, demo: DemoOptions =
   // Last of the API routers: it parses JSON for every request that reaches it.
   app.use('/api/v1', locksDemoRoutes(kit));
 
-  // ---- REALTIME: plugin/realtime is merged from its own branch; wire demo/realtime-routes.ts here. ----
-  // app.use('/api/v1', realtimeRoutes(kit));
+  // ---- REALTIME (to be wired by the integrator when plugin/realtime is merged; not written on this branch) ----
+  // 1. Create the kit with realtime options (e.g. `realtime: demoRealtimeOptions` from demo/realtime-routes.ts):
+  //    kit.mount() above then also serves GET/POST /api/v1/realtime/:channel and .../presence (+ DELETE presence).
+  // 2. Mount the demo page here: app.use(realtimeDemoRoutes({ apiBase: '/api/v1' })) → /realtime, /realtime/*.js.
+  // 3. openapi.yaml must then document those routes: test/demo/contract.test.ts compares both ways and fails until
+  //    it does (text/event-stream 200, 400, 403, 413, 503 with Retry-After); link /realtime from the landing page.
   // ---- end REALTIME ----
 
   app.use(openApiRouter());

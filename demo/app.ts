@@ -94,7 +94,7 @@ export function createDemoApp(options: RedisKitOptions = {}, demo: DemoOptions =
 
   kit.mount(app, { basePath: '/api/v1' });
   app.use('/api/v1', authRoutes(kit, accounts, loginLimit));
-  app.use('/api/v1', productRoutes(kit));
+  app.use('/api/v1', productRoutes(kit, accounts));
   app.use('/api/v1', usageRoutes(kit, accounts));
   app.use(createLlmRoutes({ kit, latencyMs: demo.llmLatencyMs, cacheOptions: { threshold: 0.85 } }));
   app.use('/api/v1', jobsRouter(kit));
@@ -243,7 +243,7 @@ function toSessionView(
   };
 }
 
-function productRoutes(kit: RedisKit): express.Router {
+function productRoutes(kit: RedisKit, accounts: Accounts): express.Router {
   const catalogue = new Map<string, Product>();
   const now = new Date().toISOString();
   for (const [id, name, price] of [
@@ -266,7 +266,8 @@ function productRoutes(kit: RedisKit): express.Router {
     res.json(product);
   });
 
-  router.put('/products/:id', express.json({ limit: '4kb' }), async (req, res, next) => {
+  // Reads are public (and cached); writes need a logged-in user.
+  router.put('/products/:id', requireUser(accounts), express.json({ limit: '4kb' }), async (req, res, next) => {
     try {
       const id = String(req.params.id);
       if (!PRODUCT_ID.test(id)) return problem(res, 400, 'Bad Request', 'id: 1-40 characters from a-z 0-9 -');

@@ -52,6 +52,14 @@ test.each([['/api/v1/metrics'], ['/api/v1/admin/redis-metrics']])(
   },
 );
 
+test('the landing page names the demo accounts and links the docs and the dashboard', async () => {
+  const page = await request(demo.app).get('/');
+  expect(page.text).toContain('<code>alice</code> / <code>alice-password</code>');
+  expect(page.text).toContain('<code>bob</code> / <code>bob-password</code>');
+  expect(page.text).toContain('href="/docs"');
+  expect(page.text).toContain('href="/api/v1/admin/dashboard"');
+});
+
 test('GET /api/v1/admin/dashboard serves the page (it asks for the token itself)', async () => {
   const res = await request(demo.app).get('/api/v1/admin/dashboard');
   expect(res.status).toBe(200);
@@ -202,10 +210,10 @@ describe('catalogue (response cache)', () => {
     expect(item.body).toMatchObject({ id: 'grinder', name: 'Burr grinder' });
     check('GET', '/api/v1/products/{id}', await request(demo.app).get('/api/v1/products/none'), 404);
 
-    const put = (id: string, body: unknown) =>
-      request(demo.app)
-        .put(`/api/v1/products/${id}`)
-        .send(body as object);
+    const anonymous = await request(demo.app).put('/api/v1/products/grinder').send({ name: 'x', price: 1 });
+    check('PUT', '/api/v1/products/{id}', anonymous, 401);
+    const editor = await login('alice', 'alice-password', XFF(6));
+    const put = (id: string, body: unknown) => editor.agent.put(`/api/v1/products/${id}`).send(body as object);
     check('PUT', '/api/v1/products/{id}', await put('grinder', { name: 'Burr grinder, v2', price: 139 }), 200);
     check('PUT', '/api/v1/products/{id}', await put('scale', { name: 'Scale', price: 19 }), 201);
     check('PUT', '/api/v1/products/{id}', await put('grinder', { name: 'x', price: -1 }), 400);

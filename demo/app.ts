@@ -17,6 +17,7 @@ import { jobsRouter } from './jobs-routes.js';
 import { createLlmRoutes } from './llm-routes.js';
 import { locksDemoRoutes } from './locks-routes.js';
 import { openApiRouter } from './openapi.js';
+import { demoRealtimeOptions, realtimeDemoRoutes } from './realtime-routes.js';
 
 export interface DemoApp {
   app: Express;
@@ -50,7 +51,7 @@ function problem(res: Response, status: number, title: string, detail: string): 
 }
 
 export function createDemoApp(options: RedisKitOptions = {}, demo: DemoOptions = {}): DemoApp {
-  const kit = createRedisKit({ prefix: 'demo', ...options });
+  const kit = createRedisKit({ prefix: 'demo', realtime: demoRealtimeOptions, ...options });
   const accounts = createAccounts();
   const app = express();
   app.disable('x-powered-by');
@@ -101,13 +102,9 @@ export function createDemoApp(options: RedisKitOptions = {}, demo: DemoOptions =
   // Last of the API routers: it parses JSON for every request that reaches it.
   app.use('/api/v1', locksDemoRoutes(kit));
 
-  // ---- REALTIME (to be wired by the integrator when plugin/realtime is merged; not written on this branch) ----
-  // 1. Create the kit with realtime options (e.g. `realtime: demoRealtimeOptions` from demo/realtime-routes.ts):
-  //    kit.mount() above then also serves GET/POST /api/v1/realtime/:channel and .../presence (+ DELETE presence).
-  // 2. Mount the demo page here: app.use(realtimeDemoRoutes({ apiBase: '/api/v1' })) → /realtime, /realtime/*.js.
-  // 3. openapi.yaml must then document those routes: test/demo/contract.test.ts compares both ways and fails until
-  //    it does (text/event-stream 200, 400, 403, 413, 503 with Retry-After); link /realtime from the landing page.
-  // ---- end REALTIME ----
+  // The realtime collaboration page (/realtime); its API (SSE, publish, presence) is served by kit.mount() above,
+  // for `demo:` channels only (demoRealtimeOptions).
+  app.use(realtimeDemoRoutes({ apiBase: '/api/v1' }));
 
   app.use(openApiRouter());
   app.get('/', (_req, res) => {
@@ -338,6 +335,7 @@ function landingPage(kit: RedisKit): string {
 <li><strong>Usage</strong>: <code>GET /api/v1/usage</code> (logged in) shows your workspace's requests.</li>
 <li><a href="/api/v1/health">GET /api/v1/health</a>: liveness, no store call.</li>
 <li><a href="/api/v1/health/redis">GET /api/v1/health/redis</a>: store readiness in <code>application/health+json</code>.</li>
+<li><a href="/realtime">Realtime collaboration</a>: open it in two windows to see presence and live messages (Server-Sent Events through the kit; the browser never talks to Redis).</li>
 <li><a href="/api/v1/admin/dashboard">Live metrics dashboard</a> (asks for the admin token; <code>npm start</code> prints a link carrying it).</li>
 </ul>
 </body></html>`;

@@ -2,6 +2,8 @@
 // path exists, responses match their schemas, and the document passes an OpenAPI linter.
 
 import { spawnSync } from 'node:child_process';
+import { get as httpGet } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
 import { createDemoApp, type DemoApp } from '../../demo/app';
@@ -333,6 +335,136 @@ test("with the store unreachable, login answers the session feature's 503 at onc
     expect(res.headers['ratelimit-policy']).toContain('"login";q=10;w=60');
   } finally {
     await down.kit.close();
+  }
+});
+
+test('realtime: the demo page and its scripts', async () => {
+  check('GET', '/realtime', await request(demo.app).get('/realtime'), 200);
+  const client = check('GET', '/realtime/client.js', await request(demo.app).get('/realtime/client.js'), 200);
+  expect(client.text).toContain('export');
+  check('GET', '/realtime/app.js', await request(demo.app).get('/realtime/app.js'), 200);
+});
+
+test('realtime: publish, presence and the stream, with their refusals', async () => {
+  const api = '/api/v1/realtime';
+  const xff = XFF(40);
+  const published = check(
+    'POST',
+    '/api/v1/realtime/{channel}',
+    await request(demo.app)
+      .post(`${api}/demo:contract`)
+      .set('X-Forwarded-For', xff)
+      .send({ type: 'message', data: { text: 'hi' } }),
+    201,
+  );
+  expect(published.body.id).toEqual(expect.any(String));
+  check(
+    'POST',
+    '/api/v1/realtime/{channel}',
+    await request(demo.app).post(`${api}/private`).set('X-Forwarded-For', xff).send({ data: 1 }),
+    403,
+  );
+  check(
+    'POST',
+    '/api/v1/realtime/{channel}',
+    await request(demo.app)
+      .post(`${api}/demo:contract`)
+      .set('X-Forwarded-For', xff)
+      .set('Content-Type', 'application/json')
+      .send('{"broken'),
+    400,
+  );
+
+  check(
+    'POST',
+    '/api/v1/realtime/{channel}/presence',
+    await request(demo.app)
+      .post(`${api}/demo:contract/presence`)
+      .set('X-Forwarded-For', xff)
+      .send({ member: 'alice', meta: { name: 'Alice' } }),
+    200,
+  );
+  check(
+    'POST',
+    '/api/v1/realtime/{channel}/presence',
+    await request(demo.app).post(`${api}/demo:contract/presence`).set('X-Forwarded-For', xff).send({}),
+    400,
+  );
+  const listed = check(
+    'GET',
+    '/api/v1/realtime/{channel}/presence',
+    await request(demo.app).get(`${api}/demo:contract/presence`).set('X-Forwarded-For', xff),
+    200,
+  );
+  expect(JSON.stringify(listed.body.members)).toContain('alice');
+  check(
+    'GET',
+    '/api/v1/realtime/{channel}/presence',
+    await request(demo.app).get(`${api}/private/presence`).set('X-Forwarded-For', xff),
+    403,
+  );
+  check(
+    'DELETE',
+    '/api/v1/realtime/{channel}/presence',
+    await request(demo.app)
+      .delete(`${api}/demo:contract/presence`)
+      .set('X-Forwarded-For', xff)
+      .send({ member: 'alice' }),
+    200,
+  );
+  check(
+    'DELETE',
+    '/api/v1/realtime/{channel}/presence',
+    await request(demo.app).delete(`${api}/private/presence`).set('X-Forwarded-For', xff).send({ member: 'alice' }),
+    403,
+  );
+
+  check(
+    'GET',
+    '/api/v1/realtime/{channel}',
+    await request(demo.app).get(`${api}/private`).set('X-Forwarded-For', xff),
+    403,
+  );
+  // The stream never ends by itself: read its head and the replayed event, then hang up.
+  const server = demo.app.listen(0, '127.0.0.1');
+  try {
+    await new Promise((r) => server.once('listening', r));
+    const { port } = server.address() as AddressInfo;
+    const head = await new Promise<{ status: number; headers: Record<string, unknown>; text: string }>(
+      (resolve, reject) => {
+        const req = httpGet(
+          {
+            host: '127.0.0.1',
+            port,
+            path: `${api}/demo:contract`,
+            headers: { 'Last-Event-ID': '0', 'X-Forwarded-For': xff },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              text += chunk;
+              if (text.includes('"hi"')) {
+                req.destroy();
+                resolve({ status: res.statusCode ?? 0, headers: res.headers, text });
+              }
+            });
+          },
+        );
+        req.on('error', (error) => (req.destroyed ? undefined : reject(error)));
+        setTimeout(() => reject(new Error('no replayed event on the stream within 5 s')), 5000).unref();
+      },
+    );
+    expect(head.text).toMatch(/^id: /m);
+    check(
+      'GET',
+      '/api/v1/realtime/{channel}',
+      { status: head.status, headers: head.headers, text: head.text } as unknown as request.Response,
+      200,
+    );
+  } finally {
+    server.closeAllConnections();
+    server.close();
   }
 });
 

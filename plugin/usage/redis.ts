@@ -1,11 +1,20 @@
-// Usage storage on Redis (standalone, Sentinel, Cluster, Upstash REST): a flush is one pipeline of HINCRBY, PFADD
-// and PEXPIREAT. Plain commands rather than a script: each is atomic on its own, a pipeline of them costs one round
-// trip (one HTTP request on Upstash), and on a Cluster the adapter routes each to its node.
+// Usage storage on Redis (standalone, Sentinel, Cluster, Upstash REST). A flush runs one script per workspace
+// (apply_batch.lua: all of a workspace's keys share its hash tag, so each script is single-slot and Cluster-safe),
+// all in one pipeline: one round trip, one HTTP request on Upstash. The script skips a batch its workspace already
+// applied, which makes retrying a flush after a timeout safe. Unique users follow as PFADD, idempotent by nature.
 
+import { isNoScript, normaliseError } from '../connection/errors.js';
 import type { RedisStore } from '../connection/store.js';
-import type { RedisCommand } from '../connection/types.js';
-import { StoreCommandError } from '../core/errors.js';
-import type { CounterWrite, UniqueWrite, UsageBackend } from './backend.js';
+import type { RedisArg, RedisCommand, Script } from '../connection/types.js';
+import { StoreCommandError, StoreUnavailableError } from '../core/errors.js';
+import type { CounterGroup, UsageBackend, UsageBatch } from './backend.js';
+import { applyBatch } from './scripts.generated.js';
+
+/**
+ * How long a workspace remembers the last batch number a tracker applied. Must outlast any retry of a batch: the
+ * tracker gives up on a batch (counted as dropped) before this much time has passed since its first attempt.
+ */
+export const APPLIED_RETENTION_MS = 24 * 3_600_000;
 
 export class RedisUsageBackend implements UsageBackend {
   constructor(
@@ -14,18 +23,14 @@ export class RedisUsageBackend implements UsageBackend {
     private readonly onUniqueFailure: (error: unknown) => void = () => undefined,
   ) {}
 
-  async apply(counters: CounterWrite[], uniques: UniqueWrite[]): Promise<void> {
-    const commands: RedisCommand[] = [];
-    for (const c of counters) {
-      for (const [field, n] of c.fields) commands.push(['HINCRBY', c.key, field, n]);
-      commands.push(['PEXPIREAT', c.key, c.expireAt]);
-    }
-    if (commands.length > 0) check(await this.store.pipeline(commands), 'usage flush');
+  async apply(batch: UsageBatch): Promise<void> {
+    if (batch.groups.length > 0) await this.applyCounters(batch);
     // Unique users go in a second pipeline, after the counts: a store without HyperLogLog (ioredis-mock has none)
-    // or a failure there must not cost the counts, and an estimate is not worth a retry.
-    if (uniques.length === 0 || !this.hll) return;
+    // or a failure there must not cost the counts, and an estimate is not worth a retry. PFADD is idempotent, so
+    // the uniques of a retried batch may be sent again harmlessly.
+    if (batch.uniques.length === 0 || !this.hll) return;
     const pf: RedisCommand[] = [];
-    for (const u of uniques) {
+    for (const u of batch.uniques) {
       pf.push(['PFADD', u.key, ...u.members]);
       pf.push(['PEXPIREAT', u.key, u.expireAt]);
     }
@@ -34,6 +39,52 @@ export class RedisUsageBackend implements UsageBackend {
     } catch (error) {
       this.onUniqueError(error);
     }
+  }
+
+  private async applyCounters(batch: UsageBatch): Promise<void> {
+    const calls = batch.groups.map((g) => scriptCall(g, batch.seq));
+    let replies: unknown[];
+    try {
+      replies = await this.store.pipeline(
+        calls.map(({ keys, args }) => ['EVALSHA', applyBatch.sha, keys.length, ...keys, ...args] as RedisCommand),
+      );
+    } catch (error) {
+      // ioredis-mock rejects the whole pipeline on NOSCRIPT instead of answering per entry. Every entry is then sent
+      // again with store.script: those that did run skip the batch.
+      if (!isNoScript(error)) throw error;
+      replies = calls.map(() => error);
+    }
+    let refused: Error | undefined;
+    let unavailable: StoreUnavailableError | undefined;
+    const missing: number[] = [];
+    replies.forEach((reply, i) => {
+      if (!(reply instanceof Error)) return;
+      // A pipeline does not fall back to EVAL by itself: after a restart, failover or SCRIPT FLUSH the server no
+      // longer knows the script, and those entries are sent again one by one (store.script loads it).
+      if (isNoScript(reply)) missing.push(i);
+      else {
+        const kitError = normaliseError(reply, 'usage flush');
+        if (kitError instanceof StoreUnavailableError) unavailable ??= kitError;
+        else refused ??= reply;
+      }
+    });
+    await Promise.all(
+      missing.map(async (i) => {
+        const { keys, args } = calls[i] as { keys: string[]; args: RedisArg[] };
+        const script: Script = { ...applyBatch, keys: keys.length };
+        try {
+          await this.store.script(script, keys, args);
+        } catch (error) {
+          if (error instanceof StoreUnavailableError) unavailable ??= error;
+          else refused ??= error as Error;
+        }
+      }),
+    );
+    // A workspace the server could not serve now (LOADING, BUSY, a timeout on a re-sent entry) makes the whole batch
+    // go again: the workspaces that did apply it will skip it.
+    if (unavailable) throw unavailable;
+    // An error reply (e.g. WRONGTYPE on a key someone else wrote) will not heal by retrying: report, do not requeue.
+    if (refused) throw new StoreCommandError(`usage flush: ${refused.message}`, refused);
   }
 
   /** Unique-user estimates are off once the store has refused HyperLogLog commands. */
@@ -75,6 +126,18 @@ export class RedisUsageBackend implements UsageBackend {
       throw error;
     }
   }
+}
+
+/** KEYS and ARGV of apply_batch.lua for one workspace's share of a batch. */
+function scriptCall(group: CounterGroup, seq: number): { keys: string[]; args: RedisArg[] } {
+  const keys = [group.appliedKey];
+  const args: RedisArg[] = [seq, APPLIED_RETENTION_MS];
+  for (const c of group.counters) {
+    keys.push(c.key);
+    args.push(c.expireAt, c.fields.size);
+    for (const [field, n] of c.fields) args.push(field, n);
+  }
+  return { keys, args };
 }
 
 function check(replies: unknown[], what: string): void {

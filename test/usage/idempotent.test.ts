@@ -1,0 +1,118 @@
+// A flush whose reply is lost or late (a timeout) may have been applied by the server: sending the same batch again
+// must not count it twice. On every Redis-protocol tier a store pipeline applies the batch and then throws the
+// timeout; on a real server a paused process makes the timeout genuine. Counts must come back exact.
+
+import type { RedisCommand } from '../../plugin/connection/types';
+import { StoreTimeoutError } from '../../plugin/core/errors';
+import { createRedisKit } from '../../plugin/index';
+import { describeWithRedis } from '../support/require-redis';
+import { startRedis } from '../support/redis-server';
+import { describeForEachStore } from '../support/stores';
+
+const WORKSPACES = ['acme', 'globex', 'initech'];
+
+async function totals(query: (ws: string) => Promise<{ totals: { requests: number; tokensUsed: number } }>) {
+  const out: Record<string, number> = {};
+  for (const ws of WORKSPACES) out[ws] = (await query(ws)).totals.requests;
+  return out;
+}
+
+describeForEachStore(
+  'usage: a retried flush counts once',
+  (ctx) => {
+    test('the server applied the batch but the reply timed out: the retry is skipped, later events still count', async () => {
+      const kit = ctx.makeKit({ usage: { flushInterval: '1 m' } });
+      await kit.ready();
+      // A first flush loads the script, so the one that times out below really is applied on the server.
+      kit.usage.record({ workspace: 'warm-up' });
+      await kit.usage.flush();
+      const store = kit.store as unknown as { pipeline(c: readonly RedisCommand[]): Promise<unknown[]> };
+      const real = store.pipeline.bind(store);
+      let lost = 0;
+      store.pipeline = async (commands) => {
+        const replies = await real(commands);
+        // The counts' pipeline (not the unique users' one) arrives, is applied, and its reply never comes back.
+        if (lost === 0 && commands.some(([name]) => name !== 'PFADD' && name !== 'PEXPIREAT')) {
+          lost++;
+          throw new StoreTimeoutError('pipeline', 100);
+        }
+        return replies;
+      };
+      for (let i = 0; i < 300; i++) {
+        kit.usage.record({ workspace: WORKSPACES[i % 3], user: `u${i % 7}`, route: '/a', count: 1, tokensUsed: 2 });
+      }
+      await kit.usage.flush();
+      expect(lost).toBe(1);
+      expect(kit.usage.stats()).toMatchObject({ flushErrors: 1, flushes: 1 });
+      expect(kit.usage.stats().buffered).toBeGreaterThan(0); // kept for the retry
+      // Events arriving meanwhile go into the next batch, not into the kept one.
+      for (let i = 0; i < 30; i++) kit.usage.record({ workspace: WORKSPACES[i % 3], route: '/b' });
+      expect((await kit.usage.monthToDate('acme')).used).toBe(100 + 100 + 10); // flushed + kept + buffered
+      await kit.usage.flush();
+      expect(kit.usage.stats()).toMatchObject({ flushErrors: 1, flushes: 3, buffered: 0, dropped: 0 });
+
+      const got = await totals((ws) => kit.usage.query({ workspace: ws, granularity: 'day' }));
+      expect(got).toEqual({ acme: 110, globex: 110, initech: 110 });
+      const acme = await kit.usage.query({ workspace: 'acme', granularity: 'minute', from: Date.now() - 5 * 60_000 });
+      expect(acme.totals.routes).toEqual({ '/a': 100, '/b': 10 });
+      expect(acme.totals.tokensUsed).toBe(200);
+      expect((await kit.usage.monthToDate('acme')).used).toBe(110);
+    });
+
+    test('the server no longer knows the script (SCRIPT FLUSH): the pipeline entries are sent again and count once', async () => {
+      const kit = ctx.makeKit({ usage: { flushInterval: '1 m' } });
+      await kit.ready();
+      for (let i = 0; i < 30; i++) kit.usage.record({ workspace: WORKSPACES[i % 3] });
+      // Cluster: SCRIPT FLUSH reaches one node only; enough that the script is missing there, as after a failover.
+      // ioredis-mock has no SCRIPT command, but each mock server starts without scripts: its first flush meets
+      // NOSCRIPT anyway.
+      if (ctx.tier !== 'ioredis-mock' && kit.store.mode !== 'memory') await kit.store.command('SCRIPT', 'FLUSH');
+      await kit.usage.flush();
+      for (let i = 0; i < 3; i++) kit.usage.record({ workspace: WORKSPACES[i % 3] });
+      await kit.usage.flush();
+      expect(await totals((ws) => kit.usage.query({ workspace: ws, granularity: 'day' }))).toEqual({
+        acme: 11,
+        globex: 11,
+        initech: 11,
+      });
+      expect(kit.usage.stats()).toMatchObject({ flushErrors: 0, flushes: 2 });
+    });
+  },
+  // The embedded store applies in process: nothing can time out half-way there.
+  { tiers: ['ioredis-mock', 'standalone', 'cluster', 'upstash'] },
+);
+
+describeWithRedis('usage: a flush that times out on a paused server (real Redis)', () => {
+  test('the commands run when the server wakes up; the retry does not add them again', async () => {
+    const server = await startRedis();
+    const kit = createRedisKit({
+      redis: server.url,
+      env: {},
+      logger: false,
+      commandTimeout: '150 ms',
+      usage: { flushInterval: '1 m' },
+    });
+    try {
+      await kit.ready();
+      for (let i = 0; i < 90; i++) kit.usage.record({ workspace: WORKSPACES[i % 3], user: `u${i % 5}` });
+      server.pause();
+      await kit.usage.flush(); // written to the socket, no answer within 150 ms
+      expect(kit.usage.stats().flushErrors).toBe(1);
+      server.resume();
+      // Once awake the server runs the timed-out pipeline; give it time so the retry really comes second.
+      await new Promise((r) => setTimeout(r, 300));
+      kit.usage.record({ workspace: 'acme' });
+      await kit.usage.flush();
+      expect(kit.usage.stats()).toMatchObject({ flushes: 2, buffered: 0 });
+      expect(await totals((ws) => kit.usage.query({ workspace: ws, granularity: 'day' }))).toEqual({
+        acme: 31,
+        globex: 30,
+        initech: 30,
+      });
+    } finally {
+      server.resume();
+      await kit.close();
+      await server.stop();
+    }
+  }, 30_000);
+});

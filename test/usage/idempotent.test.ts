@@ -77,6 +77,36 @@ describeForEachStore(
       });
       expect(kit.usage.stats()).toMatchObject({ flushErrors: 0, flushes: 2 });
     });
+
+    test('a long outage: the kept batch and the buffer stay within twice maxBuffered, what is kept counts once', async () => {
+      const kit = ctx.makeKit({ usage: { flushInterval: '1 m', maxBuffered: 10 } });
+      await kit.ready();
+      kit.usage.record({ workspace: 'warm-up' });
+      await kit.usage.flush();
+      const store = kit.store as unknown as { pipeline(c: readonly RedisCommand[]): Promise<unknown[]> };
+      const real = store.pipeline.bind(store);
+      let down = true;
+      store.pipeline = async (commands) => {
+        const replies = await real(commands); // applied every time, answered never: the worst case for a retry
+        if (down) throw new StoreTimeoutError('pipeline', 100);
+        return replies;
+      };
+      let recorded = 0;
+      for (let i = 0; i < 200; i++) {
+        kit.usage.record({ workspace: WORKSPACES[i % 3], user: `u${i}` }); // 200 distinct counters
+        recorded++;
+        if (i % 25 === 0) await kit.usage.flush();
+        expect(kit.usage.stats().buffered).toBeLessThanOrEqual(20);
+      }
+      const { dropped } = kit.usage.stats();
+      expect(dropped).toBeGreaterThan(0);
+      down = false;
+      await kit.usage.flush();
+      await kit.usage.flush();
+      expect(kit.usage.stats().buffered).toBe(0);
+      const got = await totals((ws) => kit.usage.query({ workspace: ws, granularity: 'day' }));
+      expect(Object.values(got).reduce((a, b) => a + b, 0)).toBe(recorded - dropped);
+    });
   },
   // The embedded store applies in process: nothing can time out half-way there.
   { tiers: ['ioredis-mock', 'standalone', 'cluster', 'upstash'] },

@@ -42,7 +42,7 @@ export class RedisUsageBackend implements UsageBackend {
   }
 
   private async applyCounters(batch: UsageBatch): Promise<void> {
-    const calls = batch.groups.map((g) => scriptCall(g, batch.seq));
+    const calls = batch.groups.flatMap((g) => scriptCalls(g, batch.seq));
     let replies: unknown[];
     try {
       replies = await this.store.pipeline(
@@ -128,16 +128,35 @@ export class RedisUsageBackend implements UsageBackend {
   }
 }
 
-/** KEYS and ARGV of apply_batch.lua for one workspace's share of a batch. */
-function scriptCall(group: CounterGroup, seq: number): { keys: string[]; args: RedisArg[] } {
-  const keys = [group.appliedKey];
-  const args: RedisArg[] = [seq, APPLIED_RETENTION_MS];
+// Arguments per script: a workspace with many users can have tens of thousands of fields in one flush, and one
+// script blocks the server while it runs. Past this a workspace's share goes in several scripts.
+const MAX_ARGS = 16_000;
+
+/**
+ * KEYS and ARGV of apply_batch.lua for one workspace's share of a batch, in chunks of at most about MAX_ARGS. Chunk
+ * i of every batch records its batch number in its own key (`<applied key>:<i>`, same hash tag): the chunking of a
+ * kept batch never changes, so each chunk is recognised on a retry like a whole batch.
+ */
+function scriptCalls(group: CounterGroup, seq: number): Array<{ keys: string[]; args: RedisArg[] }> {
+  const calls: Array<{ keys: string[]; args: RedisArg[] }> = [];
+  let call = { keys: [group.appliedKey], args: [seq, APPLIED_RETENTION_MS] as RedisArg[] };
+  calls.push(call);
   for (const c of group.counters) {
-    keys.push(c.key);
-    args.push(c.expireAt, c.fields.size);
-    for (const [field, n] of c.fields) args.push(field, n);
+    let entries = [...c.fields];
+    while (entries.length > 0) {
+      if (call.args.length >= MAX_ARGS) {
+        call = { keys: [`${group.appliedKey}:${calls.length}`], args: [seq, APPLIED_RETENTION_MS] };
+        calls.push(call);
+      }
+      const room = Math.max(1, Math.floor((MAX_ARGS - call.args.length - 2) / 2));
+      const part = entries.slice(0, room);
+      entries = entries.slice(room);
+      call.keys.push(c.key);
+      call.args.push(c.expireAt, part.length);
+      for (const [field, n] of part) call.args.push(field, n);
+    }
   }
-  return { keys, args };
+  return calls;
 }
 
 function check(replies: unknown[], what: string): void {

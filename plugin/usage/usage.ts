@@ -262,14 +262,14 @@ export class UsageTracker {
       p.used += used;
       p.saved += saved;
     } else {
-      if (this.buffer.length >= this.config.maxBuffered) {
+      if (this.unsent || this.buffer.length >= this.config.maxBuffered) {
         // The bound covers the batch kept for a retry too: memory stays within twice maxBuffered counters.
         if (this.buffered >= this.config.maxBuffered * 2) {
           this.stats.dropped += count;
           if (this.sink) this.sink.dropped.value += count;
           return;
         }
-        if (!this.flushing) void this.flush();
+        if (this.buffer.length >= this.config.maxBuffered && !this.flushing) void this.flush();
       }
       const fresh = { ws, user, route, feature, minute, count, used, saved };
       byFeature.set(feature, fresh);

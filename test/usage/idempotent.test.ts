@@ -111,19 +111,33 @@ describeForEachStore(
     test('a long outage: the kept batch and the buffer stay within twice maxBuffered, what is kept counts once', async () => {
       const kit = ctx.makeKit({ usage: { flushInterval: '1 m', maxBuffered: 10 } });
       await kit.ready();
-      kit.usage.record({ workspace: 'warm-up' });
-      await kit.usage.flush();
       const store = kit.store as unknown as { pipeline(c: readonly RedisCommand[]): Promise<unknown[]> };
       const real = store.pipeline.bind(store);
-      let down = true;
+      let release: () => void = () => undefined;
+      let gate: Promise<void> | undefined = new Promise((r) => {
+        release = r;
+      });
+      let down = false;
       store.pipeline = async (commands) => {
-        const replies = await real(commands); // applied every time, answered never: the worst case for a retry
-        if (down) throw new StoreTimeoutError('pipeline', 100);
+        const failing = down; // as things stood when the flush was sent
+        if (gate) await gate;
+        const replies = await real(commands); // applied every time, answered never while down: worst case
+        if (failing) throw new StoreTimeoutError('pipeline', 100);
         return replies;
       };
-      let recorded = 0;
+      // A slow flush lets the buffer grow past maxBuffered; the flush that follows it fails and keeps all of it.
+      let recorded = 1;
+      kit.usage.record({ workspace: 'acme', route: '/first' });
+      const slow = kit.usage.flush();
+      for (let i = 0; i < 19; i++, recorded++) kit.usage.record({ workspace: WORKSPACES[i % 3], route: `/k${i}` });
+      gate = undefined;
+      down = true;
+      release();
+      await slow;
+      expect(kit.usage.stats()).toMatchObject({ buffered: 19, dropped: 0, flushes: 1 });
+      // The buffer fills again behind the kept batch, up to the bound.
       for (let i = 0; i < 200; i++) {
-        kit.usage.record({ workspace: WORKSPACES[i % 3], user: `u${i}` }); // 200 distinct counters
+        kit.usage.record({ workspace: WORKSPACES[i % 3], route: `/r${i}` }); // 200 distinct counters
         recorded++;
         if (i % 25 === 0) await kit.usage.flush();
         expect(kit.usage.stats().buffered).toBeLessThanOrEqual(20);

@@ -58,7 +58,10 @@ export class RedisUsageBackend implements UsageBackend {
     let unavailable: StoreUnavailableError | undefined;
     const missing: number[] = [];
     replies.forEach((reply, i) => {
-      if (!(reply instanceof Error)) return;
+      if (!(reply instanceof Error)) {
+        if (Array.isArray(reply) && Number(reply[1]) > 0) refused ??= new Error(`${reply[1]} increments refused`);
+        return;
+      }
       // A pipeline does not fall back to EVAL by itself: after a restart, failover or SCRIPT FLUSH the server no
       // longer knows the script, and those entries are sent again one by one (store.script loads it).
       if (isNoScript(reply)) missing.push(i);
@@ -73,7 +76,8 @@ export class RedisUsageBackend implements UsageBackend {
         const { keys, args } = calls[i] as { keys: string[]; args: RedisArg[] };
         const script: Script = { ...applyBatch, keys: keys.length };
         try {
-          await this.store.script(script, keys, args);
+          const reply = await this.store.script(script, keys, args);
+          if (Array.isArray(reply) && Number(reply[1]) > 0) refused ??= new Error(`${reply[1]} increments refused`);
         } catch (error) {
           if (error instanceof StoreUnavailableError) unavailable ??= error;
           else refused ??= error as Error;

@@ -78,6 +78,20 @@ describeForEachStore(
       expect(kit.usage.stats()).toMatchObject({ flushErrors: 0, flushes: 2 });
     });
 
+    test('an increment the server refuses (a fraction of a token) costs only itself, not the rest of the batch', async () => {
+      const kit = ctx.makeKit({ usage: { flushInterval: '1 m' } });
+      await kit.ready();
+      kit.usage.record({ workspace: 'acme', route: '/a' });
+      kit.usage.record({ workspace: 'acme', feature: 'llm', count: 0, tokensUsed: 1.5 });
+      kit.usage.record({ workspace: 'acme', route: '/b' });
+      await kit.usage.flush();
+      const r = await kit.usage.query({ workspace: 'acme', granularity: 'day' });
+      expect(r.totals.requests).toBe(2);
+      expect(r.totals.routes).toEqual({ '/a': 1, '/b': 1 });
+      // HINCRBY takes integers only: refused, logged, not retried. ioredis-mock's HINCRBY takes 1.5 as 1 (a gap).
+      if (ctx.tier !== 'ioredis-mock') expect(r.totals.tokensUsed).toBe(0);
+    });
+
     // Skipped on ioredis-mock only for time: its Lua engine (fengari) takes about 25 s for these 12,000 HINCRBYs;
     // the splitting is the same TypeScript on every tier.
     const testBig = ctx.tier === 'ioredis-mock' ? test.skip : test;

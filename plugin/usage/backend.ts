@@ -1,5 +1,6 @@
 // The storage contract of usage tracking, implemented twice: memory.ts (the embedded store) and redis.ts (every
-// Redis-protocol store, as one pipeline per flush). All keys of one workspace share its `{workspace}` hash tag.
+// Redis-protocol store, one script per workspace, all in one pipeline). All keys of one workspace share its
+// `{workspace}` hash tag.
 
 export interface CounterWrite {
   key: string;
@@ -15,9 +16,33 @@ export interface UniqueWrite {
   expireAt: number;
 }
 
+/** One workspace's counters in a batch, with the key that remembers which batches of this tracker it applied. */
+export interface CounterGroup {
+  /** Under the workspace's hash tag, one per tracker (not per batch): holds the last batch number applied. */
+  appliedKey: string;
+  counters: CounterWrite[];
+}
+
+/**
+ * What one flush writes. Cut once from the buffer and sent unchanged until acknowledged, so a retry after an
+ * ambiguous failure (a timeout whose commands the server did run) is recognised and not applied twice.
+ */
+export interface UsageBatch {
+  /** `<tracker id>.<seq>`: unique across processes (the tracker id is 16 random bytes). */
+  id: string;
+  /** 1, 2, 3, ... in its tracker; a tracker never sends batch n+1 before batch n is acknowledged. */
+  seq: number;
+  groups: CounterGroup[];
+  uniques: UniqueWrite[];
+}
+
 export interface UsageBackend {
-  /** Applies one flush. Throws when the store is unreachable (the caller keeps the batch for the next flush). */
-  apply(counters: CounterWrite[], uniques: UniqueWrite[]): Promise<void>;
+  /**
+   * Applies one batch, each workspace's share exactly once however often it is retried. Throws
+   * StoreUnavailableError when the store is unreachable or did not answer in time (the caller sends the same batch
+   * again), StoreCommandError when it refused part of it (not retried).
+   */
+  apply(batch: UsageBatch): Promise<void>;
   /** Every field of each hash, `{}` for a missing key. */
   read(keys: string[]): Promise<Array<Record<string, number>>>;
   /**

@@ -1,14 +1,15 @@
-// Usage storage on the embedded store: a hash is a Map of field → count, a HyperLogLog is an exact Set.
+// Usage storage on the embedded store: a hash is a Map of field → count, a HyperLogLog is an exact Set. A batch is
+// applied in process and cannot fail half-way or time out, so there is no retry to recognise.
 
 import type { MemoryEngine } from '../connection/memory.js';
-import type { CounterWrite, UniqueWrite, UsageBackend } from './backend.js';
+import type { UsageBackend, UsageBatch } from './backend.js';
 
 export class MemoryUsageBackend implements UsageBackend {
   constructor(private readonly engine: MemoryEngine) {}
 
-  async apply(counters: CounterWrite[], uniques: UniqueWrite[]): Promise<void> {
+  async apply(batch: UsageBatch): Promise<void> {
     const now = this.engine.now();
-    for (const c of counters) {
+    for (const c of batch.groups.flatMap((g) => g.counters)) {
       let hash = this.engine.get<Map<string, number>>(c.key);
       if (!(hash instanceof Map)) {
         hash = new Map();
@@ -16,7 +17,7 @@ export class MemoryUsageBackend implements UsageBackend {
       }
       for (const [field, n] of c.fields) hash.set(field, (hash.get(field) ?? 0) + n);
     }
-    for (const u of uniques) {
+    for (const u of batch.uniques) {
       let set = this.engine.get<Set<string>>(u.key);
       if (!(set instanceof Set)) {
         set = new Set();

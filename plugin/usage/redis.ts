@@ -1,11 +1,20 @@
-// Usage storage on Redis (standalone, Sentinel, Cluster, Upstash REST): a flush is one pipeline of HINCRBY, PFADD
-// and PEXPIREAT. Plain commands rather than a script: each is atomic on its own, a pipeline of them costs one round
-// trip (one HTTP request on Upstash), and on a Cluster the adapter routes each to its node.
+// Usage storage on Redis (standalone, Sentinel, Cluster, Upstash REST). A flush runs one script per workspace
+// (apply_batch.lua: all of a workspace's keys share its hash tag, so each script is single-slot and Cluster-safe),
+// all in one pipeline: one round trip, one HTTP request on Upstash. The script skips a batch its workspace already
+// applied, which makes retrying a flush after a timeout safe. Unique users follow as PFADD, idempotent by nature.
 
+import { isNoScript, normaliseError } from '../connection/errors.js';
 import type { RedisStore } from '../connection/store.js';
-import type { RedisCommand } from '../connection/types.js';
-import { StoreCommandError } from '../core/errors.js';
-import type { CounterWrite, UniqueWrite, UsageBackend } from './backend.js';
+import type { RedisArg, RedisCommand, Script } from '../connection/types.js';
+import { StoreCommandError, StoreUnavailableError } from '../core/errors.js';
+import type { CounterGroup, UsageBackend, UsageBatch } from './backend.js';
+import { applyBatch } from './scripts.generated.js';
+
+/**
+ * How long a workspace remembers the last batch number a tracker applied. Must outlast any retry of a batch: the
+ * tracker gives up on a batch (counted as dropped) before this much time has passed since its first attempt.
+ */
+export const APPLIED_RETENTION_MS = 24 * 3_600_000;
 
 export class RedisUsageBackend implements UsageBackend {
   constructor(
@@ -14,18 +23,14 @@ export class RedisUsageBackend implements UsageBackend {
     private readonly onUniqueFailure: (error: unknown) => void = () => undefined,
   ) {}
 
-  async apply(counters: CounterWrite[], uniques: UniqueWrite[]): Promise<void> {
-    const commands: RedisCommand[] = [];
-    for (const c of counters) {
-      for (const [field, n] of c.fields) commands.push(['HINCRBY', c.key, field, n]);
-      commands.push(['PEXPIREAT', c.key, c.expireAt]);
-    }
-    if (commands.length > 0) check(await this.store.pipeline(commands), 'usage flush');
+  async apply(batch: UsageBatch): Promise<void> {
+    if (batch.groups.length > 0) await this.applyCounters(batch);
     // Unique users go in a second pipeline, after the counts: a store without HyperLogLog (ioredis-mock has none)
-    // or a failure there must not cost the counts, and an estimate is not worth a retry.
-    if (uniques.length === 0 || !this.hll) return;
+    // or a failure there must not cost the counts, and an estimate is not worth a retry. PFADD is idempotent, so
+    // the uniques of a retried batch may be sent again harmlessly.
+    if (batch.uniques.length === 0 || !this.hll) return;
     const pf: RedisCommand[] = [];
-    for (const u of uniques) {
+    for (const u of batch.uniques) {
       pf.push(['PFADD', u.key, ...u.members]);
       pf.push(['PEXPIREAT', u.key, u.expireAt]);
     }
@@ -34,6 +39,56 @@ export class RedisUsageBackend implements UsageBackend {
     } catch (error) {
       this.onUniqueError(error);
     }
+  }
+
+  private async applyCounters(batch: UsageBatch): Promise<void> {
+    const calls = batch.groups.flatMap((g) => scriptCalls(g, batch.seq));
+    let replies: unknown[];
+    try {
+      replies = await this.store.pipeline(
+        calls.map(({ keys, args }) => ['EVALSHA', applyBatch.sha, keys.length, ...keys, ...args] as RedisCommand),
+      );
+    } catch (error) {
+      // ioredis-mock rejects the whole pipeline on NOSCRIPT instead of answering per entry. Every entry is then sent
+      // again with store.script: those that did run skip the batch.
+      if (!isNoScript(error)) throw error;
+      replies = calls.map(() => error);
+    }
+    let refused: Error | undefined;
+    let unavailable: StoreUnavailableError | undefined;
+    const missing: number[] = [];
+    replies.forEach((reply, i) => {
+      if (!(reply instanceof Error)) {
+        if (Array.isArray(reply) && Number(reply[1]) > 0) refused ??= new Error(`${reply[1]} increments refused`);
+        return;
+      }
+      // A pipeline does not fall back to EVAL by itself: after a restart, failover or SCRIPT FLUSH the server no
+      // longer knows the script, and those entries are sent again one by one (store.script loads it).
+      if (isNoScript(reply)) missing.push(i);
+      else {
+        const kitError = normaliseError(reply, 'usage flush');
+        if (kitError instanceof StoreUnavailableError) unavailable ??= kitError;
+        else refused ??= reply;
+      }
+    });
+    await Promise.all(
+      missing.map(async (i) => {
+        const { keys, args } = calls[i] as { keys: string[]; args: RedisArg[] };
+        const script: Script = { ...applyBatch, keys: keys.length };
+        try {
+          const reply = await this.store.script(script, keys, args);
+          if (Array.isArray(reply) && Number(reply[1]) > 0) refused ??= new Error(`${reply[1]} increments refused`);
+        } catch (error) {
+          if (error instanceof StoreUnavailableError) unavailable ??= error;
+          else refused ??= error as Error;
+        }
+      }),
+    );
+    // A workspace the server could not serve now (LOADING, BUSY, a timeout on a re-sent entry) makes the whole batch
+    // go again: the workspaces that did apply it will skip it.
+    if (unavailable) throw unavailable;
+    // An error reply (e.g. WRONGTYPE on a key someone else wrote) will not heal by retrying: report, do not requeue.
+    if (refused) throw new StoreCommandError(`usage flush: ${refused.message}`, refused);
   }
 
   /** Unique-user estimates are off once the store has refused HyperLogLog commands. */
@@ -75,6 +130,37 @@ export class RedisUsageBackend implements UsageBackend {
       throw error;
     }
   }
+}
+
+// Arguments per script: a workspace with many users can have tens of thousands of fields in one flush, and one
+// script blocks the server while it runs. Past this a workspace's share goes in several scripts.
+const MAX_ARGS = 16_000;
+
+/**
+ * KEYS and ARGV of apply_batch.lua for one workspace's share of a batch, in chunks of at most about MAX_ARGS. Chunk
+ * i of every batch records its batch number in its own key (`<applied key>:<i>`, same hash tag): the chunking of a
+ * kept batch never changes, so each chunk is recognised on a retry like a whole batch.
+ */
+function scriptCalls(group: CounterGroup, seq: number): Array<{ keys: string[]; args: RedisArg[] }> {
+  const calls: Array<{ keys: string[]; args: RedisArg[] }> = [];
+  let call = { keys: [group.appliedKey], args: [seq, APPLIED_RETENTION_MS] as RedisArg[] };
+  calls.push(call);
+  for (const c of group.counters) {
+    let entries = [...c.fields];
+    while (entries.length > 0) {
+      if (call.args.length >= MAX_ARGS) {
+        call = { keys: [`${group.appliedKey}:${calls.length}`], args: [seq, APPLIED_RETENTION_MS] };
+        calls.push(call);
+      }
+      const room = Math.max(1, Math.floor((MAX_ARGS - call.args.length - 2) / 2));
+      const part = entries.slice(0, room);
+      entries = entries.slice(room);
+      call.keys.push(c.key);
+      call.args.push(c.expireAt, part.length);
+      for (const [field, n] of part) call.args.push(field, n);
+    }
+  }
+  return calls;
 }
 
 function check(replies: unknown[], what: string): void {

@@ -1,24 +1,29 @@
 // Usage tracking: counts per workspace, user, route and feature in minute, hour, day and month buckets, daily
 // unique users (HyperLogLog) and LLM tokens used and saved. A request costs one Map increment in process; a timer
-// flushes the buffer every few hundred ms as one pipeline, and close() flushes what is left.
+// cuts the buffer into a numbered batch every few hundred ms and sends it as one pipeline, and close() flushes what
+// is left. A batch that fails for lack of a store is kept as it is and sent again before the next one is cut, and
+// the store skips a batch it already applied, so each batch counts exactly once even when a timed-out flush had in
+// fact been applied.
 //
 // Key scheme (all keys of a workspace share the `{workspace}` hash tag, so a query's PFCOUNT spans one slot):
 //   prefix:usage:{ws}:m:<epoch minute>   hash, fields below      prefix:usage:{ws}:h:<epoch hour>
 //   prefix:usage:{ws}:d:<epoch day>      prefix:usage:{ws}:M:<yyyy-mm>
 //   prefix:usage:{ws}:uu:<epoch day>     HyperLogLog of user ids
+//   prefix:usage:{ws}:applied:<tracker>  last batch number of that tracker applied to this workspace (Redis only)
 // Hash fields: `n` events, `r:<route>`, `u:<user>`, `f:<feature>`, `tu` tokens used, `ts` tokens saved.
 // Buckets are cut on this process's clock (UTC): instances with clocks a second apart put a request on a
 // minute boundary in neighbouring buckets, which analytics tolerate.
 
+import { randomBytes } from 'node:crypto';
 import type { Store } from '../connection/store.js';
 import { KitError, StoreUnavailableError } from '../core/errors.js';
 import { safeId } from '../core/keys.js';
 import type { KitLogger } from '../core/logger.js';
-import type { CounterWrite, UniqueWrite, UsageBackend } from './backend.js';
+import type { CounterGroup, CounterWrite, UniqueWrite, UsageBackend, UsageBatch } from './backend.js';
 import { MemoryUsageBackend } from './memory.js';
 import type { Granularity, UsageConfig } from './options.js';
 import { GRANULARITIES } from './options.js';
-import { RedisUsageBackend } from './redis.js';
+import { APPLIED_RETENTION_MS, RedisUsageBackend } from './redis.js';
 
 /** A usage query the kit cannot answer as asked (bad range, unknown granularity). HTTP 400. */
 export class UsageQueryError extends KitError {
@@ -153,6 +158,17 @@ export interface UsageMetricsSink {
   flushSeconds(seconds: number): void;
 }
 
+/** A batch cut from the buffer, kept unchanged until the store acknowledges it. */
+interface Unsent extends UsageBatch {
+  pending: Pending[];
+  /** Date.now() of the first attempt: past the applied-number retention a retry could count twice. */
+  firstTried: number;
+}
+
+// A batch still unsent this long after its first attempt is given up (its counts are reported dropped) rather
+// than risk the store having forgotten that it applied it. Leaves a margin for a retry already on the wire.
+const GIVE_UP_MS = APPLIED_RETENTION_MS - 10 * MINUTE;
+
 type Index = Map<string, Map<string, Map<string, Map<string, Pending>>>>;
 
 export class UsageTracker {
@@ -165,6 +181,11 @@ export class UsageTracker {
   private readonly keyFor: (id: string, ...parts: string[]) => string;
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> | undefined;
+  /** The batch that failed for lack of a store: sent again, identical, before the next one is cut. */
+  private unsent: Unsent | undefined;
+  private seq = 0;
+  /** Identifies this tracker's batches in the store (16 random bytes). */
+  private readonly trackerId = randomBytes(16).toString('base64url');
   private closed = false;
   private warnedCommand = false;
   readonly stats: UsageStats = { events: 0, flushes: 0, flushErrors: 0, dropped: 0, buffered: 0, lastFlushMs: 0 };
@@ -186,13 +207,14 @@ export class UsageTracker {
           );
     this.keyFor = store.keys.forFeature('usage');
     this.timer = setInterval(() => {
-      if (this.buffer.length > 0) void this.flush();
+      if (this.buffer.length > 0 || this.unsent) void this.flush();
     }, config.flushIntervalMs);
     this.timer.unref();
   }
 
+  /** Counters waiting to be written: the live buffer plus a batch kept for a retry. */
   get buffered(): number {
-    return this.buffer.length;
+    return this.buffer.length + (this.unsent?.pending.length ?? 0);
   }
 
   /** Adds an event to the in-process buffer. Never touches the store, never throws over bad input. */
@@ -240,13 +262,14 @@ export class UsageTracker {
       p.used += used;
       p.saved += saved;
     } else {
-      if (this.buffer.length >= this.config.maxBuffered) {
-        if (this.buffer.length >= this.config.maxBuffered * 2) {
+      if (this.unsent || this.buffer.length >= this.config.maxBuffered) {
+        // The bound covers the batch kept for a retry too: memory stays within twice maxBuffered counters.
+        if (this.buffered >= this.config.maxBuffered * 2) {
           this.stats.dropped += count;
           if (this.sink) this.sink.dropped.value += count;
           return;
         }
-        if (!this.flushing) void this.flush();
+        if (this.buffer.length >= this.config.maxBuffered && !this.flushing) void this.flush();
       }
       const fresh = { ws, user, route, feature, minute, count, used, saved };
       byFeature.set(feature, fresh);
@@ -256,66 +279,103 @@ export class UsageTracker {
     if (this.sink) this.sink.events.value += count;
   }
 
-  /** Writes the buffer to the store now. Resolves when done; a failure keeps the data for the next flush. */
+  /**
+   * Writes to the store now: first a batch kept from a failed flush (identical, so the store can recognise it),
+   * then what is buffered. Resolves when done; a failure keeps the batch for the next flush.
+   */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.buffer.length > 0 ? this.flush() : undefined));
-    if (this.buffer.length === 0) return Promise.resolve();
-    const batch = this.buffer;
-    this.buffer = [];
-    this.index = new Map();
-    const started = performance.now();
-    this.flushing = this.write(batch)
-      .then(
-        () => {
-          this.logger.reset('ERR_KIT_USAGE_FLUSH');
-          this.stats.flushes++;
-          if (this.sink) this.sink.flushOk.value++;
-        },
-        (error: unknown) => {
-          this.stats.flushErrors++;
-          if (this.sink) this.sink.flushError.value++;
-          if (error instanceof StoreUnavailableError) {
-            // The store may have applied none of it: keep the batch for the next flush (bounded by maxBuffered).
-            this.requeue(batch);
-            this.logger.warnOnce(
-              'ERR_KIT_USAGE_FLUSH',
-              'usage flush failed: store unreachable; counts kept in memory and retried',
-              { err: error, buffered: this.buffer.length },
-            );
-          } else if (!this.warnedCommand) {
-            this.warnedCommand = true;
-            this.logger.error({ err: error }, 'usage flush: the store refused part of a batch; those counts are lost');
-          }
-        },
-      )
-      .finally(() => {
-        this.stats.lastFlushMs = performance.now() - started;
-        this.sink?.flushSeconds(this.stats.lastFlushMs / 1000);
-        this.flushing = undefined;
-      });
+    if (this.flushing) {
+      return this.flushing.then(() => (this.buffer.length > 0 || this.unsent ? this.flush() : undefined));
+    }
+    if (this.buffer.length === 0 && !this.unsent) return Promise.resolve();
+    this.flushing = this.run().finally(() => {
+      this.flushing = undefined;
+    });
     return this.flushing;
   }
 
-  // Put back behind what arrived meanwhile (the flush adds same-key counters up), within the cap.
-  private requeue(batch: Pending[]): void {
-    const room = Math.max(0, this.config.maxBuffered * 2 - this.buffer.length);
-    for (let i = room; i < batch.length; i++) {
-      const lost = (batch[i] as Pending).count;
-      this.stats.dropped += lost;
-      if (this.sink) this.sink.dropped.value += lost;
+  private async run(): Promise<void> {
+    // At most the kept batch and one fresh batch per flush. While the kept one fails no new batch is cut: new
+    // events keep adding up in the buffer, so one unsent batch at most is ever held.
+    for (let i = 0; i < 2; i++) {
+      const batch = this.unsent ?? (this.buffer.length > 0 ? this.cut() : undefined);
+      if (!batch) return;
+      this.unsent = batch;
+      if (!(await this.send(batch))) return;
+      this.unsent = undefined;
     }
-    for (const p of batch.slice(0, room)) this.buffer.push(p);
   }
 
-  // Expands the buffered (workspace, user, route, feature, minute) tuples into per-bucket hash increments.
-  private async write(batch: Pending[]): Promise<void> {
-    const counters = new Map<string, CounterWrite>();
+  private cut(): Unsent {
+    const pending = this.buffer;
+    this.buffer = [];
+    this.index = new Map();
+    const seq = ++this.seq;
+    return { id: `${this.trackerId}.${seq}`, seq, pending, firstTried: 0, ...this.writes(pending) };
+  }
+
+  /** One attempt at a batch. True when it is settled (applied, or refused for good); false to keep it. */
+  private async send(batch: Unsent): Promise<boolean> {
+    const started = performance.now();
+    if (batch.firstTried === 0) batch.firstTried = Date.now();
+    else if (Date.now() - batch.firstTried > GIVE_UP_MS) {
+      this.drop(batch, 'usage: a batch stayed unsent past the retry window; its counts are dropped');
+      return true;
+    }
+    try {
+      await this.backend.apply(batch);
+      this.logger.reset('ERR_KIT_USAGE_FLUSH');
+      this.stats.flushes++;
+      if (this.sink) this.sink.flushOk.value++;
+      return true;
+    } catch (error) {
+      this.stats.flushErrors++;
+      if (this.sink) this.sink.flushError.value++;
+      if (error instanceof StoreUnavailableError) {
+        // Unreachable, or a timeout after which the server may or may not have applied it: send the same batch
+        // again; a workspace that applied it skips it.
+        this.logger.warnOnce(
+          'ERR_KIT_USAGE_FLUSH',
+          'usage flush failed: store unreachable; counts kept in memory and retried',
+          { err: error, buffered: this.buffered },
+        );
+        return false;
+      }
+      if (!this.warnedCommand) {
+        this.warnedCommand = true;
+        this.logger.error({ err: error }, 'usage flush: the store refused part of a batch; those counts are lost');
+      }
+      return true;
+    } finally {
+      this.stats.lastFlushMs = performance.now() - started;
+      this.sink?.flushSeconds(this.stats.lastFlushMs / 1000);
+    }
+  }
+
+  private drop(batch: Unsent, message: string): void {
+    let lost = 0;
+    for (const p of batch.pending) lost += p.count;
+    this.stats.dropped += lost;
+    if (this.sink) this.sink.dropped.value += lost;
+    this.logger.error({ code: 'ERR_KIT_USAGE_LOST', series: batch.pending.length, batch: batch.id }, message);
+  }
+
+  // Expands the buffered (workspace, user, route, feature, minute) tuples into per-bucket hash increments, grouped
+  // by workspace (one script per workspace on Redis).
+  private writes(batch: Pending[]): { groups: CounterGroup[]; uniques: UniqueWrite[] } {
+    const groups = new Map<string, { appliedKey: string; counters: Map<string, CounterWrite> }>();
     const uniques = new Map<string, UniqueWrite & { set: Set<string> }>();
     const retention = this.config.retentionMs;
     const bump = (c: CounterWrite, f: string, n: number) => {
       if (n !== 0) c.fields.set(f, (c.fields.get(f) ?? 0) + n);
     };
     for (const p of batch) {
+      let group = groups.get(p.ws);
+      if (!group) {
+        group = { appliedKey: this.keyFor(p.ws, 'applied', this.trackerId), counters: new Map() };
+        groups.set(p.ws, group);
+      }
+      const counters = group.counters;
       const ms = p.minute * MINUTE;
       for (const g of GRANULARITIES) {
         const start = bucketStart(g, ms);
@@ -343,8 +403,10 @@ export class UsageTracker {
         u.set.add(field(p.user));
       }
     }
-    for (const u of uniques.values()) u.members = [...u.set];
-    await this.backend.apply([...counters.values()], [...uniques.values()]);
+    return {
+      groups: [...groups.values()].map((g) => ({ appliedKey: g.appliedKey, counters: [...g.counters.values()] })),
+      uniques: [...uniques.values()].map(({ key, set, expireAt }) => ({ key, members: [...set], expireAt })),
+    };
   }
 
   private bucketKey(ws: string, g: Granularity, start: number): string {
@@ -412,7 +474,7 @@ export class UsageTracker {
     const [hash] = await this.backend.read([this.bucketKey(workspace, 'month', monthStart(now))]);
     let used = hash?.n ?? 0;
     const month = monthId(now);
-    for (const p of this.buffer.values())
+    for (const p of this.unsent ? [...this.unsent.pending, ...this.buffer] : this.buffer)
       if (p.ws === workspace && monthId(p.minute * MINUTE) === month) used += p.count;
     return { used, period: month, resetsAt: new Date(nextMonth(now)).toISOString() };
   }
@@ -422,12 +484,12 @@ export class UsageTracker {
     this.closed = true;
     clearInterval(this.timer);
     await this.flush();
-    if (this.buffer.length > 0) {
-      // One more try for what a failed last flush put back; after that the counts are reported as lost.
+    if (this.buffered > 0) {
+      // One more try for what a failed last flush kept; after that the counts are reported as lost.
       await this.flush();
-      if (this.buffer.length > 0) {
+      if (this.buffered > 0) {
         this.logger.error(
-          { code: 'ERR_KIT_USAGE_LOST', series: this.buffer.length },
+          { code: 'ERR_KIT_USAGE_LOST', series: this.buffered },
           'usage: the store was unreachable at close; buffered counts are lost',
         );
       }

@@ -9,7 +9,6 @@ import { createRedisKit } from '../../plugin/index';
 import { describeWithRedis } from '../support/require-redis';
 import { standaloneUrl, uniquePrefix } from '../support/stores';
 
-const TSX = join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx');
 const FIXTURE = join(__dirname, 'fixtures', 'app.ts');
 const REQUESTS = 10_000;
 const WORKSPACES = ['acme', 'globex', 'initech'];
@@ -17,7 +16,12 @@ const USERS = 40;
 
 function startApp(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, [FIXTURE], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    // node --import tsx, not the tsx CLI: the CLI relays SIGTERM to its child and, when the child does not confirm
+    // within 30 ms (a loaded machine), SIGKILLs it and exits 143, so close() never gets to flush.
+    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     const timer = setTimeout(() => reject(new Error('the app process did not start within 30 s')), 30_000);
     child.stdout?.on('data', (chunk: Buffer) => {

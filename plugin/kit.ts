@@ -160,12 +160,11 @@ export interface RedisKit {
    * @example app.use(kit.observe({ usage: { workspace: (req, res) => res.locals.tenant } }))
    */
   observe(options?: { metrics?: HttpMetricsOptions | false; usage?: UsageMiddlewareOptions | false }): RequestHandler;
-  /** An Express router with every route the kit serves (health, metrics, admin; features add theirs). */
   /** Publish to channels that browsers follow over Server-Sent Events at `GET {base}/realtime/:channel`. */
   readonly realtime: Realtime;
   /** Who is in a channel: joins with heartbeats, leases on the store's clock, join/leave events on the channel. */
   readonly presence: Presence;
-  /** An Express router with every route the kit serves (health today; features add theirs). */
+  /** An Express router with every route the kit serves: health, metrics and admin, realtime. */
   router(): ExpressRouter;
   /**
    * Session middleware giving `req.session` with express-session's API (passport works unchanged), lazy loading,
@@ -328,6 +327,14 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     logger: config.logger,
     commandTimeoutMs: config.commandTimeoutMs,
     onClose(fn) {
+      // A feature built while or after close() runs (a request still in flight) is closed at once: its hook would
+      // otherwise land in a list close() has already taken.
+      if (closed) {
+        void Promise.resolve()
+          .then(fn)
+          .catch((error: unknown) => config.logger.error({ err: error }, 'a feature failed to close cleanly'));
+        return;
+      }
       closers.push(fn);
     },
   };
@@ -345,8 +352,6 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
     if (!realtime) {
       const service = new RealtimeService(context, config.realtime);
       context.onClose(() => service.close());
-      // Built after close(): its close hook will not run, so stop its timers now (calls then fail as closed).
-      if (closed) void service.close();
       realtime = service;
     }
     return realtime;

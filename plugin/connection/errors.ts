@@ -5,7 +5,8 @@ import { KitError, StoreCommandError, StoreUnavailableError } from '../core/erro
 import { ReplyError } from './types.js';
 
 // Error replies that mean the server is there but cannot serve now: they count as unavailability.
-const UNAVAILABLE_REPLIES = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|BUSY\b|NOREPLICAS|MISCONF)/;
+const UNAVAILABLE_REPLIES =
+  /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|BUSY\b|NOREPLICAS|MISCONF)|max (daily )?requests? limit/i;
 
 export function isNoScript(error: unknown): boolean {
   return error instanceof Error && /NOSCRIPT/.test(error.message);
@@ -20,5 +21,8 @@ export function normaliseError(error: unknown, what: string): KitError {
       ? new StoreUnavailableError(`${what}: ${message}`, error)
       : new StoreCommandError(`${what}: ${message}`, error);
   }
+  // A bug in the calling code (wrong key count, bad argument) is not an outage: it must not open the circuit.
+  if (error instanceof TypeError || error instanceof RangeError)
+    return new StoreCommandError(`${what}: ${message}`, error);
   return new StoreUnavailableError(`${what}: ${message}`, error);
 }

@@ -49,7 +49,7 @@ export function validateRedisUrl(url: string, what: string): string {
     throw new ConfigError(`${what} has an invalid port (${redact(url)})`);
   }
   const db = parsed.pathname.replace(/^\//, '');
-  if (db && !/^\d{1,2}$/.test(db)) throw new ConfigError(`${what}: the database number must be 0-15 (got '${db}')`);
+  if (db && !/^(\d|1[0-5])$/.test(db)) throw new ConfigError(`${what}: the database number must be 0-15 (got '${db}')`);
   return url;
 }
 

@@ -3,7 +3,7 @@
 // conformance suite runs them unchanged on every kind). Every Redis call goes through `exec`, which applies the
 // circuit breaker and the command timeout, so no request ever waits on a dead server.
 
-import { ClosedError, StoreTimeoutError, StoreUnavailableError } from '../core/errors.js';
+import { ClosedError, StoreCommandError, StoreTimeoutError, StoreUnavailableError } from '../core/errors.js';
 import type { KeyBuilder } from '../core/keys.js';
 import type { KitLogger } from '../core/logger.js';
 import { withTimeout } from '../core/timeout.js';
@@ -103,7 +103,7 @@ export class MemoryStore implements StoreBase {
     this.check();
     const current = this.engine.get(key);
     const base = current === undefined ? 0 : Number(current);
-    if (!Number.isInteger(base)) throw new StoreUnavailableError(`incrBy: value at ${key} is not an integer`);
+    if (!Number.isInteger(base)) throw new StoreCommandError(`incrBy: value at ${key} is not an integer`);
     const value = base + by;
     if (current === undefined) this.engine.set(key, String(value), 0);
     else this.engine.update(key, String(value));
@@ -289,6 +289,9 @@ export class RedisStore implements StoreBase {
     // One DEL per key: keys of different ids live in different Cluster slots.
     if (this.mode === 'cluster' && keys.length > 1) {
       const replies = await this.pipeline(keys.map((k) => ['DEL', k] as const));
+      // A node that failed must not pass for "nothing to delete" (a revocation or invalidation would look done).
+      const failed = replies.find((r) => r instanceof Error);
+      if (failed) throw normaliseError(failed, 'DEL');
       return replies.reduce<number>((sum, r) => sum + (typeof r === 'number' ? r : 0), 0);
     }
     return Number(await this.command('DEL', ...keys));
@@ -348,13 +351,16 @@ export class RedisStore implements StoreBase {
       });
     }
     await subscription.confirmed;
+    // The last other handler may have left (and UNSUBSCRIBEd) while this one awaited the confirmation.
+    if (this.subscriptions.get(channel) !== subscription) return this.subscribe(channel, handler);
     subscription.handlers.add(handler);
     const current = subscription;
     return async () => {
       current.handlers.delete(handler);
       if (current.handlers.size === 0 && this.subscriptions.get(channel) === current) {
         this.subscriptions.delete(channel);
-        await this.client?.unsubscribe(channel);
+        // Through exec, so a silent server cannot hang close() on it.
+        await this.exec('UNSUBSCRIBE', (c) => c.unsubscribe(channel)).catch(() => undefined);
       }
     };
   }
@@ -374,6 +380,7 @@ export class RedisStore implements StoreBase {
    * Undefined on Upstash REST, Cluster and ioredis-mock.
    */
   async dedicated(): Promise<CommandClient | undefined> {
+    if (this.closed) throw new ClosedError('the store');
     const client = this.client ?? (await this.connecting);
     return client.dedicated?.();
   }

@@ -29,7 +29,11 @@ function stringify(arg: RedisArg): string {
 // come through as TypeError or AbortError.
 function classify(error: unknown): unknown {
   if (error instanceof Error && error.name === 'UpstashError') {
-    const reply = new ReplyError(error.message.replace(/, command was: .*$/s, ''));
+    const text = error.message.replace(/, command was: .*$/s, '');
+    // @upstash/redis throws UpstashError for every non-2xx answer. Only a Redis-style error reply means the command
+    // was wrong; an auth failure or a gateway error means the store cannot serve us.
+    if (!/^[A-Z]{3,}\b/.test(text)) return new Error(text);
+    const reply = new ReplyError(text);
     reply.cause = error;
     return reply;
   }

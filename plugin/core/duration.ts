@@ -55,6 +55,8 @@ export function parseDuration(value: Duration, what: string, { allowZero = false
   } else {
     throw new ConfigError(`${what}: expected a duration (milliseconds or a string like '30 s'), got ${typeof value}`);
   }
+  // Checked after rounding: 0.4 ms would otherwise pass as positive and become 0.
+  if (Number.isFinite(ms)) ms = Math.round(ms);
   if (!Number.isFinite(ms) || ms < 0 || (!allowZero && ms === 0)) {
     throw new ConfigError(
       `${what}: ${JSON.stringify(value)} is not a ${allowZero ? 'non-negative' : 'positive'} duration`,
@@ -64,5 +66,5 @@ export function parseDuration(value: Duration, what: string, { allowZero = false
     // setTimeout cannot wait longer than this, and nothing in the kit should.
     throw new ConfigError(`${what}: ${JSON.stringify(value)} is longer than the maximum of about 24.8 days`);
   }
-  return Math.round(ms);
+  return ms;
 }

@@ -55,6 +55,17 @@ describeWithRedis('shipped Lua scripts on a real server', () => {
     expect(await stat('evalsha')).toBe(2);
   });
 
+  test('a caller bug (wrong key count) is a command error and does not open the circuit', async () => {
+    const store = kit.store;
+    if (store.mode === 'memory') throw new Error('expected a Redis store');
+    for (let i = 0; i < 10; i++) {
+      await expect(store.script(connectionScripts.incrTtl, [], [1, 0])).rejects.toMatchObject({
+        code: 'ERR_KIT_STORE_COMMAND',
+      });
+    }
+    expect(kit.store.circuitState).toBe('closed');
+  });
+
   test('an error inside a script is not retried (it may have written)', async () => {
     const key = kit.store.keys.key('test', 'wrongtype');
     await admin.hset(key, 'f', 'v');

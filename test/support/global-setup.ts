@@ -32,12 +32,25 @@ export default async function globalSetup(): Promise<void> {
     servers.standalone = await startRedis();
     process.env.REDIS_KIT_TEST_URL = servers.standalone.url;
   }
+  if (process.env.REDIS_KIT_TEST_NO_CLUSTER === '1' && process.env.CI === 'true') {
+    throw new Error('REDIS_KIT_TEST_NO_CLUSTER=1 would skip the Cluster tier: not allowed under CI=true');
+  }
   if (available && process.env.REDIS_KIT_TEST_NO_CLUSTER !== '1') {
     servers.cluster = await startCluster(3);
     process.env.REDIS_KIT_TEST_CLUSTER = servers.cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
   }
-  // The test environment must not pick a store up from the developer's shell.
-  delete process.env.REDIS_URL;
+  // The test environment must not pick a store (or an admin token) up from the developer's shell.
+  for (const name of [
+    'REDIS_URL',
+    'REDIS_CLUSTER_NODES',
+    'UPSTASH_REDIS_REST_URL',
+    'UPSTASH_REDIS_REST_TOKEN',
+    'UPSTASH_REDIS_URL',
+    'UPSTASH_REDIS_TOKEN',
+    'REDIS_KIT_ADMIN_TOKEN',
+  ]) {
+    delete process.env[name];
+  }
   const dir = join(__dirname, '..', '.tmp');
   mkdirSync(dir, { recursive: true });
   writeFileSync(

@@ -84,7 +84,17 @@ export async function startRedis(options: { port?: number; args?: string[] } = {
     { stdio: 'ignore' },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await waitFor(() => redisCli(port, 'PING').trim() === 'PONG', `redis-server on port ${port}`);
+  try {
+    // Our child must be the one answering: if another process took the port first, ours exits.
+    await waitFor(
+      () => child.exitCode === null && redisCli(port, 'INFO', 'server').includes(`process_id:${child.pid}`),
+      `redis-server (pid ${child.pid}) on port ${port}`,
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,

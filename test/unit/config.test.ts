@@ -70,6 +70,8 @@ describe('store resolution', () => {
     );
     expect(configError(() => make({ redis: 'redis://h:99999' })).message).toMatch(/options\.redis/);
     expect(configError(() => make({ redis: 'redis://h:6379/abc' })).message).toMatch(/database number/);
+    expect(configError(() => make({ redis: 'redis://h:6379/16' })).message).toMatch(/database number must be 0-15/);
+    expect(modeFor({ redis: 'redis://h:6379/15' })).toBe('standalone');
   });
 
   test('a password in a bad URL is not echoed', () => {
@@ -128,6 +130,17 @@ describe('option checking', () => {
 
   test('a non-object options argument is a TypeError', () => {
     expect(() => createRedisKit('redis://x' as never)).toThrow(TypeError);
+  });
+
+  test('a close hook registered after close() runs at once (a feature built by a late request is still closed)', async () => {
+    const kit = make({ store: 'memory' });
+    await kit.close();
+    let ran = false;
+    kit.context.onClose(() => {
+      ran = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(ran).toBe(true);
   });
 
   test('mount checks its arguments', () => {

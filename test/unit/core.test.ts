@@ -25,9 +25,12 @@ describe('durations', () => {
     expect(parseDuration(input, 'x')).toBe(ms);
   });
 
-  test.each([['abc'], ['5 parsecs'], [-1], [0], [Number.NaN], ['30 days'], [{}]])('%p is refused', (input) => {
-    expect(() => parseDuration(input as never, 'opt.name')).toThrow(/opt\.name/);
-  });
+  test.each([['abc'], ['5 parsecs'], [-1], [0], [0.4], ['0.2 ms'], [Number.NaN], ['30 days'], [{}]])(
+    '%p is refused',
+    (input) => {
+      expect(() => parseDuration(input as never, 'opt.name')).toThrow(/opt\.name/);
+    },
+  );
 
   test('zero only where allowed', () => {
     expect(parseDuration(0, 'x', { allowZero: true })).toBe(0);

@@ -212,40 +212,36 @@ export function realtimeRouter(service: RealtimeService): Router {
     }),
   );
 
-  router.get(
-    '/realtime/:channel/presence',
+  // The presence routes share their prologue (authorise) and epilogue (an uncacheable JSON answer).
+  const presenceRoute = (handle: (req: Request, res: Response, channel: string) => Promise<object>) =>
     route(async (req, res) => {
       const channel = String(req.params.channel);
       await authorize(req, channel, 'presence');
-      const members = await presence.list(channel);
+      const answer = await handle(req, res, channel);
       res.setHeader('Cache-Control', 'no-store');
-      res.json({ members });
-    }),
+      res.json(answer);
+    });
+
+  router.get(
+    '/realtime/:channel/presence',
+    presenceRoute(async (_req, _res, channel) => ({ members: await presence.list(channel) })),
   );
 
   router.post(
     '/realtime/:channel/presence',
-    route(async (req, res) => {
-      const channel = String(req.params.channel);
-      await authorize(req, channel, 'presence');
+    presenceRoute(async (req, res, channel) => {
       const body = await parseBody(req, res);
       const member = memberOf(req, body);
-      const result = await presence.heartbeat(channel, member, body.meta);
-      res.setHeader('Cache-Control', 'no-store');
-      res.json({ member, ...result });
+      return { member, ...(await presence.heartbeat(channel, member, body.meta)) };
     }),
   );
 
   router.delete(
     '/realtime/:channel/presence',
-    route(async (req, res) => {
-      const channel = String(req.params.channel);
-      await authorize(req, channel, 'presence');
+    presenceRoute(async (req, res, channel) => {
       const body = await parseBody(req, res);
       const member = memberOf(req, body);
-      const left = await presence.leave(channel, member);
-      res.setHeader('Cache-Control', 'no-store');
-      res.json({ member, left });
+      return { member, left: await presence.leave(channel, member) };
     }),
   );
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Compiles every plugin/<feature>/lua/*.lua into plugin/<feature>/scripts.generated.ts (text, SHA1 and key
 // count), so the package reads no files at run time. `--check` exits 1 when a generated file is out of date.
+// Redis Lua has no modules: a line `--!include name.lua` is replaced by plugin/<feature>/lua/lib/name.lua, so a
+// helper several scripts need is written once (the shipped text, and so the SHA1, is the expanded one).
 
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
@@ -25,6 +27,15 @@ function keyCount(source, file) {
   if (!/^--\s*Returns/m.test(source))
     throw new Error(`${file}: the header must say what the script returns (-- Returns ...)`);
   return n;
+}
+
+function expand(source, luaDir, file) {
+  return source.replace(/^--!include\s+(\S+\.lua)[ \t]*\n/gm, (_, name) => {
+    const path = join(luaDir, 'lib', name);
+    if (!existsSync(path)) throw new Error(`${file}: --!include ${name}: no such file in ${relative(pluginDir, luaDir)}/lib`);
+    const text = readFileSync(path, 'utf8');
+    return text.endsWith('\n') ? text : `${text}\n`;
+  });
 }
 
 function collect(dir) {
@@ -53,7 +64,7 @@ for (const luaDir of collect(pluginDir)) {
     '',
   ];
   for (const file of files) {
-    const source = readFileSync(join(luaDir, file), 'utf8');
+    const source = expand(readFileSync(join(luaDir, file), 'utf8'), luaDir, file);
     const name = file.replace(/\.lua$/, '');
     const sha = createHash('sha1').update(source).digest('hex');
     const keys = keyCount(source, file);

@@ -32,7 +32,8 @@ function keyCount(source, file) {
 function expand(source, luaDir, file) {
   return source.replace(/^--!include\s+(\S+\.lua)[ \t]*\n/gm, (_, name) => {
     const path = join(luaDir, 'lib', name);
-    if (!existsSync(path)) throw new Error(`${file}: --!include ${name}: no such file in ${relative(pluginDir, luaDir)}/lib`);
+    if (!existsSync(path))
+      throw new Error(`${file}: --!include ${name}: no such file in ${relative(pluginDir, luaDir)}/lib`);
     const text = readFileSync(path, 'utf8');
     return text.endsWith('\n') ? text : `${text}\n`;
   });

@@ -73,11 +73,12 @@ export async function connect(
   // Our own clients: short per-command retries (the kit has its own timeout and circuit breaker), and no
   // auto-pipelining. ioredis keeps one auto-pipeline in flight per connection and defers each write to the next
   // event-loop turn; measured here, that cut awaited script calls (locks: ~12k vs ~48k ops/s with 50 callers),
-  // one-at-a-time queue adds and rate-limit decisions (+1.5 µs of app CPU each). Concurrent requests' commands
-  // still share the socket; the server answers them in order.
+  // one-at-a-time queue adds and rate-limit decisions (+1.5 µs of app CPU each). The adapter batches instead
+  // (one write per event-loop turn, nothing waiting for an earlier batch: see WriteBatcher in ioredis.ts).
+  // No ioredis commandTimeout: every command goes through the store's exec, whose deadline has the same length,
+  // and ioredis would arm a timer per command for it.
   const common = {
     connectTimeout: settings.connectTimeoutMs,
-    commandTimeout: settings.commandTimeoutMs,
     maxRetriesPerRequest: 1,
     enableAutoPipelining: false,
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),

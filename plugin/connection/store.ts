@@ -6,8 +6,8 @@
 import { ClosedError, StoreCommandError, StoreTimeoutError, StoreUnavailableError } from '../core/errors.js';
 import type { KeyBuilder } from '../core/keys.js';
 import type { KitLogger } from '../core/logger.js';
-import { withTimeout } from '../core/timeout.js';
 import { CircuitBreaker, type CircuitState } from './breaker.js';
+import { Deadlines } from './deadlines.js';
 import { normaliseError } from './errors.js';
 import type { MemoryEngine } from './memory.js';
 import { runScript } from './script.js';
@@ -183,6 +183,8 @@ export class RedisStore implements StoreBase {
   private closed = false;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions = new Map<string, { handlers: Set<MessageHandler>; confirmed: Promise<void> }>();
+  private readonly deadlines: Deadlines;
+  private readonly otherDeadlines = new Map<number, Deadlines>();
   /** Commands that failed for lack of a store (timeouts, connection errors, open circuit). */
   failures = 0;
   /**
@@ -197,6 +199,7 @@ export class RedisStore implements StoreBase {
     this.logger = options.logger;
     this.commandTimeoutMs = options.commandTimeoutMs;
     this.connectTimeoutMs = options.connectTimeoutMs ?? options.commandTimeoutMs;
+    this.deadlines = new Deadlines(options.commandTimeoutMs);
     this.breaker = options.breaker
       ? new CircuitBreaker({ ...options.breaker, onChange: (state, previous) => this.onCircuitChange(state, previous) })
       : null;
@@ -226,41 +229,78 @@ export class RedisStore implements StoreBase {
   /**
    * Runs one operation against the client: fails fast when the circuit is open, bounds the wait by the command
    * timeout, and maps driver errors to KitErrors. Only transport failures count against the circuit.
+   * One promise per call, and no timer of its own at the common timeout (see Deadlines): this is every feature's
+   * hot path.
    */
-  async exec<T>(
-    what: string,
-    op: (client: CommandClient) => Promise<T>,
-    timeoutMs = this.commandTimeoutMs,
-  ): Promise<T> {
-    if (this.closed) throw new ClosedError('the store');
+  exec<T>(what: string, op: (client: CommandClient) => Promise<T>, timeoutMs = this.commandTimeoutMs): Promise<T> {
+    if (this.closed) return Promise.reject(new ClosedError('the store'));
     const breaker = this.breaker;
     if (breaker && !breaker.allow()) {
       this.failures++;
-      throw new StoreUnavailableError(`${what}: the store's circuit is open (retrying in ${breaker.retryInMs()} ms)`);
+      return Promise.reject(
+        new StoreUnavailableError(`${what}: the store's circuit is open (retrying in ${breaker.retryInMs()} ms)`),
+      );
     }
     const observer = this.observer;
     const started = observer ? performance.now() : 0;
-    try {
-      const client = this.client;
-      const result = await withTimeout(client ? op(client) : this.connecting.then(op), timeoutMs, what);
-      breaker?.success();
-      observer?.(what, performance.now() - started, false);
-      return result;
-    } catch (error) {
-      observer?.(what, performance.now() - started, true);
-      // ioredis's own commandTimeout (same length as ours) may fire first: report it as the timeout it is.
-      const kitError =
-        error instanceof Error && error.message === 'Command timed out'
-          ? new StoreTimeoutError(what, timeoutMs)
-          : normaliseError(error, what);
-      if (kitError instanceof StoreUnavailableError) {
-        this.failures++;
-        breaker?.failure();
-      } else {
-        breaker?.success();
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: unknown): void => {
+        observer?.(what, performance.now() - started, true);
+        // ioredis's own commandTimeout (same length as ours) may fire first: report it as the timeout it is.
+        const kitError =
+          error instanceof Error && error.message === 'Command timed out'
+            ? new StoreTimeoutError(what, timeoutMs)
+            : normaliseError(error, what);
+        if (kitError instanceof StoreUnavailableError) {
+          this.failures++;
+          breaker?.failure();
+        } else {
+          breaker?.success();
+        }
+        reject(kitError);
+      };
+      const deadlines = this.deadlinesFor(timeoutMs);
+      const deadline = deadlines.add(() => {
+        if (settled) return;
+        settled = true;
+        fail(new StoreTimeoutError(what, timeoutMs));
+      });
+      let pending: Promise<T>;
+      try {
+        const client = this.client;
+        pending = client ? op(client) : this.connecting.then(op);
+      } catch (error) {
+        pending = Promise.reject(error);
       }
-      throw kitError;
+      pending.then(
+        (result) => {
+          if (settled) return;
+          settled = true;
+          deadlines.settle(deadline);
+          breaker?.success();
+          observer?.(what, performance.now() - started, false);
+          resolve(result);
+        },
+        (error: unknown) => {
+          if (settled) return;
+          settled = true;
+          deadlines.settle(deadline);
+          fail(error);
+        },
+      );
+    });
+  }
+
+  /** One deadline queue per distinct timeout (the command timeout, and the few a caller asks for). */
+  private deadlinesFor(timeoutMs: number): Deadlines {
+    if (timeoutMs === this.deadlines.timeoutMs) return this.deadlines;
+    let queue = this.otherDeadlines.get(timeoutMs);
+    if (!queue) {
+      queue = new Deadlines(timeoutMs);
+      this.otherDeadlines.set(timeoutMs, queue);
     }
+    return queue;
   }
 
   command(name: string, ...args: RedisArg[]): Promise<unknown> {

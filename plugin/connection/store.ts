@@ -298,7 +298,8 @@ export class RedisStore implements StoreBase {
     let queue = this.otherDeadlines.get(timeoutMs);
     if (!queue) {
       queue = new Deadlines(timeoutMs);
-      this.otherDeadlines.set(timeoutMs, queue);
+      // Bounded: a caller inventing a new timeout per call gets a queue (and timer) of its own each time.
+      if (this.otherDeadlines.size < 16) this.otherDeadlines.set(timeoutMs, queue);
     }
     return queue;
   }

@@ -122,6 +122,15 @@ export const suite: Suite = {
   description: 'GET /ping behind a rate limiter (requests/s, latency, Redis commands per request)',
   setups: [
     { name: 'bare', label: 'bare Express', role: 'bare', usesRedis: false, build: () => app(() => []) },
+    // The floor of any middleware: one more handler on the route that only calls next(). What a limiter costs
+    // beyond this is its own work; up to this is Express's.
+    {
+      name: 'noop',
+      label: 'reference: one no-op middleware, no limiter',
+      role: 'ours',
+      usesRedis: false,
+      build: () => app(() => [(_req, _res, next) => next()]),
+    },
     kitSetup('kit-redis-1', 'kit.rateLimit, Redis, 1 policy', 1, false),
     kitSetup('kit-redis-3', 'kit.rateLimit, Redis, 3 policies', 3, false),
     kitSetup('kit-memory-1', 'kit.rateLimit, embedded store, 1 policy', 1, true),

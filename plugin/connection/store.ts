@@ -185,6 +185,7 @@ export class RedisStore implements StoreBase {
   private readonly subscriptions = new Map<string, { handlers: Set<MessageHandler>; confirmed: Promise<void> }>();
   private readonly deadlines: Deadlines;
   private readonly otherDeadlines = new Map<number, Deadlines>();
+  private readonly scriptLabels = new WeakMap<Script, string>();
   /** Commands that failed for lack of a store (timeouts, connection errors, open circuit). */
   failures = 0;
   /**
@@ -309,7 +310,14 @@ export class RedisStore implements StoreBase {
   }
 
   script(script: Script, keys: readonly string[], args: readonly RedisArg[]): Promise<unknown> {
-    return this.exec(`script ${script.name}`, (c) => runScript(c, script, keys, args));
+    // One label string per script, not one per call: the metrics observer looks it up in a Map, and a string
+    // built per call would be hashed per call.
+    let what = this.scriptLabels.get(script);
+    if (what === undefined) {
+      what = `script ${script.name}`;
+      this.scriptLabels.set(script, what);
+    }
+    return this.exec(what, (c) => runScript(c, script, keys, args));
   }
 
   pipeline(commands: readonly RedisCommand[]): Promise<unknown[]> {

@@ -1,5 +1,8 @@
 // Adapter for ioredis (standalone, Sentinel, Cluster) and for objects shaped like it (ioredis-mock).
 
+// The timers module's own setImmediate, not the global one: test runners' fake timers replace the global, and a
+// batch uncorked by a fake timer would never be written (every command would hang until the clock is advanced).
+import { setImmediate as uncorkSoon } from 'node:timers';
 import {
   ReplyError,
   type CommandClient,
@@ -84,7 +87,7 @@ class WriteBatcher {
       // Which node a command goes to is ioredis's choice: hold every connected node for this turn.
       for (const node of client.nodes?.('all') ?? []) this.cork(node);
     } else this.cork(client);
-    if (this.corked.length > 0) setImmediate(this.flush);
+    if (this.corked.length > 0) uncorkSoon(this.flush);
   }
 
   private cork(client: IORedisLike): void {

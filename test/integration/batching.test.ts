@@ -159,3 +159,22 @@ describe('Deadlines: one timer for a store’s command timeouts', () => {
     expect(deadlines.pending).toBe(0);
   });
 });
+
+describeWithRedis('write batching under fake timers', () => {
+  afterEach(() => jest.useRealTimers());
+
+  test('commands still reach Redis when a test fakes setImmediate', async () => {
+    const kit = createRedisKit({ redis: process.env.REDIS_KIT_TEST_URL as string, logger: false, env: {} });
+    try {
+      await kit.ready();
+      jest.useFakeTimers();
+      const key = kit.store.keys.key('batch', `fake-${uniquePrefix()}`);
+      // Nothing advances the fake clock: the batch must be flushed by the real event loop.
+      const value = await kit.store.incrBy(key, 3, 0);
+      expect(value.value).toBe(3);
+    } finally {
+      jest.useRealTimers();
+      await kit.close();
+    }
+  });
+});

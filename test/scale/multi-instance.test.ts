@@ -74,6 +74,9 @@ describeWithRedis('the demo as three instances on one Redis', () => {
     expect(servedBy).toEqual(new Set(['0', '1', '2']));
     expect(replies.filter((r) => r.status === 200)).toHaveLength(API_LIMIT);
     expect(replies.filter((r) => r.status === 429)).toHaveLength(20);
+    console.info(
+      `rate limit: ${API_LIMIT + 20} requests over the proxy, served by instance ${JSON.stringify(proxy.served)}`,
+    );
     // Another client is not affected by the first one's exhaustion.
     expect((await call(proxy.url, 'GET', '/api/v1/products', { ip: '198.51.100.11' })).status).toBe(200);
   });
@@ -162,6 +165,7 @@ describeWithRedis('the demo as three instances on one Redis', () => {
     } while (tookMs < 1000);
     expect(para.headers.get('x-llm-cache')).toBe('hit');
     expect(tookMs).toBeLessThanOrEqual(1000);
+    console.info(`semantic cache: paraphrase hit on another instance ${tookMs} ms after the entry was stored`);
     expect((para.json() as { choices: unknown }).choices).toEqual((first.json() as { choices: unknown }).choices);
   });
 

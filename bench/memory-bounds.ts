@@ -4,7 +4,9 @@
 // store holds no more keys than `memory.maxKeys` and that every per-feature map in process stays under its cap, and
 // it records the heap after a forced GC.
 //
-//   node --expose-gc --import tsx bench/memory-bounds.ts [--count 1000000] [--max-keys 1000000] [--phases rate-limit,response-cache,sessions]
+//   node --expose-gc --import tsx bench/memory-bounds.ts [--count 1000000] [--max-keys 1000000]
+//     [--phases rate-limit,response-cache,sessions,session-store]   (session-store: ids through the express-session
+//     Store adapter, without Express; not in the default list)
 //
 // A script, not a CI test: its table goes into docs/reliability.md ("Memory bounds and soak").
 
@@ -182,6 +184,18 @@ async function main(): Promise<void> {
       const status = await inject(app, 'GET', `/login/${i}`);
       if (status !== 200) throw new Error(`GET /login/${i}: ${status}`);
     });
+
+  // 4. The same through the express-session Store adapter (no Express in the way): a million distinct session ids.
+  if (PHASES.includes('session-store')) {
+    const store = kit.sessionStore();
+    await phase(
+      'session-store',
+      async (i) => {
+        await store.set(`sid-${i}`, { cookie: { originalMaxAge: 3_600_000 }, n: i } as never);
+      },
+      largestCollection,
+    );
+  }
 
   console.log(`by feature at the end: ${keysByFeature()}; ${largestCollection()}`);
   console.log(

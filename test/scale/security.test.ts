@@ -58,6 +58,27 @@ describe('admin routes are locked by default', () => {
     await kit.close();
   });
 
+  test('the demo process (npm start) with no token configured: 401 on every admin route without the run’s token', async () => {
+    const demo = await startDemo({ DEMO_LLM_LATENCY_MS: '0,0' });
+    try {
+      // The run's token is printed in the dashboard link's fragment (deliberately: there is no other way to hand it
+      // over); everyone else is refused.
+      const token = /#token=([A-Za-z0-9_-]+)/.exec(demo.output())?.[1];
+      expect(token).toBeDefined();
+      for (const path of ['/api/v1/metrics', '/api/v1/admin/redis-metrics']) {
+        expect((await fetch(`${demo.url}${path}`)).status).toBe(401);
+        const wrong = await fetch(`${demo.url}${path}`, {
+          headers: { authorization: 'Bearer guess-0123456789abcdef' },
+        });
+        expect(wrong.status).toBe(401);
+        const ok = await fetch(`${demo.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+        expect(ok.status).toBe(200);
+      }
+    } finally {
+      await stopDemo(demo);
+    }
+  }, 90_000);
+
   test('the demo app without a token configured: 403 on every admin route', async () => {
     const { app, kit } = createDemoApp({ store: 'memory', logger: false, env: {} });
     const routes = adminRoutes(app);

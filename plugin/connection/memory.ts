@@ -18,12 +18,17 @@ interface Entry {
 }
 
 const SWEEP_BUDGET = 10_000;
+/** How many of the oldest entries eviction looks at for an expired one before evicting the oldest. */
+const EVICTION_WINDOW = 16;
 
 export class MemoryEngine {
   private readonly data = new Map<string, Entry>();
   private readonly channels = new Map<string, Set<MessageHandler>>();
   private readonly timer: NodeJS.Timeout;
   private sweepCursor: Iterator<[string, Entry]> | undefined;
+  /** Where eviction reads the oldest entries from, and the oldest few it has read (see makeRoom). */
+  private evictCursor: Iterator<[string, Entry]> | undefined;
+  private window: Array<[string, Entry]> = [];
   /** Keys evicted because the cap was reached. */
   evictions = 0;
   readonly now: () => number;
@@ -115,20 +120,42 @@ export class MemoryEngine {
   }
 
   private makeRoom(): void {
-    // Prefer an expired key among the oldest few; otherwise evict the oldest inserted key.
+    // Prefer an expired key among the oldest few; otherwise evict the oldest inserted key. The oldest keys are read
+    // through one long-lived cursor into a small window: iterating the Map from its start on every eviction would
+    // walk over every slot deleted since V8 last compacted the table, which at the cap (one delete per insert)
+    // makes each write cost O(maxKeys).
     const now = this.now();
-    let checked = 0;
-    for (const [key, entry] of this.data) {
+    this.fillWindow();
+    let victim = 0;
+    for (let i = 0; i < this.window.length; i++) {
+      const entry = (this.window[i] as [string, Entry])[1];
       if (entry.expiresAt !== 0 && entry.expiresAt <= now) {
-        this.data.delete(key);
-        return;
+        victim = i;
+        break;
       }
-      if (++checked >= 16) break;
     }
-    const oldest = this.data.keys().next();
-    if (!oldest.done) {
-      this.data.delete(oldest.value);
-      this.evictions++;
+    const chosen = this.window[victim];
+    if (!chosen) return;
+    this.window.splice(victim, 1);
+    const [key, entry] = chosen;
+    this.data.delete(key);
+    if (entry.expiresAt === 0 || entry.expiresAt > now) this.evictions++;
+  }
+
+  /** Tops the window up to EVICTION_WINDOW of the oldest live entries, dropping ones deleted or re-inserted since. */
+  private fillWindow(): void {
+    this.window = this.window.filter(([key, entry]) => this.data.get(key) === entry);
+    while (this.window.length < EVICTION_WINDOW) {
+      this.evictCursor ??= this.data.entries();
+      const next = this.evictCursor.next();
+      if (next.done) {
+        this.evictCursor = undefined;
+        // Everything left is already in the window (or the map is empty): start over next time.
+        if (this.window.length > 0 || this.data.size === 0) break;
+        continue;
+      }
+      const [key, entry] = next.value;
+      if (!this.window.some(([k]) => k === key)) this.window.push([key, entry]);
     }
   }
 
@@ -162,6 +189,8 @@ export class MemoryEngine {
   clear(): void {
     this.data.clear();
     this.sweepCursor = undefined;
+    this.evictCursor = undefined;
+    this.window = [];
   }
 
   close(): void {

@@ -3,7 +3,7 @@
 // conformance suite runs them unchanged on every kind). Every Redis call goes through `exec`, which applies the
 // circuit breaker and the command timeout, so no request ever waits on a dead server.
 
-import { ClosedError, StoreCommandError, StoreTimeoutError, StoreUnavailableError } from '../core/errors.js';
+import { ClosedError, KitError, StoreCommandError, StoreTimeoutError, StoreUnavailableError } from '../core/errors.js';
 import type { KeyBuilder } from '../core/keys.js';
 import type { KitLogger } from '../core/logger.js';
 import { CircuitBreaker, type CircuitState } from './breaker.js';
@@ -12,7 +12,16 @@ import { normaliseError } from './errors.js';
 import type { MemoryEngine } from './memory.js';
 import { runScript } from './script.js';
 import { incrTtl, serverTime } from './scripts.generated.js';
-import type { CommandClient, MessageHandler, RedisArg, RedisCommand, RedisMode, Script, StoreMode } from './types.js';
+import {
+  type CommandClient,
+  type MessageHandler,
+  type RedisArg,
+  type RedisCommand,
+  type RedisMode,
+  ReplyError,
+  type Script,
+  type StoreMode,
+} from './types.js';
 
 export interface StoreInfo {
   mode: StoreMode;
@@ -320,8 +329,17 @@ export class RedisStore implements StoreBase {
     return this.exec(what, (c) => runScript(c, script, keys, args));
   }
 
-  pipeline(commands: readonly RedisCommand[]): Promise<unknown[]> {
-    return this.exec('pipeline', (c) => c.pipeline(commands));
+  async pipeline(commands: readonly RedisCommand[]): Promise<unknown[]> {
+    const replies = await this.exec('pipeline', (c) => c.pipeline(commands));
+    // One reply can be a transport failure of that command alone (ioredis's commandTimeout, a Cluster node that is
+    // down): give it the typed error a single command would get, so a caller that rethrows it answers 503, not 500.
+    return replies.map((reply) =>
+      reply instanceof Error && !(reply instanceof ReplyError) && !(reply instanceof KitError)
+        ? reply.message === 'Command timed out'
+          ? new StoreTimeoutError('pipeline', this.commandTimeoutMs)
+          : normaliseError(reply, 'pipeline')
+        : reply,
+    );
   }
 
   async get(key: string): Promise<string | null> {

@@ -40,6 +40,35 @@ export const consoleLogger: Logger = {
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+// Commands whose arguments are credentials. ioredis attaches the failed command to its errors (`err.command.args`)
+// and loggers such as pino serialise every enumerable field of an error: a WRONGPASS reply would log the password.
+const SECRET_COMMANDS = /^(auth|hello|migrate|config)$/i;
+
+function redactError(error: Error): Error {
+  const command = (error as { command?: { name?: unknown; args?: unknown } }).command;
+  if (!command || typeof command.name !== 'string' || !SECRET_COMMANDS.test(command.name)) return error;
+  const copy = new Error(error.message);
+  copy.name = error.name;
+  copy.stack = error.stack;
+  return Object.assign(copy, error, { command: { name: command.name, args: ['***'] } });
+}
+
+/** The logged object with credentials taken out of any error in it (at the top level or one field down). */
+function redact(obj: unknown): unknown {
+  if (obj instanceof Error) return redactError(obj);
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return obj;
+  let out: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(obj)) {
+    if (!(value instanceof Error)) continue;
+    const clean = redactError(value);
+    if (clean !== value) {
+      out ??= { ...(obj as Record<string, unknown>) };
+      out[key] = clean;
+    }
+  }
+  return out ?? obj;
+}
+
 /** Wraps a logger with `warnOnce(code, …)`: a soft problem is reported the first time only, never as a crash. */
 export class KitLogger implements Logger {
   private readonly seen = new Set<string>();
@@ -47,23 +76,23 @@ export class KitLogger implements Logger {
   constructor(private readonly target: Logger) {}
 
   debug(obj: unknown, msg?: string): void {
-    this.target.debug?.(obj, msg);
+    this.target.debug?.(redact(obj), msg);
   }
   info(obj: unknown, msg?: string): void {
-    this.target.info(obj, msg);
+    this.target.info(redact(obj), msg);
   }
   warn(obj: unknown, msg?: string): void {
-    this.target.warn(obj, msg);
+    this.target.warn(redact(obj), msg);
   }
   error(obj: unknown, msg?: string): void {
-    this.target.error(obj, msg);
+    this.target.error(redact(obj), msg);
   }
 
   /** Logs a coded warning once per code (per kit). Returns whether it was logged now. */
   warnOnce(code: string, message: string, fields: Record<string, unknown> = {}): boolean {
     if (this.seen.has(code)) return false;
     this.seen.add(code);
-    this.target.warn({ code, docs: `docs/troubleshooting.md#${code.toLowerCase()}`, ...fields }, message);
+    this.target.warn(redact({ code, docs: `docs/troubleshooting.md#${code.toLowerCase()}`, ...fields }), message);
     return true;
   }
 

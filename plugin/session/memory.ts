@@ -13,6 +13,10 @@ import {
   type WriteOp,
 } from './backend.js';
 
+/** Index size under which expired ids are simply left for the next prune (see indexAdd). */
+const PRUNE_FLOOR = 16;
+const prunedAt = new WeakMap<Map<string, number>, number>();
+
 type Index = Map<string, number>;
 
 export class MemorySessionBackend implements SessionBackend {
@@ -98,7 +102,12 @@ export class MemorySessionBackend implements SessionBackend {
       index = new Map();
       this.engine.set(key, index, absoluteMs);
     }
-    for (const [member, deadline] of index) if (deadline <= now) index.delete(member);
+    // Expired ids are pruned when the index has doubled since the last prune, not on every add: the express-session
+    // adapter keeps one index of every session, and a full scan per add made the n-th new session cost O(n).
+    if (index.size >= 2 * (prunedAt.get(index) ?? PRUNE_FLOOR)) {
+      for (const [member, deadline] of index) if (deadline <= now) index.delete(member);
+      prunedAt.set(index, Math.max(PRUNE_FLOOR, index.size));
+    }
     index.set(id, now + absoluteMs);
     if (this.engine.pttl(key) < absoluteMs) this.engine.expire(key, absoluteMs);
   }

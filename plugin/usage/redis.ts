@@ -105,6 +105,7 @@ export class RedisUsageBackend implements UsageBackend {
     if (keys.length === 0) return [];
     const replies = await this.store.pipeline(keys.map((k) => ['HGETALL', k] as const));
     return replies.map((reply) => {
+      if (reply instanceof StoreUnavailableError) throw reply; // a timeout or an outage: 503, not a bad command
       if (reply instanceof Error) throw new StoreCommandError(`usage query: ${reply.message}`, reply);
       const out: Record<string, number> = {};
       // ioredis gives an object, @upstash/redis an object or a flat array depending on its parsing.
@@ -166,5 +167,6 @@ function scriptCalls(group: CounterGroup, seq: number): Array<{ keys: string[]; 
 function check(replies: unknown[], what: string): void {
   const failed = replies.find((r) => r instanceof Error) as Error | undefined;
   // An error reply (e.g. WRONGTYPE on a key someone else wrote) will not heal by retrying: report, do not requeue.
+  if (failed instanceof StoreUnavailableError) throw failed;
   if (failed) throw new StoreCommandError(`${what}: ${failed.message}`, failed);
 }

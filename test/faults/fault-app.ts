@@ -1,5 +1,5 @@
-// The app the fault-injection suite drives, run as its own process (`node --import tsx`): every feature of the kit
-// on one Redis URL (the fault proxy), each on its own route so a request's wait is bounded by that feature's store
+// The app the fault-injection and Cluster suites drive, run as its own process (`node --import tsx`): every feature
+// of the kit on one store (a Redis URL, the fault proxy's, or Cluster seed nodes), each on its own route so a request's wait is bounded by that feature's store
 // calls alone. Each response names what the feature decided (`x-fault-reason`), and the process keeps per-route
 // figures (count, status, reason, slowest) the suite reads and resets between phases. Unhandled rejections and
 // uncaught exceptions are counted (and the exit code says so), never ignored.
@@ -9,7 +9,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { createRedisKit, KitError, LockTimeoutError, type RateLimitMiddleware, type Session } from '../../plugin/index';
 
 const url = process.env.FAULT_REDIS_URL;
-if (!url) throw new Error('FAULT_REDIS_URL is required');
+const clusterNodes = process.env.FAULT_CLUSTER_NODES?.split(',');
+if (!url && !clusterNodes) throw new Error('FAULT_REDIS_URL or FAULT_CLUSTER_NODES is required');
 const commandTimeoutMs = Number(process.env.FAULT_COMMAND_TIMEOUT_MS ?? 400);
 
 const trouble = { unhandledRejections: 0, uncaughtExceptions: 0, last: '' };
@@ -26,7 +27,7 @@ process.on('uncaughtException', (error) => {
 
 const warnings: Record<string, number> = {};
 const kit = createRedisKit({
-  redis: url,
+  ...(clusterNodes ? { cluster: clusterNodes } : { redis: url }),
   prefix: 'faults',
   commandTimeout: commandTimeoutMs,
   connectTimeout: 1000,

@@ -380,8 +380,66 @@ export function openEventStream(base: string, channel: string) {
 export async function waitUntil(check: () => boolean | Promise<boolean>, limitMs: number): Promise<number> {
   const started = performance.now();
   while (performance.now() - started < limitMs) {
-    if (await check()) return performance.now() - started;
+    // A check that throws (a node mid-failover) has not held yet.
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return performance.now() - started;
     await sleep(20);
   }
   return Number.NaN;
+}
+
+export interface Timeline {
+  /** Every probe answer, per feature: when it came back (performance.now()) and what it was. */
+  events: Record<Feature, Array<{ at: number; outcome: Outcome; status: number; ms: number }>>;
+}
+
+/** Probes every feature in a loop until stopped, keeping each answer with its time. */
+export function startMonitor(ctx: ProbeContext, pauseMs = 25) {
+  const events = Object.fromEntries(FEATURES.map((f) => [f, []])) as unknown as Timeline['events'];
+  let running = true;
+  const loops = FEATURES.map(async (feature) => {
+    let n = 0;
+    while (running) {
+      const { outcome, reply } = await probe(feature, ctx, n++);
+      events[feature].push({ at: performance.now(), outcome, status: reply.status, ms: reply.ms });
+      await sleep(pauseMs);
+    }
+  });
+  return {
+    events,
+    async stop(): Promise<Timeline> {
+      running = false;
+      await Promise.all(loops);
+      return { events };
+    },
+  };
+}
+
+/**
+ * Per feature, between `from` and `until` (the end): how many answers were not normal, the slowest answer, and when the
+ * feature was normal for good (the first normal answer after the last abnormal one; `from` if none was abnormal).
+ * A lock's 409 counts as normal (busy is its normal answer under contention).
+ */
+export function summarise(timeline: Timeline, from: number, until = Number.POSITIVE_INFINITY) {
+  const out = {} as Record<Feature, { abnormal: number; wrong: number; slowestMs: number; normalAgainAt: number }>;
+  for (const feature of FEATURES) {
+    const list = timeline.events[feature].filter((e) => e.at >= from && e.at < until);
+    const isNormal = (e: { outcome: Outcome; status: number }) =>
+      e.outcome === 'normal' || (feature === 'lock' && e.status === 409);
+    let lastAbnormal = -1;
+    list.forEach((e, i) => {
+      if (!isNormal(e)) lastAbnormal = i;
+    });
+    out[feature] = {
+      abnormal: list.filter((e) => !isNormal(e)).length,
+      wrong: list.filter((e) => e.outcome === 'wrong' && !(feature === 'lock' && e.status === 409)).length,
+      slowestMs: Math.max(0, ...list.map((e) => e.ms)),
+      normalAgainAt: lastAbnormal < 0 ? from : (list[lastAbnormal + 1]?.at ?? Number.NaN),
+    };
+  }
+  return out;
 }

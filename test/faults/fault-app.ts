@@ -177,7 +177,9 @@ app.post('/lock', label('lock'), async (_req, res, next) => {
 });
 
 // Queue: jobs acknowledged with 202 must exist after any outage; a worker in this process completes them.
-const queue = kit.queue<{ n: number }>('faults', { attempts: 5, backoff: '100 ms' });
+// A short lease: a job fetched by a call whose reply was lost (reset, timeout) stays active on the server until its
+// lease ends, then is taken over; 3 s keeps that within the suite's wait (the default is 30 s).
+const queue = kit.queue<{ n: number }>('faults', { attempts: 5, backoff: '100 ms', lease: '3 s' });
 const completed = new Set<string>();
 queue.process(
   async (job) => {

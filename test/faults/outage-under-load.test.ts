@@ -338,8 +338,8 @@ describeWithRedis('fault injection under load (standalone Redis behind a fault p
       const job = await call(app.base, 'GET', `/jobs/${id}`);
       if (job.status !== 200 || job.body === 'null') missingJobs.push(id);
     }
-    expect(writers.sessions.length).toBeGreaterThan(50);
-    expect(writers.jobs.length).toBeGreaterThan(50);
+    expect(writers.sessions.length).toBeGreaterThanOrEqual(20);
+    expect(writers.jobs.length).toBeGreaterThanOrEqual(20);
     expect(missingSessions).toEqual([]);
     expect(missingJobs).toEqual([]);
     // ...and the worker completed every acknowledged job.

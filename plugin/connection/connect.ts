@@ -81,7 +81,8 @@ export async function connect(
     connectTimeout: settings.connectTimeoutMs,
     maxRetriesPerRequest: 1,
     enableAutoPipelining: false,
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    // Capped at 1 s: once the server is back, the kit is back within a second (plus one circuit probe).
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 1000),
   };
 
   switch (spec.kind) {

@@ -5,8 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FeatureContext } from '../core/context.js';
 import type { Duration } from '../core/duration.js';
+import { StoreTimeoutError, StoreUnavailableError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
-import type { AcquireResult, LockBackend, LockKind } from './backend.js';
+import type { AcquireRequest, AcquireResult, LockBackend, LockKind } from './backend.js';
 import { LockExtendError, LockInputError, LockLostError, LockNotHeldError, LockTimeoutError } from './errors.js';
 import { MemoryLockBackend } from './memory.js';
 import { type AcquireOptions, type LocksConfig, resolveAcquire, validateLimit, validateName } from './options.js';
@@ -303,7 +304,7 @@ class LockManager implements Locks {
     };
     const started = performance.now();
     let sentAt = started;
-    let result: AcquireResult = await this.backend.acquire(request);
+    let result: AcquireResult = await this.acquireOnce(request);
     if (!result.ok && o.waitTimeoutMs > 0) {
       request.waiterId = token;
       const deadline = started + o.waitTimeoutMs;
@@ -316,7 +317,7 @@ class LockManager implements Locks {
       try {
         for (;;) {
           sentAt = performance.now();
-          result = await this.backend.acquire(request);
+          result = await this.acquireOnce(request);
           if (result.ok) break;
           const left = deadline - performance.now();
           if (left <= 0) break;
@@ -344,6 +345,49 @@ class LockManager implements Locks {
     }
     if (!result.ok) throw new LockTimeoutError(name, o.waitTimeoutMs);
     return new HeldLock(this, kind, name, token, result.fence, o.ttlMs, sentAt);
+  }
+
+  /**
+   * One acquire attempt. One that failed for lack of a store may still reach the server later (a reply lost with
+   * its connection, or a command the driver re-sends once reconnected): the lease would then be held by nobody
+   * until its TTL, keeping every other caller out. So the attempt's token (its own: nobody else's lease is touched)
+   * is released in the background until the store answers. Not after a refusal by the open circuit: that attempt
+   * never left the process.
+   */
+  private async acquireOnce(request: AcquireRequest): Promise<AcquireResult> {
+    try {
+      return await this.backend.acquire(request);
+    } catch (error) {
+      if (error instanceof StoreTimeoutError || (error instanceof StoreUnavailableError && error.cause !== undefined)) {
+        this.abandon(request.kind, request.name, request.token, request.ttlMs);
+      }
+      throw error;
+    }
+  }
+
+  private abandoning = 0;
+
+  private abandon(kind: LockKind, name: string, token: string, ttlMs: number): void {
+    // Bounded: past this many at once the leases are left to run out (as before this safeguard).
+    if (this.abandoning >= 1000) return;
+    this.abandoning++;
+    // The driver may hold the attempt for as long as it reconnects: keep trying well past the TTL.
+    const until = Date.now() + ttlMs + 30_000;
+    let delay = 50;
+    const attempt = (): void => {
+      this.backend.release(kind, name, token).then(
+        () => {
+          this.abandoning--;
+        },
+        (error: unknown) => {
+          delay = Math.min(delay * 2, 1000);
+          // Only an unreachable store is worth another try (not a closed kit).
+          if (error instanceof StoreUnavailableError && Date.now() + delay < until) setTimeout(attempt, delay).unref();
+          else this.abandoning--;
+        },
+      );
+    };
+    setTimeout(attempt, delay).unref();
   }
 
   private leave(kind: LockKind, name: string, waiterId: string): void {

@@ -373,7 +373,9 @@ export class SemanticCache {
       return { stored: true, id };
     } catch (error) {
       this.counters.storeErrors++;
-      this.context.logger.warn({ err: error, code: 'ERR_KIT_SEMANTIC_STORE' }, 'semantic cache: store failed');
+      // Once, as the other features do: during an outage every request fails the same way (the fault suite saw a
+      // line per request). storeErrors counts them all.
+      this.context.logger.warnOnce('ERR_KIT_SEMANTIC_STORE', 'semantic cache: store failed', { err: error });
       return { stored: false, reason: 'store-unavailable' };
     }
   }
@@ -500,7 +502,7 @@ export class SemanticCache {
     this.counters.misses++;
     this.missReasons[reason] = (this.missReasons[reason] ?? 0) + 1;
     if (extra.error !== undefined && reason !== 'embed-timeout' && reason !== 'embed-error') {
-      this.context.logger.warn({ err: extra.error, code: 'ERR_KIT_SEMANTIC_LOOKUP' }, `semantic cache: ${reason}`);
+      this.context.logger.warnOnce('ERR_KIT_SEMANTIC_LOOKUP', `semantic cache: ${reason}`, { err: extra.error });
     }
     if (reason === 'embed-timeout' || reason === 'embed-error') this.counters.embedErrors++;
     const result: CacheResult<T> = { status: 'miss', reason };

@@ -99,7 +99,7 @@ describeWithRedis('store outage and recovery (standalone Redis killed and restar
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(recovered).toBe(true);
-    // Reconnect backoff is capped at 2 s and the circuit's cooldown is 0.5 s.
+    // Reconnect backoff is capped at 1 s and the circuit's cooldown is 0.5 s.
     expect(performance.now() - backAt).toBeLessThan(4000);
     expect(kit.store.circuitState).toBe('closed');
     const after = await request(app).get('/api/v1/health/redis');

@@ -63,9 +63,17 @@ export interface RedisProcess {
   stop(options?: { graceful?: boolean }): Promise<void>;
 }
 
-export async function startRedis(options: { port?: number; args?: string[] } = {}): Promise<RedisProcess> {
+export async function startRedis(
+  options: {
+    port?: number;
+    args?: string[];
+    /** Data directory kept after stop() (a restart with `--appendonly yes` then reloads its data); else a temp dir. */
+    dir?: string;
+  } = {},
+): Promise<RedisProcess> {
   const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'rk-redis-'));
+  const keepDir = options.dir !== undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'rk-redis-'));
   const child: ChildProcess = spawn(
     'redis-server',
     [
@@ -92,7 +100,7 @@ export async function startRedis(options: { port?: number; args?: string[] } = {
     );
   } catch (error) {
     child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (!keepDir) rmSync(dir, { recursive: true, force: true });
     throw error;
   }
   return {
@@ -107,7 +115,7 @@ export async function startRedis(options: { port?: number; args?: string[] } = {
         child.kill('SIGCONT'); // a paused server must run to act on SIGTERM
       }
       await exited;
-      rmSync(dir, { recursive: true, force: true });
+      if (!keepDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

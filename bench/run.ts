@@ -172,7 +172,15 @@ function versions(): string {
       return '?';
     }
   };
-  return ['express', 'ioredis', 'autocannon', 'rate-limiter-flexible', 'express-rate-limit', 'rate-limit-redis']
+  return [
+    'express',
+    'ioredis',
+    'autocannon',
+    'rate-limiter-flexible',
+    'express-rate-limit',
+    'rate-limit-redis',
+    'prom-client',
+  ]
     .map((n) => `${n} ${v(n)}`)
     .join(', ');
 }

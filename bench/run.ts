@@ -172,7 +172,15 @@ function versions(): string {
       return '?';
     }
   };
-  return ['express', 'ioredis', 'autocannon', 'rate-limiter-flexible', 'express-rate-limit', 'rate-limit-redis']
+  return [
+    'express',
+    'ioredis',
+    'autocannon',
+    'rate-limiter-flexible',
+    'express-rate-limit',
+    'rate-limit-redis',
+    'prom-client',
+  ]
     .map((n) => `${n} ${v(n)}`)
     .join(', ');
 }
@@ -199,10 +207,13 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
   const servers: Server[] = [];
   const runs: Run[] = [];
   const problems: string[] = [];
+  // Responses each set-up answered over the whole run (warm-up included), for its check().
+  const answered = new Map<Server, number>();
+  const count = (s: Server, r: LoadResult) => answered.set(s, (answered.get(s) ?? 0) + r.requests.total);
   try {
     for (const setup of setups) servers.push(await startServer(suiteFile, setup, redisUrl));
     console.log(`  started ${servers.length} servers; warming up`);
-    for (const s of servers) await load(s.port, path, flags.warmup, flags.connections);
+    for (const s of servers) count(s, await load(s.port, path, flags.warmup, flags.connections));
     for (let round = 0; round < flags.rounds; round++) {
       // Rotate the order each round so no set-up always runs first (or right after the heaviest one).
       const order = servers.map((_, i) => servers[(i + round) % servers.length] as Server);
@@ -210,6 +221,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
         const before = await commandCount(redis);
         const cpuBefore = [await childCpu(s), await redisCpu(redis)] as const;
         const r = await load(s.port, path, flags.duration, flags.connections);
+        count(s, r);
         const cpuAfter = [await childCpu(s), await redisCpu(redis)] as const;
         const after = await commandCount(redis);
         const run: Run = {
@@ -242,6 +254,13 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     for (const s of servers) {
       const problem = await verify(s);
       if (problem) problems.push(problem);
+      const checked = await s.setup.check?.({
+        setup: s.setup,
+        port: s.port,
+        responses: answered.get(s) ?? 0,
+        slack: flags.connections * (flags.rounds + 1),
+      });
+      if (checked) problems.push(`${s.setup.name}: ${checked}`);
     }
   } finally {
     for (const s of servers) s.child.kill('SIGTERM');
@@ -305,7 +324,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     '',
     problems.length
       ? `**Sanity check FAILED:** ${problems.join('; ')}`
-      : 'Sanity check passed: no errors or unexpected statuses; every limiter refused past its limit on its verification route.',
+      : `Sanity check passed: no errors or unexpected statuses; ${suite.sanity ?? 'every limiter refused past its limit on its verification route.'}`,
   );
   return { markdown: lines.join('\n'), json: { flags, runs, stats, problems }, ok: problems.length === 0 };
 }

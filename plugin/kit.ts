@@ -351,6 +351,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
   const realtimeService = (): RealtimeService => {
     if (!realtime) {
       const service = new RealtimeService(context, config.realtime);
+      observability.features.realtime(service);
       context.onClose(() => service.close());
       realtime = service;
     }
@@ -377,7 +378,7 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       return sessionManager;
     },
     sessionStore: (storeOptions) => createSessionStore(sessions(), storeOptions),
-    cache: createResponseCache(context),
+    cache: observability.features.responseCache(createResponseCache(context)),
     get realtime() {
       return realtimeService();
     },
@@ -406,15 +407,17 @@ export function createRedisKit(options: RedisKitOptions = {}): RedisKit {
       return kit;
     },
     get locks() {
-      locks ??= createLocks(context, config.locks);
+      locks ??= observability.features.locks(createLocks(context, config.locks));
       return locks;
     },
-    semanticCache: (semanticOptions) => new SemanticCache(context, semanticOptions),
+    semanticCache: (semanticOptions) =>
+      observability.features.semanticCache(new SemanticCache(context, semanticOptions)),
     ready: () => store.ready(),
-    rateLimit: (rateLimitOptions) => createRateLimitMiddleware(context, rateLimitOptions),
-    rateLimiter: (limiterOptions) => rateLimiter(context, limiterOptions),
+    rateLimit: (rateLimitOptions) =>
+      observability.features.rateLimitMiddleware(createRateLimitMiddleware(context, rateLimitOptions)),
+    rateLimiter: (limiterOptions) => observability.features.rateLimiter(rateLimiter(context, limiterOptions)),
     rateLimitStore: (storeOptions) => rateLimitStore(context, storeOptions),
-    queue: (name, queueOptions) => new Queue(context, name, queueOptions),
+    queue: (name, queueOptions) => observability.features.queue(new Queue(context, name, queueOptions)),
     close() {
       // Features first (they may flush to the store), then the store; later-registered features close first.
       closed ??= (async () => {

@@ -25,6 +25,20 @@ export interface Setup {
   verifyLimit?: number;
   /** Whether every request is expected to reach Redis (checked with INFO commandstats). */
   usesRedis: boolean;
+  /**
+   * Runs in the harness after the rounds: proves the set-up really did its work in this run (e.g. counted every
+   * response). Returns a problem, or undefined when all is well.
+   */
+  check?(ctx: CheckContext): Promise<string | undefined>;
+}
+
+export interface CheckContext {
+  setup: Setup;
+  port: number;
+  /** Responses the load generator received from this set-up over the whole run, warm-up included. */
+  responses: number;
+  /** How many more the server may have finished unseen (one per connection per load run: those cut at the end). */
+  slack: number;
 }
 
 export interface CustomContext {
@@ -40,6 +54,8 @@ export interface Suite {
   /** The route autocannon drives. @default '/ping' */
   path?: string;
   setups?: Setup[];
+  /** What a passed sanity check proves, for the docs. @default the rate limiters' verification */
+  sanity?: string;
   /** A suite that is not a throughput A/B: returns a markdown section and JSON to store. */
   custom?: (ctx: CustomContext) => Promise<{ markdown: string; json: unknown; ok: boolean }>;
 }

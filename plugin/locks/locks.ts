@@ -7,6 +7,7 @@ import type { FeatureContext } from '../core/context.js';
 import type { Duration } from '../core/duration.js';
 import { StoreTimeoutError, StoreUnavailableError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
+import { WAIT_BUCKETS } from '../observability/names.js';
 import type { AcquireRequest, AcquireResult, LockBackend, LockKind } from './backend.js';
 import { LockExtendError, LockInputError, LockLostError, LockNotHeldError, LockTimeoutError } from './errors.js';
 import { MemoryLockBackend } from './memory.js';
@@ -64,7 +65,29 @@ export interface ReadWriteLock {
   withWrite<T>(fn: (scope: LockScope) => Promise<T> | T, options?: AcquireOptions): Promise<T>;
 }
 
+/** Waiting times of one outcome, in the buckets of WAIT_BUCKETS (seconds; one more entry for everything above). */
+export interface LockWaitHistogram {
+  counts: number[];
+  sumSeconds: number;
+  count: number;
+}
+
+/** This process's lock figures since start, read at scrape time by kit.metrics. */
+export interface LockStats {
+  /** Acquisitions that got the lock (at once or after waiting). */
+  acquired: number;
+  /** Acquisitions whose first attempt found the lock taken. */
+  contended: number;
+  /** Acquisitions that gave up (wait timeout, or no wait allowed). */
+  timeouts: number;
+  /** Leases that ran out or were taken over while their holder still believed it held them. */
+  leasesLost: number;
+  wait: { acquired: LockWaitHistogram; timeout: LockWaitHistogram };
+}
+
 export interface Locks {
+  /** Counters and waiting-time histograms of this process (for metrics). */
+  stats(): LockStats;
   /** Acquires the mutex `name`, waiting up to `waitTimeout` (woken by the release, not by polling). */
   acquire(name: string, options?: AcquireOptions): Promise<Lock>;
   /**
@@ -135,6 +158,7 @@ class HeldLock implements Lock {
     this.stopAutoExtend();
     if (this.lost) return;
     this.lost = reason;
+    this.manager.counters.leasesLost++;
     this.controller?.abort(reason);
   }
 
@@ -198,12 +222,36 @@ class HeldLock implements Lock {
       this.armExpiry();
       throw error;
     }
-    if (!released) throw new LockNotHeldError(this.name);
+    if (!released) {
+      if (!this.lost) this.manager.counters.leasesLost++;
+      throw new LockNotHeldError(this.name);
+    }
   }
+}
+
+const waitHistogram = (): LockWaitHistogram => ({
+  counts: new Array<number>(WAIT_BUCKETS.length + 1).fill(0),
+  sumSeconds: 0,
+  count: 0,
+});
+
+function observeWait(h: LockWaitHistogram, seconds: number): void {
+  let i = 0;
+  while (i < WAIT_BUCKETS.length && seconds > (WAIT_BUCKETS[i] as number)) i++;
+  h.counts[i] = (h.counts[i] as number) + 1;
+  h.sumSeconds += seconds;
+  h.count++;
 }
 
 class LockManager implements Locks {
   readonly backend: LockBackend;
+  readonly counters: LockStats = {
+    acquired: 0,
+    contended: 0,
+    timeouts: 0,
+    leasesLost: 0,
+    wait: { acquired: waitHistogram(), timeout: waitHistogram() },
+  };
   private readonly hub: WaitHub;
   private readonly logger: KitLogger;
   private readonly waiterLeaseMs: number;
@@ -222,6 +270,10 @@ class LockManager implements Locks {
 
   acquire(name: string, options?: AcquireOptions): Promise<Lock> {
     return this.take('mutex', name, 1, options);
+  }
+
+  stats(): LockStats {
+    return this.counters;
   }
 
   async withLock<T>(name: string, fn: (scope: LockScope) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
@@ -305,6 +357,7 @@ class LockManager implements Locks {
     const started = performance.now();
     let sentAt = started;
     let result: AcquireResult = await this.acquireOnce(request);
+    if (!result.ok) this.counters.contended++;
     if (!result.ok && o.waitTimeoutMs > 0) {
       request.waiterId = token;
       const deadline = started + o.waitTimeoutMs;
@@ -343,7 +396,14 @@ class LockManager implements Locks {
       }
       if (!result.ok) this.leave(kind, name, token);
     }
-    if (!result.ok) throw new LockTimeoutError(name, o.waitTimeoutMs);
+    const waited = (performance.now() - started) / 1000;
+    if (!result.ok) {
+      this.counters.timeouts++;
+      observeWait(this.counters.wait.timeout, waited);
+      throw new LockTimeoutError(name, o.waitTimeoutMs);
+    }
+    this.counters.acquired++;
+    observeWait(this.counters.wait.acquired, waited);
     return new HeldLock(this, kind, name, token, result.fence, o.ttlMs, sentAt);
   }
 

@@ -6,7 +6,6 @@
 // from a Node HTTP server (test doubles, serverless adapters) get a plain 'finish' listener instead.
 
 import { subscribe } from 'node:diagnostics_channel';
-import { ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 /** Called once the response has been handed to the OS. Created once per middleware, never per request. */
@@ -16,6 +15,8 @@ export interface FinishState {
   /** performance.now() when the metrics middleware saw the request (NaN if it is not mounted). */
   started: number;
   first: FinishHook;
+  /** The second hook (kit.metrics() then kit.usage(): the common pair, kept without allocating a list). */
+  second: FinishHook | undefined;
   rest: FinishHook[] | undefined;
 }
 
@@ -25,7 +26,10 @@ type WithState = Response & { [STATE]?: FinishState; req: Request };
 function run(res: WithState, state: FinishState): void {
   const req = res.req;
   state.first(req, res, state);
-  if (state.rest) for (const hook of state.rest) hook(req, res, state);
+  if (state.second !== undefined) {
+    state.second(req, res, state);
+    if (state.rest !== undefined) for (const hook of state.rest) hook(req, res, state);
+  }
 }
 
 // `this` is the response: EventEmitter calls listeners with the emitter as `this`, so no closure is needed.
@@ -45,15 +49,18 @@ let subscribed = false;
 export function onFinish(res: Response, hook: FinishHook): FinishState {
   const r = res as WithState;
   const existing = r[STATE];
-  if (existing) {
-    if (existing.rest) existing.rest.push(hook);
+  if (existing !== undefined) {
+    if (existing.second === undefined) existing.second = hook;
+    else if (existing.rest) existing.rest.push(hook);
     else existing.rest = [hook];
     return existing;
   }
-  const state: FinishState = { started: Number.NaN, first: hook, rest: undefined };
+  const state: FinishState = { started: Number.NaN, first: hook, second: undefined, rest: undefined };
   r[STATE] = state;
-  // A Node HTTP server publishes the finish of its responses (res.socket.server is set by net.Server).
-  if (res instanceof ServerResponse && (res.socket as { server?: unknown } | null)?.server) {
+  // A Node HTTP server publishes the finish of its responses (net.Server sets socket.server on the sockets it
+  // accepts). Two property reads, where an instanceof walked Express's reshaped prototype chain per request.
+  const socket = res.socket as { server?: unknown } | null | undefined;
+  if (socket != null && socket.server !== undefined) {
     if (!subscribed) {
       subscribe('http.server.response.finish', onChannelMessage);
       subscribed = true;

@@ -255,7 +255,7 @@ export class RedisMetrics {
             waiting: values(now, 'rediskit_queue_jobs', (l) => l.state === 'waiting'),
             active: values(now, 'rediskit_queue_jobs', (l) => l.state === 'active'),
             delayed: values(now, 'rediskit_queue_jobs', (l) => l.state === 'delayed'),
-            failed: values(now, 'rediskit_queue_jobs', (l) => l.state === 'failed'),
+            dead: values(now, 'rediskit_queue_jobs', (l) => l.state === 'dead'),
           }
         : null,
     };

@@ -7,6 +7,7 @@ import { ConfigError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from '../core/options.js';
 import { type AdminConfig, adminRouter } from './admin.js';
+import { FeatureMetrics } from './features.js';
 import type { FinishHook } from './finish.js';
 import { type HttpMetricsOptions, httpMetricsHook, httpMetricsMiddleware } from './http.js';
 import {
@@ -41,6 +42,8 @@ export interface Observability {
   /** The finish-time work of kit.metrics(options), for kit.observe() to combine with usage in one middleware. */
   httpHook(options?: HttpMetricsOptions): FinishHook;
   router(): Router;
+  /** Where the kit hands the feature instances it builds, so their stats getters feed /metrics. */
+  features: FeatureMetrics;
 }
 
 const COMMAND_LABELS = 64;
@@ -145,5 +148,11 @@ export function createObservability(
   api.snapshot = () => registry.snapshot();
   api.report = () => redisMetrics.report();
 
-  return { registry, api, httpHook, router: () => adminRouter(admin, logger, registry, redisMetrics) };
+  return {
+    registry,
+    api,
+    httpHook,
+    router: () => adminRouter(admin, logger, registry, redisMetrics),
+    features: new FeatureMetrics(registry),
+  };
 }

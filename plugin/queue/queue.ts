@@ -514,6 +514,15 @@ export class Queue<T = unknown> extends EventEmitter {
     };
   }
 
+  /** This process's counters and latency histograms, without asking the store (read by kit.metrics). */
+  localStats(): Omit<QueueStats, 'counts'> {
+    return {
+      local: { inFlight: this.running.size, concurrency: this.concurrency, ...this.local },
+      waitTime: this.waitTime.snapshot(),
+      runTime: this.runTime.snapshot(),
+    };
+  }
+
   /** Counts from the store plus this process's counters and latency histograms. */
   async stats(): Promise<QueueStats> {
     return {

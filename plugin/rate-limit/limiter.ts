@@ -60,12 +60,17 @@ export interface RateLimiterStats {
   reconciled: number;
   /** Keys whose local counts were dropped because the pending list was full. */
   reconcileDropped: number;
+  /** Calls admitted and refused (consuming calls only; peek is not a decision). Read by kit.metrics. */
+  allowed: number;
+  blocked: number;
 }
 
 export interface RateLimiter {
   readonly name: string;
   readonly policies: readonly CompiledPolicy[];
   readonly stats: RateLimiterStats;
+  /** What the limiter does while the store is away: 'open', 'closed' or 'local'. */
+  readonly onStoreError: 'open' | 'closed' | 'local';
   /** Counts one call (of `cost`) for `key` and says whether it is allowed. */
   limit(key: string, options?: LimitCallOptions): Promise<RateLimitResult>;
   /** Reads the state of `key` without consuming anything: would a call of cost 1 pass? */
@@ -133,7 +138,15 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   const suffixes = policies.map((p) => `${name}:${p.name}`);
   const blockSuffix = `${name}:!block`;
   const script = scriptFor(blockMs, policies);
-  const stats: RateLimiterStats = { storeCalls: 0, cacheHits: 0, storeFailures: 0, reconciled: 0, reconcileDropped: 0 };
+  const stats: RateLimiterStats = {
+    storeCalls: 0,
+    cacheHits: 0,
+    storeFailures: 0,
+    reconciled: 0,
+    reconcileDropped: 0,
+    allowed: 0,
+    blocked: 0,
+  };
   const blocked = new Map<string, CacheEntry>();
   const pending = new Map<string, number>();
   let local: MemoryEngine | undefined;
@@ -287,10 +300,12 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
         else stats.reconcileDropped++;
       }
       result.reason = 'local';
+      if (mode === CONSUME) stats[result.allowed ? 'allowed' : 'blocked']++;
       return result;
     }
     const p = policies[0] as CompiledPolicy;
     const open = onStoreError === 'open';
+    if (mode === CONSUME) stats[open ? 'allowed' : 'blocked']++;
     return {
       allowed: open,
       remaining: open ? p.limit : 0,
@@ -321,6 +336,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     const left = hit.until - Date.now();
     if (left > 0 && cost >= hit.cost) {
       stats.cacheHits++;
+      stats.blocked++;
       return { ...hit.result, retryAfterMs: left, resetMs: Math.max(left, 0), reason: 'cache' };
     }
     if (left <= 0) blocked.delete(id);
@@ -330,7 +346,13 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   const settle = (id: string, cost: number, mode: Mode, raw: ArrayLike<unknown>): RateLimitResult => {
     if (pending.size > 0 && !reconciling) void reconcile();
     const result = toResult(raw);
-    if (!result.allowed && mode === CONSUME) remember(id, cost, result);
+    if (mode === CONSUME) {
+      if (result.allowed) stats.allowed++;
+      else {
+        stats.blocked++;
+        remember(id, cost, result);
+      }
+    }
     return result;
   };
 
@@ -379,6 +401,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     name,
     policies,
     stats,
+    onStoreError,
     limitSync,
     limit(key, options) {
       const cost = options?.cost ?? 1;

@@ -1,6 +1,6 @@
 // The dashboard in a real headless Chromium: refuses without the token, loads with it (from the URL fragment, which
-// is then removed), and after traffic its tiles and charts show non-zero figures. Screenshots are written to
-// test/.tmp/ (git-ignored) for a human to look at.
+// is then removed), and after traffic (real rate limit, response cache, locks and queue) its tiles and charts show
+// non-zero figures. Screenshots are written to test/.tmp/ (git-ignored) for a human to look at.
 
 import { existsSync, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -49,39 +49,23 @@ run('dashboard in headless Chromium', () => {
     const app = express();
     app.use(kit.metrics());
     app.use(kit.usage());
-    app.get('/api/items/:id', async (req, res) => {
-      const n = await kit.store.incrBy(kit.store.keys.key('demo', req.params.id), 1, 60_000);
+    // The real features, so every chart is fed the way an app feeds it: a rate limit that refuses part of the
+    // traffic, a response cache, contended locks and a queue that fills faster than its worker drains it.
+    const limit = kit.rateLimit({ name: 'api', limit: 20, window: '1 s', keyBy: () => 'all' });
+    app.get('/api/items/:id', limit, async (req, res) => {
+      const n = await kit.store.incrBy(kit.store.keys.key('demo', String(req.params.id)), 1, 60_000);
       res.json(n);
     });
-    app.get('/api/cached/:id', async (req, res) => {
-      res.json({ v: await kit.store.get(kit.store.keys.key('demo', req.params.id)) });
+    app.get('/api/cached/:id', kit.cache({ ttl: '2 s' }), async (req, res) => {
+      res.json({ v: await kit.store.get(kit.store.keys.key('demo', String(req.params.id))) });
     });
-    // Stand-ins for the features wired by the integrator (rate limit, cache, locks, queue): plausible moving figures
-    // through the same collector API, so every chart is exercised.
-    const fake = { allowed: 0, blocked: 0, hit: 0, miss: 0, waiting: 0 };
-    kit.metrics.collect({
-      name: 'rediskit_ratelimit_decisions_total',
-      collect: () => [
-        { labels: { policy: 'api', decision: 'allowed' }, value: fake.allowed },
-        { labels: { policy: 'api', decision: 'blocked' }, value: fake.blocked },
-      ],
-    });
-    kit.metrics.collect({
-      name: 'rediskit_cache_requests_total',
-      collect: () => [
-        { labels: { result: 'hit' }, value: fake.hit },
-        { labels: { result: 'miss' }, value: fake.miss },
-      ],
-    });
-    kit.metrics.collect({
-      name: 'rediskit_queue_jobs',
-      collect: () => [
-        { labels: { queue: 'mail', state: 'waiting' }, value: fake.waiting },
-        { labels: { queue: 'mail', state: 'active' }, value: 4 },
-      ],
-    });
-    const lockWait = kit.metrics.histogram('rediskit_lock_wait_seconds');
-    kit.metrics.collect({ name: 'rediskit_lock_acquisitions_total', collect: () => [] });
+    const mail = kit.queue('mail');
+    mail.process(
+      async () => {
+        await new Promise((r) => setTimeout(r, 150));
+      },
+      { concurrency: 1 },
+    );
     kit.mount(app, { basePath: '/kit' });
     await kit.ready();
     server = app.listen(0, '127.0.0.1');
@@ -93,13 +77,14 @@ run('dashboard in headless Chromium', () => {
       for (let k = 0; k < 10; k++) {
         i++;
         void fetch(`${base}/api/${i % 3 ? 'items' : 'cached'}/${i % 50}`).catch(() => undefined);
-        if (i % 2) fake.allowed++;
-        if (i % 9 === 0) fake.blocked++;
-        if (i % 4) fake.hit++;
-        else fake.miss++;
-        lockWait.observe(['acquired'], (i % 20) / 1000);
       }
-      fake.waiting = 10 + Math.round(8 * Math.sin(i / 200));
+      // Two holders of one lock at a time: the second waits for the first.
+      for (let k = 0; k < 2; k++) {
+        void kit.locks
+          .withLock('report', () => new Promise((r) => setTimeout(r, 5 + (i % 20))), { waitTimeout: '2 s' })
+          .catch(() => undefined);
+      }
+      if (i % 20 === 0) void mail.add({ i }).catch(() => undefined);
     }, 100);
     traffic.unref();
 
@@ -178,6 +163,14 @@ run('dashboard in headless Chromium', () => {
     const now = await page.$$eval('[data-chart-value]', (els) => els.map((e) => e.textContent ?? ''));
     expect(now.filter((t) => Number.parseFloat(t) > 0).length).toBeGreaterThanOrEqual(5);
     expect(await page.textContent('#t-circuit')).toBe('closed');
+    // The figures behind the feature charts come from the real features, and they moved.
+    const res = await fetch(`${base}/kit/admin/redis-metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const report = (await res.json()) as { kit: Record<string, any> };
+    expect(report.kit.rateLimit.blocked).toBeGreaterThan(0);
+    expect(report.kit.cache.hitRatio).toBeGreaterThan(0);
+    expect(report.kit.locks.contended).toBeGreaterThan(0);
+    expect(report.kit.locks.waitMs.p99).toBeGreaterThan(0);
+    expect(report.kit.queue.waiting + report.kit.queue.active).toBeGreaterThan(0);
     expect(await page.textContent('#routes')).toContain('/api/items/:id');
     await page.screenshot({ path: join(OUT, 'dashboard.png'), fullPage: true });
 

@@ -1,0 +1,167 @@
+// What request metrics and usage tracking cost: GET /ping on bare Express 5 against the same app with
+// kit.metrics() + kit.usage() mounted (two middlewares), with kit.observe() (both in one), and with the usual
+// prom-client middleware (a counter and a histogram labelled by route template, fed from a 'finish' listener) for
+// context. Every set-up first runs the same small middleware that puts a workspace (three, in rotation) and a user
+// (thirty) on res.locals, as an auth layer would, so only the instrumentation differs. Usage flushes to the harness's
+// Redis every 250 ms. After the rounds, each instrumented set-up must show that it counted every response the load
+// generator received: the metrics counter, the usage counts read back from Redis and the responses agree.
+
+import express, { type Express, type RequestHandler } from 'express';
+import { createRedisKit } from '../../plugin/index';
+import type { CheckContext, Setup, Suite } from '../lib/types';
+
+const WORKSPACES = ['ws0', 'ws1', 'ws2'];
+const USERS = Array.from({ length: 30 }, (_, i) => `user${i}`);
+const started = Date.now();
+
+interface Counted {
+  /** Responses the set-up's metrics counted on GET /ping. */
+  metrics?: number;
+  /** Requests the usage store holds for the three workspaces (after a final flush). */
+  usage?: number;
+  /** Of which counted under route /ping, and distinct workspaces that received some. */
+  usageRoute?: number;
+  workspaces?: number;
+}
+
+/** The app every set-up shares; `instrument` mounts what is measured, `counted` answers the check route. */
+function app(instrument: RequestHandler[], counted: () => Promise<Counted>): Express {
+  const a = express();
+  a.disable('x-powered-by');
+  // Mounted before the instrumentation, so the check itself is not counted.
+  a.get('/__counted', (_req, res, next) => {
+    counted().then((c) => res.json(c), next);
+  });
+  let i = 0;
+  a.use((_req, res, next) => {
+    i = (i + 1) % 30;
+    res.locals.workspace = WORKSPACES[i % 3];
+    res.locals.userId = USERS[i];
+    next();
+  });
+  for (const mw of instrument) a.use(mw);
+  a.get('/ping', (_req, res) => {
+    res.json({ pong: true });
+  });
+  return a;
+}
+
+function kitSetup(name: string, label: string, oneMiddleware: boolean): Setup {
+  return {
+    name,
+    label,
+    role: 'ours',
+    // Usage reaches Redis once per flush (every 250 ms), not per request.
+    usesRedis: false,
+    build(env) {
+      const kit = createRedisKit({ redis: env.redisUrl, prefix: `bench-${name}`, env: {}, logger: false });
+      const instrument = oneMiddleware ? [kit.observe()] : [kit.metrics(), kit.usage()];
+      return app(instrument, async () => {
+        await kit.usage.flush();
+        const snap = await kit.metrics.snapshot();
+        let metrics = 0;
+        for (const s of snap.rediskit_http_requests_total?.samples ?? []) {
+          if (s.labels?.route === '/ping' && 'value' in s) metrics += s.value;
+        }
+        let usage = 0;
+        let usageRoute = 0;
+        let workspaces = 0;
+        for (const workspace of WORKSPACES) {
+          const r = await kit.usage.query({
+            workspace,
+            granularity: 'day',
+            from: started - 60_000,
+            to: Date.now() + 60_000,
+          });
+          usage += r.totals.requests;
+          usageRoute += r.totals.routes['/ping'] ?? 0;
+          if (r.totals.requests > 0) workspaces++;
+        }
+        return { metrics, usage, usageRoute, workspaces };
+      });
+    },
+    check: checkCounted,
+  };
+}
+
+function promClientSetup(): Setup {
+  return {
+    name: 'prom-client',
+    label: 'prom-client counter + histogram (finish listener)',
+    role: 'peer',
+    usesRedis: false,
+    async build() {
+      const prom = await import('prom-client');
+      const registry = new prom.Registry();
+      const requests = new prom.Counter({
+        name: 'http_requests_total',
+        help: 'requests',
+        labelNames: ['method', 'route', 'status'],
+        registers: [registry],
+      });
+      const duration = new prom.Histogram({
+        name: 'http_request_duration_seconds',
+        help: 'latency',
+        labelNames: ['method', 'route', 'status'],
+        buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers: [registry],
+      });
+      // The shape express-prom-bundle and most READMEs use: a timer per request, labels resolved at finish.
+      const mw: RequestHandler = (req, res, next) => {
+        const end = duration.startTimer();
+        res.on('finish', () => {
+          const labels = { method: req.method, route: req.route?.path ?? 'unmatched', status: res.statusCode };
+          end(labels);
+          requests.inc(labels);
+        });
+        next();
+      };
+      return app([mw], async () => {
+        const m = await requests.get();
+        let metrics = 0;
+        for (const v of m.values) if (v.labels.route === '/ping') metrics += v.value;
+        return { metrics };
+      });
+    },
+    check: checkCounted,
+  };
+}
+
+async function fetchCounted(port: number): Promise<Counted> {
+  const res = await fetch(`http://127.0.0.1:${port}/__counted`);
+  if (res.status !== 200) throw new Error(`/__counted answered ${res.status}`);
+  return (await res.json()) as Counted;
+}
+
+// The load generator counts the responses it received; the server may also have finished a few whose connection
+// the generator closed at the end of a run (at most one per connection per run), hence the slack.
+async function checkCounted(ctx: CheckContext): Promise<string | undefined> {
+  const c = await fetchCounted(ctx.port);
+  const low = ctx.responses;
+  const high = ctx.responses + ctx.slack;
+  const problems: string[] = [];
+  const within = (what: string, n: number | undefined) => {
+    if (n === undefined || n < low || n > high) problems.push(`${what} counted ${n}, expected ${low} to ${high}`);
+  };
+  within('metrics', c.metrics);
+  if (ctx.setup.role === 'ours') {
+    within('usage', c.usage);
+    if (c.usage !== c.metrics) problems.push(`usage counted ${c.usage} but metrics ${c.metrics}`);
+    if (c.usageRoute !== c.usage) problems.push(`usage put ${c.usageRoute} of ${c.usage} under route /ping`);
+    if (c.workspaces !== WORKSPACES.length) problems.push(`usage saw ${c.workspaces} workspaces, expected 3`);
+  }
+  return problems.length ? problems.join('; ') : undefined;
+}
+
+export const suite: Suite = {
+  name: 'observability',
+  description: 'GET /ping with request metrics and usage tracking, against bare Express and prom-client',
+  sanity:
+    'every instrumented set-up counted every response the load generator received (metrics counter, and usage read back from Redis for the three workspaces, all under route /ping).',
+  setups: [
+    { name: 'bare', label: 'bare Express', role: 'bare', usesRedis: false, build: () => app([], async () => ({})) },
+    kitSetup('kit-two', 'kit.metrics() + kit.usage(), Redis', false),
+    kitSetup('kit-observe', 'kit.observe() (both in one middleware), Redis', true),
+    promClientSetup(),
+  ],
+};

@@ -6,5 +6,5 @@
 -- ARGV[2]  lease in ms
 -- Returns  the fencing token (a string) when granted; otherwise ms until the holder's lease ends (-1: unknown)
 --!include next_fence.lua
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return next_fence(KEYS[2], ARGV[2]) end
-return redis.call('PTTL', KEYS[1])
+--!include try_mutex.lua
+return try_mutex(KEYS[1], KEYS[2], ARGV[1], ARGV[2])

@@ -10,6 +10,7 @@
 // have reached Redis (at least one command per operation).
 //   npm run bench -- locks [--rounds 5] [--duration 2]
 
+import os from 'node:os';
 import Redis, { type RedisOptions } from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import Redlock from 'redlock';
@@ -28,8 +29,8 @@ const PEER_RETRY_MS = 5;
 const KIT_LIKE_CLIENT: RedisOptions = {
   maxRetriesPerRequest: 1,
   enableAutoPipelining: false,
-  connectTimeout: 2_000,
-  commandTimeout: 2_000,
+  connectTimeout: 5_000,
+  commandTimeout: 5_000,
 };
 
 interface Contender {
@@ -43,7 +44,14 @@ interface Contender {
 
 function ours(url: string, userClient: boolean): Contender {
   const client = userClient ? new Redis(url) : undefined;
-  const kit: RedisKit = createRedisKit({ redis: client ?? url, logger: false, env: {}, prefix: 'bench' });
+  const kit: RedisKit = createRedisKit({
+    redis: client ?? url,
+    logger: false,
+    env: {},
+    prefix: 'bench',
+    // As the peers' clients: a loaded machine must slow the run down, not fail it.
+    commandTimeout: '5 s',
+  });
   return {
     name: userClient ? 'kit-user-client' : 'kit',
     label: userClient
@@ -261,6 +269,7 @@ interface Rows {
 
 async function run(ctx: CustomContext) {
   const { flags, env } = ctx;
+  const loadBefore = os.loadavg()[0] ?? 0;
   const seconds = Math.min(flags.duration, 2);
   const admin = new Redis(env.redisUrl);
   const contenders = [ours(env.redisUrl, false), semaphore(env.redisUrl), redlock(env.redisUrl)];
@@ -328,7 +337,9 @@ async function run(ctx: CustomContext) {
     '',
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, Node ${process.version}; command: ` +
       `\`npm run bench -- locks\` (${flags.rounds} interleaved rounds of ${seconds} s per case, one process, the ` +
-      "harness's own redis-server). Medians over the rounds; ratios are taken per round, then their median.",
+      `harness's own redis-server; 1-minute load average ${loadBefore.toFixed(1)} before, ` +
+      `${(os.loadavg()[0] ?? 0).toFixed(1)} after, on ${os.cpus().length} cores). Medians over the rounds; ratios ` +
+      'are taken per round, then their median.',
     '',
     '| library | acquire + release ops/s | min–max | vs redis-semaphore | client CPU µs/op | Redis CPU µs/op | Redis commands/op | handoffs/s | handoff p50 ms | handoff p99 ms |',
     '|---|---|---|---|---|---|---|---|---|---|',

@@ -101,25 +101,29 @@ export class ScriptBatcher {
    * where a pipeline still costs a command, a reply and a script call each.
    */
   private steps(steps: Pending[]): void {
-    const keys: RedisArg[] = [];
+    const keys: string[] = [];
     const args: RedisArg[] = [];
     for (const p of steps) {
       keys.push(p.keys[0] as string, p.keys[1] as string);
       args.push(p.script === mutexTry ? 'a' : 'r', p.args[0] as RedisArg, p.args[1] as RedisArg);
     }
-    const call = (command: 'EVALSHA' | 'EVAL') =>
-      this.store.command(
-        command,
-        command === 'EVALSHA' ? mutexBatch.sha : mutexBatch.source,
-        keys.length,
-        ...keys,
-        ...args,
-      );
-    call('EVALSHA')
-      // NOSCRIPT: nothing ran, so sending the text is safe.
-      .catch((error: unknown) => (isNoScript(error) ? call('EVAL') : Promise.reject(error)))
+    // As the store's own script runner: EVALSHA, and the text only on NOSCRIPT (then nothing ran).
+    this.store
+      .exec(`script ${mutexBatch.name}`, async (client) => {
+        try {
+          return await client.evalsha(mutexBatch.sha, keys, args);
+        } catch (error) {
+          if (!isNoScript(error)) throw error;
+          return client.eval(mutexBatch.source, keys, args);
+        }
+      })
       .then(
         (replies) => {
+          if (!Array.isArray(replies) || replies.length !== steps.length) {
+            const error = new ReplyError(`ERR ${mutexBatch.name} answered ${JSON.stringify(replies)?.slice(0, 80)}`);
+            for (const p of steps) p.reject(normaliseError(error, `script ${mutexBatch.name}`));
+            return;
+          }
           const list = replies as unknown[];
           for (let i = 0; i < steps.length; i++) {
             const p = steps[i] as Pending;

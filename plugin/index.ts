@@ -34,11 +34,13 @@ export type {
 } from './session/index.js';
 export type { Lock, Locks, LockScope, ReadWriteLock, Semaphore } from './locks/locks.js';
 export type { AcquireOptions, LocksOptions } from './locks/options.js';
+export { type QuorumLocks, type QuorumLocksOptions, quorumLocks } from './locks/quorum.js';
 export {
   LockExtendError,
   LockInputError,
   LockLostError,
   LockNotHeldError,
+  LockQuorumError,
   LockTimeoutError,
 } from './locks/errors.js';
 export { SemanticCache } from './semantic-cache/cache.js';

@@ -26,6 +26,11 @@ export interface LockBackend {
   extend(kind: LockKind, name: string, token: string, ttlMs: number): Promise<boolean>;
   /** True when released, false when the token held no live lease. */
   release(kind: LockKind, name: string, token: string): Promise<boolean>;
+  /**
+   * Raises the mutex's last fencing token to at least `floor`, only while `token` holds it (quorum mode: every
+   * server of a majority learns the token handed out, see quorum.ts). True when held.
+   */
+  raiseFence(name: string, token: string, floor: number, ttlMs: number): Promise<boolean>;
   /** Drops a waiter registration (the caller gave up). */
   leave(kind: LockKind, name: string, waiterId: string): Promise<void>;
   /** The pub/sub channel a release of this lock is announced on. */

@@ -59,3 +59,23 @@ export class LockInputError extends KitError {
     super('ERR_KIT_LOCK_INPUT', message, { status: 400 });
   }
 }
+
+/**
+ * Quorum mode: fewer than a majority of the independent servers answered (they are down, unreachable or too
+ * slow), so no lock could be granted or confirmed. Nothing is held; `errors` has one entry per failed server.
+ */
+export class LockQuorumError extends KitError {
+  constructor(
+    readonly lockName: string,
+    readonly answered: number,
+    readonly quorum: number,
+    readonly errors: unknown[],
+  ) {
+    super(
+      'ERR_KIT_LOCK_QUORUM',
+      `lock ${JSON.stringify(lockName)}: only ${answered} server(s) answered, a quorum is ${quorum}` +
+        (errors[0] instanceof Error ? ` (${errors[0].message})` : ''),
+      { status: 503, cause: errors[0] },
+    );
+  }
+}

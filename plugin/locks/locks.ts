@@ -102,7 +102,13 @@ export interface Locks {
   rwlock(name: string): ReadWriteLock;
 }
 
-class HeldLock implements Lock {
+/** What a held lease needs from whoever granted it: the steps on the store(s), and the defaults to parse with. */
+export interface LeaseOwner {
+  readonly backend: Pick<LockBackend, 'extend' | 'release'>;
+  readonly config: LocksConfig;
+}
+
+export class HeldLock implements Lock {
   // The controller and its expiry timer are made on first use of `signal`: a plain acquire/release pair that
   // never looks at it pays for neither (the uncontended hot path).
   private controller: AbortController | undefined;
@@ -114,15 +120,17 @@ class HeldLock implements Lock {
   private done = false;
 
   constructor(
-    private readonly manager: LockManager,
+    private readonly manager: LeaseOwner,
     private readonly kind: LockKind,
     readonly name: string,
     readonly token: string,
     readonly fencingToken: number,
     private readonly ttlMs: number,
     sentAt: number,
+    /** Taken off every lease this process counts on: the clock drift allowance of quorum mode (0 otherwise). */
+    private readonly driftMs = 0,
   ) {
-    this.deadline = sentAt + ttlMs;
+    this.deadline = sentAt + ttlMs - driftMs;
   }
 
   get signal(): AbortSignal {
@@ -179,7 +187,7 @@ class HeldLock implements Lock {
       throw lost;
     }
     if (this.done || this.lost) return;
-    this.deadline = sentAt + ms;
+    this.deadline = sentAt + ms - this.driftMs;
     this.armExpiry();
   }
 
@@ -278,7 +286,7 @@ class LockManager implements Locks {
 
   async withLock<T>(name: string, fn: (scope: LockScope) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     if (typeof fn !== 'function') throw new LockInputError('withLock(name, fn): fn must be a function');
-    return this.runHeld(await this.take('mutex', name, 1, options), fn);
+    return runHeld(this.logger, await this.take('mutex', name, 1, options), fn);
   }
 
   semaphore(name: string, limit: number): Semaphore {
@@ -288,7 +296,7 @@ class LockManager implements Locks {
       name: n,
       limit: l,
       acquire: (options) => this.take('semaphore', n, l, options),
-      withPermit: async (fn, options) => this.runHeld(await this.take('semaphore', n, l, options), fn),
+      withPermit: async (fn, options) => runHeld(this.logger, await this.take('semaphore', n, l, options), fn),
     };
   }
 
@@ -298,43 +306,9 @@ class LockManager implements Locks {
       name: n,
       read: (options) => this.take('read', n, 1, options),
       write: (options) => this.take('write', n, 1, options),
-      withRead: async (fn, options) => this.runHeld(await this.take('read', n, 1, options), fn),
-      withWrite: async (fn, options) => this.runHeld(await this.take('write', n, 1, options), fn),
+      withRead: async (fn, options) => runHeld(this.logger, await this.take('read', n, 1, options), fn),
+      withWrite: async (fn, options) => runHeld(this.logger, await this.take('write', n, 1, options), fn),
     };
-  }
-
-  private async runHeld<T>(lock: HeldLock, fn: (scope: LockScope) => Promise<T> | T): Promise<T> {
-    lock.startAutoExtend();
-    let result: T;
-    try {
-      result = await fn({ signal: lock.signal, fencingToken: lock.fencingToken, lock });
-    } catch (error) {
-      lock.stopAutoExtend();
-      await lock.release().catch((releaseError: unknown) => this.releaseFailed(lock, releaseError));
-      throw error;
-    }
-    lock.stopAutoExtend();
-    if (lock.signal.aborted) {
-      await lock.release().catch(() => undefined);
-      throw lock.signal.reason;
-    }
-    try {
-      await lock.release();
-    } catch (error) {
-      if (error instanceof LockNotHeldError) {
-        throw new LockLostError(lock.name, 'the lease had ended before the work finished');
-      }
-      this.releaseFailed(lock, error);
-    }
-    return result;
-  }
-
-  private releaseFailed(lock: HeldLock, error: unknown): void {
-    if (error instanceof LockNotHeldError) return;
-    this.logger.warn(
-      { code: 'ERR_KIT_LOCK_RELEASE', lock: lock.name, err: error },
-      'could not release a lock: it will expire at the end of its lease',
-    );
   }
 
   private async take(kind: LockKind, rawName: string, limit: number, options?: AcquireOptions): Promise<HeldLock> {
@@ -459,6 +433,47 @@ class LockManager implements Locks {
     // Held leases run out on the store by themselves; their timers are unref'd and stop at the next failed step.
     await this.hub.close();
   }
+}
+
+/**
+ * Runs `fn` under a held lease: extends it every third of its TTL, aborts `fn`'s signal if that fails, releases it
+ * however `fn` ends, and rejects with LockLostError when the lease turned out to be lost.
+ */
+export async function runHeld<T>(
+  logger: KitLogger,
+  lock: HeldLock,
+  fn: (scope: LockScope) => Promise<T> | T,
+): Promise<T> {
+  const releaseFailed = (error: unknown): void => {
+    if (error instanceof LockNotHeldError) return;
+    logger.warn(
+      { code: 'ERR_KIT_LOCK_RELEASE', lock: lock.name, err: error },
+      'could not release a lock: it will expire at the end of its lease',
+    );
+  };
+  lock.startAutoExtend();
+  let result: T;
+  try {
+    result = await fn({ signal: lock.signal, fencingToken: lock.fencingToken, lock });
+  } catch (error) {
+    lock.stopAutoExtend();
+    await lock.release().catch(releaseFailed);
+    throw error;
+  }
+  lock.stopAutoExtend();
+  if (lock.signal.aborted) {
+    await lock.release().catch(() => undefined);
+    throw lock.signal.reason;
+  }
+  try {
+    await lock.release();
+  } catch (error) {
+    if (error instanceof LockNotHeldError) {
+      throw new LockLostError(lock.name, 'the lease had ended before the work finished');
+    }
+    releaseFailed(error);
+  }
+  return result;
 }
 
 export function createLocks(ctx: FeatureContext, config: LocksConfig): Locks {

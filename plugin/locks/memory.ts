@@ -155,6 +155,17 @@ export class MemoryLockBackend implements LockBackend {
     return released;
   }
 
+  async raiseFence(name: string, token: string, floor: number, ttlMs: number): Promise<boolean> {
+    await this.store.ping();
+    const s = this.state('mutex', name, false);
+    if (!s) return false;
+    this.prune(s, this.engine.now());
+    if (!s.holders.has(token)) return false;
+    s.fence = Math.max(s.fence, floor);
+    this.keep('mutex', name, ttlMs + KEEP_MS);
+    return true;
+  }
+
   async leave(kind: LockKind, name: string, waiterId: string): Promise<void> {
     this.state(kind, name, false)?.waiters.delete(waiterId);
   }

@@ -2,10 +2,12 @@
 // operation. Every key of one lock shares the `{name}` hash tag, so the scripts stay legal on a Cluster.
 
 import type { RedisStore } from '../connection/store.js';
+import { ScriptBatcher } from './batch.js';
 import { type AcquireRequest, type AcquireResult, family, type LockBackend, type LockKind } from './backend.js';
 import {
   mutexAcquire,
   mutexExtend,
+  mutexRaiseFence,
   mutexRelease,
   mutexTry,
   rwAcquire,
@@ -24,9 +26,11 @@ const PARTS = {
 
 export class RedisLockBackend implements LockBackend {
   private readonly key: (id: string, ...parts: string[]) => string;
+  private readonly batch: ScriptBatcher;
 
   constructor(private readonly store: RedisStore) {
     this.key = store.keys.forFeature('locks');
+    this.batch = new ScriptBatcher(store, store.mode !== 'cluster');
   }
 
   channel(kind: LockKind, name: string): string {
@@ -40,30 +44,29 @@ export class RedisLockBackend implements LockBackend {
     const base = this.key(r.name);
     let reply: unknown;
     if (f === 'mutex' && !r.waiterId && !r.fair) {
-      reply = await this.store.script(mutexTry, [`${base}:${p.holders}`, `${base}:${p.fence}`], [r.token, r.ttlMs]);
+      reply = await this.batch.run(mutexTry, [`${base}:${p.holders}`, `${base}:${p.fence}`], [r.token, r.ttlMs]);
     } else {
       const common = [r.token, r.ttlMs, r.waiterId, r.waiterLeaseMs, r.fair ? '1' : '0'];
       const keys = [`${base}:${p.holders}`, `${base}:${p.fence}`, `${base}:${p.queue}`, `${base}:${p.queueExp}`];
       if (f === 'mutex') {
-        reply = await this.store.script(mutexAcquire, keys, common);
+        reply = await this.batch.run(mutexAcquire, keys, common);
       } else if (f === 'semaphore') {
-        reply = await this.store.script(semAcquire, keys, [...common, r.limit]);
+        reply = await this.batch.run(semAcquire, keys, [...common, r.limit]);
       } else {
         // rw_acquire takes the writer key second and the writer-waiting flag last.
         keys.splice(1, 0, `${base}:rw`);
         keys.push(`${base}:rww`);
-        reply = await this.store.script(rwAcquire, keys, [...common, r.kind === 'write' ? 'w' : 'r']);
+        reply = await this.batch.run(rwAcquire, keys, [...common, r.kind === 'write' ? 'w' : 'r']);
       }
     }
-    const [granted, value] = reply as [number | string, number | string];
-    return Number(granted) === 1 ? { ok: true, fence: Number(value) } : { ok: false, waitMs: Number(value) };
+    return parseAcquireReply(reply);
   }
 
   async extend(kind: LockKind, name: string, token: string, ttlMs: number): Promise<boolean> {
     const reply =
       kind === 'mutex' || kind === 'write'
-        ? await this.store.script(mutexExtend, [this.ownerKey(kind, name)], [token, ttlMs])
-        : await this.store.script(semExtend, [this.ownerKey(kind, name)], [token, ttlMs]);
+        ? await this.batch.run(mutexExtend, [this.ownerKey(kind, name)], [token, ttlMs])
+        : await this.batch.run(semExtend, [this.ownerKey(kind, name)], [token, ttlMs]);
     return Number(reply) === 1;
   }
 
@@ -72,7 +75,7 @@ export class RedisLockBackend implements LockBackend {
     const f = family(kind);
     const owner = kind === 'write' ? `${base}:rw` : `${base}:${PARTS[f].holders}`;
     const script = kind === 'mutex' || kind === 'write' ? mutexRelease : semRelease;
-    const reply = await this.store.script(
+    const reply = await this.batch.run(
       script,
       [owner, `${base}:${PARTS[f].queueExp}`],
       [token, this.channel(kind, name)],
@@ -80,13 +83,32 @@ export class RedisLockBackend implements LockBackend {
     return Number(reply) === 1;
   }
 
+  async raiseFence(name: string, token: string, floor: number, ttlMs: number): Promise<boolean> {
+    const base = this.key(name);
+    const reply = await this.batch.run(
+      mutexRaiseFence,
+      [`${base}:${PARTS.mutex.holders}`, `${base}:${PARTS.mutex.fence}`],
+      [token, String(floor), ttlMs],
+    );
+    return Number(reply) === 1;
+  }
+
   async leave(kind: LockKind, name: string, waiterId: string): Promise<void> {
     const p = PARTS[family(kind)];
     const base = this.key(name);
-    await this.store.script(waiterLeave, [`${base}:${p.queue}`, `${base}:${p.queueExp}`], [waiterId]);
+    await this.batch.run(waiterLeave, [`${base}:${p.queue}`, `${base}:${p.queueExp}`], [waiterId]);
   }
 
   private ownerKey(kind: LockKind, name: string): string {
     return kind === 'write' ? this.key(name, 'rw') : this.key(name, PARTS[family(kind)].holders);
   }
+}
+
+/**
+ * The acquire scripts answer with one value, the shortest reply to parse: the fencing token as a string when
+ * granted (a bulk reply keeps all 53 bits on every client), the wait in ms as an integer when not.
+ */
+export function parseAcquireReply(reply: unknown): AcquireResult {
+  if (typeof reply === 'string' || Buffer.isBuffer(reply)) return { ok: true, fence: Number(String(reply)) };
+  return { ok: false, waitMs: Number(reply) };
 }

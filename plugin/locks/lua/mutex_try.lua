@@ -4,9 +4,7 @@
 -- KEYS[2]  last fencing token (expires an hour after the lease)
 -- ARGV[1]  token of the caller
 -- ARGV[2]  lease in ms
--- Returns  { 1, fencing token } when granted, { 0, ms until the holder's lease ends (-1: unknown) } otherwise
+-- Returns  the fencing token (a string) when granted; otherwise ms until the holder's lease ends (-1: unknown)
 --!include next_fence.lua
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return { 1, next_fence(KEYS[2], ARGV[2]) }
-end
-return { 0, redis.call('PTTL', KEYS[1]) }
+--!include try_mutex.lua
+return try_mutex(KEYS[1], KEYS[2], ARGV[1], ARGV[2])

@@ -13,20 +13,17 @@
 -- ARGV[4]  how long a waiter registration (and the writer-waiting flag) lasts without being renewed, in ms
 -- ARGV[5]  '1' for FIFO fairness
 -- ARGV[6]  'r' to read, 'w' to write
--- Returns  { 1, fencing token } when granted, { 0, ms until a blocking lease ends (-1: unknown) } otherwise
+-- Returns  the fencing token (a string) when granted; otherwise ms until a blocking lease ends (-1: unknown)
+--!include now_ms.lua
 --!include next_fence.lua
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
+--!include waiters.lua
+local now = now_ms()
 local waiter = ARGV[3]
 local ttl = tonumber(ARGV[2])
 local lease = tonumber(ARGV[4])
 local write = ARGV[6] == 'w'
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 100)
-if #lapsed > 0 then
-  redis.call('ZREM', KEYS[5], unpack(lapsed))
-  redis.call('ZREM', KEYS[4], unpack(lapsed))
-end
+drop_lapsed_waiters(KEYS[4], KEYS[5], now)
 local wait = redis.call('PTTL', KEYS[2])
 local free = wait < 0
 if free and write then
@@ -40,10 +37,7 @@ elseif free and redis.call('EXISTS', KEYS[6]) == 1 then
   free = false
   wait = -1
 end
-if free and ARGV[5] == '1' then
-  local head = redis.call('ZRANGE', KEYS[4], 0, 0)
-  if head[1] and head[1] ~= waiter then free = false end
-end
+if free and ARGV[5] == '1' and someone_else_first(KEYS[4], waiter) then free = false end
 if free then
   if write then
     redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
@@ -53,17 +47,11 @@ if free then
     local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
     redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(last[2]) - now) + 1)
   end
-  if waiter ~= '' then
-    redis.call('ZREM', KEYS[4], waiter)
-    redis.call('ZREM', KEYS[5], waiter)
-  end
-  return { 1, next_fence(KEYS[3], ARGV[2]) }
+  if waiter ~= '' then unregister_waiter(KEYS[4], KEYS[5], waiter) end
+  return next_fence(KEYS[3], ARGV[2])
 end
 if waiter ~= '' then
-  redis.call('ZADD', KEYS[4], 'NX', now, waiter)
-  redis.call('ZADD', KEYS[5], now + lease, waiter)
-  redis.call('PEXPIRE', KEYS[4], lease)
-  redis.call('PEXPIRE', KEYS[5], lease)
+  register_waiter(KEYS[4], KEYS[5], waiter, now, lease)
   if write then redis.call('SET', KEYS[6], '1', 'PX', lease) end
 end
-return { 0, wait }
+return wait

@@ -11,40 +11,25 @@
 -- ARGV[4]  how long a waiter registration lasts without being renewed, in ms
 -- ARGV[5]  '1' for FIFO fairness
 -- ARGV[6]  limit: most permits held at once
--- Returns  { 1, fencing token } when granted, { 0, ms until the first permit lapses (-1: unknown) } otherwise
+-- Returns  the fencing token (a string) when granted; otherwise ms until the first permit lapses (-1: unknown)
+--!include now_ms.lua
 --!include next_fence.lua
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
+--!include waiters.lua
+local now = now_ms()
 local waiter = ARGV[3]
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)
-if #lapsed > 0 then
-  redis.call('ZREM', KEYS[4], unpack(lapsed))
-  redis.call('ZREM', KEYS[3], unpack(lapsed))
-end
+drop_lapsed_waiters(KEYS[3], KEYS[4], now)
 local free = redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[6])
-if free and ARGV[5] == '1' then
-  local head = redis.call('ZRANGE', KEYS[3], 0, 0)
-  if head[1] and head[1] ~= waiter then free = false end
-end
+if free and ARGV[5] == '1' and someone_else_first(KEYS[3], waiter) then free = false end
 if free then
   redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
   local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
   redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(last[2]) - now) + 1)
-  if waiter ~= '' then
-    redis.call('ZREM', KEYS[3], waiter)
-    redis.call('ZREM', KEYS[4], waiter)
-  end
-  return { 1, next_fence(KEYS[2], ARGV[2]) }
+  if waiter ~= '' then unregister_waiter(KEYS[3], KEYS[4], waiter) end
+  return next_fence(KEYS[2], ARGV[2])
 end
-if waiter ~= '' then
-  local lease = tonumber(ARGV[4])
-  redis.call('ZADD', KEYS[3], 'NX', now, waiter)
-  redis.call('ZADD', KEYS[4], now + lease, waiter)
-  redis.call('PEXPIRE', KEYS[3], lease)
-  redis.call('PEXPIRE', KEYS[4], lease)
-end
+if waiter ~= '' then register_waiter(KEYS[3], KEYS[4], waiter, now, tonumber(ARGV[4])) end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if first[2] then return { 0, math.ceil(tonumber(first[2]) - now) } end
-return { 0, -1 }
+if first[2] then return math.ceil(tonumber(first[2]) - now) end
+return -1

@@ -4,8 +4,8 @@
 -- ARGV[1]  token of the caller
 -- ARGV[2]  new lease in ms
 -- Returns  1 when extended, 0 when the permit has lapsed or was released
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
+--!include now_ms.lua
+local now = now_ms()
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) <= now then return 0 end
 local expiry = now + tonumber(ARGV[2])

@@ -4,8 +4,8 @@
 -- ARGV[1]  token of the caller
 -- ARGV[2]  channel the waiters listen on
 -- Returns  1 when released, 0 when the caller held no live permit
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000.0 + tonumber(t[2]) / 1000.0
+--!include now_ms.lua
+local now = now_ms()
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])

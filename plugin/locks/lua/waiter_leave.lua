@@ -4,5 +4,5 @@
 -- KEYS[2]  waiters by registration expiry (zset)
 -- ARGV[1]  waiter id
 -- Returns  1 when the waiter was registered, 0 otherwise
-redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('ZREM', KEYS[1], ARGV[1])
+--!include waiters.lua
+return unregister_waiter(KEYS[1], KEYS[2], ARGV[1])

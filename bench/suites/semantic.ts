@@ -4,7 +4,7 @@
 // Every row checks that its lookups really did what they should: repeated questions hit exactly, reworded ones hit
 // semantically, new ones miss; a row that does not is a failed run.
 
-import { createServer } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -109,12 +109,18 @@ async function measure(store: string, kit: RedisKit, n: number, redis?: Redis): 
     Array.from({ length: 16 }, async () => {
       while (next < n) {
         const q = corpus[next++] as { text: string };
-        const r = await cache.store(req(q.text), { answer: q.text, usage: { total_tokens: 200 } });
+        // A loaded machine can push a store past the command timeout: try again (the cache fails open by design).
+        let r = await cache.store(req(q.text), { answer: q.text, usage: { total_tokens: 200 } });
+        for (let attempt = 0; !r.stored && r.reason === 'store-unavailable' && attempt < 5; attempt++) {
+          r = await cache.store(req(q.text), { answer: q.text, usage: { total_tokens: 200 } });
+        }
         if (!r.stored) throw new Error(`store failed: ${r.reason}`);
       }
     }),
   );
   const fillS = (performance.now() - fillStart) / 1000;
+  // The filling instance's own index would double the heap (and the GC's work) during the lookups.
+  await cache.close();
   // A second cache on the same store loads the partition from the store, as a new instance would; lookups are
   // measured once it has loaded everything (identical questions share an entry: wait until the count settles).
   const follower = kit.semanticCache({ maxEntriesPerNamespace: n + 10, embeddingCacheSize: 100 });
@@ -148,12 +154,13 @@ async function measure(store: string, kit: RedisKit, n: number, redis?: Redis): 
     if (kind === 2 && r.status === 'miss') counts.newMiss++;
   }
   const used = process.cpuUsage(cpu);
+  // GC entries are delivered on a later turn of the event loop (the embedded store's lookups never yield to it).
+  await new Promise((r) => setTimeout(r, 50));
   observer.disconnect();
   const scripts = redis ? (await scriptCalls(redis)) - scriptsBefore - 1 : undefined;
   lat.sort((a, b) => a - b);
   const stats = follower.stats();
   const memAfter = redis ? Number(/used_memory:(\d+)/.exec(String(await redis.info('memory')))?.[1]) : 0;
-  await cache.close();
   await follower.close();
   const third = LOOKUPS / 3;
   return {
@@ -207,27 +214,55 @@ function denseFlat(n: number, d: number): { p50: number; p99: number; bytesPerEn
 }
 
 /** An exact hit and a semantic hit through POST /api/v1/llm/chat, against the simulated LLM's misses. */
-async function demo(): Promise<{ missP50: number; exactP50: number; semanticP50: number; ok: boolean }> {
+async function demo(): Promise<{
+  missP50: number;
+  exactP50: number;
+  semanticP50: number;
+  handlerP50: number;
+  ok: boolean;
+}> {
   const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
   const app = express();
   app.use(createLlmRoutes({ kit }));
   const server = createServer(app).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/llm/chat`;
-  const call = async (content: string) => {
-    const t = performance.now();
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content }] }),
+  const port = (server.address() as AddressInfo).port;
+  // node:http with a keep-alive agent: a light client, so the figure is the server's, not fetch's set-up cost.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const call = (content: string) =>
+    new Promise<{ ms: number; status: string | undefined; tookMs: number }>((resolve, reject) => {
+      const body = JSON.stringify({ model: 'demo', messages: [{ role: 'user', content }] });
+      const t = performance.now();
+      const r = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/api/v1/llm/chat',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const json = JSON.parse(Buffer.concat(chunks).toString()) as { x_llm_cache?: { took_ms?: number } };
+            resolve({
+              ms: performance.now() - t,
+              status: res.headers['x-llm-cache'] as string | undefined,
+              tookMs: json.x_llm_cache?.took_ms ?? 0,
+            });
+          });
+        },
+      );
+      r.on('error', reject);
+      r.end(body);
     });
-    await res.json();
-    return { ms: performance.now() - t, status: res.headers.get('x-llm-cache') };
-  };
   const topic = (i: number) => `the replication settings of cluster number ${i} in the eu region`;
   const misses: number[] = [];
   const exact: number[] = [];
   const semantic: number[] = [];
+  const inHandler: number[] = [];
   let ok = true;
   for (let i = 0; i < 5; i++) {
     const r = await call(`How do I change ${topic(i)}?`);
@@ -240,7 +275,9 @@ async function demo(): Promise<{ missP50: number; exactP50: number; semanticP50:
     if (e.status !== 'hit' || s.status !== 'hit') ok = false;
     exact.push(e.ms);
     semantic.push(s.ms);
+    inHandler.push(s.tookMs);
   }
+  agent.destroy();
   server.close();
   await kit.close();
   const sort = (xs: number[]) => xs.sort((a, b) => a - b);
@@ -248,6 +285,7 @@ async function demo(): Promise<{ missP50: number; exactP50: number; semanticP50:
     missP50: pct(sort(misses), 50),
     exactP50: pct(sort(exact.slice(10)), 50),
     semanticP50: pct(sort(semantic.slice(10)), 50),
+    handlerP50: pct(sort(inHandler.slice(10)), 50),
     ok,
   };
 }
@@ -323,7 +361,8 @@ export const suite: Suite = {
       '',
       `Demo endpoint (\`POST /api/v1/llm/chat\`, HTTP round trip, embedded store): simulated LLM miss p50 ${f(d.missP50, 0)} ms, ` +
         `exact hit p50 ${f(d.exactP50)} ms (${f(d.missP50 / d.exactP50, 0)}x faster), semantic hit p50 ${f(d.semanticP50)} ms ` +
-        `(${f(d.missP50 / d.semanticP50, 0)}x faster).`,
+        `(${f(d.missP50 / d.semanticP50, 0)}x faster); inside the handler a semantic hit took ${f(d.handlerP50)} ms (p50). ` +
+        'The simulated call waits on a timer (600-1,200 ms) while a hit is CPU work, so a loaded machine shrinks the ratio.',
       ...(problems.length ? ['', `**Problems:** ${problems.join('; ')}`] : []),
     ];
     return { markdown: lines.join('\n'), json: { load, rows, dense, demo: d, problems }, ok: problems.length === 0 };

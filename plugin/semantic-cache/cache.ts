@@ -303,7 +303,8 @@ export class SemanticCache {
     }
     if (index && vector) {
       const now = this.config.slidingTtl ? 0 : Date.now();
-      const candidates = index.search(vector, this.config.candidates, 0, now);
+      // The threshold lets the sparse index skip long posting lists that cannot produce a match on their own.
+      const candidates = index.search(vector, this.config.candidates, this.config.threshold, now);
       const best = candidates[0];
       if (!best) miss = { reason: 'no-match' };
       else {

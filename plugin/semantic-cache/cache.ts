@@ -590,10 +590,10 @@ export class SemanticCache {
       return cached;
     }
     if (this.embedder.constructor === OfflineEmbedder) {
-      // Synchronous and bounded (8,000 characters at most): no timer, no promise race, no garbage for the GC.
-      const unit = (this.embedder as OfflineEmbedder).embedOne(text);
-      this.remember(text, unit);
-      return unit;
+      // Synchronous and bounded (8,000 characters at most): no timer, no promise race. Not kept either: computing
+      // it again takes microseconds, while keeping 5,000 dense 8,192-float vectors would hold 160 MB and feed the
+      // old generation (long GC pauses).
+      return (this.embedder as OfflineEmbedder).embedOne(text);
     }
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;

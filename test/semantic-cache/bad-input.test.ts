@@ -2,6 +2,7 @@
 // bounded work on any input size.
 
 import { createRedisKit, type LlmRequest } from '../../plugin/index';
+import { OfflineEmbedder } from '../../plugin/semantic-cache/embedders/offline';
 
 const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
 const cache = kit.semanticCache();
@@ -28,27 +29,27 @@ test.each([
     413,
     { model: 'm', messages: Array.from({ length: 2000 }, () => ({ role: 'user', content: 'a' })) },
   ],
-])('%s → %i from lookup and from store, quickly', async (_name, status, request) => {
-  const started = performance.now();
+])('%s → %i from lookup and from store, before any embedding', async (_name, status, request) => {
+  const embed = jest.spyOn(OfflineEmbedder.prototype, 'embedOne');
   await expect(cache.lookup(request as LlmRequest)).rejects.toMatchObject({ status });
   await expect(cache.store(request as LlmRequest, 'answer')).rejects.toMatchObject({ status });
-  expect(performance.now() - started).toBeLessThan(1000);
+  expect(embed).not.toHaveBeenCalled();
+  embed.mockRestore();
 });
 
 test('a long prompt under the request bound is bypassed (too-large), not embedded', async () => {
   const long = ask(`Summarise this: ${'lorem ipsum dolor sit amet '.repeat(30_000)}`); // ~800 kB
-  const started = performance.now();
+  const embed = jest.spyOn(OfflineEmbedder.prototype, 'embedOne');
   const r = await cache.lookup(long);
   expect(r).toMatchObject({ status: 'bypass', reason: 'too-large' });
   expect((await cache.store(long, 'answer')).stored).toBe(false);
-  expect(performance.now() - started).toBeLessThan(1000);
+  expect(embed).not.toHaveBeenCalled();
+  embed.mockRestore();
 });
 
-test('a question just under maxQueryChars is cached, and the guards read a bounded part of it', async () => {
+test('a question just under maxQueryChars is cached and found again', async () => {
   const text = `Explain ${'the replication settings of cluster number 7 and '.repeat(150)}`.slice(0, 7900);
   expect((await cache.store(ask(text), 'A')).stored).toBe(true);
-  const started = performance.now();
   const r = await cache.lookup(ask(`${text.slice(0, -20)} please`));
   expect(r.status).toBe('hit');
-  expect(performance.now() - started).toBeLessThan(500);
 });

@@ -1,7 +1,7 @@
 // Evaluation harness of the semantic cache: runs the published protocols of the paraphrase sets through the real
 // cache (kit.semanticCache on the embedded store: store every origin, look up every paraphrase) and prints
 // correct / wrong / miss, precision, recall and false-hit rate per threshold, and each guard's effect.
-// Usage: npm run eval:semantic -- [--data file.json]... [--thresholds 0.7,0.8] [--json out.json]
+// Usage: npm run eval:semantic -- [--data file.json]... [--thresholds 0.7,0.8] [--slice 0:2500] [--json out.json]
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -101,6 +101,7 @@ const GUARD_OFF: Record<string, SemanticCacheOptions['guards']> = {
     intent: false,
     refinement: false,
     substitution: false,
+    wording: false,
     minOverlap: 0,
   },
   'without negation': { negation: false },
@@ -109,6 +110,7 @@ const GUARD_OFF: Record<string, SemanticCacheOptions['guards']> = {
   'without intent': { intent: false },
   'without refinement': { refinement: false },
   'without substitution': { substitution: false },
+  'without wording': { wording: false },
   'without overlap': { minOverlap: 0 },
 };
 
@@ -157,27 +159,37 @@ function defaultFiles(): string[] {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const files: string[] = [];
-  let thresholds = [0.6, 0.7, 0.76, 0.8, 0.85, 0.9, 0.95];
+  let thresholds = [0.55, 0.6, 0.65, 0.7, 0.76, 0.8, 0.85, 0.9, 0.95];
+  let slice: [number, number] | undefined;
   let jsonOut: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--data') files.push(...String(args[++i]).split(','));
     else if (a === '--thresholds') thresholds = String(args[++i]).split(',').map(Number);
     else if (a === '--json') jsonOut = args[++i];
-    else throw new Error(`unknown argument ${a}; use --data <file>, --thresholds 0.7,0.8, --json <out>`);
+    else if (a === '--slice') {
+      const [from, to] = String(args[++i]).split(':').map(Number);
+      slice = [from ?? 0, to ?? Number.POSITIVE_INFINITY];
+    } else
+      throw new Error(
+        `unknown argument ${a}; use --data <file>, --thresholds 0.7,0.8, --slice from:to (rows), --json <out>`,
+      );
   }
   if (!thresholds.includes(DEFAULT_THRESHOLD)) thresholds.push(DEFAULT_THRESHOLD);
   thresholds.sort((a, b) => a - b);
-  const all: Record<string, EvalRow[]> = {};
+  const results: Record<string, EvalRow[]> = {};
   for (const file of files.length ? files : defaultFiles()) {
-    const pairs = parseEvalSet(JSON.parse(readFileSync(file, 'utf8')));
+    const all = parseEvalSet(JSON.parse(readFileSync(file, 'utf8')));
+    // --slice keeps rows [from, to): the whole protocol (stores and lookups) runs on those rows only.
+    const pairs = slice ? all.slice(slice[0], slice[1]) : all;
+    const name = slice ? `${basename(file)} rows ${slice[0]}-${Math.min(slice[1], all.length)}` : basename(file);
     const started = performance.now();
     const rows = await runProtocol(pairs, thresholds);
-    all[basename(file)] = rows;
-    console.log(`${formatRows(`${basename(file)} (${pairs.length} pairs, offline embedder)`, rows)}\n`);
+    results[name] = rows;
+    console.log(`${formatRows(`${name} (${pairs.length} pairs, offline embedder)`, rows)}\n`);
     console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
   }
-  if (jsonOut) writeFileSync(jsonOut, JSON.stringify(all, null, 2));
+  if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2));
 }
 
 if (require.main === module) {

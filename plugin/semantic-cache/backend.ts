@@ -16,6 +16,12 @@ export interface PutArgs {
   cap: number;
 }
 
+export interface HitEntry {
+  id: string;
+  payload: string;
+  expiresAt: number;
+}
+
 export interface Change {
   seq: number;
   /** a = added, d = removed, r = the whole namespace was dropped. */
@@ -35,8 +41,11 @@ export interface ChangeBatch {
 
 export interface SemanticBackend {
   put(ns: string, args: PutArgs): Promise<{ seq: number; expiresAt: number; evicted: number }>;
-  /** The entry's payload and expiry when it exists and has not expired; slides the expiry when `slideMs` > 0. */
-  hit(ns: string, id: string, slideMs: number): Promise<{ payload: string; expiresAt: number } | null>;
+  /**
+   * The first of `ids` that exists and has not expired, with its payload and expiry (one round trip for the exact
+   * id and the vector candidates together); slides its expiry when `slideMs` > 0.
+   */
+  hit(ns: string, ids: string[], slideMs: number): Promise<HitEntry | null>;
   remove(ns: string, ids: string[]): Promise<number>;
   tagged(ns: string, tag: string): Promise<string[]>;
   clear(ns: string): Promise<number>;

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { MemoryStore } from '../connection/store.js';
 import type { FeatureContext } from '../core/context.js';
 import { safeId } from '../core/keys.js';
-import type { SemanticBackend } from './backend.js';
+import type { HitEntry, SemanticBackend } from './backend.js';
+import { OfflineEmbedder } from './embedders/offline.js';
 import type { Embedder } from './embedders/types.js';
 import { EmbedderError, SemanticCacheInputError } from './errors.js';
 import { checkGuards, GUARD_NAMES, type GuardName } from './guards.js';
@@ -262,54 +263,95 @@ export class SemanticCache {
 
     const ns = safeId(req.namespace);
     const id = `${ns}.${req.digest}`;
+    const slide = this.config.slidingTtl ? this.config.ttlMs : 0;
+    // With a local embedder (or a question embedded before) and the partition's index in memory, the vector search
+    // costs microseconds: it runs first and one store call then asks for the exact entry and the guarded candidates
+    // together, so any hit is one round trip. A remote embedder may take hundreds of ms, and an index may still be
+    // loading: then the exact layer answers identical requests first, without waiting for either.
+    const partition = this.vectorPartition(req);
+    const local = this.embedder.constructor === OfflineEmbedder || this.embeddings.has(req.query);
+    let index: VectorIndex | undefined;
     try {
-      const exact = await this.backend.hit(ns, id, this.config.slidingTtl ? this.config.ttlMs : 0);
-      if (exact) return this.served<T>(exact.payload, id, 1, 'exact');
-    } catch (error) {
-      return this.missed('store-unavailable', { error });
+      index = local ? await this.partitionIndex(ns, partition, false) : undefined;
+    } catch {
+      index = undefined;
     }
-
-    let vector: Float32Array;
+    if (!index) {
+      try {
+        const exact = await this.backend.hit(ns, [id], slide);
+        if (exact) return this.served<T>(exact.payload, id, 1, 'exact');
+      } catch (error) {
+        return this.missed('store-unavailable', { error });
+      }
+    }
+    const ids = index ? [id] : [];
+    const scores = new Map<string, number>();
+    let miss: { reason: string; score?: number; id?: string; guard?: GuardName; error?: unknown } | undefined;
+    let vector: Float32Array | undefined;
     try {
       vector = await this.embedQuery(req.query);
     } catch (error) {
-      return this.missed(error instanceof EmbedTimeout ? 'embed-timeout' : 'embed-error', { error });
+      miss = { reason: error instanceof EmbedTimeout ? 'embed-timeout' : 'embed-error', error };
     }
-    let index: VectorIndex | undefined;
-    try {
-      index = await this.partitionIndex(ns, this.vectorPartition(req), true);
-    } catch (error) {
-      return this.missed('store-unavailable', { error });
-    }
-    if (!index) return this.missed('index-loading');
-    const now = this.config.slidingTtl ? 0 : Date.now();
-    const candidates = index.search(vector, this.config.candidates, 0, now);
-    const best = candidates[0];
-    if (!best) return this.missed('no-match');
-    this.histogram[Math.max(0, Math.min(HISTOGRAM_BUCKETS - 1, Math.floor(best.score * HISTOGRAM_BUCKETS)))]!++;
-    if (best.score < this.config.threshold)
-      return this.missed('below-threshold', { score: best.score, id: best.entry.id });
-    const query = signals(req.query);
-    let rejected: { guard: GuardName; id: string; score: number } | undefined;
-    for (const candidate of candidates) {
-      if (candidate.score < this.config.threshold) break;
-      const guard = checkGuards(this.config.guards, query, req.query, candidate.entry.signals, candidate.entry.text);
-      if (guard) {
-        this.guardRejections[guard]++;
-        rejected ??= { guard, id: candidate.entry.id, score: candidate.score };
-        continue;
-      }
-      let entry: { payload: string } | null;
+    if (vector && !index) {
       try {
-        entry = await this.backend.hit(ns, candidate.entry.id, this.config.slidingTtl ? this.config.ttlMs : 0);
+        index = await this.partitionIndex(ns, partition, true);
+        if (!index) miss = { reason: 'index-loading' };
       } catch (error) {
-        return this.missed('store-unavailable', { error, score: candidate.score });
+        miss = { reason: 'store-unavailable', error };
       }
-      if (entry) return this.served<T>(entry.payload, candidate.entry.id, candidate.score, 'semantic');
-      index.remove(candidate.entry.id);
     }
-    if (rejected) return this.missed('guard', { score: rejected.score, id: rejected.id, guard: rejected.guard });
-    return this.missed('expired', { score: best.score });
+    if (index && vector) {
+      const now = this.config.slidingTtl ? 0 : Date.now();
+      // The threshold lets the sparse index skip long posting lists that cannot produce a match on their own.
+      const candidates = index.search(vector, this.config.candidates, this.config.threshold, now);
+      const best = candidates[0];
+      if (!best) miss = { reason: 'no-match' };
+      else {
+        this.histogram[Math.max(0, Math.min(HISTOGRAM_BUCKETS - 1, Math.floor(best.score * HISTOGRAM_BUCKETS)))]!++;
+        if (best.score < this.config.threshold) {
+          miss = { reason: 'below-threshold', score: best.score, id: best.entry.id };
+        } else {
+          const query = signals(req.query);
+          for (const candidate of candidates) {
+            if (candidate.score < this.config.threshold) break;
+            // The exact entry is asked for anyway (or was, and was not there).
+            if (candidate.entry.id === id) continue;
+            const guard = checkGuards(
+              this.config.guards,
+              query,
+              req.query,
+              candidate.entry.signals,
+              candidate.entry.text,
+            );
+            if (guard) {
+              this.guardRejections[guard]++;
+              miss ??= { reason: 'guard', score: candidate.score, id: candidate.entry.id, guard };
+              continue;
+            }
+            ids.push(candidate.entry.id);
+            scores.set(candidate.entry.id, candidate.score);
+          }
+          if (scores.size > 0) miss = undefined;
+          miss ??= { reason: 'expired', score: best.score };
+        }
+      }
+    }
+    if (ids.length > 0) {
+      let entry: HitEntry | null;
+      try {
+        entry = await this.backend.hit(ns, ids, slide);
+      } catch (error) {
+        return this.missed('store-unavailable', { error, score: scores.values().next().value });
+      }
+      if (entry?.id === id) return this.served<T>(entry.payload, id, 1, 'exact');
+      if (entry) return this.served<T>(entry.payload, entry.id, scores.get(entry.id) ?? 0, 'semantic');
+      // Indexed but gone from the store (expired or removed meanwhile): drop them here too.
+      for (const candidate of scores.keys()) index?.remove(candidate);
+      if (scores.size > 0) miss = { reason: 'expired', score: Math.max(...scores.values()) };
+    }
+    const m = miss ?? { reason: 'no-match' };
+    return this.missed(m.reason, m);
   }
 
   /** Stores a response for a request. Never throws on store trouble (returns `stored: false` with the reason). */
@@ -534,6 +576,13 @@ export class SemanticCache {
     return sha(`${req.partition}\u0000${this.embedder.name}\u0000${this.embedder.dimensions}`, 16);
   }
 
+  private remember(text: string, unit: Float32Array): void {
+    this.embeddings.set(text, unit);
+    if (this.embeddings.size > this.config.embeddingCacheSize) {
+      this.embeddings.delete(this.embeddings.keys().next().value as string);
+    }
+  }
+
   private async embedQuery(text: string): Promise<Float32Array> {
     const cached = this.embeddings.get(text);
     if (cached) {
@@ -541,6 +590,12 @@ export class SemanticCache {
       this.embeddings.delete(text);
       this.embeddings.set(text, cached);
       return cached;
+    }
+    if (this.embedder.constructor === OfflineEmbedder) {
+      // Synchronous and bounded (8,000 characters at most): no timer, no promise race. Not kept either: computing
+      // it again takes microseconds, while keeping 5,000 dense 8,192-float vectors would hold 160 MB and feed the
+      // old generation (long GC pauses).
+      return (this.embedder as OfflineEmbedder).embedOne(text);
     }
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -558,10 +613,7 @@ export class SemanticCache {
         throw new EmbedderError(`embedder ${this.embedder.name} returned a bad vector`);
       }
       const unit = normalise(vector);
-      this.embeddings.set(text, unit);
-      if (this.embeddings.size > this.config.embeddingCacheSize) {
-        this.embeddings.delete(this.embeddings.keys().next().value as string);
-      }
+      this.remember(text, unit);
       return unit;
     } finally {
       clearTimeout(timer);

@@ -1,9 +1,18 @@
 // False-hit guards, run after the vector match on the query and the candidate's stored signals. Each one is
 // switchable and each rejection is counted, so its effect can be measured (npm run eval:semantic).
 
+import { OfflineEmbedder } from './embedders/offline.js';
 import { ANTONYMS, NEGATIONS, STOP_WORDS, type Signals, stem, synonym, tokenize } from './text.js';
 
-export type GuardName = 'negation' | 'numbers' | 'entities' | 'intent' | 'refinement' | 'substitution' | 'overlap';
+export type GuardName =
+  | 'negation'
+  | 'numbers'
+  | 'entities'
+  | 'intent'
+  | 'refinement'
+  | 'substitution'
+  | 'wording'
+  | 'overlap';
 export const GUARD_NAMES: readonly GuardName[] = [
   'negation',
   'numbers',
@@ -11,6 +20,7 @@ export const GUARD_NAMES: readonly GuardName[] = [
   'intent',
   'refinement',
   'substitution',
+  'wording',
   'overlap',
 ];
 
@@ -21,6 +31,8 @@ export interface GuardConfig {
   intent: boolean;
   refinement: boolean;
   substitution: boolean;
+  /** Short questions must match in wording, function words included (see wordingMismatch). */
+  wording: boolean;
   /** Minimum share of content words in common (overlap coefficient), or 0 for off. */
   minOverlap: number;
 }
@@ -124,6 +136,81 @@ export function isSubstitution(aText: string, bText: string): boolean {
 /** Longest (in content words) shorter side for which the refinement guard applies. */
 export const REFINEMENT_MAX_WORDS = 4;
 
+/**
+ * Wording features: every word including the function words ('how', 'most', 'our', 'should'), bigrams and character
+ * trigrams. The offline embedder leaves function words out of its vectors (they would put every entry in one posting
+ * list), which makes "How common is mental illness?" and "What is the most common mental illness?" identical to it.
+ */
+const WORDING = new OfflineEmbedder({ stopWeight: 0.5, charWeight: 0.5 });
+
+/** At or under this many content words (the shorter side), a match needs WORDING_SHORT_MIN wording similarity. */
+export const WORDING_SHORT_WORDS = 4;
+/** From this many content words on, the wording guard no longer applies. */
+export const WORDING_LONG_WORDS = 10;
+/** Wording similarity a short question needs: near-identical wording. */
+export const WORDING_SHORT_MIN = 0.98;
+/** Wording similarity needed just under WORDING_LONG_WORDS (linear from WORDING_SHORT_MIN in between). */
+export const WORDING_LONG_MIN = 0.65;
+
+/**
+ * Function words a rewording swaps freely: the auxiliaries of a question ("How do I" / "How can I") fold into one,
+ * articles are dropped. Function words that change the question ('should', 'most', 'our', 'many') are kept.
+ */
+const WORDING_FOLD: Readonly<Record<string, string>> = {
+  can: 'do',
+  could: 'do',
+  does: 'do',
+  did: 'do',
+  would: 'do',
+  will: 'do',
+  a: '',
+  an: '',
+  the: '',
+};
+
+function wordingText(text: string): string {
+  const head = text.length > 2000 ? text.slice(0, 2000) : text;
+  // Whole words only: the 'can' of "can't" stays, it is a negation.
+  return head
+    .toLowerCase()
+    .replace(
+      /(?<![\p{L}'\u2019])\p{L}+(?![\p{L}'\u2019])/gu,
+      (w) => (Object.hasOwn(WORDING_FOLD, w) ? WORDING_FOLD[w] : w) as string,
+    );
+}
+
+/** Cosine of the two texts' wording features (1 = same words, same function words). */
+export function wordingSimilarity(aText: string, bText: string): number {
+  const a = WORDING.features(wordingText(aText));
+  const b = WORDING.features(wordingText(bText));
+  const [small, large] = a.size < b.size ? [a, b] : [b, a];
+  let dot = 0;
+  for (const [i, x] of small) {
+    const y = large.get(i);
+    if (y !== undefined) dot += x * y;
+  }
+  return dot;
+}
+
+/** Wording similarity required for a pair whose shorter side has `words` content words (0 = no requirement). */
+export function wordingRequired(words: number): number {
+  if (words >= WORDING_LONG_WORDS) return 0;
+  if (words <= WORDING_SHORT_WORDS) return WORDING_SHORT_MIN;
+  const f = (words - WORDING_SHORT_WORDS) / (WORDING_LONG_WORDS - WORDING_SHORT_WORDS);
+  return WORDING_SHORT_MIN + (WORDING_LONG_MIN - WORDING_SHORT_MIN) * f;
+}
+
+/**
+ * A short question carries its meaning in every word: one changed function word ("how common" / "most common",
+ * "our life" / "life") or a swapped noun is a different question, while a paraphrase of a long text rewrites many
+ * words and keeps its meaning. So the fewer content words, the closer the wording must be: near-identical
+ * (WORDING_SHORT_MIN) at 4 content words or fewer, relaxing linearly to WORDING_LONG_MIN at 9, nothing from 10 on.
+ */
+export function wordingMismatch(a: Signals, b: Signals, aText: string, bText: string): boolean {
+  const required = wordingRequired(Math.min(a.content.length, b.content.length));
+  return required > 0 && wordingSimilarity(aText, bText) < required;
+}
+
 /** Share of the smaller side's content words found on the other side (overlap coefficient). */
 export function contentOverlap(a: Signals, b: Signals): number {
   if (a.content.length === 0 || b.content.length === 0) return a.content.length === b.content.length ? 1 : 0;
@@ -147,6 +234,7 @@ export function checkGuards(
   if (config.intent && intentMismatch(query, candidate)) return 'intent';
   if (config.refinement && isRefinement(query, candidate)) return 'refinement';
   if (config.substitution && isSubstitution(queryText, candidateText)) return 'substitution';
+  if (config.wording && wordingMismatch(query, candidate, queryText, candidateText)) return 'wording';
   if (config.minOverlap > 0 && contentOverlap(query, candidate) < config.minOverlap) return 'overlap';
   return undefined;
 }

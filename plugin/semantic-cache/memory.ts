@@ -2,7 +2,14 @@
 // per namespace inside the MemoryEngine (so the engine's key cap and close() apply to it too).
 
 import type { MemoryStore } from '../connection/store.js';
-import { type ChangeBatch, LOG_MAX, PURGE_BUDGET, type PutArgs, type SemanticBackend } from './backend.js';
+import {
+  type ChangeBatch,
+  type HitEntry,
+  LOG_MAX,
+  PURGE_BUDGET,
+  type PutArgs,
+  type SemanticBackend,
+} from './backend.js';
 
 interface MemEntry {
   payload: string;
@@ -114,12 +121,16 @@ export class MemorySemanticBackend implements SemanticBackend {
     return { seq: space.seq, expiresAt, evicted };
   }
 
-  async hit(ns: string, id: string, slideMs: number): Promise<{ payload: string; expiresAt: number } | null> {
-    const entry = this.space(ns, false)?.entries.get(id);
+  async hit(ns: string, ids: string[], slideMs: number): Promise<HitEntry | null> {
+    const space = this.space(ns, false);
     const now = this.now();
-    if (!entry || entry.expiresAt <= now) return null;
-    if (slideMs > 0 && now + slideMs > entry.expiresAt) entry.expiresAt = Math.round(now + slideMs);
-    return { payload: entry.payload, expiresAt: entry.expiresAt };
+    for (const id of ids) {
+      const entry = space?.entries.get(id);
+      if (!entry || entry.expiresAt <= now) continue;
+      if (slideMs > 0 && now + slideMs > entry.expiresAt) entry.expiresAt = Math.round(now + slideMs);
+      return { id, payload: entry.payload, expiresAt: entry.expiresAt };
+    }
+    return null;
   }
 
   async remove(ns: string, ids: string[]): Promise<number> {

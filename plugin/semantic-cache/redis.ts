@@ -3,7 +3,15 @@
 
 import type { RedisStore } from '../connection/store.js';
 import type { Script } from '../connection/types.js';
-import { type ChangeBatch, LOG_MAX, PURGE_BUDGET, type PutArgs, parseChange, type SemanticBackend } from './backend.js';
+import {
+  type ChangeBatch,
+  type HitEntry,
+  LOG_MAX,
+  PURGE_BUDGET,
+  type PutArgs,
+  parseChange,
+  type SemanticBackend,
+} from './backend.js';
 import { changes, clear, hit, put, remove } from './scripts.generated.js';
 
 export class RedisSemanticBackend implements SemanticBackend {
@@ -47,11 +55,12 @@ export class RedisSemanticBackend implements SemanticBackend {
     return { seq: Number(reply[0]), expiresAt: Number(reply[1]), evicted: Number(reply[2]) };
   }
 
-  async hit(ns: string, id: string, slideMs: number): Promise<{ payload: string; expiresAt: number } | null> {
+  async hit(ns: string, ids: string[], slideMs: number): Promise<HitEntry | null> {
+    if (ids.length === 0) return null;
     const [e, x] = this.fixed(ns) as [string, string];
-    const reply = (await this.store.script(hit, [e, x], [id, slideMs])) as [string, string] | null;
+    const reply = (await this.store.script(hit, [e, x], [slideMs, ...ids])) as [string, string, string] | null;
     if (!reply) return null;
-    return { payload: String(reply[0]), expiresAt: Number(reply[1]) };
+    return { id: String(reply[0]), payload: String(reply[1]), expiresAt: Number(reply[2]) };
   }
 
   async remove(ns: string, ids: string[]): Promise<number> {

@@ -1,4 +1,4 @@
-// In-process vector indexes, one per partition. Two kinds, picked by measurement (bench/semantic.ts):
+// In-process vector indexes, one per partition. Two kinds, picked by measurement (npm run bench -- semantic):
 // - SparseIndex: an inverted index for hashed-feature vectors (the offline embedder: ~50-150 non-zero components
 //   out of 8,192). A query touches only the posting lists of its own features, so it stays fast at 100,000 entries
 //   and the scores are exact cosines.
@@ -77,6 +77,8 @@ interface Postings {
 export class SparseIndex implements VectorIndex {
   private readonly postings = new Map<number, Postings>();
   private entries: Array<IndexedEntry | undefined> = [];
+  /** Each slot's own features and weights (the forward index): exact scores without walking long posting lists. */
+  private forward: Array<{ features: Int32Array; weights: Float32Array } | undefined> = [];
   private readonly slotOf = new Map<string, number>();
   private scores = new Float32Array(0);
   private touched = new Int32Array(0);
@@ -110,6 +112,9 @@ export class SparseIndex implements VectorIndex {
       features.sort((a, b) => Math.abs(vector[b] as number) - Math.abs(vector[a] as number));
       features = features.slice(0, this.maxFeatures);
     }
+    const own = { features: Int32Array.from(features), weights: new Float32Array(features.length) };
+    for (let i = 0; i < features.length; i++) own.weights[i] = vector[features[i] as number] as number;
+    this.forward.push(own);
     for (const f of features) {
       let p = this.postings.get(f);
       if (!p) {
@@ -137,6 +142,7 @@ export class SparseIndex implements VectorIndex {
     const entry = this.entries[slot];
     if (entry) this.metaBytes -= entryBytes(entry);
     this.entries[slot] = undefined;
+    this.forward[slot] = undefined;
     this.slotOf.delete(id);
     this.live--;
     this.dead++;
@@ -148,13 +154,16 @@ export class SparseIndex implements VectorIndex {
   private compact(): void {
     const remap = new Int32Array(this.entries.length).fill(-1);
     const entries: IndexedEntry[] = [];
+    const forward: typeof this.forward = [];
     for (let s = 0; s < this.entries.length; s++) {
       const e = this.entries[s];
       if (!e) continue;
       remap[s] = entries.length;
       this.slotOf.set(e.id, entries.length);
       entries.push(e);
+      forward.push(this.forward[s]);
     }
+    this.forward = forward;
     this.postingCount = 0;
     for (const [f, p] of this.postings) {
       let w = 0;
@@ -173,6 +182,14 @@ export class SparseIndex implements VectorIndex {
     this.dead = 0;
   }
 
+  /**
+   * Walks the query's posting lists from the shortest to the longest and stops before the long ones once the
+   * query weight left in them could not lift an entry they alone hold to `minScore` (Cauchy-Schwarz: an entry
+   * scores at most the norm of the query part it shares). Entries already found get their exact score from the
+   * forward index. Common words ("deploy", "python") thus cost nothing unless a rare word or bigram matched too.
+   * With `minScore` <= 0 every list is walked. When no entry reaches `minScore`, the best one scored is returned
+   * (its score is then a lower bound of the best match: the cache reports it as the miss's score).
+   */
   search(query: Float32Array, k: number, minScore: number, now: number): Candidate[] {
     const n = this.entries.length;
     if (this.scores.length < n) {
@@ -182,18 +199,30 @@ export class SparseIndex implements VectorIndex {
       this.marks = new Uint32Array(size);
       this.generation = 0;
     }
-    // A generation stamp per slot says "already touched by this query" (a running sum can pass through zero).
     this.generation = (this.generation + 1) >>> 0 || 1;
     const gen = this.generation;
     const marks = this.marks;
     const scores = this.scores;
     const touched = this.touched;
-    let count = 0;
+    const lists: Array<{ q: number; p: Postings }> = [];
     for (let f = 0; f < query.length; f++) {
       const q = query[f] as number;
       if (q === 0) continue;
       const p = this.postings.get(f);
-      if (!p) continue;
+      if (p && p.length > 0) lists.push({ q, p });
+    }
+    lists.sort((a, b) => a.p.length - b.p.length);
+    // rest[i]: norm of the query weight in lists i.. (the most an entry found only there can score).
+    const rest = new Float64Array(lists.length + 1);
+    for (let i = lists.length - 1; i >= 0; i--) {
+      const q = (lists[i] as { q: number }).q;
+      rest[i] = Math.sqrt((rest[i + 1] as number) ** 2 + q * q);
+    }
+    let count = 0;
+    let walked = 0;
+    for (; walked < lists.length; walked++) {
+      if (minScore > 0 && (rest[walked] as number) < minScore) break;
+      const { q, p } = lists[walked] as { q: number; p: Postings };
       const { slots, weights, length } = p;
       for (let r = 0; r < length; r++) {
         const s = slots[r] as number;
@@ -205,23 +234,53 @@ export class SparseIndex implements VectorIndex {
         scores[s] = (scores[s] as number) + q * (weights[r] as number);
       }
     }
+    const partial = walked < lists.length;
+    const left = rest[walked] as number;
     const out: Candidate[] = [];
     let floor = minScore;
+    let fallback: Candidate | undefined;
     for (let i = 0; i < count; i++) {
       const s = touched[i] as number;
-      const score = scores[s] as number;
-      // Most touched entries share a word or two with the query: skip them before any object is made.
-      if (score < floor) continue;
+      let score = scores[s] as number;
+      if (partial) {
+        // Cannot reach the floor even with every skipped list: keep it only as a possible fallback (its partial
+        // score, a lower bound), without the exact score.
+        if (score + left < floor) {
+          if (out.length === 0 && (!fallback || score > fallback.score)) {
+            const entry = this.entries[s];
+            if (entry && !(now > 0 && entry.expiresAt <= now)) fallback = { entry, score };
+          }
+          continue;
+        }
+        score = this.exact(query, s);
+      }
       const entry = this.entries[s];
       if (!entry || (now > 0 && entry.expiresAt <= now)) continue;
+      if (score < floor) {
+        if (!fallback || score > fallback.score) fallback = { entry, score };
+        continue;
+      }
       topK(out, k, { entry, score });
       if (out.length >= k) floor = Math.max(floor, (out[out.length - 1] as Candidate).score);
     }
+    if (out.length === 0 && fallback) out.push(fallback);
     return out;
   }
 
+  /** Exact cosine of the query with one slot's vector, from the forward index. */
+  private exact(query: Float32Array, slot: number): number {
+    const own = this.forward[slot];
+    if (!own) return 0;
+    let score = 0;
+    for (let i = 0; i < own.features.length; i++) {
+      score += (query[own.features[i] as number] as number) * (own.weights[i] as number);
+    }
+    return score;
+  }
+
   bytes(): number {
-    return this.metaBytes + this.postingCount * 8 + this.postings.size * 64 + this.entries.length * 8;
+    // Postings and the forward index each hold 8 bytes per feature; typed-array headers about 100 bytes per entry.
+    return this.metaBytes + this.postingCount * 16 + this.postings.size * 64 + this.entries.length * 108;
   }
 }
 

@@ -3,8 +3,11 @@
 import { evaluate, formatRows, parseEvalSet, runProtocol } from '../../bench/semantic-eval';
 
 const SET = [
-  { origin: 'How do I reset my account password?', similar: 'How can I reset the password of my account?' },
-  { origin: 'What is the capital city of France?', similar: 'Which city is the capital of France?' },
+  {
+    origin: 'How do I reset the password of my email account on a new phone?',
+    similar: 'How can I reset my email account password on my new phone?',
+  },
+  { origin: 'How do I reset my account password?', similar: 'How can I reset my account password?' },
   { origin: 'How do I enable two-factor authentication?', similar: 'How do I disable two-factor authentication?' },
   { origin: 'Tips for growing tomatoes on a balcony', similar: 'Explain quantum entanglement to a child' },
 ];
@@ -35,6 +38,7 @@ describe('semantic-cache evaluation harness', () => {
         intent: false,
         refinement: false,
         substitution: false,
+        wording: false,
         minOverlap: 0,
       },
     });
@@ -44,7 +48,7 @@ describe('semantic-cache evaluation harness', () => {
 
   test('runs the protocol and formats a table with the default row marked', async () => {
     const rows = await runProtocol(parseEvalSet(SET), [0.6, 0.9]);
-    expect(rows.length).toBe(2 + 8);
+    expect(rows.length).toBe(2 + 9);
     const table = formatRows('tiny', rows);
     expect(table).toContain('| configuration | threshold |');
     expect(table).toContain('no guards');

@@ -56,3 +56,40 @@ test('sparse and flat indexes return the brute-force best matches, after removal
   }
   expect(sparse.bytes()).toBeGreaterThan(0);
 });
+
+test('with a minimum score the sparse index skips long posting lists yet finds every match above it', () => {
+  const d = 256;
+  const sparse = new SparseIndex();
+  const vectors = new Map<string, Float32Array>();
+  // Every vector shares two very common features (0 and 1) and holds a few rare ones.
+  for (let i = 0; i < 4000; i++) {
+    const v = sparseVector(d, 6);
+    v[0] = 0.5;
+    v[1] = 0.4;
+    let norm = 0;
+    for (const x of v) norm += x * x;
+    const unit = v.map((x) => x / Math.sqrt(norm));
+    vectors.set(`e${i}`, unit);
+    sparse.add({ id: `e${i}`, expiresAt: Number.MAX_SAFE_INTEGER, text: '', signals: sig }, unit);
+  }
+  for (let q = 0; q < 40; q++) {
+    // Half the queries are near copies of a stored vector, half random.
+    const base = q % 2 === 0 ? vectors.get(`e${q * 50}`) : undefined;
+    const query = base ? base.map((x) => x + (rand() - 0.5) * 0.05) : sparseVector(d, 8);
+    let norm = 0;
+    for (const x of query) norm += x * x;
+    const unit = query.map((x) => x / Math.sqrt(norm));
+    const best = [...vectors.entries()]
+      .map(([id, v]) => ({ id, score: dot(unit, v) }))
+      .sort((a, b) => b.score - a.score)[0] as { id: string; score: number };
+    const got = sparse.search(unit, 1, 0.65, 0);
+    if (best.score >= 0.65) {
+      expect(got[0]?.entry.id).toBe(best.id);
+      expect(got[0]?.score).toBeCloseTo(best.score, 4);
+    } else {
+      // Below the minimum: the best scored entry is returned, its score a lower bound of the best.
+      expect(got.length).toBeLessThanOrEqual(1);
+      if (got[0]) expect(got[0].score).toBeLessThanOrEqual(best.score + 1e-6);
+    }
+  }
+});

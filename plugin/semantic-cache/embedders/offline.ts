@@ -60,10 +60,22 @@ export class OfflineEmbedder implements Embedder {
   embedOne(text: string): Float32Array {
     const d = this.dimensions;
     const v = new Float32Array(d);
+    for (const [i, x] of this.features(text)) v[i] = x;
+    return v;
+  }
+
+  /**
+   * The non-zero components of the text's L2-normalised vector, as index → value. The embedding is its dense form;
+   * the wording guard compares two texts with these directly (a few dozen entries, no 8,192-float arrays).
+   */
+  features(text: string): Map<number, number> {
+    const d = this.dimensions;
+    const v = new Map<number, number>();
     const add = (feature: string, weight: number, seed: number): void => {
       const h = hash(feature, seed);
       // The sign bit keeps colliding features from always adding up (the hashing trick's unbiased form).
-      v[h % d] = (v[h % d] as number) + (h & 0x80000000 ? -weight : weight);
+      const i = h % d;
+      v.set(i, (v.get(i) ?? 0) + (h & 0x80000000 ? -weight : weight));
     };
     const ts = terms(text.length > 8000 ? text.slice(0, 8000) : text);
     let previous: string | undefined;
@@ -84,10 +96,10 @@ export class OfflineEmbedder implements Embedder {
       }
     }
     let norm = 0;
-    for (let i = 0; i < d; i++) norm += (v[i] as number) * (v[i] as number);
+    for (const x of v.values()) norm += x * x;
     if (norm > 0) {
       const inv = 1 / Math.sqrt(norm);
-      for (let i = 0; i < d; i++) v[i] = (v[i] as number) * inv;
+      for (const [i, x] of v) v.set(i, x * inv);
     }
     return v;
   }

@@ -1,0 +1,370 @@
+// Semantic cache speed (`npm run bench -- semantic`): lookup latency at 10,000 and 100,000 entries on the embedded
+// store and on the harness's Redis, memory per entry, round trips and CPU per lookup, GC pauses during the lookups,
+// the dense flat index for comparison, and a hit through the demo endpoint against the simulated LLM.
+// Every row checks that its lookups really did what they should: repeated questions hit exactly, reworded ones hit
+// semantically, new ones miss; a row that does not is a failed run.
+
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
+import express from 'express';
+import Redis from 'ioredis';
+import { createLlmRoutes } from '../../demo/llm-routes';
+import { createRedisKit, type LlmRequest, type RedisKit } from '../../plugin/index';
+import { signals } from '../../plugin/semantic-cache/text';
+import { FlatIndex } from '../../plugin/semantic-cache/vector-index';
+import type { Suite } from '../lib/types';
+
+const LOOKUPS = 3000;
+
+// A deterministic pseudo-random generator, so every run builds the same corpus.
+let seed = 42;
+function rand(): number {
+  seed = (seed * 1664525 + 1013904223) >>> 0;
+  return seed / 2 ** 32;
+}
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+
+const VERBS = ['configure', 'install', 'debug', 'deploy', 'monitor', 'secure', 'scale', 'migrate', 'test', 'upgrade'];
+const CONTEXTS = [
+  'on aws',
+  'on a laptop',
+  'in production',
+  'for a small team',
+  'with high availability',
+  'behind a proxy',
+  'in a monorepo',
+  'on windows',
+  'on ubuntu',
+  'without downtime',
+  'at scale',
+  'with tls',
+];
+const SYLLABLES = [
+  'ka',
+  'lo',
+  'mi',
+  'ren',
+  'tu',
+  'sa',
+  'vo',
+  'ne',
+  'dri',
+  'pa',
+  'zo',
+  'ul',
+  'fen',
+  'gar',
+  'ish',
+  'tor',
+];
+// 5,000 made-up topic words drawn with a Zipf distribution: a few very common, most rare, as in real traffic.
+const LEXICON = Array.from({ length: 5000 }, (_, i) => {
+  let w = '';
+  for (let n = i + 1; n > 0; n = Math.floor(n / 16)) w += SYLLABLES[n % 16];
+  return w;
+});
+function zipfWord(): string {
+  const u = rand();
+  return LEXICON[Math.min(LEXICON.length - 1, Math.floor(Math.exp(u * Math.log(LEXICON.length + 1)) - 1))] as string;
+}
+
+/** "How do I deploy kalo mi tusa on aws?" The rewording swaps the auxiliary and drops the article. */
+function question(): { text: string; reworded: string } {
+  const body = `${pick(VERBS)} ${zipfWord()} ${zipfWord()} ${zipfWord()} ${pick(CONTEXTS)}`;
+  return { text: `How do I ${body}?`, reworded: `how can i ${body.replace(/\b(a|the) /, '')}` };
+}
+
+const req = (text: string): LlmRequest => ({ model: 'bench-model', messages: [{ role: 'user', content: text }] });
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+
+interface Row {
+  store: string;
+  entries: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  exactHit: number;
+  semanticHit: number;
+  newMiss: number;
+  cpuUsPerLookup: number;
+  scriptsPerHit?: number;
+  gcCount: number;
+  gcMaxMs: number;
+  indexBytesPerEntry: number;
+  redisBytesPerEntry?: number;
+  fillS: number;
+  loadS: number;
+}
+
+async function measure(store: string, kit: RedisKit, n: number, redis?: Redis): Promise<Row> {
+  const memBefore = redis ? Number(/used_memory:(\d+)/.exec(String(await redis.info('memory')))?.[1]) : 0;
+  const cache = kit.semanticCache({ maxEntriesPerNamespace: n + 10, embeddingCacheSize: 100 });
+  const corpus = Array.from({ length: n }, question);
+  const fillStart = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < n) {
+        const q = corpus[next++] as { text: string };
+        // A loaded machine can push a store past the command timeout: try again (the cache fails open by design).
+        let r = await cache.store(req(q.text), { answer: q.text, usage: { total_tokens: 200 } });
+        for (let attempt = 0; !r.stored && r.reason === 'store-unavailable' && attempt < 5; attempt++) {
+          r = await cache.store(req(q.text), { answer: q.text, usage: { total_tokens: 200 } });
+        }
+        if (!r.stored) throw new Error(`store failed: ${r.reason}`);
+      }
+    }),
+  );
+  const fillS = (performance.now() - fillStart) / 1000;
+  // The filling instance's own index would double the heap (and the GC's work) during the lookups.
+  await cache.close();
+  // A second cache on the same store loads the partition from the store, as a new instance would; lookups are
+  // measured once it has loaded everything (identical questions share an entry: wait until the count settles).
+  const follower = kit.semanticCache({ maxEntriesPerNamespace: n + 10, embeddingCacheSize: 100 });
+  const loadStart = performance.now();
+  await follower.lookup(req('warm up the partition index'));
+  let seen = -1;
+  while (follower.stats().indexedEntries !== seen) {
+    seen = follower.stats().indexedEntries;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const loadS = (performance.now() - loadStart) / 1000;
+  const gcs: number[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push(e.duration);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const scriptsBefore = redis ? await scriptCalls(redis) : 0;
+  const lat: number[] = [];
+  const counts = { exact: 0, semantic: 0, newMiss: 0 };
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < LOOKUPS; i++) {
+    // A third each: a stored question again (exact layer), a rewording of one (vector search + guards), a new one.
+    const kind = i % 3;
+    const stored = corpus[Math.floor(rand() * n)] as { text: string; reworded: string };
+    const text = kind === 0 ? stored.text : kind === 1 ? stored.reworded : question().text;
+    const t = performance.now();
+    const r = await follower.lookup(req(text));
+    lat.push(performance.now() - t);
+    if (kind === 0 && r.kind === 'exact') counts.exact++;
+    if (kind === 1 && r.kind === 'semantic') counts.semantic++;
+    if (kind === 2 && r.status === 'miss') counts.newMiss++;
+  }
+  const used = process.cpuUsage(cpu);
+  // GC entries are delivered on a later turn of the event loop (the embedded store's lookups never yield to it).
+  await new Promise((r) => setTimeout(r, 50));
+  observer.disconnect();
+  const scripts = redis ? (await scriptCalls(redis)) - scriptsBefore - 1 : undefined;
+  lat.sort((a, b) => a - b);
+  const stats = follower.stats();
+  const memAfter = redis ? Number(/used_memory:(\d+)/.exec(String(await redis.info('memory')))?.[1]) : 0;
+  await follower.close();
+  const third = LOOKUPS / 3;
+  return {
+    store,
+    entries: n,
+    p50: pct(lat, 50),
+    p90: pct(lat, 90),
+    p99: pct(lat, 99),
+    exactHit: counts.exact / third,
+    semanticHit: counts.semantic / third,
+    newMiss: counts.newMiss / third,
+    cpuUsPerLookup: (used.user + used.system) / LOOKUPS,
+    scriptsPerHit: scripts === undefined ? undefined : scripts / LOOKUPS,
+    gcCount: gcs.length,
+    gcMaxMs: gcs.length ? Math.max(...gcs) : 0,
+    indexBytesPerEntry: Math.round(stats.indexBytes / Math.max(1, stats.indexedEntries)),
+    redisBytesPerEntry: redis ? Math.round((memAfter - memBefore) / n) : undefined,
+    fillS,
+    loadS,
+  };
+}
+
+async function scriptCalls(redis: Redis): Promise<number> {
+  const text = String(await redis.info('commandstats'));
+  let n = 0;
+  for (const m of text.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)) n += Number(m[2]);
+  return n;
+}
+
+function denseFlat(n: number, d: number): { p50: number; p99: number; bytesPerEntry: number } {
+  const index = new FlatIndex(d);
+  const sig = signals('x');
+  const v = new Float32Array(d);
+  for (let i = 0; i < n; i++) {
+    let norm = 0;
+    for (let k = 0; k < d; k++) {
+      v[k] = rand() - 0.5;
+      norm += (v[k] as number) ** 2;
+    }
+    for (let k = 0; k < d; k++) v[k] = (v[k] as number) / Math.sqrt(norm);
+    index.add({ id: String(i), expiresAt: Number.MAX_SAFE_INTEGER, text: '', signals: sig }, v);
+  }
+  const lat: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const t = performance.now();
+    index.search(v, 1, 0, 0);
+    lat.push(performance.now() - t);
+  }
+  lat.sort((a, b) => a - b);
+  return { p50: pct(lat, 50), p99: pct(lat, 99), bytesPerEntry: Math.round(index.bytes() / n) };
+}
+
+/** An exact hit and a semantic hit through POST /api/v1/llm/chat, against the simulated LLM's misses. */
+async function demo(): Promise<{
+  missP50: number;
+  exactP50: number;
+  semanticP50: number;
+  handlerP50: number;
+  ok: boolean;
+}> {
+  const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
+  const app = express();
+  app.use(createLlmRoutes({ kit }));
+  const server = createServer(app).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const port = (server.address() as AddressInfo).port;
+  // node:http with a keep-alive agent: a light client, so the figure is the server's, not fetch's set-up cost.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const call = (content: string) =>
+    new Promise<{ ms: number; status: string | undefined; tookMs: number }>((resolve, reject) => {
+      const body = JSON.stringify({ model: 'demo', messages: [{ role: 'user', content }] });
+      const t = performance.now();
+      const r = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/api/v1/llm/chat',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const json = JSON.parse(Buffer.concat(chunks).toString()) as { x_llm_cache?: { took_ms?: number } };
+            resolve({
+              ms: performance.now() - t,
+              status: res.headers['x-llm-cache'] as string | undefined,
+              tookMs: json.x_llm_cache?.took_ms ?? 0,
+            });
+          });
+        },
+      );
+      r.on('error', reject);
+      r.end(body);
+    });
+  const topic = (i: number) => `the replication settings of cluster number ${i} in the eu region`;
+  const misses: number[] = [];
+  const exact: number[] = [];
+  const semantic: number[] = [];
+  const inHandler: number[] = [];
+  let ok = true;
+  for (let i = 0; i < 5; i++) {
+    const r = await call(`How do I change ${topic(i)}?`);
+    misses.push(r.ms);
+    if (r.status !== 'miss') ok = false;
+  }
+  for (let r = 0; r < 60; r++) {
+    const e = await call(`How do I change ${topic(r % 5)}?`);
+    const s = await call(`how can i change ${topic(r % 5)}`);
+    if (e.status !== 'hit' || s.status !== 'hit') ok = false;
+    exact.push(e.ms);
+    semantic.push(s.ms);
+    inHandler.push(s.tookMs);
+  }
+  agent.destroy();
+  server.close();
+  await kit.close();
+  const sort = (xs: number[]) => xs.sort((a, b) => a - b);
+  return {
+    missP50: pct(sort(misses), 50),
+    exactP50: pct(sort(exact.slice(10)), 50),
+    semanticP50: pct(sort(semantic.slice(10)), 50),
+    handlerP50: pct(sort(inHandler.slice(10)), 50),
+    ok,
+  };
+}
+
+const f = (x: number, digits = 2) => x.toFixed(digits);
+
+export const suite: Suite = {
+  name: 'semantic',
+  description:
+    'Semantic cache lookups at 10,000 and 100,000 entries, embedded store and Redis; memory; demo hit vs simulated LLM',
+  async custom(ctx) {
+    const rows: Row[] = [];
+    const problems: string[] = [];
+    const load = os.loadavg()[0] ?? 0;
+    const d = await demo();
+    ctx.log(`demo: miss p50 ${f(d.missP50, 0)} ms, exact hit ${f(d.exactP50)} ms, semantic hit ${f(d.semanticP50)} ms`);
+    if (!d.ok) problems.push('demo: a repeated or reworded question was not a hit');
+    const redis = new Redis(ctx.env.redisUrl);
+    try {
+      for (const n of [10_000, 100_000]) {
+        seed = 42;
+        const embedded = createRedisKit({ store: 'memory', logger: false, env: {} });
+        rows.push(await measure('embedded', embedded, n));
+        await embedded.close();
+        ctx.log(JSON.stringify(rows.at(-1)));
+        seed = 42;
+        const prefix = `semantic-bench-${n}`;
+        const onRedis = createRedisKit({ redis: ctx.env.redisUrl, prefix, logger: false, env: {} });
+        await onRedis.ready();
+        rows.push(await measure('Redis', onRedis, n, redis));
+        await onRedis.close();
+        ctx.log(JSON.stringify(rows.at(-1)));
+        await redis.flushdb();
+      }
+    } finally {
+      redis.disconnect();
+    }
+    for (const r of rows) {
+      const what = `${r.store} ${r.entries}`;
+      if (r.exactHit < 0.99)
+        problems.push(`${what}: only ${f(r.exactHit * 100, 1)} % of repeated questions hit exactly`);
+      if (r.semanticHit < 0.95)
+        problems.push(`${what}: only ${f(r.semanticHit * 100, 1)} % of reworded questions hit semantically`);
+      if (r.newMiss < 0.95) problems.push(`${what}: only ${f(r.newMiss * 100, 1)} % of new questions missed`);
+      if (r.scriptsPerHit !== undefined && r.scriptsPerHit > 1.01)
+        problems.push(`${what}: ${f(r.scriptsPerHit)} store calls per lookup (expected 1)`);
+    }
+    const dense = [
+      { d: 384, n: 10_000, ...denseFlat(10_000, 384) },
+      { d: 384, n: 100_000, ...denseFlat(100_000, 384) },
+      { d: 1536, n: 10_000, ...denseFlat(10_000, 1536) },
+    ];
+    const lines = [
+      `### semantic: ${this.description}`,
+      '',
+      `\`npm run bench -- semantic\`. ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, load average ${f(load, 1)} at the start (the machine is shared: tails measure the other processes too). ` +
+        `Lookups on a second cache instance that loaded the partition from the store; ${LOOKUPS} per row, a third each: ` +
+        'a stored question again (exact layer), a rewording of one (vector search, guards, semantic hit) and a new ' +
+        'question (miss). Questions draw 3 topic words from 5,000 with a Zipf distribution. Times in ms.',
+      '',
+      '| store | entries | p50 | p90 | p99 | exact / semantic hits, new misses | store calls per lookup | CPU µs per lookup | GC pauses (max ms) | index bytes / entry | Redis bytes / entry | fill (s) | load on a new instance (s) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      ...rows.map(
+        (r) =>
+          `| ${r.store} | ${r.entries.toLocaleString('en')} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.exactHit * 100, 0)} % / ${f(r.semanticHit * 100, 0)} % / ${f(r.newMiss * 100, 0)} % | ${r.scriptsPerHit === undefined ? '-' : f(r.scriptsPerHit)} | ${f(r.cpuUsPerLookup, 0)} | ${r.gcCount} (${f(r.gcMaxMs, 1)}) | ${r.indexBytesPerEntry} | ${r.redisBytesPerEntry ?? '-'} | ${f(r.fillS, 1)} | ${f(r.loadS, 1)} |`,
+      ),
+      '',
+      'Dense vectors (a model embedder) use the flat index, an exact linear scan:',
+      '',
+      '| dimensions | entries | p50 | p99 | bytes / entry |',
+      '|---|---|---|---|---|',
+      ...dense.map((x) => `| ${x.d} | ${x.n.toLocaleString('en')} | ${f(x.p50)} | ${f(x.p99)} | ${x.bytesPerEntry} |`),
+      '',
+      `Demo endpoint (\`POST /api/v1/llm/chat\`, HTTP round trip, embedded store): simulated LLM miss p50 ${f(d.missP50, 0)} ms, ` +
+        `exact hit p50 ${f(d.exactP50)} ms (${f(d.missP50 / d.exactP50, 0)}x faster), semantic hit p50 ${f(d.semanticP50)} ms ` +
+        `(${f(d.missP50 / d.semanticP50, 0)}x faster); inside the handler a semantic hit took ${f(d.handlerP50)} ms (p50). ` +
+        'The simulated call waits on a timer (600-1,200 ms) while a hit is CPU work, so a loaded machine shrinks the ratio.',
+      ...(problems.length ? ['', `**Problems:** ${problems.join('; ')}`] : []),
+    ];
+    return { markdown: lines.join('\n'), json: { load, rows, dense, demo: d, problems }, ok: problems.length === 0 };
+  },
+};

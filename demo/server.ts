@@ -2,13 +2,13 @@
 // Upstash variables switch it to Redis.
 
 import { randomBytes } from 'node:crypto';
-import { createDemoApp } from './app.js';
+import { createDemoApp, demoOptionsFromEnv } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 // The admin routes are never open: without REDIS_KIT_ADMIN_TOKEN the demo makes a token for this run and prints a
 // dashboard link carrying it in the fragment (which the browser does not send to the server).
 const generated = process.env.REDIS_KIT_ADMIN_TOKEN ? undefined : randomBytes(24).toString('base64url');
-const { app, kit } = createDemoApp(generated ? { admin: { token: generated } } : {});
+const { app, kit } = createDemoApp(generated ? { admin: { token: generated } } : {}, demoOptionsFromEnv(process.env));
 const server = app.listen(port, () => {
   console.log(`express-redis-kit demo listening on http://localhost:${port} (store: ${kit.mode})`);
   const dashboard = `http://localhost:${port}/api/v1/admin/dashboard`;

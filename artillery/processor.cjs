@@ -131,12 +131,23 @@ const ZERO_COUNTERS = [
   'locks.duplicate_runs',
   'locks.fencing_violations',
   'sessions.mismatch',
+  'sessions.unlisted',
 ];
 let zeroed = false;
 function zeroCounters(events) {
   if (zeroed) return;
   zeroed = true;
   for (const name of ZERO_COUNTERS) events.emit('counter', name, 0);
+}
+
+/** `GET /api/v1/products/{id}` from a request: path segments of digits only, or with ':' or a load- prefix are ids. */
+function routeLabel(method, url) {
+  const path = url.replace(/^[a-z]+:\/\/[^/]+/, '').split('?')[0];
+  const template = path
+    .split('/')
+    .map((seg) => (/^\d+$|:|^load-/.test(seg) ? '{id}' : seg))
+    .join('/');
+  return `${String(method ?? 'GET').toUpperCase()} ${template}`;
 }
 
 /** Scenario-level afterResponse: counts 2xx, 429 and 5xx answers and checks the rate-limit headers of API answers. */
@@ -147,6 +158,8 @@ function countResponse(req, res, _context, events, done) {
   else if (status === 429) events.emit('counter', 'responses.429', 1);
   else if (status >= 200 && status < 300) events.emit('counter', 'responses.2xx', 1);
   const url = String(req.url ?? '');
+  const firstByte = res.timings?.phases?.firstByte;
+  if (typeof firstByte === 'number') events.emit('histogram', `route.${routeLabel(req.method, url)}`, firstByte);
   if (url.includes('/api/v1/') && !url.includes('/api/v1/health') && !res.headers.ratelimit) {
     events.emit('counter', 'ratelimit.missing_headers', 1);
   }
@@ -204,20 +217,22 @@ function jsonOf(res) {
 }
 
 /**
- * After GET /me and GET /me/sessions: the session the demo sees must be the one this user logged into (the cookie
- * jar is per virtual user), and the list must contain it, marked current.
+ * After GET /me and GET /me/sessions. /me must show the session this user logged into (the cookie jar is per
+ * virtual user): a different one is a `sessions.mismatch`. The list must contain that session, marked current: a
+ * list without it is counted apart as `sessions.unlisted` (the user's session index lost the id).
  */
 function checkSession(req, res, context, events, done) {
+  zeroCounters(events);
   if (res.statusCode !== 200) return done();
   const body = jsonOf(res);
   const expected = context.vars.sessionId;
-  let ok;
   if (String(req.url).endsWith('/me/sessions')) {
-    ok = Array.isArray(body?.sessions) && body.sessions.some((s) => s.id === expected && s.current === true);
+    const listed = Array.isArray(body?.sessions) && body.sessions.some((s) => s.id === expected && s.current === true);
+    events.emit('counter', listed ? 'sessions.listed' : 'sessions.unlisted', 1);
   } else {
-    ok = body?.sessionId === expected && body?.user?.id === context.vars.username;
+    const same = body?.sessionId === expected && body?.user?.id === context.vars.username;
+    events.emit('counter', same ? 'sessions.ok' : 'sessions.mismatch', 1);
   }
-  events.emit('counter', ok ? 'sessions.ok' : 'sessions.mismatch', 1);
   return done();
 }
 
@@ -324,6 +339,7 @@ module.exports = {
   zipfSampler,
   expectedTtlHitRatio,
   cacheOutcome,
+  routeLabel,
   pickProduct,
   asNewClient,
   sendAsClient,

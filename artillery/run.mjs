@@ -283,7 +283,15 @@ function runArtillery(bin, file, target, output, variables) {
       });
     take(child.stdout, process.stdout);
     take(child.stderr, process.stderr);
-    child.on('exit', (code) => resolve({ code: code ?? 1, text }));
+    // Its CPU time (all worker threads), read just before it exits: the load generator shares the machine's cores.
+    let cpu;
+    const sample = setInterval(() => {
+      cpu = processCpu(child.pid) ?? cpu;
+    }, 1000);
+    child.on('exit', (code) => {
+      clearInterval(sample);
+      resolve({ code: code ?? 1, text, cpu });
+    });
   });
 }
 
@@ -305,7 +313,8 @@ async function runScenario(bin, name) {
       redis: await redisInfo(redis),
       metrics: await kitMetrics(demo),
     };
-    const { code, text } = await runArtillery(bin, file, demo.url, output, { runId: stamp });
+    const { code, text, cpu } = await runArtillery(bin, file, demo.url, output, { runId: stamp });
+    before.artilleryCpu = cpu;
     const after = {
       load: loadavg()[0],
       demoCpu: processCpu(demo.child.pid),
@@ -385,6 +394,8 @@ function summarise(name, script, report, before, after, artilleryText, code) {
   lines.push('');
   const cost = [];
   if (demoCpu !== undefined) cost.push(`demo CPU ${fmt((1000 * demoCpu) / requestsCount, 2)} ms/request`);
+  if (before.artilleryCpu !== undefined)
+    cost.push(`artillery CPU ${fmt((1000 * before.artilleryCpu) / requestsCount, 2)} ms/request`);
   cost.push(`Redis CPU ${fmt((1000 * redisCpu) / requestsCount, 3)} ms/request`);
   cost.push(`${fmt(redisCalls / requestsCount, 1)} Redis commands/request (those run inside scripts included)`);
   lines.push(`- cost: ${cost.join(', ')}`);
@@ -396,6 +407,11 @@ function summarise(name, script, report, before, after, artilleryText, code) {
     .map(([command, n]) => `${command} ${fmt(n / requestsCount, 2)}`);
   if (top.length) lines.push(`- Redis commands per request, most frequent: ${top.join(', ')}`);
   for (const line of scenarioLines(name, script, c, agg, report, before, after)) lines.push(`- ${line}`);
+  const routes = Object.entries(agg.summaries ?? {})
+    .filter(([k]) => k.startsWith('route.'))
+    .sort((a, b) => (b[1].count ?? 0) - (a[1].count ?? 0))
+    .map(([k, h]) => `${k.slice(6)} ${fmt(h.count)} × ${fmt(h.p50 ?? h.median, 1)}/${fmt(h.p95, 1)}`);
+  if (routes.length > 1) lines.push(`- per route (count × p50/p95 ms): ${routes.join('; ')}`);
   if (checks.length) lines.push(`- checks: ${checks.map((l) => `\`${l}\``).join(', ')}`);
   return lines.join('\n');
 }
@@ -442,7 +458,8 @@ function scenarioLines(name, script, c, _agg, report, before, after) {
   }
   if (get('sessions.ok') + get('sessions.mismatch') > 0) {
     out.push(
-      `sessions: ${fmt(get('sessions.ok'))} reads saw the session they logged into, ${fmt(get('sessions.mismatch'))} did not`,
+      `sessions: ${fmt(get('sessions.ok'))} reads of /me saw the session they logged into, ${fmt(get('sessions.mismatch'))} did not; ` +
+        `${fmt(get('sessions.listed'))} session lists contained it, ${fmt(get('sessions.unlisted'))} did not`,
     );
   }
   if (get('locks.reports_generated') + get('locks.reports_served_stored') > 0) {

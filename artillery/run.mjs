@@ -406,6 +406,8 @@ function summarise(name, script, report, before, after, artilleryText, code) {
     .slice(0, 6)
     .map(([command, n]) => `${command} ${fmt(n / requestsCount, 2)}`);
   if (top.length) lines.push(`- Redis commands per request, most frequent: ${top.join(', ')}`);
+  const server = serverPercentiles(before, after);
+  if (server) lines.push(`- time inside the demo (kit metrics histogram, bucket bounds): ${server}`);
   for (const line of scenarioLines(name, script, c, agg, report, before, after)) lines.push(`- ${line}`);
   const routes = Object.entries(agg.summaries ?? {})
     .filter(([k]) => k.startsWith('route.'))
@@ -484,6 +486,35 @@ function scenarioLines(name, script, c, _agg, report, before, after) {
   }
   void report;
   return out;
+}
+
+/**
+ * The demo's own view of request time: the kit's rediskit_http_request_duration_seconds histogram (all routes),
+ * as the upper bounds of the buckets holding the 50th and 95th percentiles of this run's requests. Far below
+ * artillery's figures means the time went to waiting for a CPU (the machine) rather than to the request's work.
+ */
+function serverPercentiles(before, after) {
+  const buckets = (text) => {
+    const out = new Map();
+    for (const line of (text ?? '').split('\n')) {
+      const m = /^rediskit_http_request_duration_seconds_bucket\{(.*)\}\s+(\S+)/.exec(line);
+      if (!m) continue;
+      const le = /le="([^"]+)"/.exec(m[1])?.[1];
+      if (le === undefined) continue;
+      out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+    }
+    return out;
+  };
+  const a = buckets(after.metrics);
+  const b = buckets(before.metrics);
+  const rows = [...a.entries()]
+    .map(([le, n]) => [le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), n - (b.get(le) ?? 0)])
+    .sort((x, y) => x[0] - y[0]);
+  const total = rows.at(-1)?.[1] ?? 0;
+  if (total <= 0) return undefined;
+  const at = (q) => rows.find(([, n]) => n >= q * total)?.[0];
+  const ms = (s) => (s === Number.POSITIVE_INFINITY ? 'over 5,000 ms' : `≤ ${fmt(s * 1000, s < 0.001 ? 1 : 0)} ms`);
+  return `p50 ${ms(at(0.5))}, p95 ${ms(at(0.95))} over ${fmt(total)} requests`;
 }
 
 function metricDelta(before, after, name, labels) {

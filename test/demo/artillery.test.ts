@@ -76,6 +76,9 @@ test('there is a scenario for each feature the load tests cover, and run.mjs fin
   expect(root.scripts.load).toBe('node artillery/run.mjs');
   const own = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   expect(Object.keys(own.dependencies)).toEqual(['artillery']);
+  // run.mjs installs with `npm ci --prefix artillery`, which needs the lock file, pinned to the same version.
+  const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
+  expect(lock.packages['node_modules/artillery'].version).toBe(own.dependencies.artillery);
 });
 
 test('the route check can fail: an unknown path or a wrong method is reported', () => {

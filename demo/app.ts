@@ -33,6 +33,15 @@ export interface DemoOptions {
   loginLimit?: number;
   /** Simulated LLM latency range in ms. @default [600, 1200] */
   llmLatencyMs?: [number, number];
+  /**
+   * Numbered catalogue items `1`..`catalogueSize`, answered by `GET /products/:id` besides the named products (the
+   * load scenarios draw a Zipf-distributed mix of them). They are not listed by `GET /products`. @default 1000
+   */
+  catalogueSize?: number;
+  /** Simulated database time of each catalogue read that reaches the handler (a cache miss), in ms. @default 0 */
+  catalogueLatencyMs?: number;
+  /** Simulated work of one report generation (`POST /reports/:id/generate`), in ms. @default 200 */
+  reportMs?: number;
 }
 
 interface Product {
@@ -44,6 +53,40 @@ interface Product {
 
 const PRODUCT_ID = /^[a-z0-9-]{1,40}$/;
 const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The demo's knobs, for load tests (npm run load): DEMO_API_LIMIT and DEMO_LOGIN_LIMIT (requests a minute per
+ * client), DEMO_LLM_LATENCY_MS ('lo,hi'), DEMO_CATALOGUE_SIZE, DEMO_CATALOGUE_MS and DEMO_REPORT_MS.
+ */
+export function demoOptionsFromEnv(env: Record<string, string | undefined>): DemoOptions {
+  const int = (name: string, min: number): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value < min) throw new Error(`${name}: expected a whole number >= ${min}`);
+    return value;
+  };
+  const options: DemoOptions = {};
+  const apiLimit = int('DEMO_API_LIMIT', 1);
+  const loginLimit = int('DEMO_LOGIN_LIMIT', 1);
+  const catalogueSize = int('DEMO_CATALOGUE_SIZE', 0);
+  const catalogueLatencyMs = int('DEMO_CATALOGUE_MS', 0);
+  const reportMs = int('DEMO_REPORT_MS', 0);
+  if (apiLimit !== undefined) options.apiLimit = apiLimit;
+  if (loginLimit !== undefined) options.loginLimit = loginLimit;
+  if (catalogueSize !== undefined) options.catalogueSize = catalogueSize;
+  if (catalogueLatencyMs !== undefined) options.catalogueLatencyMs = catalogueLatencyMs;
+  if (reportMs !== undefined) options.reportMs = reportMs;
+  const llm = env.DEMO_LLM_LATENCY_MS;
+  if (llm) {
+    const [lo, hi = lo] = llm.split(',').map(Number);
+    if (!Number.isFinite(lo) || !Number.isFinite(hi) || (lo as number) < 0 || (hi as number) < (lo as number)) {
+      throw new Error("DEMO_LLM_LATENCY_MS: expected 'lo,hi' in ms, e.g. '20,60'");
+    }
+    options.llmLatencyMs = [lo as number, hi as number];
+  }
+  return options;
+}
 
 /** RFC 9457 problem details, the error body of every demo route that has no feature-specific one. */
 function problem(res: Response, status: number, title: string, detail: string): void {
@@ -95,12 +138,12 @@ export function createDemoApp(options: RedisKitOptions = {}, demo: DemoOptions =
 
   kit.mount(app, { basePath: '/api/v1' });
   app.use('/api/v1', authRoutes(kit, accounts, loginLimit));
-  app.use('/api/v1', productRoutes(kit, accounts));
+  app.use('/api/v1', productRoutes(kit, accounts, demo));
   app.use('/api/v1', usageRoutes(kit, accounts));
   app.use(createLlmRoutes({ kit, latencyMs: demo.llmLatencyMs, cacheOptions: { threshold: 0.85 } }));
   app.use('/api/v1', jobsRouter(kit));
   // Last of the API routers: it parses JSON for every request that reaches it.
-  app.use('/api/v1', locksDemoRoutes(kit));
+  app.use('/api/v1', locksDemoRoutes(kit, reportOptions(demo.reportMs)));
 
   // The realtime collaboration page (/realtime); its API (SSE, publish, presence) is served by kit.mount() above,
   // for `demo:` channels only (demoRealtimeOptions).
@@ -240,7 +283,20 @@ function toSessionView(
   };
 }
 
-function productRoutes(kit: RedisKit, accounts: Accounts): express.Router {
+/** Report generation that takes `ms` (the routes' own default, 200 ms, when unset). */
+function reportOptions(ms: number | undefined) {
+  if (ms === undefined) return {};
+  return {
+    generate: async (id: string) => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return { title: `Report ${id}`, rows: 3 };
+    },
+  };
+}
+
+const NUMBERED_ID = /^[1-9][0-9]{0,6}$/;
+
+function productRoutes(kit: RedisKit, accounts: Accounts, demo: DemoOptions): express.Router {
   const catalogue = new Map<string, Product>();
   const now = new Date().toISOString();
   for (const [id, name, price] of [
@@ -250,15 +306,27 @@ function productRoutes(kit: RedisKit, accounts: Accounts): express.Router {
   ] as const) {
     catalogue.set(id, { id, name, price, updatedAt: now });
   }
+  const catalogueSize = demo.catalogueSize ?? 1000;
+  const latencyMs = demo.catalogueLatencyMs ?? 0;
+  const lookup = (id: string): Product | undefined => {
+    const stored = catalogue.get(id);
+    if (stored || !NUMBERED_ID.test(id) || Number(id) > catalogueSize) return stored;
+    // Numbered items are made on read, the same every time, so a large catalogue costs no memory.
+    const n = Number(id);
+    return { id, name: `Catalogue item ${n}`, price: 5 + ((n * 37) % 200), updatedAt: now };
+  };
+  const database = () => (latencyMs > 0 ? new Promise((resolve) => setTimeout(resolve, latencyMs)) : undefined);
   const router = express.Router();
   const cached = kit.cache({ ttl: '30 s', tags: ['products'] });
 
-  router.get('/products', cached, (_req, res) => {
+  router.get('/products', cached, async (_req, res) => {
+    await database();
     res.json({ products: [...catalogue.values()] });
   });
 
-  router.get('/products/:id', cached, (req, res) => {
-    const product = catalogue.get(String(req.params.id));
+  router.get('/products/:id', cached, async (req, res) => {
+    await database();
+    const product = lookup(String(req.params.id));
     if (!product) return problem(res, 404, 'Not Found', 'no such product');
     res.json(product);
   });
@@ -276,7 +344,7 @@ function productRoutes(kit: RedisKit, accounts: Accounts): express.Router {
         return problem(res, 400, 'Bad Request', 'price: expected a number >= 0');
       }
       const product: Product = { id, name: body.name, price: body.price, updatedAt: new Date().toISOString() };
-      const created = !catalogue.has(id);
+      const created = !lookup(id);
       catalogue.set(id, product);
       // Every cached list and item carries the 'products' tag: one call drops them on every instance.
       await kit.cache.invalidate({ tags: ['products'] });

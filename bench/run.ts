@@ -3,7 +3,7 @@
 // interleaves the set-ups round by round (rotating the order), checks each set-up really did its job and served
 // no errors, then writes bench/results/<suite>-<time>.json and regenerates the suite's table in
 // docs/performance.md, then rebuilds the summary table (every feature's figure next to its target) from the latest
-// results JSON of every suite. Flags: --rounds N (default 5), --duration S per run (default 5), --connections C
+// results JSON of every suite. Flags: --rounds N (default 5), --duration S per run (default 3), --connections C
 // (default 50), --warmup S (default 1), --only a,b (a subset of the suite's set-ups, for quick looks). A suite may
 // declare its own defaults (`defaults`) so that `npm run bench` stays within its time budget; flags given on the
 // command line win.
@@ -20,7 +20,8 @@ import type { CheckResult, Flags, Setup, SetupContext, Suite, SummaryRow, Throug
 const root = join(__dirname, '..');
 const suitesDir = join(__dirname, 'suites');
 
-const DEFAULT_FLAGS: Flags = { rounds: 5, duration: 5, connections: 50, warmup: 1 };
+// 5 rounds of 3 s: enough for steady medians of per-round ratios, and `npm run bench` stays under 15 minutes.
+const DEFAULT_FLAGS: Flags = { rounds: 5, duration: 3, connections: 50, warmup: 1 };
 
 function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags> } {
   const flags: Partial<Flags> = {};
@@ -61,7 +62,10 @@ function startServer(suiteFile: string, setup: Setup, redisUrl: string): Promise
       },
     );
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`${setup.name} did not start`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${setup.name} did not start`));
+    }, 60_000);
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const m = /READY (\d+)/.exec(out);
@@ -379,7 +383,11 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
   const checks = new Map<string, CheckResult>();
   const ctxOf = (s: Server): SetupContext => ({ base: `http://127.0.0.1:${s.port}`, redisUrl, redis });
   try {
-    for (const setup of setups) servers.push(await startServer(suiteFile, setup, redisUrl));
+    // Started together: each child compiles the suite on start, which is most of a suite's fixed cost.
+    const started = await Promise.allSettled(setups.map((setup) => startServer(suiteFile, setup, redisUrl)));
+    for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
+    const failedStart = started.find((r) => r.status === 'rejected');
+    if (failedStart) throw (failedStart as PromiseRejectedResult).reason;
     for (const s of servers) if (s.setup.prepare) s.headers = await s.setup.prepare(ctxOf(s));
     console.log(`  started ${servers.length} servers; warming up`);
     for (const s of servers) await load(s.port, pathOf(s), flags.warmup, flags.connections, s.headers);

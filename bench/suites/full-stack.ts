@@ -214,7 +214,7 @@ function peerSetup(): Setup {
 export const suite: Suite = {
   name: 'full-stack',
   description: 'session + rate limit + response-cache hit + usage + metrics on one GET /ping, vs bare Express',
-  defaults: { rounds: 5, duration: 4 },
+  defaults: { rounds: 5, duration: 3 },
   setups: [
     {
       name: 'bare',

@@ -12,15 +12,15 @@ import { startUpstashEmulator } from '../../test/support/upstash-emulator';
 import type { CustomContext, Suite, SummaryRow } from '../lib/types';
 
 const N_ONE = 3000;
-const N_BULK = 20_000;
-const N_PROCESS = 20_000;
+const N_BULK = 10_000;
+const N_PROCESS = 10_000;
 const N_LATENCY = 300;
 const BULK_CHUNK = 1000;
 const CONCURRENCY = 50;
 // The add scenarios alternate between the two libraries in slices (A B A B ...), so a burst of load from other
 // processes hits both alike; each library's rate is its jobs over the sum of its slices' times.
 const SLICES = 6;
-const IDLE_SECONDS = 20;
+const IDLE_SECONDS = 15;
 
 interface Impl {
   name: string;

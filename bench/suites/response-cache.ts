@@ -40,7 +40,7 @@ function cachedCheck(kitStats: boolean): (ctx: SetupContext) => Promise<CheckRes
     if (runs > 20) problems.push(`the handler ran ${runs} times: the cache did not serve the load`);
     if (!kitStats) return { problems, figures: { 'handler runs': runs } };
     const before = (await (await fetch(`${ctx.base}/stats`)).json()) as Record<string, number>;
-    if (!(before.hits && before.hits > 1000)) problems.push(`kit.cache counted ${before.hits} hits`);
+    if (!(before.hits && before.hits > 100)) problems.push(`kit.cache counted ${before.hits} hits`);
     // Zipf mix (10,000 keys, s = 1.0) on a cold route of its own: the hit ratio from the kit's own counters.
     const next = zipfSampler(10_000, 1.0);
     const zipfBefore = (await (await fetch(`${ctx.base}/zipf-stats`)).json()) as Record<string, number>;

@@ -2,8 +2,11 @@
 // It starts a private redis-server, one child process per set-up, drives load with autocannon from this process,
 // interleaves the set-ups round by round (rotating the order), checks each set-up really did its job and served
 // no errors, then writes bench/results/<suite>-<time>.json and regenerates the suite's table in
-// docs/performance.md. Flags: --rounds N (default 5), --duration S per run (default 5), --connections C
-// (default 50), --warmup S (default 1), --only a,b (a subset of the suite's set-ups, for quick looks).
+// docs/performance.md, then rebuilds the summary table (every feature's figure next to its target) from the latest
+// results JSON of every suite. Flags: --rounds N (default 5), --duration S per run (default 3), --connections C
+// (default 50), --warmup S (default 1), --only a,b (a subset of the suite's set-ups, for quick looks). A suite may
+// declare its own defaults (`defaults`) so that `npm run bench` stays within its time budget; flags given on the
+// command line win.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,13 +15,25 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import Redis from 'ioredis';
 import { startRedis } from '../test/support/redis-server';
-import type { Flags, Setup, Suite } from './lib/types';
+import type { CheckResult, Flags, Setup, SetupContext, Suite, SummaryRow, ThroughputTarget } from './lib/types';
 
 const root = join(__dirname, '..');
 const suitesDir = join(__dirname, 'suites');
 
-function parseFlags(argv: string[]): { names: string[]; flags: Flags } {
-  const flags: Flags = { rounds: 5, duration: 5, connections: 50, warmup: 1 };
+// 5 rounds of 3 s: enough for steady medians of per-round ratios, and `npm run bench` stays under 15 minutes.
+const DEFAULT_FLAGS: Flags = { rounds: 5, duration: 3, connections: 50, warmup: 1 };
+
+/**
+ * Defaults for suites that declare none of their own, chosen so that `npm run bench` stays within 15 minutes. A
+ * suite's own `defaults` win, and flags given on the command line win over both.
+ */
+const SUITE_DEFAULTS: Record<string, Partial<Flags>> = {
+  // Takes the least disturbed of its rounds; three are enough for that (it never runs fewer).
+  'rate-limit-cpu': { rounds: 3 },
+};
+
+function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags> } {
+  const flags: Partial<Flags> = {};
   let only: string[] | undefined;
   const names: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -33,13 +48,15 @@ function parseFlags(argv: string[]): { names: string[]; flags: Flags } {
     } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
     else names.push(arg);
   }
-  return { names, flags: { ...flags, only } };
+  return { names, flags: only ? { ...flags, only } : flags };
 }
 
 interface Server {
   setup: Setup;
   port: number;
   child: ChildProcess;
+  /** Headers from the set-up's `prepare` (e.g. its session cookie), sent with every load request. */
+  headers?: Record<string, string>;
 }
 
 function startServer(suiteFile: string, setup: Setup, redisUrl: string): Promise<Server> {
@@ -54,7 +71,10 @@ function startServer(suiteFile: string, setup: Setup, redisUrl: string): Promise
       },
     );
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`${setup.name} did not start`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${setup.name} did not start`));
+    }, 60_000);
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const m = /READY (\d+)/.exec(out);
@@ -125,10 +145,16 @@ interface LoadResult {
   timeouts: number;
 }
 
-function load(port: number, path: string, seconds: number, connections: number): Promise<LoadResult> {
+function load(
+  port: number,
+  path: string,
+  seconds: number,
+  connections: number,
+  headers: Record<string, string> = {},
+): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     autocannon(
-      { url: `http://127.0.0.1:${port}${path}`, connections, duration: seconds, pipelining: 1 },
+      { url: `http://127.0.0.1:${port}${path}`, connections, duration: seconds, pipelining: 1, headers },
       (error: Error | null, result: LoadResult) => (error ? reject(error) : resolve(result)),
     );
   });
@@ -179,7 +205,14 @@ function versions(): string {
     'rate-limiter-flexible',
     'express-rate-limit',
     'rate-limit-redis',
+    'express-session',
+    'connect-redis',
+    'redis',
+    'apicache',
     'prom-client',
+    'bullmq',
+    'redis-semaphore',
+    'redlock',
   ]
     .map((n) => `${n} ${v(n)}`)
     .join(', ');
@@ -200,27 +233,212 @@ function writeDocs(suite: string, markdown: string): void {
   writeFileSync(file, text);
 }
 
+const fmtFigure = (x: number | undefined): string =>
+  x === undefined ? '–' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2);
+
+/**
+ * Targets of suites that do not declare their own `targets` (written before the summary existed). A suite's own
+ * `targets` win; this map only fills the gap so the summary shows every feature's target.
+ */
+const KNOWN_TARGETS: Record<string, ThroughputTarget[]> = {
+  'rate-limit': [
+    { feature: 'Rate limit, real Redis, 1 policy (vs bare Express)', setup: 'kit-redis-1', minRatio: 0.93 },
+    { feature: 'Rate limit, real Redis, 3 policies (vs bare Express)', setup: 'kit-redis-3', minRatio: 0.9 },
+    { feature: 'Rate limit, embedded store, 1 policy (vs bare Express)', setup: 'kit-memory-1', minRatio: 0.95 },
+  ],
+};
+
+interface StatLike {
+  name: string;
+  role?: string;
+  appCpuUs?: number;
+  redisCpuUs?: number;
+  ratios: Record<string, number>;
+  ratioRange?: [number, number] | undefined;
+  figures: Record<string, number>;
+}
+
+function throughputSummary(targets: ThroughputTarget[], stats: StatLike[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  for (const t of targets) {
+    const s = stats.find((x) => x.name === t.setup);
+    const bare = stats.find((x) => x.role === 'bare' || x.name === 'bare');
+    // CPU per request (app + Redis) against bare's: what throughput would follow on a CPU-bound, unshared machine.
+    const cpu =
+      s?.appCpuUs !== undefined && bare?.appCpuUs !== undefined
+        ? bare.appCpuUs / (s.appCpuUs + (s.redisCpuUs ?? 0))
+        : undefined;
+    if (t.minRatio !== undefined) {
+      const ratio = s?.ratios.bare;
+      rows.push({
+        feature: t.feature,
+        target: `≥ ${t.minRatio.toFixed(2)} × bare`,
+        figure:
+          ratio === undefined
+            ? 'not measured'
+            : `${ratio.toFixed(2)} ×${s?.ratioRange ? ` (rounds ${s.ratioRange[0].toFixed(2)}–${s.ratioRange[1].toFixed(2)})` : ''}${cpu === undefined ? '' : `; by CPU per request ${cpu.toFixed(2)} ×`}`,
+        ...(ratio === undefined ? {} : { holds: ratio >= t.minRatio }),
+      });
+    }
+    if (t.figure !== undefined && t.max !== undefined) {
+      const value = s?.figures[t.figure];
+      rows.push({
+        feature: t.feature,
+        target: `≤ ${t.max}${t.unit ? ` ${t.unit}` : ''}`,
+        figure: value === undefined ? 'not measured' : `${fmtFigure(value)}${t.unit ? ` ${t.unit}` : ''}`,
+        ...(value === undefined ? {} : { holds: value <= t.max }),
+      });
+    }
+  }
+  return rows;
+}
+
+/**
+ * The features the summary table lists, in this order, with the suite whose results carry them. A suite that is
+ * not here still shows up (after these) when its results JSON has `summary` rows.
+ */
+const SUMMARY_SUITES: Array<{ suite: string; what: string }> = [
+  { suite: 'rate-limit', what: 'rate limit, 1 and 3 policies, embedded store' },
+  { suite: 'session', what: 'sessions on Redis and embedded, untouched route, lookup/creation latency' },
+  { suite: 'response-cache', what: 'response cache hit on Redis and with the hot layer' },
+  { suite: 'full-stack', what: 'session + rate limit + cache hit + usage + metrics' },
+  { suite: 'observability', what: 'usage + metrics cost' },
+  { suite: 'locks', what: 'locks uncontended and contended' },
+  { suite: 'queue', what: 'queue add, bulk add, process' },
+  { suite: 'realtime', what: 'realtime fan-out' },
+  { suite: 'semantic', what: 'semantic cache lookup p50/p99' },
+];
+
+interface StoredResult {
+  suite: string;
+  at?: string;
+  command?: string;
+  machine?: string;
+  versions?: string;
+  summary?: SummaryRow[];
+  stats?: StatLike[];
+  problems?: string[];
+}
+
+/** The newest results JSON of each suite in bench/results/ (file names sort by time within a suite). */
+function latestResults(): Map<string, { file: string; data: StoredResult }> {
+  const dir = join(__dirname, 'results');
+  const out = new Map<string, { file: string; data: StoredResult }>();
+  if (!existsSync(dir)) return out;
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
+    try {
+      const data = JSON.parse(readFileSync(join(dir, file), 'utf8')) as StoredResult;
+      if (typeof data.suite !== 'string') continue;
+      const previous = out.get(data.suite);
+      const stamp = (f: string) => f.slice(f.length - '2026-01-01T00-00-00-000Z.json'.length);
+      if (!previous || stamp(file) >= stamp(previous.file)) out.set(data.suite, { file, data });
+    } catch {
+      // A half-written or foreign file: not a result.
+    }
+  }
+  return out;
+}
+
+/**
+ * Summary rows of one stored result. A throughput result is recomputed from its stats with the suite's current
+ * targets (so the table follows a change of target or of format); a custom one carries its own rows.
+ */
+async function rowsOf(name: string, data: StoredResult): Promise<SummaryRow[]> {
+  if (Array.isArray(data.stats)) {
+    let targets = KNOWN_TARGETS[name];
+    const file = join(suitesDir, `${name}.ts`);
+    if (existsSync(file)) {
+      const { suite } = (await import(file)) as { suite?: Suite };
+      targets = suite?.targets ?? targets;
+    }
+    if (targets) return throughputSummary(targets, data.stats);
+  }
+  return Array.isArray(data.summary) ? data.summary : [];
+}
+
+async function summaryMarkdown(): Promise<string> {
+  const results = latestResults();
+  const names = [
+    ...SUMMARY_SUITES.map((s) => s.suite),
+    ...[...results.keys()].filter((n) => !SUMMARY_SUITES.some((s) => s.suite === n)).sort(),
+  ];
+  const lines = ['| feature | target | figure | holds | suite, measured (UTC) |', '|---|---|---|---|---|'];
+  const sources = new Set<string>();
+  for (const name of names) {
+    const entry = results.get(name);
+    const what = SUMMARY_SUITES.find((s) => s.suite === name)?.what ?? name;
+    if (!entry) {
+      lines.push(`| ${what} | see its section | not measured by the harness yet | – | \`${name}\` |`);
+      continue;
+    }
+    const when = (entry.data.at ?? '').slice(0, 16).replace('T', ' ');
+    const failed = entry.data.problems?.length ? ' (sanity check FAILED)' : '';
+    const rows = await rowsOf(name, entry.data);
+    if (!rows.length)
+      lines.push(`| ${what} | see its section | no target rows in its results | – | \`${name}\`, ${when}${failed} |`);
+    for (const r of rows) {
+      const holds = r.holds === undefined ? '–' : r.holds ? 'yes' : '**no**';
+      lines.push(`| ${r.feature} | ${r.target} | ${r.figure} | ${holds} | \`${name}\`, ${when}${failed} |`);
+    }
+    if (entry.data.machine) sources.add(`${entry.data.machine}; ${entry.data.versions ?? ''}`);
+  }
+  const machines = [...sources];
+  return [
+    '### Summary: every target next to its latest figure',
+    '',
+    'Rebuilt by `npm run bench` (any suite) from the newest results JSON of each suite in `bench/results/`; each row',
+    'names the suite and when it ran. Reproduce all with `npm run bench`, one suite with `npm run bench -- <suite>`.',
+    "Ratios are medians of per-round ratios (same round, interleaved), with the rounds' min–max; 'by CPU per request'",
+    "is bare Express's app CPU µs per request over the set-up's app + Redis CPU µs per request (medians), which holds",
+    'up better than req/s on a shared machine. `npm run bench -- --summary` rebuilds this table without running.',
+    '',
+    ...lines,
+    '',
+    machines.length === 1
+      ? `Machine and versions: ${machines[0]}.`
+      : `Machines and versions: ${machines.map((m) => `(${m})`).join('; ') || 'none yet'}.`,
+  ].join('\n');
+}
+
 async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redisUrl: string, command: string) {
   const setups = (suite.setups ?? []).filter((s) => !flags.only || flags.only.includes(s.name));
   const path = suite.path ?? '/ping';
+  const pathOf = (s: Server) => s.setup.path ?? path;
   const redis = new Redis(redisUrl);
   const servers: Server[] = [];
   const runs: Run[] = [];
   const problems: string[] = [];
+  const checks = new Map<string, CheckResult>();
   // Responses each set-up answered over the whole run (warm-up included), for its check().
   const answered = new Map<Server, number>();
   const count = (s: Server, r: LoadResult) => answered.set(s, (answered.get(s) ?? 0) + r.requests.total);
+  const ctxOf = (s: Server): SetupContext => ({
+    base: `http://127.0.0.1:${s.port}`,
+    redisUrl,
+    redis,
+    setup: s.setup,
+    port: s.port,
+    responses: answered.get(s) ?? 0,
+    slack: flags.connections * (flags.rounds + 1),
+  });
   try {
-    for (const setup of setups) servers.push(await startServer(suiteFile, setup, redisUrl));
+    // Started together: each child compiles the suite on start, which is most of a suite's fixed cost.
+    const started = await Promise.allSettled(setups.map((setup) => startServer(suiteFile, setup, redisUrl)));
+    for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
+    const failedStart = started.find((r) => r.status === 'rejected');
+    if (failedStart) throw (failedStart as PromiseRejectedResult).reason;
+    for (const s of servers) if (s.setup.prepare) s.headers = await s.setup.prepare(ctxOf(s));
     console.log(`  started ${servers.length} servers; warming up`);
-    for (const s of servers) count(s, await load(s.port, path, flags.warmup, flags.connections));
+    for (const s of servers) count(s, await load(s.port, pathOf(s), flags.warmup, flags.connections, s.headers));
     for (let round = 0; round < flags.rounds; round++) {
       // Rotate the order each round so no set-up always runs first (or right after the heaviest one).
       const order = servers.map((_, i) => servers[(i + round) % servers.length] as Server);
       for (const s of order) {
         const before = await commandCount(redis);
         const cpuBefore = [await childCpu(s), await redisCpu(redis)] as const;
-        const r = await load(s.port, path, flags.duration, flags.connections);
+        const r = await load(s.port, pathOf(s), flags.duration, flags.connections, s.headers);
         count(s, r);
         const cpuAfter = [await childCpu(s), await redisCpu(redis)] as const;
         const after = await commandCount(redis);
@@ -254,13 +472,11 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     for (const s of servers) {
       const problem = await verify(s);
       if (problem) problems.push(problem);
-      const checked = await s.setup.check?.({
-        setup: s.setup,
-        port: s.port,
-        responses: answered.get(s) ?? 0,
-        slack: flags.connections * (flags.rounds + 1),
-      });
-      if (checked) problems.push(`${s.setup.name}: ${checked}`);
+      if (s.setup.check) {
+        const result = await s.setup.check(ctxOf(s));
+        checks.set(s.setup.name, result);
+        for (const p of result.problems ?? []) problems.push(`${s.setup.name}: ${p}`);
+      }
     }
   } finally {
     for (const s of servers) s.child.kill('SIGTERM');
@@ -287,6 +503,9 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
       bestCpuUs: Math.min(...mine.map((r) => r.appCpuUs + r.redisCpuUs)),
       // Ratio per round (same round, adjacent in time), then the median: steadier than a ratio of medians.
       ratios: {} as Record<string, number>,
+      /** Min and max of the per-round ratios to bare Express. */
+      ratioRange: undefined as [number, number] | undefined,
+      figures: checks.get(setup.name)?.figures ?? {},
     };
   });
   const bare = stats.find((s) => s.role === 'bare');
@@ -301,6 +520,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
         if (a && b) per.push(a.rps / b.rps);
       }
       s.ratios[other.name] = median(per);
+      if (other === bare && per.length) s.ratioRange = [Math.min(...per), Math.max(...per)];
     }
   }
   const peerCols = peers.map((p) => `vs ${p.name}`);
@@ -308,7 +528,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     `### ${suite.name}: ${suite.description}`,
     '',
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
-    `Command: \`${command}\` (${flags.rounds} interleaved rounds of ${flags.duration} s, ${flags.connections} connections, GET ${path}).`,
+    `Command: \`${command}\` (${flags.rounds} interleaved rounds of ${flags.duration} s, ${flags.connections} connections, GET ${path}${setups.some((x) => x.path) ? ' unless the set-up names another route' : ''}).`,
     '',
     `| set-up | req/s (median) | min–max | vs bare | ${peerCols.join(' | ')} | p50 ms | p99 ms | p50 / p99 added | Redis cmd/req | script calls/req | app CPU µs/req | Redis CPU µs/req | CPU vs bare | CPU vs bare, best rounds |`,
     `|---|---|---|---|${peerCols.map(() => '---|').join('')}---|---|---|---|---|---|---|---|---|`,
@@ -320,17 +540,41 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
       `| ${s.label} | ${s.rps.toFixed(0)} | ${s.min.toFixed(0)}–${s.max.toFixed(0)} | ${s === bare ? '1.00' : r(bare?.name ?? '')} | ${peers.map((p) => r(p.name)).join(' | ')} | ${s.p50} | ${s.p99} | ${added} | ${s.cmdPerReq.toFixed(2)} | ${s.scriptsPerReq.toFixed(2)} | ${s.appCpuUs.toFixed(0)} | ${s.redisCpuUs.toFixed(0)} | ${bare ? (bare.appCpuUs / (s.appCpuUs + s.redisCpuUs)).toFixed(2) : '–'} | ${bare ? (bare.bestCpuUs / s.bestCpuUs).toFixed(2) : '–'} |`,
     );
   }
+  const figureNames = [...new Set(stats.flatMap((s) => Object.keys(s.figures)))];
+  if (figureNames.length) {
+    lines.push(
+      '',
+      `| set-up | ${figureNames.join(' | ')} |`,
+      `|---|${figureNames.map(() => '---|').join('')}`,
+      ...stats
+        .filter((s) => Object.keys(s.figures).length)
+        .map((s) => `| ${s.label} | ${figureNames.map((f) => fmtFigure(s.figures[f])).join(' | ')} |`),
+    );
+  }
+  const summary = throughputSummary(suite.targets ?? KNOWN_TARGETS[suite.name] ?? [], stats);
   lines.push(
     '',
     problems.length
       ? `**Sanity check FAILED:** ${problems.join('; ')}`
-      : `Sanity check passed: no errors or unexpected statuses; ${suite.sanity ?? 'every limiter refused past its limit on its verification route.'}`,
+      : `Sanity check passed: no errors or unexpected statuses in any run; ${suite.sanity ?? (setups.some((x) => x.verifyPath || x.check) ? "every set-up passed its own verification (see the suite's file)." : 'no set-up has a verification of its own.')}`,
   );
-  return { markdown: lines.join('\n'), json: { flags, runs, stats, problems }, ok: problems.length === 0 };
+  return {
+    markdown: lines.join('\n'),
+    json: { flags, runs, stats, problems, summary },
+    ok: problems.length === 0,
+  };
 }
 
 async function main(): Promise<void> {
-  const { names, flags } = parseFlags(process.argv.slice(2));
+  if (process.argv.includes('--summary')) {
+    // Only rebuild the summary from the stored results (e.g. after running suites one by one).
+    const summary = await summaryMarkdown();
+    writeDocs('summary', summary);
+    console.log(summary);
+    return;
+  }
+  const started = performance.now();
+  const { names, flags: given } = parseFlags(process.argv.slice(2));
   const available = readdirSync(suitesDir)
     .filter((f) => f.endsWith('.ts'))
     .map((f) => f.replace(/\.ts$/, ''))
@@ -339,36 +583,64 @@ async function main(): Promise<void> {
   for (const n of chosen)
     if (!available.includes(n)) throw new Error(`no suite '${n}'; available: ${available.join(', ')}`);
   const redisServer = await startRedis();
-  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
-  let failed = false;
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, '');
+  const failed: string[] = [];
+  const timings: string[] = [];
   try {
     for (const name of chosen) {
+      const suiteStarted = performance.now();
       const suiteFile = join(suitesDir, `${name}.ts`);
       const { suite } = (await import(suiteFile)) as { suite: Suite };
+      const flags: Flags = { ...DEFAULT_FLAGS, ...(suite.defaults ?? SUITE_DEFAULTS[name]), ...given };
+      const suiteCommand = names.length ? command : `npm run bench -- ${name}`;
       console.log(`suite ${name}: ${suite.description}`);
       const env = { redisUrl: redisServer.url };
-      const outcome = suite.custom
-        ? await suite.custom({ env, flags, log: (l) => console.log(`  ${l}`) })
-        : await runThroughput(suiteFile, suite, flags, redisServer.url, command);
+      let outcome: { markdown: string; json: unknown; ok: boolean };
+      try {
+        outcome = suite.custom
+          ? await suite.custom({ env, flags, log: (l) => console.log(`  ${l}`) })
+          : await runThroughput(suiteFile, suite, flags, redisServer.url, suiteCommand);
+      } catch (error) {
+        // One broken suite must not hide the others' figures: record it and go on.
+        console.error(error);
+        failed.push(`${name} (threw)`);
+        continue;
+      }
       mkdirSync(join(__dirname, 'results'), { recursive: true });
-      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      const at = new Date().toISOString();
+      const stamp = at.replace(/[:.]/g, '-');
       writeFileSync(
         join(__dirname, 'results', `${name}-${stamp}.json`),
         JSON.stringify(
-          { suite: name, command, machine: machine(), versions: versions(), ...(outcome.json as object) },
+          {
+            suite: name,
+            at,
+            command: suiteCommand,
+            machine: machine(),
+            versions: versions(),
+            loadAverage: os.loadavg(),
+            ...(outcome.json as object),
+          },
           null,
           2,
         ),
       );
       writeDocs(name, outcome.markdown);
+      const seconds = (performance.now() - suiteStarted) / 1000;
+      timings.push(`${name} ${seconds.toFixed(0)} s`);
       console.log(`\n${outcome.markdown}\n`);
-      if (!outcome.ok) failed = true;
+      console.log(`suite ${name} took ${seconds.toFixed(0)} s`);
+      if (!outcome.ok) failed.push(name);
     }
   } finally {
     await redisServer.stop();
   }
-  if (failed) {
-    console.error('benchmark sanity check failed (see above)');
+  const summary = await summaryMarkdown();
+  writeDocs('summary', summary);
+  console.log(`\n${summary}\n`);
+  console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s (${timings.join(', ')})`);
+  if (failed.length) {
+    console.error(`benchmark sanity check failed: ${failed.join(', ')} (see above)`);
     process.exit(1);
   }
 }

@@ -2,10 +2,34 @@
 // run (accuracy, lock handoffs...). A suite is one file under bench/suites/ exporting `suite`.
 
 import type { Express } from 'express';
+import type Redis from 'ioredis';
 
 export interface BenchEnv {
   /** URL of the private redis-server the harness started for this run. */
   redisUrl: string;
+}
+
+/** What a set-up's `prepare` and `check` get, in the harness process, once its server listens. */
+export interface SetupContext {
+  /** `http://127.0.0.1:<port>` of the set-up's server. */
+  base: string;
+  redisUrl: string;
+  /** An ioredis client on the run's Redis, for keyspace checks (do not flush: other set-ups share it). */
+  redis: Redis;
+  setup: Setup;
+  port: number;
+  /** Responses the load generator received from this set-up so far (warm-up included); final in `check`. */
+  responses: number;
+  /** How many more the server may have finished unseen (one per connection per load run: those cut at the end). */
+  slack: number;
+}
+
+/** Outcome of a set-up's own check after the rounds. */
+export interface CheckResult {
+  /** Each one fails the run (the set-up did not do its job). */
+  problems?: string[];
+  /** Extra figures shown in the suite's table and stored in the JSON (e.g. creation latency). */
+  figures?: Record<string, number>;
 }
 
 export interface Setup {
@@ -15,36 +39,59 @@ export interface Setup {
   label: string;
   /** `bare` is the baseline every ratio is taken against; `peer` set-ups get a ratio column of their own. */
   role: 'bare' | 'ours' | 'peer';
-  /** Builds the app in the child process. It must serve GET /ping; `verifyPath` when the set-up can prove itself. */
+  /** Builds the app in the child process. It must serve the suite's path; `verifyPath` when it can prove itself. */
   build(env: BenchEnv): Promise<Express> | Express;
+  /** The route autocannon drives for this set-up. @default the suite's `path` */
+  path?: string;
+  /**
+   * Runs in the harness once the server listens, before the warm-up: returns request headers every load run sends
+   * (e.g. a session cookie obtained from a login route).
+   */
+  prepare?(ctx: SetupContext): Promise<Record<string, string>>;
   /**
    * A route whose limit is `verifyLimit`: the harness sends verifyLimit + 1 requests after the rounds and fails
    * the run unless exactly the last one is refused. It proves the limiter really counted in this run.
    */
   verifyPath?: string;
   verifyLimit?: number;
+  /** Any other proof that the set-up did its job (a session really stored, a cache really hit), after the rounds. */
+  check?(ctx: SetupContext): Promise<CheckResult>;
   /** Whether every request is expected to reach Redis (checked with INFO commandstats). */
   usesRedis: boolean;
-  /**
-   * Runs in the harness after the rounds: proves the set-up really did its work in this run (e.g. counted every
-   * response). Returns a problem, or undefined when all is well.
-   */
-  check?(ctx: CheckContext): Promise<string | undefined>;
-}
-
-export interface CheckContext {
-  setup: Setup;
-  port: number;
-  /** Responses the load generator received from this set-up over the whole run, warm-up included. */
-  responses: number;
-  /** How many more the server may have finished unseen (one per connection per load run: those cut at the end). */
-  slack: number;
 }
 
 export interface CustomContext {
   env: BenchEnv;
   flags: Flags;
   log(line: string): void;
+}
+
+/**
+ * One line of the summary table at the top of docs/performance.md: a feature's figure next to its target. A
+ * throughput suite declares `targets` and the harness computes these; a custom suite puts them in its result's
+ * JSON as `summary` (the summary is rebuilt from the latest results JSON of every suite).
+ */
+export interface SummaryRow {
+  /** What is measured, e.g. "Session, real Redis: GET /ping reading one field, vs bare Express". */
+  feature: string;
+  /** The target as the issue states it, e.g. "≥ 0.80 ×". */
+  target: string;
+  /** This run's figure, formatted, e.g. "0.84 × (0.79–0.88)". */
+  figure: string;
+  /** Whether the figure meets the target in this run; undefined when there is no numeric target. */
+  holds?: boolean;
+}
+
+/** A target of a throughput suite, turned into a SummaryRow by the harness. */
+export interface ThroughputTarget {
+  feature: string;
+  setup: string;
+  /** Minimum ratio of the set-up's req/s to bare Express (median of per-round ratios). */
+  minRatio?: number;
+  /** A figure from the set-up's `check` (e.g. `createP99Ms`) that must stay at or below `max`. */
+  figure?: string;
+  max?: number;
+  unit?: string;
 }
 
 export interface Suite {
@@ -58,6 +105,10 @@ export interface Suite {
   sanity?: string;
   /** A suite that is not a throughput A/B: returns a markdown section and JSON to store. */
   custom?: (ctx: CustomContext) => Promise<{ markdown: string; json: unknown; ok: boolean }>;
+  /** Flags this suite runs with unless given on the command line (keeps `npm run bench` within its time budget). */
+  defaults?: Partial<Omit<Flags, 'only'>>;
+  /** Targets of a throughput suite, shown in the summary table. */
+  targets?: ThroughputTarget[];
 }
 
 export interface Flags {

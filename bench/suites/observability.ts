@@ -8,7 +8,7 @@
 
 import express, { type Express, type RequestHandler } from 'express';
 import { createRedisKit } from '../../plugin/index';
-import type { CheckContext, Setup, Suite } from '../lib/types';
+import type { CheckResult, Setup, SetupContext, Suite } from '../lib/types';
 
 const WORKSPACES = ['ws0', 'ws1', 'ws2'];
 const USERS = Array.from({ length: 30 }, (_, i) => `user${i}`);
@@ -135,7 +135,7 @@ async function fetchCounted(port: number): Promise<Counted> {
 
 // The load generator counts the responses it received; the server may also have finished a few whose connection
 // the generator closed at the end of a run (at most one per connection per run), hence the slack.
-async function checkCounted(ctx: CheckContext): Promise<string | undefined> {
+async function checkCounted(ctx: SetupContext): Promise<CheckResult> {
   const c = await fetchCounted(ctx.port);
   const low = ctx.responses;
   const high = ctx.responses + ctx.slack;
@@ -150,7 +150,7 @@ async function checkCounted(ctx: CheckContext): Promise<string | undefined> {
     if (c.usageRoute !== c.usage) problems.push(`usage put ${c.usageRoute} of ${c.usage} under route /ping`);
     if (c.workspaces !== WORKSPACES.length) problems.push(`usage saw ${c.workspaces} workspaces, expected 3`);
   }
-  return problems.length ? problems.join('; ') : undefined;
+  return { problems };
 }
 
 export const suite: Suite = {

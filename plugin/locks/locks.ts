@@ -106,6 +106,8 @@ export interface Locks {
 export interface LeaseOwner {
   readonly backend: Pick<LockBackend, 'extend' | 'release'>;
   readonly config: LocksConfig;
+  /** Where a lease lost by its holder is counted (metrics). */
+  readonly counters: Pick<LockStats, 'leasesLost'>;
 }
 
 export class HeldLock implements Lock {

@@ -96,6 +96,8 @@ function rejections(settled: PromiseSettledResult<unknown>[]): unknown[] {
 class QuorumLockManager implements QuorumLocks {
   readonly backend: QuorumBackend;
   readonly config: LocksConfig;
+  /** Leases lost by their holders (quorum locks are not in the kit's lock metrics; kept for the lease logic). */
+  readonly counters = { leasesLost: 0 };
   readonly servers: number;
   readonly quorum: number;
   private readonly retryDelayMs: number;

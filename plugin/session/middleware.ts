@@ -4,6 +4,7 @@
 // Nothing is hooked on the response until req.session is first used, so a route that never touches it pays for
 // nothing more.
 
+import { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
@@ -446,38 +447,106 @@ class SessionRequest implements SessionOwner {
 }
 
 const REQUEST_OWNER = Symbol('session request');
-type RequestWithOwner = Request & { [REQUEST_OWNER]: SessionRequest };
+const REQUEST_MIDDLEWARE = Symbol('session middleware');
 
-// One shared pair of accessors for every request: with a fresh closure per request, V8 gives each req object its
-// own hidden class, which costs more than the rest of the middleware together. Not enumerable, so a logger or
-// serialiser walking req does not create a session by reading it.
+/** What one kit.session() middleware puts on each request it sees: enough to build the request's state later. */
+interface MiddlewareContext {
+  config: SessionConfig;
+  feature: SessionFeature;
+}
+
+type RequestWithOwner = Request & {
+  [REQUEST_OWNER]: SessionRequest | undefined;
+  [REQUEST_MIDDLEWARE]: MiddlewareContext | undefined;
+};
+
+/**
+ * The request's session state, built on first use: a request without a session cookie whose route never reads
+ * req.session allocates nothing. Undefined when no kit.session() middleware saw this request.
+ */
+function ownerOf(req: RequestWithOwner): SessionRequest | undefined {
+  let owner = req[REQUEST_OWNER];
+  if (owner === undefined) {
+    const mw = req[REQUEST_MIDDLEWARE];
+    if (mw === undefined) return undefined;
+    owner = new SessionRequest(mw.config, mw.feature, req, req.res as Response);
+    req[REQUEST_OWNER] = owner;
+  }
+  return owner;
+}
+
+// One shared pair of accessors for every request. Not enumerable, so a logger or serialiser walking req does not
+// create a session by reading it. A request no kit.session() middleware has seen reads undefined, and an assignment
+// to it (express-session or cookie-session on other routes of the same app) becomes a plain property of that request.
 const REQUEST_PROPERTIES: PropertyDescriptorMap = {
   session: {
     configurable: true,
     get(this: RequestWithOwner) {
-      return this[REQUEST_OWNER].access();
+      return ownerOf(this)?.access();
     },
     set(this: RequestWithOwner, value: unknown) {
-      this[REQUEST_OWNER].assign(value);
+      const owner = ownerOf(this);
+      if (owner) owner.assign(value);
+      else Object.defineProperty(this, 'session', { value, writable: true, configurable: true, enumerable: true });
     },
   },
   sessionID: {
     configurable: true,
     get(this: RequestWithOwner) {
-      return this[REQUEST_OWNER].access()?.id;
+      return ownerOf(this)?.access()?.id;
+    },
+    set(this: RequestWithOwner, value: unknown) {
+      Object.defineProperty(this, 'sessionID', { value, writable: true, configurable: true, enumerable: true });
     },
   },
 };
+
+/**
+ * Defining accessors on every request costs more than the rest of the middleware for a request without a cookie
+ * (a defineProperties call turns each request object into a new shape). They are defined once instead, on the
+ * request prototype every Express app of this Express copy shares: the last prototype before node's
+ * IncomingMessage.prototype (Express sets a sub-app's own request prototype on entering it, and that one inherits
+ * from the shared prototype too). Objects that are not Express requests keep the per-request definition.
+ */
+const sharedPrototypes = new WeakSet<object>();
+const checkedPrototypes = new WeakSet<object>();
+
+function sharesAccessors(req: Request): boolean {
+  const direct = Object.getPrototypeOf(req) as object | null;
+  if (direct === null) return false;
+  if (checkedPrototypes.has(direct)) return true;
+  let target: object | undefined;
+  let proto: object | null = direct;
+  while (proto !== null && proto !== IncomingMessage.prototype) {
+    target = proto;
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  if (proto === null || target === undefined) return false;
+  if (!sharedPrototypes.has(target)) {
+    Object.defineProperties(target, REQUEST_PROPERTIES);
+    sharedPrototypes.add(target);
+  }
+  checkedPrototypes.add(direct);
+  return true;
+}
 
 export function sessionMiddleware(config: SessionConfig, feature: SessionFeature): RequestHandler {
   const { backend } = feature;
   const timeouts = { idleMs: config.idleMs, absoluteMs: config.absoluteMs };
   const { touchMs, cookieName } = config;
   const cookies = new VerifiedCookies(config.keys);
+  const context: MiddlewareContext = { config, feature };
   return function session(req: Request, res: Response, next: NextFunction): void {
-    const owner = new SessionRequest(config, feature, req, res);
-    (req as RequestWithOwner)[REQUEST_OWNER] = owner;
-    Object.defineProperties(req, REQUEST_PROPERTIES);
+    const r = req as RequestWithOwner;
+    r[REQUEST_MIDDLEWARE] = context;
+    // A second kit.session() on the same request (nested mounts) starts over, as before.
+    r[REQUEST_OWNER] = undefined;
+    if (!sharesAccessors(req) || req.res !== res || Object.hasOwn(req, 'session')) {
+      // Not an Express request, or one whose req.session another middleware already set as a plain property:
+      // the state is built now and the accessors defined on the request itself, as before.
+      r[REQUEST_OWNER] = new SessionRequest(config, feature, req, res);
+      Object.defineProperties(req, REQUEST_PROPERTIES);
+    }
     const header = req.headers.cookie;
     if (header === undefined) {
       next();
@@ -489,6 +558,7 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
       next();
       return;
     }
+    const owner = ownerOf(r) as SessionRequest;
     backend
       .load(owner.loadKey(id), timeouts, touchMs)
       .then(

@@ -1,26 +1,16 @@
-// Realtime benchmark: one server process holding N concurrent SSE clients, events published through Redis by
-// another kit (as another instance would), publish→receive latency measured at every client, and the server's
-// memory per client. Starts its own redis-server on a free port. Run: npx tsx bench/realtime.ts [clients] [events]
+// The processes of the realtime suite (bench/suites/realtime.ts): `server <redisUrl> <prefix>` holds the SSE
+// clients (a kit with the realtime routes), `clients <port> <count> <offset> <channels>` opens SSE connections and
+// records publish→receive latencies. `baseline [clients]` times a bare node:http server writing one event to N
+// SSE responses, for scale: `npx tsx bench/lib/realtime-worker.ts baseline 1000`.
 
-import { type ChildProcess, fork } from 'node:child_process';
 import { request as httpRequest, Agent } from 'node:http';
 import os from 'node:os';
 import express from 'express';
-import { createRedisKit } from '../plugin/index';
-import { startRedis } from '../test/support/redis-server';
+import { createRedisKit } from '../../plugin/index';
 
-const CLIENTS = Number(process.env.CLIENTS ?? process.argv[2] ?? 1000);
-const EVENTS = Number(process.env.EVENTS ?? process.argv[3] ?? 200);
-const INTERVAL_MS = 50;
-
+const CLIENTS_DEFAULT = 1000;
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Memory {
-  rss: number;
-  heapUsed: number;
-  external: number;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The server process: a kit on the given Redis, the realtime routes, and memory readings on request.
@@ -69,21 +59,6 @@ async function server(redisUrl: string, prefix: string): Promise<void> {
       http.close();
       void kit.close().then(() => process.exit(0));
     }
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The driver: starts Redis and the server, connects the clients, publishes, and reports.
-function ask<T>(child: ChildProcess, cmd: string, key: string): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (message: Record<string, unknown>) => {
-      if (key in message) {
-        child.off('message', onMessage);
-        resolve(message as T);
-      }
-    };
-    child.on('message', onMessage);
-    child.send({ cmd });
   });
 }
 
@@ -156,129 +131,6 @@ async function clients(port: number, count: number, offset: number, channels: nu
   });
 }
 
-const stage = (what: string) => {
-  if (process.env.BENCH_DEBUG) console.error(`main: ${what}`);
-};
-
-async function main(): Promise<void> {
-  const redis = await startRedis({ args: ['--maxclients', '10000'] });
-  const prefix = `bench${process.pid}`;
-  const channels = Number(process.env.CHANNELS ?? 1);
-  const workers = Number(process.env.CLIENT_PROCESSES ?? 2);
-  const execArgv = ['--import', 'tsx', '--expose-gc'];
-  const child = fork(__filename, ['server', redis.url, prefix], {
-    execArgv,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const { port } = await ask<{ port: number }>(child, 'hello', 'port');
-  await sleep(300);
-  const before = await ask<{ memory: Memory }>(child, 'memory', 'memory');
-
-  const connectStart = now();
-  const share = Math.ceil(CLIENTS / workers);
-  const clientProcs = Array.from({ length: workers }, (_, w) =>
-    fork(
-      __filename,
-      ['clients', String(port), String(Math.min(share, CLIENTS - w * share)), String(w * share), String(channels)],
-      { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
-    ),
-  );
-  await Promise.all(
-    clientProcs.map(
-      (p) =>
-        new Promise<void>((resolve, reject) => {
-          p.once('message', () => resolve());
-          p.once('exit', (code) => reject(new Error(`a client process exited (${code}) before connecting`)));
-        }),
-    ),
-  );
-  stage('connected');
-  const connectMs = now() - connectStart;
-  await sleep(500);
-  const after = await ask<{ memory: Memory; stats: unknown }>(child, 'memory', 'memory');
-
-  await new Promise<void>((resolve) => {
-    child.once('message', () => resolve());
-    child.send({ cmd: 'probe', channels });
-  });
-  // The publisher is another kit on the same Redis: the path of an event published by another instance.
-  const publisher = createRedisKit({ redis: redis.url, prefix, logger: false, env: {} });
-  await publisher.ready();
-  stage('publisher ready');
-  const publishLatencies: number[] = [];
-  // Warm-up (script load, JIT): delivered but not counted.
-  for (let i = 0; i < 20; i++) {
-    await publisher.realtime.publish(`bench-${i % channels}`, { data: { t: now(), warm: true } });
-    await sleep(INTERVAL_MS);
-  }
-  for (let i = 0; i < EVENTS; i++) {
-    const t = now();
-    await publisher.realtime.publish(`bench-${i % channels}`, { data: { t, i } });
-    publishLatencies.push(now() - t);
-    await sleep(INTERVAL_MS);
-  }
-  stage('published');
-  const expected = Math.round((EVENTS * CLIENTS) / channels);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const counts = await Promise.all(clientProcs.map((p) => ask<{ count: number }>(p, 'count', 'count')));
-    if (counts.reduce((a, c) => a + c.count, 0) >= expected || Date.now() > deadline) break;
-    await sleep(100);
-  }
-  const final = await ask<{ memory: Memory; stats: unknown }>(child, 'memory', 'memory');
-  stage('final memory read');
-  const latencies = (
-    await Promise.all(clientProcs.map((p) => ask<{ latencies: number[] }>(p, 'report', 'latencies')))
-  ).flatMap((r) => r.latencies);
-
-  stage('reports in');
-  const { fanout } = await ask<{ fanout: number[] }>(child, 'fanout', 'fanout');
-  fanout.sort((a, b) => a - b);
-  latencies.sort((a, b) => a - b);
-  publishLatencies.sort((a, b) => a - b);
-  const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
-  const perClient = (key: keyof Memory) => ((after.memory[key] - before.memory[key]) / CLIENTS / 1024).toFixed(1);
-  const report = {
-    clients: CLIENTS,
-    clientProcesses: workers,
-    channels,
-    events: EVENTS,
-    deliveries: latencies.length,
-    expectedDeliveries: expected,
-    connectAllMs: Math.round(connectMs),
-    // publish → parsed by a client process (includes the client processes' own CPU time and scheduling)
-    latencyMs: {
-      p50: +percentile(latencies, 50).toFixed(2),
-      p95: +percentile(latencies, 95).toFixed(2),
-      p99: +percentile(latencies, 99).toFixed(2),
-      max: +percentile(latencies, 100).toFixed(2),
-    },
-    serverFanoutMs: {
-      p50: +percentile(fanout, 50).toFixed(2),
-      p99: +percentile(fanout, 99).toFixed(2),
-      max: +percentile(fanout, 100).toFixed(2),
-    },
-    publishCallMs: {
-      p50: +percentile(publishLatencies, 50).toFixed(2),
-      p99: +percentile(publishLatencies, 99).toFixed(2),
-    },
-    serverMemory: {
-      beforeClients: { rssMB: mb(before.memory.rss), heapMB: mb(before.memory.heapUsed) },
-      withClients: { rssMB: mb(after.memory.rss), heapMB: mb(after.memory.heapUsed) },
-      afterEvents: { rssMB: mb(final.memory.rss), heapMB: mb(final.memory.heapUsed) },
-      perClientKB: { rss: perClient('rss'), heap: perClient('heapUsed') },
-    },
-    serverStats: final.stats,
-    loadAverage: os.loadavg().map((n) => +n.toFixed(1)),
-  };
-  console.log(JSON.stringify(report, null, 2));
-
-  await publisher.close();
-  child.send({ cmd: 'stop' });
-  await new Promise((r) => child.once('exit', r));
-  await redis.stop();
-}
-
 // Baseline without the kit or Redis: a bare http server writing one event to N SSE responses (readers in the
 // same process), timed until the writes have gone out. `npx tsx bench/realtime.ts baseline [clients]`.
 async function baseline(count: number): Promise<void> {
@@ -316,18 +168,10 @@ async function baseline(count: number): Promise<void> {
 }
 
 if (process.argv[2] === 'baseline') {
-  void baseline(Number(process.argv[3] ?? 1000));
+  void baseline(Number(process.argv[3] ?? CLIENTS_DEFAULT));
 } else if (process.argv[2] === 'server') {
   void server(process.argv[3] as string, process.argv[4] as string);
 } else if (process.argv[2] === 'clients') {
   const [port, count, offset, channels] = process.argv.slice(3).map(Number) as [number, number, number, number];
   void clients(port, count, offset, channels);
-} else {
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
 }

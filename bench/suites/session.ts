@@ -1,0 +1,217 @@
+// Sessions: GET /ping that reads one session field on every request (the client sends a session cookie obtained
+// from /login before the runs), kit.session on real Redis and on the embedded store, against bare Express,
+// express-session + connect-redis (node-redis client: connect-redis 9+ supports only node-redis; with ioredis it
+// silently stores nothing) and express-session + MemoryStore, each configured as its README shows. One more set-up
+// mounts kit.session app-wide but its /ping never touches req.session, with the same valid cookie, and once more
+// without a cookie (an API client, a health check: the case that costs no store call).
+//
+// Proof that each set-up does its job: /ping answers 401 unless it read the field /login stored, so a set-up that
+// lost or never loaded the session fails the run's non-2xx check. After the rounds each set-up stores a random
+// value through one request and reads it back through a second one carrying the cookie; the Redis set-ups must
+// have written a key to Redis (counted). Creation and lookup latency are sampled one request at a time.
+
+import { randomBytes } from 'node:crypto';
+import { RedisStore } from 'connect-redis';
+import express, { type Express, type RequestHandler } from 'express';
+import session from 'express-session';
+import { createClient } from 'redis';
+import { createRedisKit } from '../../plugin/index';
+import { cookieFrom, countKeys, sequentialLatency } from '../lib/http';
+import type { BenchEnv, CheckResult, Setup, SetupContext, Suite } from '../lib/types';
+
+const SECRET = 'bench-secret-0123456789abcdef';
+const SAMPLES = 200;
+
+declare module 'express-session' {
+  interface SessionData {
+    user?: string;
+    v?: string;
+  }
+}
+
+type Sess = Record<string, unknown>;
+const sess = (req: express.Request) => req.session as unknown as Sess;
+
+/** The routes every session set-up serves; `touch` false: /ping never reads the session. */
+function routes(app: Express, touch: boolean): Express {
+  app.get('/login', (req, res) => {
+    sess(req).user = 'bench';
+    res.json({ ok: true });
+  });
+  app.get(
+    '/ping',
+    touch
+      ? (req, res) => {
+          const user = sess(req).user;
+          if (user !== 'bench') res.status(401).json({ ok: false });
+          else res.json({ ok: true, user });
+        }
+      : (_req, res) => {
+          res.json({ ok: true, user: 'bench' });
+        },
+  );
+  app.get('/verify-set', (req, res) => {
+    sess(req).v = String(req.query.v);
+    res.json({ ok: true });
+  });
+  app.get('/verify-get', (req, res) => {
+    res.json({ v: sess(req).v ?? null });
+  });
+  return app;
+}
+
+function withSession(mw: RequestHandler, touch = true): Express {
+  const app = express();
+  app.use(mw);
+  return routes(app, touch);
+}
+
+/** Logs in once: the cookie every load request of this set-up carries. */
+async function login(ctx: SetupContext): Promise<Record<string, string>> {
+  const res = await fetch(`${ctx.base}/login`);
+  await res.arrayBuffer();
+  const cookie = cookieFrom(res);
+  if (res.status !== 200 || !cookie) throw new Error(`${ctx.base}/login gave ${res.status} and no cookie`);
+  return { cookie };
+}
+
+/** Stores a value in a new session, reads it back through a second request, and samples latency. */
+function checker(keyPattern?: string): (ctx: SetupContext) => Promise<CheckResult> {
+  return async (ctx) => {
+    const problems: string[] = [];
+    const before = keyPattern ? await countKeys(ctx.redis, keyPattern) : 0;
+    const v = randomBytes(8).toString('hex');
+    const set = await fetch(`${ctx.base}/verify-set?v=${v}`);
+    await set.arrayBuffer();
+    const cookie = cookieFrom(set);
+    if (!cookie) problems.push('storing a value set no cookie');
+    const got = await fetch(`${ctx.base}/verify-get`, { headers: cookie ? { cookie } : {} });
+    const body = (await got.json()) as { v: string | null };
+    if (body.v !== v) problems.push(`a value stored through one request read back as ${body.v} through the next`);
+    if (keyPattern) {
+      const after = await countKeys(ctx.redis, keyPattern);
+      if (after <= before) problems.push(`no new key matching ${keyPattern} in Redis after storing a session`);
+    }
+    const headers = await login(ctx);
+    const lookup = await sequentialLatency(`${ctx.base}/ping`, SAMPLES, headers);
+    const create = await sequentialLatency(`${ctx.base}/login`, SAMPLES);
+    for (const [what, r] of [
+      ['lookup', lookup],
+      ['creation', create],
+    ] as const) {
+      if ([...r.statuses].some((s) => s !== 200)) problems.push(`${what} samples answered ${[...r.statuses]}`);
+    }
+    return {
+      problems,
+      figures: {
+        'lookup p50 ms': lookup.p50,
+        'lookup p99 ms': lookup.p99,
+        'creation p50 ms': create.p50,
+        'creation p99 ms': create.p99,
+      },
+    };
+  };
+}
+
+function kitSetup(name: string, label: string, memory: boolean, touch = true, cookie = true): Setup {
+  const prefix = `bench-${name}`;
+  return {
+    name,
+    label,
+    role: 'ours',
+    // A route that does not touch the session is not expected to reach the store (with a cookie it still does:
+    // req.session is synchronous, so a valid cookie is read in the middleware; see docs/sessions.md).
+    usesRedis: !memory && touch,
+    ...(cookie ? { prepare: login } : {}),
+    check: checker(memory ? undefined : `${prefix}:session:*`),
+    build(env: BenchEnv) {
+      const kit = createRedisKit(
+        memory ? { store: 'memory', logger: false, env: {} } : { redis: env.redisUrl, prefix, logger: false, env: {} },
+      );
+      return withSession(kit.session({ secret: SECRET }), touch);
+    },
+  };
+}
+
+function expressSessionSetup(name: string, label: string, redis: boolean): Setup {
+  const prefix = `bench-${name}:`;
+  return {
+    name,
+    label,
+    role: 'peer',
+    usesRedis: redis,
+    prepare: login,
+    check: checker(redis ? `${prefix}*` : undefined),
+    async build(env: BenchEnv) {
+      let store: session.Store | undefined;
+      if (redis) {
+        const client = createClient({ url: env.redisUrl });
+        await client.connect();
+        store = new RedisStore({ client, prefix });
+      }
+      return withSession(
+        session({ ...(store ? { store } : {}), secret: SECRET, resave: false, saveUninitialized: false }),
+      );
+    },
+  };
+}
+
+export const suite: Suite = {
+  name: 'session',
+  description: 'GET /ping reading one session field on every request (valid session cookie on every request)',
+  defaults: { rounds: 5, duration: 3 },
+  setups: [
+    {
+      name: 'bare',
+      label: 'bare Express',
+      role: 'bare',
+      usesRedis: false,
+      build: () => routes(express(), false),
+    },
+    kitSetup('kit-redis', 'kit.session, Redis', false),
+    kitSetup('kit-memory', 'kit.session, embedded store', true),
+    kitSetup(
+      'kit-untouched',
+      'kit.session (Redis) app-wide, route does not touch req.session, cookie sent',
+      false,
+      false,
+    ),
+    kitSetup(
+      'kit-untouched-nocookie',
+      'kit.session (Redis) app-wide, route does not touch req.session, no cookie',
+      false,
+      false,
+      false,
+    ),
+    expressSessionSetup('es-redis', 'express-session + connect-redis (node-redis)', true),
+    expressSessionSetup('es-memory', 'express-session + MemoryStore', false),
+  ],
+  targets: [
+    { feature: 'Session read, real Redis (vs bare Express)', setup: 'kit-redis', minRatio: 0.8 },
+    { feature: 'Session read, embedded store (vs bare Express)', setup: 'kit-memory', minRatio: 0.9 },
+    {
+      feature: 'Session mounted app-wide, route not touching it, no session cookie (vs bare Express)',
+      setup: 'kit-untouched-nocookie',
+      minRatio: 0.97,
+    },
+    {
+      feature: 'Session mounted app-wide, route not touching it, valid cookie sent: one read (vs bare Express)',
+      setup: 'kit-untouched',
+      minRatio: 0.97,
+    },
+    {
+      feature: 'Session lookup p99, real Redis, one request at a time',
+      setup: 'kit-redis',
+      figure: 'lookup p99 ms',
+      max: 5,
+      unit: 'ms',
+    },
+    {
+      feature: 'Session creation p99, real Redis, one request at a time',
+      setup: 'kit-redis',
+      figure: 'creation p99 ms',
+      max: 10,
+      unit: 'ms',
+    },
+  ],
+};

@@ -1,0 +1,100 @@
+// req.session's accessors are shared by every request of an Express copy (defined once on its request prototype):
+// sub-apps, routes outside the middleware, other session middlewares on the same app and non-Express objects must
+// all behave as with per-request accessors.
+
+import express from 'express';
+import expressSession from 'express-session';
+import express4 from 'express4';
+import request from 'supertest';
+import { createRedisKit, type RedisKit } from '../../plugin/index';
+import { S, SECRET, setCookie } from './helpers';
+
+let kit: RedisKit;
+beforeEach(() => {
+  kit = createRedisKit({ store: 'memory', logger: false, env: {} });
+});
+afterEach(() => kit.close());
+
+describe('req.session accessors', () => {
+  test('a route in a mounted sub-app sees the session the parent app loaded', async () => {
+    const app = express();
+    app.use(kit.session({ secret: SECRET }));
+    const sub = express();
+    sub.post('/set', (req, res) => {
+      S(req).colour = 'blue';
+      res.json({ ok: true });
+    });
+    sub.get('/get', (req, res) => {
+      res.json({ colour: S(req).colour ?? null });
+    });
+    app.use('/sub', sub);
+    const cookie = setCookie(await request(app).post('/sub/set')) as string;
+    expect(cookie).toBeDefined();
+    const res = await request(app).get('/sub/get').set('Cookie', cookie);
+    expect(res.body).toEqual({ colour: 'blue' });
+  });
+
+  test('a route the middleware does not cover reads undefined and creates nothing', async () => {
+    const app = express();
+    app.get('/outside', (req, res) => {
+      res.json({ session: S(req) === undefined, id: (req as unknown as { sessionID?: string }).sessionID ?? null });
+    });
+    app.use('/inside', kit.session({ secret: SECRET }));
+    app.post('/inside/set', (req, res) => {
+      S(req).a = 1;
+      res.json({ ok: true });
+    });
+    const cookie = setCookie(await request(app).post('/inside/set')) as string;
+    const res = await request(app).get('/outside').set('Cookie', cookie);
+    expect(res.body).toEqual({ session: true, id: null });
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  test('express-session on other routes of the same app keeps working', async () => {
+    const app = express();
+    app.use('/kit', kit.session({ secret: SECRET }));
+    app.use('/es', expressSession({ secret: SECRET, resave: false, saveUninitialized: false }));
+    app.post('/es/set', (req, res) => {
+      (req.session as unknown as Record<string, unknown>).n = 7;
+      res.json({ ok: true });
+    });
+    app.get('/es/get', (req, res) => {
+      res.json({ n: (req.session as unknown as Record<string, unknown>).n ?? null, id: req.sessionID });
+    });
+    app.post('/kit/set', (req, res) => {
+      S(req).k = 'x';
+      res.json({ ok: true });
+    });
+    app.get('/kit/get', (req, res) => {
+      res.json({ k: S(req).k ?? null });
+    });
+    const esCookie = setCookie(await request(app).post('/es/set'), 'connect.sid') as string;
+    const es = await request(app).get('/es/get').set('Cookie', esCookie);
+    expect(es.body.n).toBe(7);
+    expect(typeof es.body.id).toBe('string');
+    const kitCookie = setCookie(await request(app).post('/kit/set')) as string;
+    expect((await request(app).get('/kit/get').set('Cookie', kitCookie)).body).toEqual({ k: 'x' });
+  });
+
+  test('works on Express 4 too, and on a request object that is not an Express request', async () => {
+    const app4 = express4();
+    app4.use(kit.session({ secret: SECRET }));
+    app4.post('/set', (req, res) => {
+      S(req as never).v = 'four';
+      res.json({ ok: true });
+    });
+    app4.get('/get', (req, res) => {
+      res.json({ v: S(req as never).v ?? null });
+    });
+    const cookie = setCookie(await request(app4).post('/set')) as string;
+    expect((await request(app4).get('/get').set('Cookie', cookie)).body).toEqual({ v: 'four' });
+
+    // A plain object with no request prototype: the accessors go on the object itself.
+    const mw = kit.session({ secret: SECRET });
+    const req = { headers: {}, res: undefined } as never;
+    const res = { writeHead() {}, end() {} } as never;
+    await new Promise<void>((resolve) => mw(req, res, () => resolve()));
+    expect(S(req)).toBeDefined();
+    expect(Object.keys(S(req))).toEqual([]);
+  });
+});

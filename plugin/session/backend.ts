@@ -52,6 +52,11 @@ export interface SessionBackend {
   destroy(key: string, tombstoneMs: number): Promise<string | null>;
   indexAdd(index: string, id: string, absoluteMs: number): Promise<void>;
   indexRemove(index: string, ids: string[]): Promise<void>;
+  /**
+   * Removes those of `ids` that were indexed more than `graceMs` ago (an index entry is made before its session is
+   * created, so a younger one may belong to a session a login is still creating).
+   */
+  indexForget(index: string, ids: string[], absoluteMs: number, graceMs: number): Promise<void>;
   /** Removes and returns every id except `keep`. */
   indexTake(index: string, keep: string[]): Promise<string[]>;
   indexMembers(index: string): Promise<string[]>;

@@ -22,7 +22,7 @@ export function createSessionFeature(context: FeatureContext): SessionFeature {
     context.onClose(() => redis.close());
     backend = redis;
   }
-  return { backend, keys: new SessionKeys(store.keys.prefix), logger: context.logger, storeFailed };
+  return { backend, keys: new SessionKeys(store.keys.prefix), logger: context.logger, storeFailed, minAbsoluteMs: 0 };
 }
 
 export function createSessionMiddleware(feature: SessionFeature, options: SessionOptions) {
@@ -34,7 +34,10 @@ export function createSessionMiddleware(feature: SessionFeature, options: Sessio
     // app.use(kit.session) without calling it: Express hands us a request.
     throw new TypeError('kit.session must be called: app.use(kit.session({ secret })), not app.use(kit.session)');
   }
-  return sessionMiddleware(parseSessionOptions(options), feature);
+  const config = parseSessionOptions(options);
+  feature.minAbsoluteMs =
+    feature.minAbsoluteMs === 0 ? config.absoluteMs : Math.min(feature.minAbsoluteMs, config.absoluteMs);
+  return sessionMiddleware(config, feature);
 }
 
 export function createSessionManager(feature: SessionFeature): SessionManager {

@@ -30,6 +30,9 @@ export interface SessionManager {
   revokeAll(userId: string | number, options?: WorkspaceOption & { except?: string | string[] }): Promise<number>;
 }
 
+/** How young an index entry without session data may be and still belong to a session being created. */
+const INDEX_GRACE_MS = 60_000;
+
 export function sessionManager(feature: SessionFeature): SessionManager {
   const { backend, keys } = feature;
   return {
@@ -46,8 +49,12 @@ export function sessionManager(feature: SessionFeature): SessionManager {
           out.push({ id, created: meta.created, lastSeen: meta.lastSeen, ip: meta.ip, userAgent: meta.userAgent });
         } else gone.push(id);
       });
-      // Ids of sessions that expired by themselves leave the index here (it has no other way to learn of it).
-      if (gone.length > 0) await backend.indexRemove(index, gone).catch(() => undefined);
+      // Ids of sessions that expired by themselves leave the index here (it has no other way to learn of it), but
+      // not those indexed in the last minute: a login indexes its new id before it creates the session, and
+      // forgetting such an id would leave a live session out of the list and out of "log out everywhere".
+      if (gone.length > 0) {
+        await backend.indexForget(index, gone, feature.minAbsoluteMs, INDEX_GRACE_MS).catch(() => undefined);
+      }
       return out.sort((a, b) => b.created - a.created);
     },
 

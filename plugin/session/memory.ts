@@ -117,6 +117,16 @@ export class MemorySessionBackend implements SessionBackend {
     if (index) for (const id of ids) index.delete(id);
   }
 
+  async indexForget(key: string, ids: string[], absoluteMs: number, graceMs: number): Promise<void> {
+    const index = this.index(key);
+    if (!index) return;
+    const newest = this.engine.now() + absoluteMs - graceMs;
+    for (const id of ids) {
+      const deadline = index.get(id);
+      if (deadline !== undefined && deadline <= newest) index.delete(id);
+    }
+  }
+
   async indexTake(key: string, keep: string[]): Promise<string[]> {
     const index = this.index(key);
     if (!index) return [];

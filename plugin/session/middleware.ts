@@ -22,6 +22,11 @@ export interface SessionFeature {
   readonly logger: KitLogger;
   /** Logs a store failure, at most once per interval with a count of the ones left out (an outage is loud enough). */
   storeFailed(error: unknown, outcome: string): void;
+  /**
+   * The shortest absolute lifetime of this kit's session middlewares (0 before the first one is made): how far back
+   * `kit.sessions.list()` may date an index entry when it forgets the ids of sessions that no longer exist.
+   */
+  minAbsoluteMs: number;
 }
 
 const STORE_WARNING_INTERVAL_MS = 10_000;

@@ -14,7 +14,7 @@ import {
   type Timeouts,
   type WriteOp,
 } from './backend.js';
-import { destroy, indexAdd, indexTake, save, touch } from './scripts.generated.js';
+import { destroy, indexAdd, indexForget, indexTake, save, touch } from './scripts.generated.js';
 
 const MODE = { create: 'c', update: 'u', replace: 'r' } as const;
 
@@ -94,6 +94,10 @@ export class RedisSessionBackend implements SessionBackend {
 
   async indexRemove(index: string, ids: string[]): Promise<void> {
     if (ids.length > 0) await this.store.command('ZREM', index, ...ids);
+  }
+
+  async indexForget(index: string, ids: string[], absoluteMs: number, graceMs: number): Promise<void> {
+    if (ids.length > 0) await this.store.script(indexForget, [index], [absoluteMs, graceMs, ...ids]);
   }
 
   async indexTake(index: string, keep: string[]): Promise<string[]> {

@@ -17,6 +17,13 @@ export const indexAdd: Script = {
   source: "-- Adds a session id to an index (a user's sessions, or every session of the express-session adapter), scored by\n-- the latest moment the session can live, and drops ids whose moment has passed: the index stays bounded by the\n-- sessions that can still exist, without a SCAN.\n-- KEYS[1]  the index (sorted set: session id -> deadline in epoch ms)\n-- ARGV[1]  session id\n-- ARGV[2]  absolute lifetime in ms\n-- Returns  the number of ids in the index\nlocal t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000.0)\nlocal absolute = tonumber(ARGV[2]) + 0.0\nredis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))\nredis.call('ZADD', KEYS[1], string.format('%.0f', now + absolute), ARGV[1])\nif redis.call('PTTL', KEYS[1]) < absolute then\n  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', absolute))\nend\nreturn redis.call('ZCARD', KEYS[1])\n",
 };
 
+export const indexForget: Script = {
+  name: "index_forget",
+  sha: "a6a8aac927e173e4f5c942c7f58babcef58a176f",
+  keys: 1,
+  source: "-- Forgets ids a reader found without session data, but only those indexed long enough ago: a login indexes its new\n-- id before it creates the session, so an id younger than the grace period may belong to a session still being made.\n-- Forgetting it would leave that session alive yet unlisted, and \"log out everywhere\" would miss it.\n-- KEYS[1]  the index (sorted set: session id -> deadline in epoch ms, that is the moment it was indexed + absolute)\n-- ARGV[1]  absolute lifetime in ms\n-- ARGV[2]  grace period in ms\n-- ARGV[3..] ids to forget\n-- Returns  how many ids were removed\nlocal t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000.0)\nlocal newest = now + (tonumber(ARGV[1]) + 0.0) - (tonumber(ARGV[2]) + 0.0)\nlocal removed = 0\nfor i = 3, #ARGV do\n  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])\n  if score and tonumber(score) <= newest then\n    redis.call('ZREM', KEYS[1], ARGV[i])\n    removed = removed + 1\n  end\nend\nreturn removed\n",
+};
+
 export const indexTake: Script = {
   name: "index_take",
   sha: "2d9898d99ffde93a549937af5fa222f4658e9859",

@@ -254,6 +254,28 @@ describeForEachStore('session', ({ tier, makeKit }) => {
     expect(await kit.sessions.list('erin')).toEqual([]);
   });
 
+  test('listing racing a login: the id the login indexed is not forgotten, so log out everywhere still ends it', async () => {
+    if (tier === 'memory') return; // the race needs a pause between the two store calls of a login (Redis only)
+    const kit = makeKit();
+    const app = sessionApp(kit);
+    const store = kit.store as unknown as { script: (s: { name: string }, k: string[], a: string[]) => unknown };
+    const original = store.script.bind(store);
+    let listedDuring: unknown[] | undefined;
+    store.script = async (script, keys, args) => {
+      // After the login indexed its new id and before it creates the session, the user lists their sessions
+      // (another tab): the new id has no session data yet and must not be dropped from the index.
+      if (script.name === 'save' && args[0] === 'c') listedDuring = await kit.sessions.list('fay');
+      return original(script, keys, args);
+    };
+    const res = await request(app).post('/login/fay');
+    store.script = original;
+    expect(res.status).toBe(200);
+    expect(listedDuring).toEqual([]);
+    expect((await kit.sessions.list('fay')).map((s) => s.id)).toEqual([res.body.id]);
+    expect(await kit.sessions.revokeAll('fay')).toBe(1);
+    expect(await kit.sessions.list('fay')).toEqual([]);
+  });
+
   test('a session is bound to its workspace; keys are namespaced per workspace', async () => {
     const kit = makeKit();
     const app = sessionApp(kit, { workspace: { header: 'x-workspace' } });

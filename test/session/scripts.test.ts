@@ -10,7 +10,14 @@ describeForEachStore(
       const kit = makeKit();
       const store = kit.store as unknown as { command: (...args: string[]) => Promise<string> };
       const all = Object.values(scripts);
-      expect(all.map((s) => s.name).sort()).toEqual(['destroy', 'index_add', 'index_take', 'save', 'touch']);
+      expect(all.map((s) => s.name).sort()).toEqual([
+        'destroy',
+        'index_add',
+        'index_forget',
+        'index_take',
+        'save',
+        'touch',
+      ]);
       for (const script of all) expect(await store.command('SCRIPT', 'LOAD', script.source)).toBe(script.sha);
     });
   },

@@ -194,7 +194,7 @@ describe('HTTP metrics (memory store)', () => {
     }
     expect([...routes].sort()).toEqual(['/items/:id', 'unmatched']);
     expect(sum(metrics, 'rediskit_http_requests_total')).toBe(10_000);
-  }, 60_000);
+  }, 180_000);
 
   test('kit.observe(): metrics and usage in one middleware', async () => {
     const app = express();

@@ -97,7 +97,8 @@ async function startRedis(): Promise<{ url: string; dbsize: () => number; stop: 
   );
   const cli = (...a: string[]) =>
     execFileSync('redis-cli', ['-p', String(port), ...a], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  for (let i = 0; i < 100; i++) {
+  // Up to 30 s: on a loaded machine a new redis-server can take seconds to answer.
+  for (let i = 0; i < 600; i++) {
     try {
       if (cli('PING').trim() === 'PONG') break;
     } catch {

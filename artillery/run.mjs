@@ -418,14 +418,14 @@ function summarise(name, script, report, before, after, artilleryText, code) {
   return lines.join('\n');
 }
 
-function scenarioLines(name, script, c, _agg, report, before, after) {
+function scenarioLines(name, script, c, agg, report, before, after) {
   const out = [];
   const v = script.config?.variables ?? {};
   const get = (k) => c[k] ?? 0;
   if (get('cache.measured.hit') + get('cache.measured.miss') + get('cache.warm.hit') + get('cache.warm.miss') > 0) {
     const measured = get('cache.measured.hit') + get('cache.measured.miss') + get('cache.measured.other');
     const warm = get('cache.warm.hit') + get('cache.warm.miss') + get('cache.warm.other');
-    const measuredSeconds = measuredPhaseSeconds(script);
+    const measuredSeconds = measuredPhaseSeconds(script, agg);
     const rate = measuredSeconds ? measured / measuredSeconds : undefined;
     const model =
       rate && v.ttlSeconds
@@ -524,11 +524,12 @@ function metricDelta(before, after, name, labels) {
   return a - b > 0 ? a - b : undefined;
 }
 
-function measuredPhaseSeconds(script) {
-  const phases = script.config?.phases ?? [];
+/** How long the measured phase lasted: the run's real span (a loaded machine stretches it) less the warm-up. */
+function measuredPhaseSeconds(script, agg) {
   const warm = Number(script.config?.variables?.warmSeconds ?? 0);
-  const total = phases.reduce((s, p) => s + Number(p.duration ?? 0), 0);
-  return total - warm;
+  const planned = (script.config?.phases ?? []).reduce((s, p) => s + Number(p.duration ?? 0), 0);
+  const span = agg?.lastMetricAt && agg?.firstMetricAt ? (agg.lastMetricAt - agg.firstMetricAt) / 1000 : planned;
+  return Math.max(span, planned) - warm;
 }
 
 function recordSummary(name, summary) {

@@ -45,7 +45,8 @@ export async function startDemo(env: Record<string, string>, timeoutMs = 45_000)
       reject(new Error(`demo on port ${port} did not start in ${timeoutMs} ms:\n${output}`));
     }, timeoutMs);
     const check = () => {
-      if (output.includes('listening on')) {
+      // The dashboard line (with a generated token) follows the listening line, possibly in a later chunk.
+      if (output.includes('listening on') && output.includes('dashboard')) {
         clearTimeout(timer);
         proc.stdout?.off('data', check);
         resolve();

@@ -148,7 +148,10 @@ describeWithRedis('the demo as three instances on one Redis', () => {
         headers: { 'x-tenant': tenant },
         body: { model: 'demo-model', messages: [{ role: 'user', content }] },
       });
-    const first = await ask(0, 'How do I reset my account password?');
+    // Long enough that the wording guard (strict on short questions) lets a reordered paraphrase through.
+    const STORED =
+      'How do I reset the password of my online banking account when I no longer have access to my old email address?';
+    const first = await ask(0, STORED);
     expect(first.headers.get('x-llm-cache')).toBe('miss');
     const stored = Date.now();
     // A paraphrase on instance 2, found by instance 2's in-process vector index, which learns of instance 0's entry
@@ -156,7 +159,10 @@ describeWithRedis('the demo as three instances on one Redis', () => {
     let para: Reply | undefined;
     let tookMs = 0;
     do {
-      para = await ask(2, 'How can I reset the password of my account?');
+      para = await ask(
+        2,
+        'How do I reset my online banking account password when I no longer have access to my old email address?',
+      );
       tookMs = Date.now() - stored;
       if (para.headers.get('x-llm-cache') === 'hit') break;
       await new Promise((r) => setTimeout(r, 50));
@@ -165,7 +171,7 @@ describeWithRedis('the demo as three instances on one Redis', () => {
     expect(tookMs).toBeLessThanOrEqual(1000);
     expect(Number(para.headers.get('x-llm-cache-score'))).toBeLessThan(1);
     console.info(`semantic cache: paraphrase hit on another instance ${tookMs} ms after the entry was stored`);
-    const exact = await ask(1, 'How do I reset my account password?');
+    const exact = await ask(1, STORED);
     expect(exact.headers.get('x-llm-cache')).toBe('hit');
     expect((para.json() as { choices: unknown }).choices).toEqual((first.json() as { choices: unknown }).choices);
   });

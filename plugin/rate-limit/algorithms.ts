@@ -86,8 +86,9 @@ export function decide(
       writes[i] = { state: { a: ws, b: used + cost, c: 0 }, ttl: e0 };
       retry = allowed ? 0 : cost > limit ? e0 + w : e0;
     } else if (p.algorithm === SLIDING_WINDOW) {
-      // See lua/limit.lua: the previous count is spread from its window's first request to the window's end.
-      const ws = now - (now % w);
+      // See lua/limit.lua: the windows' grid starts at the client's first request (kept while its state lives), and
+      // the previous count is spread from its window's first request to the window's end.
+      const ws = st ? (now >= st.a ? st.a + Math.floor((now - st.a) / w) * w : st.a) : now;
       let cur = 0;
       let prev = 0;
       let first: number | undefined;

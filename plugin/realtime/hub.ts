@@ -16,6 +16,9 @@ export interface Listener {
   gap?(after: number, firstHeld: number): void;
 }
 
+/** When a new subscription re-reads its channel's history for messages pub/sub may have lost. */
+const CATCH_UP_MS = [1000, 5000];
+
 interface HubChannel {
   name: string;
   listeners: Set<Listener>;
@@ -135,7 +138,32 @@ export class Hub {
     channel.stop = await this.backend.listen(channel.name, (entry) => {
       channel.chain = channel.chain.then(() => this.onEntry(channel, entry));
     });
-    if (channel.closed) await channel.stop();
+    if (channel.closed) {
+      await channel.stop();
+      return;
+    }
+    // Pub/sub delivers at most once, and a lost message is noticed only when a later one arrives. A new subscriber
+    // connection is where one is most often lost: an ioredis Cluster may move its subscriber to another node right
+    // after the first SUBSCRIBE (and re-subscribe there). Two catch-up reads of the history, 1 s and 5 s after
+    // subscribing, deliver whatever the channel published meanwhile that pub/sub did not bring.
+    for (const delay of CATCH_UP_MS) {
+      const timer = setTimeout(() => {
+        channel.chain = channel.chain.then(() => this.catchUp(channel));
+      }, delay);
+      timer.unref();
+    }
+  }
+
+  private async catchUp(channel: HubChannel): Promise<void> {
+    if (channel.closed || this.closed) return;
+    try {
+      const { entries } = await this.backend.read(channel.name, channel.last);
+      for (const entry of entries) if (entry.id > channel.last) this.dispatch(channel, entry);
+    } catch (error) {
+      this.logger.warnOnce('ERR_KIT_REALTIME_CATCH_UP', 'realtime: a catch-up read of a channel history failed', {
+        err: error,
+      });
+    }
   }
 
   private async onEntry(channel: HubChannel, entry: Entry): Promise<void> {

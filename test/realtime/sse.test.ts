@@ -192,3 +192,27 @@ outageTest(
   },
   30_000,
 );
+
+test('a message pub/sub lost right after subscribing is delivered by the catch-up read of the history', async () => {
+  const kit = createRedisKit({ logger: false, env: {}, redis: standaloneUrl(), prefix: uniquePrefix() });
+  kits.push(kit);
+  const got: unknown[] = [];
+  const off = await kit.realtime.subscribe('lossy', (e) => got.push(e.data));
+  // Drop the next pub/sub message of this kit's subscriber connection, as a Cluster subscriber moving to another
+  // node does: only the history still has the event.
+  const adapter = (kit.store as unknown as { client: { handlers: Map<string, (m: string, c: string) => void> } })
+    .client;
+  let dropped = 0;
+  for (const [channel, handler] of adapter.handlers) {
+    adapter.handlers.set(channel, (message, name) => {
+      if (dropped++ === 0) return;
+      handler(message, name);
+    });
+  }
+  expect(adapter.handlers.size).toBeGreaterThan(0);
+  await kit.realtime.publish('lossy', { data: 'only in the history' });
+  await waitFor(() => got.length === 1, 'the catch-up', 4000);
+  expect(dropped).toBe(1);
+  expect(got).toEqual(['only in the history']);
+  await off();
+});

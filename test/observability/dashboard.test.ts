@@ -60,9 +60,10 @@ run('dashboard in headless Chromium', () => {
       res.json({ v: await kit.store.get(kit.store.keys.key('demo', String(req.params.id))) });
     });
     const mail = kit.queue('mail');
+    // A job every 2 s and 3 s of work each: from the first job on, one is always active and the rest wait.
     mail.process(
       async () => {
-        await new Promise((r) => setTimeout(r, 150));
+        await new Promise((r) => setTimeout(r, 3000));
       },
       { concurrency: 1 },
     );

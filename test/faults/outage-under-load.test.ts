@@ -52,7 +52,7 @@ const CALLS: Record<string, number> = {
   'rl-local': 1,
   'session-fail': 2, // load, then save
   'session-degrade': 2,
-  cache: 2, // lookup, then the fill lease
+  cache: 4, // lookup, the fill lease, a coalescing wait (1 s in the fault app) or the fill, the store of the result
   semantic: 3, // exact lookup, index load, store
   lock: 3, // acquire (with retries inside waitTimeout), release
   'queue-add': 1,

@@ -159,7 +159,14 @@ export class HeldLock implements Lock {
   private armExpiry(): void {
     if (!this.controller) return;
     clearTimeout(this.expiryTimer);
-    this.expiryTimer = setTimeout(() => this.checkLost(), Math.max(0, this.deadline - performance.now()) + 1);
+    // A timer can fire a little before performance.now() reaches the deadline (libuv measures from its cached loop
+    // time, which lags on a busy process): if the lease is not yet past it, arm again rather than never firing.
+    this.expiryTimer = setTimeout(
+      () => {
+        if (!this.checkLost() && !this.done) this.armExpiry();
+      },
+      Math.max(0, this.deadline - performance.now()) + 1,
+    );
     this.expiryTimer.unref();
   }
 

@@ -55,6 +55,28 @@ describeWithRedis('shipped Lua scripts on a real server', () => {
     expect(await stat('evalsha')).toBe(2);
   });
 
+  test('after a lost script cache, the first NOSCRIPT reloads every script the process has run', async () => {
+    // A script used on a rare path would otherwise meet NOSCRIPT minutes after the restart, once per script.
+    const key = kit.store.keys.key('test', 'reload');
+    await kit.store.incrBy(key, 1, 0);
+    await kit.store.time(); // a second script, run before the flush
+    await admin.script('FLUSH');
+    // The reload is throttled per client to once a second: let an earlier test's reload age out.
+    await new Promise((r) => setTimeout(r, 1100));
+    await admin.config('RESETSTAT');
+    await kit.store.incrBy(key, 1, 0); // NOSCRIPT, EVAL, and the background reload
+    const errors = async () => Number(/errorstat_NOSCRIPT:count=(\d+)/.exec(await admin.info('errorstats'))?.[1] ?? 0);
+    expect(await errors()).toBe(1);
+    const deadline = Date.now() + 5000;
+    while (((await admin.script('EXISTS', connectionScripts.serverTime.sha)) as number[])[0] !== 1) {
+      if (Date.now() > deadline) throw new Error('serverTime was not reloaded');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await kit.store.time();
+    expect(await errors()).toBe(1);
+    expect(await stat('eval')).toBe(1);
+  });
+
   test('a caller bug (wrong key count) is a command error and does not open the circuit', async () => {
     const store = kit.store;
     if (store.mode === 'memory') throw new Error('expected a Redis store');

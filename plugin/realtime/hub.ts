@@ -29,8 +29,22 @@ interface HubChannel {
   /** Serialises the handling of entries, so a gap fill finishes before later entries go out. */
   chain: Promise<void>;
   pollTimer?: NodeJS.Timeout;
+  /** Highest id this process published on the channel and has not yet seen delivered, with the timer checking it. */
+  expected: number;
+  expectTimer?: NodeJS.Timeout;
+  /**
+   * Entries a catch-up read delivered before pub/sub did (id -> payload): pub/sub may still bring them, and then
+   * they are repeats, not a restarted history. Bounded by FROM_HISTORY_MAX, oldest dropped first.
+   */
+  fromHistory: Map<number, string>;
   closed: boolean;
 }
+
+/** How long a process waits for pub/sub to bring back an event it published itself before reading the history. */
+const OWN_EVENT_CHECK_MS = 250;
+/** How many times that check reads the history (1 s apart) before leaving the event to the next one. */
+const OWN_EVENT_CHECKS = 3;
+const FROM_HISTORY_MAX = 256;
 
 export interface HubSettings {
   pollMinMs: number;
@@ -97,6 +111,7 @@ export class Hub {
     this.channels.delete(name);
     channel.closed = true;
     clearTimeout(channel.pollTimer);
+    clearTimeout(channel.expectTimer);
     await channel.ready
       .then(channel.stop, () => undefined)
       .catch((error: unknown) => {
@@ -121,6 +136,8 @@ export class Hub {
       ready: Promise.resolve(),
       stop: async () => undefined,
       chain: Promise.resolve(),
+      expected: 0,
+      fromHistory: new Map(),
       closed: false,
     };
     this.channels.set(name, channel);
@@ -136,7 +153,7 @@ export class Hub {
     const { current } = await this.backend.read(channel.name, -1);
     channel.last = current;
     channel.stop = await this.backend.listen(channel.name, (entry) => {
-      channel.chain = channel.chain.then(() => this.onEntry(channel, entry));
+      this.enqueue(channel, () => this.onEntry(channel, entry));
     });
     if (channel.closed) {
       await channel.stop();
@@ -147,18 +164,33 @@ export class Hub {
     // after the first SUBSCRIBE (and re-subscribe there). Two catch-up reads of the history, 1 s and 5 s after
     // subscribing, deliver whatever the channel published meanwhile that pub/sub did not bring.
     for (const delay of CATCH_UP_MS) {
-      const timer = setTimeout(() => {
-        channel.chain = channel.chain.then(() => this.catchUp(channel));
-      }, delay);
+      const timer = setTimeout(() => this.enqueue(channel, () => this.catchUp(channel)), delay);
       timer.unref();
     }
+  }
+
+  /**
+   * Runs `step` after the channel's earlier steps, in order. A step that throws is logged and does not stop the
+   * ones after it (a rejected chain would silently skip every later entry).
+   */
+  private enqueue(channel: HubChannel, step: () => Promise<void>): void {
+    channel.chain = channel.chain.then(step).catch((error: unknown) => {
+      this.logger.warn({ err: error, channel: channel.name }, 'realtime: handling an entry failed');
+    });
   }
 
   private async catchUp(channel: HubChannel): Promise<void> {
     if (channel.closed || this.closed) return;
     try {
       const { entries } = await this.backend.read(channel.name, channel.last);
-      for (const entry of entries) if (entry.id > channel.last) this.dispatch(channel, entry);
+      for (const entry of entries) {
+        if (entry.id <= channel.last) continue;
+        channel.fromHistory.set(entry.id, entry.payload);
+        if (channel.fromHistory.size > FROM_HISTORY_MAX) {
+          channel.fromHistory.delete(channel.fromHistory.keys().next().value as number);
+        }
+        this.dispatch(channel, entry);
+      }
     } catch (error) {
       this.logger.warnOnce('ERR_KIT_REALTIME_CATCH_UP', 'realtime: a catch-up read of a channel history failed', {
         err: error,
@@ -166,8 +198,41 @@ export class Hub {
     }
   }
 
+  /**
+   * This process appended `id` to `channel`. Where the channel is open here on pub/sub, the event should come back
+   * by it; if it has not within OWN_EVENT_CHECK_MS (pub/sub lost it, and no later event reveals the gap), the
+   * history is read. One timer per channel, however many events are published.
+   */
+  published(name: string, id: number): void {
+    const channel = this.channels.get(name);
+    if (!channel || channel.closed || !this.backend.pushes || id <= channel.last) return;
+    if (id > channel.expected) channel.expected = id;
+    if (channel.expectTimer) return;
+    let checks = 0;
+    const check = () => {
+      channel.expectTimer = undefined;
+      if (channel.closed || this.closed || channel.expected <= channel.last) return;
+      this.enqueue(channel, async () => {
+        await this.catchUp(channel);
+        // A failed read tries again, a bounded number of times; after that the next event or catch-up brings it.
+        if (channel.expected > channel.last && ++checks < OWN_EVENT_CHECKS && !channel.closed && !this.closed) {
+          channel.expectTimer = setTimeout(check, 1000);
+          channel.expectTimer.unref();
+        } else if (channel.expected > channel.last) channel.expected = channel.last;
+      });
+    };
+    channel.expectTimer = setTimeout(check, OWN_EVENT_CHECK_MS);
+    channel.expectTimer.unref();
+  }
+
   private async onEntry(channel: HubChannel, entry: Entry): Promise<void> {
     if (channel.closed) return;
+    if (channel.fromHistory.size > 0) {
+      const seen = channel.fromHistory.get(entry.id);
+      channel.fromHistory.delete(entry.id);
+      // The late pub/sub copy of an entry a catch-up read already delivered.
+      if (seen === entry.payload) return;
+    }
     if (entry.id <= channel.last) {
       // Pub/sub does not repeat itself: a lower id means the history expired and restarted at 1.
       channel.last = entry.id - 1;
@@ -233,6 +298,7 @@ export class Hub {
       channels.map(async (channel) => {
         channel.closed = true;
         clearTimeout(channel.pollTimer);
+        clearTimeout(channel.expectTimer);
         await channel.ready.then(channel.stop, () => undefined).catch(() => undefined);
       }),
     );

@@ -116,6 +116,7 @@ export class RealtimeService implements Realtime {
     if (this.closed) throw new ClosedError('realtime');
     assertChannel(channel);
     const id = await this.backend.append(channel, this.encode(type, data));
+    this.hub.published(channel, id);
     return { id: String(id) };
   }
 

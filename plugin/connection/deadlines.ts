@@ -14,7 +14,6 @@ export class Deadlines {
   private queue: Deadline[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
-  private timerAt = 0;
 
   constructor(
     readonly timeoutMs: number,
@@ -58,7 +57,6 @@ export class Deadlines {
   }
 
   private arm(at: number): void {
-    this.timerAt = at;
     // +1: setTimeout may fire a fraction of a millisecond early relative to performance.now().
     this.timer = setTimeout(this.fire, Math.max(0, at - this.now()) + 1);
     // A pending command keeps the process alive through its own socket or request, not through this timer.

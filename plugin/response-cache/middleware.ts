@@ -61,6 +61,8 @@ const FEATURE = 'rc';
 const PREFIX_DEPTH = 6;
 /** How long a tag's invalidation time is remembered (longer than any handler should run). */
 const INVALIDATION_MEMORY_MS = 10 * 60_000;
+/** How often a request waiting for another's fill looks at the entry and the lease again. */
+const FILL_RECHECK_MS = 1000;
 const SPEC_MEMO_MAX = 10_000;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 /** Fields never replayed from a stored response (hop-by-hop, per-response, recomputed). */
@@ -201,6 +203,8 @@ class CacheCore {
   storeError(error: unknown, where: string): void {
     this.counters.storeErrors++;
     for (const hot of this.hotLayers) hot.clear();
+    // A fill announced through a failing store may never be heard of: this process's waiters run their handlers.
+    for (const set of this.waiters.values()) for (const w of [...set]) w('gone');
     this.context.logger.warnOnce(
       'ERR_KIT_CACHE_STORE',
       'response cache: the store failed; requests go to their handlers uncached until it answers again',
@@ -696,7 +700,9 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
       const left = deadline - Date.now();
       if (left <= 0) return 'timeout';
       if (core.subscribed) {
-        const w = core.wait(flow.id, left);
+        // Bounded by FILL_RECHECK_MS too: a filler that died or lost the store announces nothing, and its lease
+        // expiring is seen only by looking again (which then takes the lease and runs this request's handler).
+        const w = core.wait(flow.id, Math.min(left, FILL_RECHECK_MS));
         // Look again after registering, so a fill finished in between is not missed.
         const reply = await lookup(flow, core.specFor(flow.id), true).catch((e) => {
           w.cancel();
@@ -711,7 +717,7 @@ function routeMiddleware(core: CacheCore, config: RouteConfig): RequestHandler {
           return 'gone';
         }
         const outcome = await w.done;
-        if (outcome !== 'stored') return outcome;
+        if (outcome === 'gone') return outcome;
       } else {
         await sleep(Math.min(delay, left));
         delay = Math.min(delay * 2, 250);

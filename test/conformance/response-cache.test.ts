@@ -135,6 +135,37 @@ describeForEachStore('response cache', (ctx) => {
     for (const r of replies) expect(r.headers['cache-status']).toMatch(/fwd=miss(; collapsed)?; detail=private$/);
   });
 
+  test('a filler that never answers holds the others only until its lease expires, not for the whole wait', async () => {
+    const [k1, k2] = twoKits(ctx);
+    let calls = 0;
+    let unblock: () => void = () => undefined;
+    const blocked = new Promise<void>((r) => {
+      unblock = r;
+    });
+    const handler: RequestHandler = async (_req, res) => {
+      // The first filler hangs (a stuck process: no store, no announcement); the next one answers.
+      if (calls++ === 0) await blocked;
+      res.json({ call: calls });
+    };
+    const options = { coalesce: { lease: '1 s', wait: '10 s' } } as const;
+    const a1 = app('/stuck', k1.cache(options), handler);
+    const a2 = app('/stuck', k2.cache(options), handler);
+    await sleep(100);
+    const stuck = request(a1)
+      .get('/stuck')
+      .then((r) => r);
+    await sleep(100);
+    const started = Date.now();
+    const second = await request(a2).get('/stuck');
+    const waited = Date.now() - started;
+    unblock();
+    await stuck;
+    expect(second.status).toBe(200);
+    // The lease expires after 1 s and the waiter looks again within a second: well under the 10 s bound.
+    expect(waited).toBeLessThan(5000);
+    expect(second.headers['cache-status']).toMatch(/fwd=miss/);
+  });
+
   test('invalidation by tag on instance A is seen on instance B, even through its hot layer', async () => {
     const [k1, k2] = twoKits(ctx);
     let version = 1;

@@ -4,6 +4,13 @@
 import type { MemoryStore } from '../connection/store.js';
 import type { CacheBackend, EntryKeys, LookupReply, StoreRequest, StoredResponse, TagKeys } from './backend.js';
 
+/** A tag's members: entry key -> when that entry is gone (engine time, ms). */
+interface TagIndex {
+  members: Map<string, number>;
+  /** Size at which expired members are next dropped. */
+  pruneAt: number;
+}
+
 interface MemEntry {
   freshUntil: number;
   staleUntil: number;
@@ -79,18 +86,25 @@ export class MemoryCacheBackend implements CacheBackend {
     const e = this.engine;
     const invalidated = e.get<number>(tag.invalidated);
     if (invalidated !== undefined && invalidated >= startedAt - skewMs) return false;
-    const members = e.get<Set<string>>(tag.members) ?? new Set<string>();
-    members.add(entryKey);
-    e.set(tag.members, members, Math.max(e.pttl(tag.members), keepMs));
+    const index = e.get<TagIndex>(tag.members) ?? { members: new Map<string, number>(), pruneAt: 64 };
+    const now = e.now();
+    // Members whose entries are gone are dropped once the index has doubled since the last pass (amortised O(1)).
+    if (index.members.size >= index.pruneAt) {
+      for (const [key, until] of index.members) if (until <= now) index.members.delete(key);
+      index.pruneAt = Math.max(64, index.members.size * 2);
+    }
+    const until = now + keepMs;
+    if ((index.members.get(entryKey) ?? 0) < until) index.members.set(entryKey, until);
+    e.set(tag.members, index, Math.max(e.pttl(tag.members), keepMs));
     return true;
   }
 
   async tagPurge(tag: TagKeys, rememberMs: number): Promise<string[]> {
     const e = this.engine;
     e.set(tag.invalidated, e.now(), rememberMs);
-    const members = e.get<Set<string>>(tag.members);
+    const index = e.get<TagIndex>(tag.members);
     e.delete(tag.members);
-    return members ? [...members] : [];
+    return index ? [...index.members.keys()] : [];
   }
 
   async purgeKey(vary: string, variants: string): Promise<number> {

@@ -27,6 +27,10 @@ export interface IORedisLike {
   stream?: Corkable;
   /** A Cluster's node connections. */
   nodes?: (role?: 'all' | 'master' | 'slave') => IORedisLike[];
+  /** A Cluster's slot table: for each slot, the `host:port` of its master first, then its replicas. */
+  slots?: Array<string[] | undefined>;
+  /** A node connection's address. */
+  options?: { host?: string; port?: number };
   call?: (command: string, ...args: RedisArg[]) => Promise<unknown>;
   evalsha(sha: string, numKeys: number, ...args: RedisArg[]): Promise<unknown>;
   eval(source: string, numKeys: number, ...args: RedisArg[]): Promise<unknown>;
@@ -187,6 +191,32 @@ export class IORedisAdapter implements CommandClient {
   async unsubscribe(channel: string): Promise<void> {
     this.handlers.delete(channel);
     if (this.subscriber) await this.subscriber.unsubscribe(channel).catch(() => undefined);
+  }
+
+  async pingMasters(): Promise<number> {
+    const masters = this.mode === 'cluster' ? (this.client.nodes?.('master') ?? []) : [];
+    if (masters.length === 0) {
+      await this.command('PING', []);
+      return 1;
+    }
+    // A master that stopped answering leaves ioredis's pool (until the next slot refresh puts it back): the slot
+    // table still names it, so every master that serves slots must be in the pool and answer.
+    const connected = new Set(masters.map((n) => `${n.options?.host}:${n.options?.port}`));
+    for (const owners of this.client.slots ?? []) {
+      const master = owners?.[0];
+      if (master && !connected.has(master)) throw new Error(`Cluster master ${master} is not connected`);
+    }
+    await Promise.all(
+      masters.map(async (node) => {
+        try {
+          if (node.call) await node.call('PING');
+          else await (node as unknown as { ping(): Promise<unknown> }).ping();
+        } catch (error) {
+          throw classify(error, this.isMock);
+        }
+      }),
+    );
+    return masters.length;
   }
 
   dedicated(): CommandClient | undefined {

@@ -379,7 +379,8 @@ export class RedisStore implements StoreBase {
 
   async ping(options: { timeoutMs?: number } = {}): Promise<number> {
     const started = performance.now();
-    await this.exec('PING', (c) => c.command('PING', []), options.timeoutMs);
+    // On a Cluster every master must answer: a keyless PING would reach one node only.
+    await this.exec('PING', (c) => (c.pingMasters ? c.pingMasters() : c.command('PING', [])), options.timeoutMs);
     return performance.now() - started;
   }
 

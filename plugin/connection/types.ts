@@ -41,6 +41,11 @@ export interface CommandClient {
    * where there is no such thing (REST, Cluster, ioredis-mock).
    */
   dedicated?(): CommandClient | undefined;
+  /**
+   * PING every master of a Cluster (resolves to how many answered, rejects when one did not): a PING without a
+   * key reaches one node, which says nothing about the others. Undefined where there is one server.
+   */
+  pingMasters?(): Promise<number>;
 }
 
 /** Raised by adapters for an error *reply*: the server is reachable, the command itself failed. */

@@ -204,7 +204,9 @@ export class IORedisAdapter implements CommandClient {
     const connected = new Set(masters.map((n) => `${n.options?.host}:${n.options?.port}`));
     for (const owners of this.client.slots ?? []) {
       const master = owners?.[0];
-      if (master && !connected.has(master)) throw new Error(`Cluster master ${master} is not connected`);
+      // A reply-class error, as Redis's own CLUSTERDOWN: the cluster is reachable, part of it is not, so the
+      // circuit breaker (which serves the reachable slots) does not count it.
+      if (master && !connected.has(master)) throw new ReplyError(`CLUSTERDOWN master ${master} is not connected`);
     }
     await Promise.all(
       masters.map(async (node) => {

@@ -53,7 +53,11 @@ interface StoreBase {
   /** The store's clock in epoch ms (the server's, for Redis). */
   time(): Promise<number>;
   /** Round-trip latency in ms. */
-  ping(options?: { timeoutMs?: number }): Promise<number>;
+  /**
+   * Round trip of a PING in ms. With `everyNode`, a Cluster's masters are all asked and all must answer (health);
+   * without, one node answers (readiness of the connection, the circuit's probe).
+   */
+  ping(options?: { timeoutMs?: number; everyNode?: boolean }): Promise<number>;
   info(options?: { timeoutMs?: number }): Promise<StoreInfo>;
   publish(channel: string, message: string): Promise<number>;
   /** Subscribes a handler; resolves to the function that removes it. */
@@ -377,10 +381,14 @@ export class RedisStore implements StoreBase {
     return Number(await this.script(serverTime, [], []));
   }
 
-  async ping(options: { timeoutMs?: number } = {}): Promise<number> {
+  async ping(options: { timeoutMs?: number; everyNode?: boolean } = {}): Promise<number> {
     const started = performance.now();
-    // On a Cluster every master must answer: a keyless PING would reach one node only.
-    await this.exec('PING', (c) => (c.pingMasters ? c.pingMasters() : c.command('PING', [])), options.timeoutMs);
+    // On a Cluster a keyless PING reaches one node only: health asks every master.
+    await this.exec(
+      'PING',
+      (c) => (options.everyNode && c.pingMasters ? c.pingMasters() : c.command('PING', [])),
+      options.timeoutMs,
+    );
     return performance.now() - started;
   }
 

@@ -47,7 +47,7 @@ export async function checkStore(store: Store, options: HealthOptions): Promise<
   let version = 'unknown';
   const deadline = Date.now() + options.timeoutMs;
   try {
-    latency = await store.ping({ timeoutMs: options.timeoutMs });
+    latency = await store.ping({ timeoutMs: options.timeoutMs, everyNode: true });
     // INFO is best effort: readiness depends on PING alone, and the version must not eat the whole budget.
     const left = deadline - Date.now();
     if (left > 0) {

@@ -199,25 +199,27 @@ export class IORedisAdapter implements CommandClient {
       await this.command('PING', []);
       return 1;
     }
-    // A master that stopped answering leaves ioredis's pool (until the next slot refresh puts it back): the slot
-    // table still names it, so every master that serves slots must be in the pool and answer.
+    const replies = await Promise.allSettled(
+      masters.map((node) => (node.call ? node.call('PING') : (node as unknown as { ping(): Promise<unknown> }).ping())),
+    );
+    const failed = replies.findIndex((r) => r.status === 'rejected');
+    // Nobody answered: an outage like any other (the circuit breaker counts it).
+    if (failed >= 0 && replies.every((r) => r.status === 'rejected')) {
+      throw classify((replies[failed] as PromiseRejectedResult).reason, this.isMock);
+    }
+    // Part of the cluster is down: a reply-class error (not CLUSTERDOWN, which the kit treats as an outage), so
+    // the circuit breaker, which serves the reachable slots, does not count it.
+    if (failed >= 0) {
+      const node = masters[failed] as IORedisLike;
+      throw new ReplyError(`NODEDOWN master ${node.options?.host}:${node.options?.port} did not answer`);
+    }
+    // A master that stopped answering leaves ioredis's pool (until the next slot refresh puts it back); the slot
+    // table still names it.
     const connected = new Set(masters.map((n) => `${n.options?.host}:${n.options?.port}`));
     for (const owners of this.client.slots ?? []) {
       const master = owners?.[0];
-      // A reply-class error, as Redis's own CLUSTERDOWN: the cluster is reachable, part of it is not, so the
-      // circuit breaker (which serves the reachable slots) does not count it.
-      if (master && !connected.has(master)) throw new ReplyError(`CLUSTERDOWN master ${master} is not connected`);
+      if (master && !connected.has(master)) throw new ReplyError(`NODEDOWN master ${master} is not connected`);
     }
-    await Promise.all(
-      masters.map(async (node) => {
-        try {
-          if (node.call) await node.call('PING');
-          else await (node as unknown as { ping(): Promise<unknown> }).ping();
-        } catch (error) {
-          throw classify(error, this.isMock);
-        }
-      }),
-    );
     return masters.length;
   }
 

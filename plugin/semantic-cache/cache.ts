@@ -18,6 +18,10 @@ import { type AnalysedRequest, analyseRequest, type LlmRequest } from './request
 import { type Signals, signals } from './text.js';
 import { FlatIndex, type IndexedEntry, normalise, SparseIndex, type VectorIndex } from './vector-index.js';
 
+/** Back-off of the change-notice subscription when the store refuses it. */
+const SUBSCRIBE_RETRY_MIN_MS = 1000;
+const SUBSCRIBE_RETRY_MAX_MS = 30_000;
+
 export type CacheStatus = 'hit' | 'miss' | 'bypass';
 
 export interface CacheResult<T = unknown> {
@@ -196,6 +200,7 @@ export class SemanticCache {
   private readonly channel: string;
   private unsubscribe: (() => Promise<void>) | undefined;
   private subscribing: Promise<void> | undefined;
+  private subscribeRetry: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly counters = {
@@ -497,6 +502,7 @@ export class SemanticCache {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.subscribeRetry);
     await this.subscribing?.catch(() => undefined);
     await this.unsubscribe?.().catch(() => undefined);
     this.namespaces.clear();
@@ -711,23 +717,37 @@ export class SemanticCache {
       void this.sync().catch(() => undefined);
     }, interval);
     this.timer.unref();
-    if (store.canSubscribe) {
-      this.subscribing = store
-        .subscribe(this.channel, (ns) => {
-          if (this.namespaces.has(ns)) void this.syncNamespace(ns).catch(() => undefined);
-        })
-        .then((off) => {
-          if (this.closed) void off();
-          else {
-            this.unsubscribe = off;
-            // Changes published while the subscription was being set up were not heard: catch up once.
-            void this.sync().catch(() => undefined);
-          }
-        })
-        .catch((error: unknown) => {
-          this.context.logger.warn({ err: error }, 'semantic cache: cannot subscribe to changes; polling only');
-        });
-    }
+    if (store.canSubscribe) this.follow(SUBSCRIBE_RETRY_MIN_MS);
+  }
+
+  /**
+   * Subscribes to change notices; a failure (the store was down at start-up) is retried with back-off, doubling
+   * from 1 s to 30 s, while the interval sync keeps the index roughly current meanwhile.
+   */
+  private follow(retryMs: number): void {
+    if (this.closed) return;
+    this.subscribing = this.context.store
+      .subscribe(this.channel, (ns) => {
+        if (this.namespaces.has(ns)) void this.syncNamespace(ns).catch(() => undefined);
+      })
+      .then((off) => {
+        if (this.closed) void off();
+        else {
+          this.unsubscribe = off;
+          // Changes published while the subscription was being set up were not heard: catch up once.
+          void this.sync().catch(() => undefined);
+        }
+      })
+      .catch((error: unknown) => {
+        this.context.logger.warnOnce(
+          'ERR_KIT_SEMANTIC_SUBSCRIBE',
+          'semantic cache: cannot subscribe to change notices; syncing on an interval and retrying',
+          { err: error },
+        );
+        if (this.closed) return;
+        this.subscribeRetry = setTimeout(() => this.follow(Math.min(retryMs * 2, SUBSCRIBE_RETRY_MAX_MS)), retryMs);
+        this.subscribeRetry.unref();
+      });
   }
 
   private syncNamespace(ns: string): Promise<void> {

@@ -53,4 +53,41 @@ describeWithRedis('semantic cache during a Redis outage', () => {
     }
     expect(status).toBe('hit');
   });
+
+  test("a change-notice subscription refused at start-up is retried: another instance's invalidation arrives by pub/sub", async () => {
+    const prefix = `semsub-${Date.now()}`;
+    // Interval sync every 60 s: only the subscription can bring the change within the bound below.
+    const options = { redis: server.url, prefix, logger: false as const, env: {}, commandTimeout: COMMAND_TIMEOUT };
+    const follower = createRedisKit(options);
+    const writer = createRedisKit(options);
+    try {
+      await follower.ready();
+      await writer.ready();
+      const mine = follower.semanticCache({ syncInterval: '60 s' });
+      const theirs = writer.semanticCache({ syncInterval: '60 s' });
+      const { id } = (await theirs.store(ask('Where is my invoice?'), 'in billing')) as { id: string };
+      server.pause(); // the follower's first use subscribes now, and times out
+      await mine.lookup(ask('Where is my invoice?'));
+      server.resume();
+      let status = '';
+      for (let i = 0; i < 50 && status !== 'hit'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = (await mine.lookup(ask('Where is my invoice?'))).status;
+      }
+      expect(status).toBe('hit');
+      // The retry (1 s after the refusal) has subscribed by now.
+      await new Promise((r) => setTimeout(r, 1500));
+      await theirs.invalidate({ id });
+      let gone = false;
+      for (let i = 0; i < 20 && !gone; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        gone = (await mine.lookup(ask('Where is my invoice?'))).status !== 'hit';
+      }
+      expect(gone).toBe(true);
+    } finally {
+      server.resume();
+      await follower.close();
+      await writer.close();
+    }
+  });
 });

@@ -1,7 +1,8 @@
 // Dense-vector index choice (`npm run bench -- semantic-dense`): the exact flat scan, an int8 quantised flat scan
 // with an exact re-rank, and the HNSW graph, on 384-dimension unit vectors at 10,000 and 100,000 entries. Per index:
 // build time, lookup p50/p99 and CPU, bytes per entry, recall@1 against the exact scan, and how often the hit/miss
-// decision at a similarity threshold agrees with the exact scan's. `BENCH_DENSE_SIZES=10000` runs the small size only.
+// decision at a similarity threshold agrees with the exact scan's. `BENCH_DENSE_SIZES=10000` runs the small size only;
+// the rows of a size not run are carried over from the newest earlier results file (each row says when it was taken).
 //
 // Data (no embedding model can be downloaded here, so it is synthetic and seeded):
 // - clustered: 1 cluster per 20 vectors, each vector at cosine 0.7 from its cluster's centre (about 0.5 between two
@@ -9,7 +10,9 @@
 //   to it drawn uniformly from 0.75 to 0.98, so the threshold cuts through them), half are new members of a cluster;
 // - uniform: random directions, the hardest case for a graph (no structure to follow); queries as above.
 
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 import { HNSW_DEFAULTS, HnswIndex } from '../../plugin/semantic-cache/hnsw';
 import { signals } from '../../plugin/semantic-cache/text';
 import { type Candidate, FlatIndex, type VectorIndex } from '../../plugin/semantic-cache/vector-index';
@@ -101,6 +104,9 @@ function lookups(index: VectorIndex, queries: Float32Array[]): Lookups {
 }
 
 interface Row {
+  /** When the row was measured (UTC, to the minute) and the load average then. */
+  when: string;
+  load: number;
   data: string;
   n: number;
   index: string;
@@ -149,6 +155,51 @@ function build(index: VectorIndex, vectors: Float32Array[]): { buildS: number; b
   return { buildS: (performance.now() - t) / 1000, buildCpuS: cpuMs(cpu) / 1000 };
 }
 
+interface Sweep {
+  n: number;
+  ef: number;
+  p50: number;
+  p99: number;
+  cpuMs: number;
+  recall1: number;
+  decision: number;
+}
+
+const stamp = () => new Date().toISOString().slice(0, 16).replace('T', ' ');
+
+/** Rows and sweep lines of the sizes not in `sizes`, from the newest results file of this suite that has them. */
+function previous(sizes: number[]): { rows: Row[]; sweep: Sweep[] } {
+  const dir = join(__dirname, '..', 'results');
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir)
+      .filter((x) => x.startsWith('semantic-dense-') && x.endsWith('.json'))
+      .sort()
+      .reverse();
+  } catch {
+    return { rows: [], sweep: [] };
+  }
+  const rows: Row[] = [];
+  const sweep: Sweep[] = [];
+  const done = new Set(sizes);
+  for (const file of files) {
+    let json: { rows?: Row[]; sweep?: Sweep[] };
+    try {
+      const parsed = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { json?: typeof json } & typeof json;
+      json = parsed.json ?? parsed;
+    } catch {
+      continue;
+    }
+    const found = new Set((json.rows ?? []).filter((r) => r.when !== undefined && !done.has(r.n)).map((r) => r.n));
+    for (const n of found) {
+      rows.push(...(json.rows ?? []).filter((r) => r.n === n));
+      sweep.push(...(json.sweep ?? []).filter((x) => x.n === n));
+      done.add(n);
+    }
+  }
+  return { rows, sweep };
+}
+
 const f = (x: number, digits = 2) => x.toFixed(digits);
 const pc = (x: number) => `${(x * 100).toFixed(1)} %`;
 
@@ -160,7 +211,7 @@ export const suite: Suite = {
     const load = os.loadavg()[0] ?? 0;
     const sizes = (process.env.BENCH_DENSE_SIZES ?? '10000,100000').split(',').map(Number);
     const rows: Row[] = [];
-    const extra: string[] = [];
+    const sweep: Sweep[] = [];
     const problems: string[] = [];
     for (const n of sizes) {
       const sets: Array<'clustered' | 'uniform'> = n <= 10_000 ? ['clustered', 'uniform'] : ['clustered'];
@@ -169,7 +220,7 @@ export const suite: Suite = {
         const flat = new FlatIndex(D);
         const flatBuild = build(flat, data.vectors);
         const exact = lookups(flat, data.queries);
-        const base = { data: name, n };
+        const base = { when: stamp(), load: os.loadavg()[0] ?? 0, data: name, n };
         rows.push({
           ...base,
           index: 'flat (exact)',
@@ -211,17 +262,21 @@ export const suite: Suite = {
         ctx.log(JSON.stringify(rows.at(-1)));
         if (name === 'clustered') {
           // The efSearch knob on the same graph.
-          const sweep: string[] = [];
           for (const ef of [16, 32, 64, 128]) {
             hnsw.efSearch = ef;
             const s = lookups(hnsw, data.queries);
             const c = compare(exact, s);
-            sweep.push(
-              `| ${n.toLocaleString('en')} | ${ef} | ${f(s.p50)} | ${f(s.p99)} | ${f(s.cpuMs)} | ${pc(c.recall1)} | ${pc(c.decision['0.85'] as number)} |`,
-            );
+            sweep.push({
+              n,
+              ef,
+              p50: s.p50,
+              p99: s.p99,
+              cpuMs: s.cpuMs,
+              recall1: c.recall1,
+              decision: c.decision['0.85'] as number,
+            });
           }
           hnsw.efSearch = HNSW_DEFAULTS.efSearch;
-          extra.push(...sweep);
           // Deletes: a fifth of the entries removed (tombstones, below the rebuild ratio), against the exact scan
           // with the same removals.
           for (let i = 0; i < n; i += 5) {
@@ -283,6 +338,12 @@ export const suite: Suite = {
         small.push(`${n.toLocaleString('en')}: p50 ${f(s.p50)} ms, p99 ${f(s.p99)} ms, CPU ${f(s.cpuMs)} ms`);
       }
     }
+    // Sizes not run this time: their rows from the newest earlier results that have them.
+    const earlier = previous(sizes);
+    rows.push(...earlier.rows);
+    sweep.push(...earlier.sweep);
+    rows.sort((a, b) => a.n - b.n);
+    sweep.sort((a, b) => a.n - b.n);
     const summary: SummaryRow[] = [];
     for (const r of rows.filter((x) => x.index.startsWith('HNSW (') && x.data === 'clustered')) {
       const target = r.n <= 10_000 ? { p50: 1, p99: 5 } : { p50: 3, p99: Number.POSITIVE_INFINITY };
@@ -309,24 +370,32 @@ export const suite: Suite = {
         '(20 per cluster, half the queries rephrase a stored vector at cosine 0.75-0.98, half are new cluster ' +
         'members) and "uniform" (random directions, the worst case for a graph). Recall@1: the exact best match ' +
         "found; decision: hit/miss at the threshold equal to the exact scan's (min over thresholds 0.80, 0.85, " +
-        '0.90, 0.95); same entry: both hit at 0.85 and serve the same entry. Times in ms unless marked.',
+        '0.90, 0.95); same entry: both hit at 0.85 and serve the same entry. Times in ms unless marked. The last ' +
+        'column says when each row was measured and the load average then.',
       '',
-      '| data | entries | index | build (s, wall / CPU) | bytes / entry | p50 | p99 | CPU ms / lookup | recall@1 | decision = exact | same entry |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
+      '| data | entries | index | build (s, wall / CPU) | bytes / entry | p50 | p99 | CPU ms / lookup | recall@1 | decision = exact | same entry | taken (load) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows.map(
         (r) =>
-          `| ${r.data} | ${r.n.toLocaleString('en')} | ${r.index} | ${f(r.buildS, 1)} / ${f(r.buildCpuS, 1)} | ${r.bytesPerEntry} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.cpuMsPerLookup)} | ${pc(r.recall1)} | ${pc(Math.min(...Object.values(r.decision)))} | ${pc(r.sameEntry)} |`,
+          `| ${r.data} | ${r.n.toLocaleString('en')} | ${r.index} | ${f(r.buildS, 1)} / ${f(r.buildCpuS, 1)} | ${r.bytesPerEntry} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.cpuMsPerLookup)} | ${pc(r.recall1)} | ${pc(Math.min(...Object.values(r.decision)))} | ${pc(r.sameEntry)} | ${r.when} (${f(r.load, 1)}) |`,
       ),
       '',
       'efSearch on the clustered graph (M 16, efC 100):',
       '',
       '| entries | efSearch | p50 | p99 | CPU ms / lookup | recall@1 | decision = exact at 0.85 |',
       '|---|---|---|---|---|---|---|',
-      ...extra,
+      ...sweep.map(
+        (x) =>
+          `| ${x.n.toLocaleString('en')} | ${x.ef} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.cpuMs)} | ${pc(x.recall1)} | ${pc(x.decision)} |`,
+      ),
       '',
       `Exact flat scan at small sizes (clustered): ${small.join('; ')}.`,
       ...(problems.length ? ['', `**Problems:** ${problems.join('; ')}`] : []),
     ];
-    return { markdown: lines.join('\n'), json: { load, rows, small, problems, summary }, ok: problems.length === 0 };
+    return {
+      markdown: lines.join('\n'),
+      json: { load, sizes, rows, sweep, small, problems, summary },
+      ok: problems.length === 0,
+    };
   },
 };

@@ -24,7 +24,7 @@ export interface HnswOptions {
   efConstruction?: number;
   /** Candidates examined per search: higher finds the true best match more often, more slowly. @default 32 */
   efSearch?: number;
-  /** Live vectors below which nothing is linked and every search is an exact flat scan. @default 2000 */
+  /** Live vectors below which nothing is linked and every search is an exact flat scan. @default 1000 */
   minEntries?: number;
   /** Share of tombstones in the graph that starts a background rebuild. @default 0.25 */
   rebuildRatio?: number;
@@ -38,7 +38,7 @@ export const HNSW_DEFAULTS = {
   m: 16,
   efConstruction: 100,
   efSearch: 32,
-  minEntries: 2000,
+  minEntries: 1000,
   rebuildRatio: 0.25,
   sliceMs: 4,
   seed: 1,

@@ -93,7 +93,7 @@ export interface SemanticCacheOptions {
     efConstruction?: number;
     /** Candidates examined per lookup. More: the true best match found more often, slower lookups. @default 32 */
     efSearch?: number;
-    /** Partitions with fewer live entries are searched by an exact flat scan and build no graph. @default 2000 */
+    /** Partitions with fewer live entries are searched by an exact flat scan and build no graph. @default 1000 */
     minEntries?: number;
   };
 }
@@ -238,7 +238,7 @@ export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): S
       efConstruction: positiveInt(hnsw.efConstruction ?? 100, 'semanticCache.hnsw.efConstruction', 2000),
       efSearch: positiveInt(hnsw.efSearch ?? 32, 'semanticCache.hnsw.efSearch', 10_000),
       // 0 is allowed: a graph from the first entry.
-      minEntries: hnsw.minEntries === 0 ? 0 : positiveInt(hnsw.minEntries ?? 2000, 'semanticCache.hnsw.minEntries'),
+      minEntries: hnsw.minEntries === 0 ? 0 : positiveInt(hnsw.minEntries ?? 1000, 'semanticCache.hnsw.minEntries'),
     },
   };
 }

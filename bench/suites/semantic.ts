@@ -1,6 +1,7 @@
 // Semantic cache speed (`npm run bench -- semantic`): lookup latency at 10,000 and 100,000 entries on the embedded
 // store and on the harness's Redis, memory per entry, round trips and CPU per lookup, GC pauses during the lookups,
-// the dense flat index for comparison, and a hit through the demo endpoint against the simulated LLM.
+// and a hit through the demo endpoint against the simulated LLM. Dense vectors (a model embedder) have their own
+// suite, semantic-dense (flat scan vs int8 scan vs HNSW).
 // Every row checks that its lookups really did what they should: repeated questions hit exactly, reworded ones hit
 // semantically, new ones miss; a row that does not is a failed run.
 
@@ -12,8 +13,6 @@ import express from 'express';
 import Redis from 'ioredis';
 import { createLlmRoutes } from '../../demo/llm-routes';
 import { createRedisKit, type LlmRequest, type RedisKit } from '../../plugin/index';
-import { signals } from '../../plugin/semantic-cache/text';
-import { FlatIndex } from '../../plugin/semantic-cache/vector-index';
 import type { Suite } from '../lib/types';
 
 const LOOKUPS = 3000;
@@ -190,29 +189,6 @@ async function scriptCalls(redis: Redis): Promise<number> {
   return n;
 }
 
-function denseFlat(n: number, d: number): { p50: number; p99: number; bytesPerEntry: number } {
-  const index = new FlatIndex(d);
-  const sig = signals('x');
-  const v = new Float32Array(d);
-  for (let i = 0; i < n; i++) {
-    let norm = 0;
-    for (let k = 0; k < d; k++) {
-      v[k] = rand() - 0.5;
-      norm += (v[k] as number) ** 2;
-    }
-    for (let k = 0; k < d; k++) v[k] = (v[k] as number) / Math.sqrt(norm);
-    index.add({ id: String(i), expiresAt: Number.MAX_SAFE_INTEGER, text: '', signals: sig }, v);
-  }
-  const lat: number[] = [];
-  for (let i = 0; i < 50; i++) {
-    const t = performance.now();
-    index.search(v, 1, 0, 0);
-    lat.push(performance.now() - t);
-  }
-  lat.sort((a, b) => a - b);
-  return { p50: pct(lat, 50), p99: pct(lat, 99), bytesPerEntry: Math.round(index.bytes() / n) };
-}
-
 /** An exact hit and a semantic hit through POST /api/v1/llm/chat, against the simulated LLM's misses. */
 async function demo(): Promise<{
   missP50: number;
@@ -333,11 +309,6 @@ export const suite: Suite = {
       if (r.scriptsPerHit !== undefined && r.scriptsPerHit > 1.01)
         problems.push(`${what}: ${f(r.scriptsPerHit)} store calls per lookup (expected 1)`);
     }
-    const dense = [
-      { d: 384, n: 10_000, ...denseFlat(10_000, 384) },
-      { d: 384, n: 100_000, ...denseFlat(100_000, 384) },
-      { d: 1536, n: 10_000, ...denseFlat(10_000, 1536) },
-    ];
     const lines = [
       `### semantic: ${this.description}`,
       '',
@@ -353,11 +324,7 @@ export const suite: Suite = {
           `| ${r.store} | ${r.entries.toLocaleString('en')} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.exactHit * 100, 0)} % / ${f(r.semanticHit * 100, 0)} % / ${f(r.newMiss * 100, 0)} % | ${r.scriptsPerHit === undefined ? '-' : f(r.scriptsPerHit)} | ${f(r.cpuUsPerLookup, 0)} | ${r.gcCount} (${f(r.gcMaxMs, 1)}) | ${r.indexBytesPerEntry} | ${r.redisBytesPerEntry ?? '-'} | ${f(r.fillS, 1)} | ${f(r.loadS, 1)} |`,
       ),
       '',
-      'Dense vectors (a model embedder) use the flat index, an exact linear scan:',
-      '',
-      '| dimensions | entries | p50 | p99 | bytes / entry |',
-      '|---|---|---|---|---|',
-      ...dense.map((x) => `| ${x.d} | ${x.n.toLocaleString('en')} | ${f(x.p50)} | ${f(x.p99)} | ${x.bytesPerEntry} |`),
+      'Dense vectors (a model embedder) use the HNSW index: figures in the semantic-dense section below.',
       '',
       `Demo endpoint (\`POST /api/v1/llm/chat\`, HTTP round trip, embedded store): simulated LLM miss p50 ${f(d.missP50, 0)} ms, ` +
         `exact hit p50 ${f(d.exactP50)} ms (${f(d.missP50 / d.exactP50, 0)}x faster), semantic hit p50 ${f(d.semanticP50)} ms ` +
@@ -365,6 +332,6 @@ export const suite: Suite = {
         'The simulated call waits on a timer (600-1,200 ms) while a hit is CPU work, so a loaded machine shrinks the ratio.',
       ...(problems.length ? ['', `**Problems:** ${problems.join('; ')}`] : []),
     ];
-    return { markdown: lines.join('\n'), json: { load, rows, dense, demo: d, problems }, ok: problems.length === 0 };
+    return { markdown: lines.join('\n'), json: { load, rows, demo: d, problems }, ok: problems.length === 0 };
   },
 };

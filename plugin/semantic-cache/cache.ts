@@ -16,6 +16,7 @@ import { parseSemanticCacheOptions, type SemanticCacheConfig, type SemanticCache
 import { RedisSemanticBackend } from './redis.js';
 import { type AnalysedRequest, analyseRequest, type LlmRequest } from './request.js';
 import { type Signals, signals } from './text.js';
+import { HnswIndex } from './hnsw.js';
 import { FlatIndex, type IndexedEntry, normalise, SparseIndex, type VectorIndex } from './vector-index.js';
 
 /** Back-off of the change-notice subscription when the store refuses it. */
@@ -454,6 +455,8 @@ export class SemanticCache {
       return n;
     }
     const n = await this.backend.clear(ns);
+    const dropped = this.namespaces.get(ns);
+    if (dropped) SemanticCache.closeIndexes(dropped.partitions.values());
     this.namespaces.delete(ns);
     this.notify(ns);
     return n;
@@ -505,6 +508,7 @@ export class SemanticCache {
     clearTimeout(this.subscribeRetry);
     await this.subscribing?.catch(() => undefined);
     await this.unsubscribe?.().catch(() => undefined);
+    for (const state of this.namespaces.values()) SemanticCache.closeIndexes(state.partitions.values());
     this.namespaces.clear();
     this.embeddings.clear();
   }
@@ -627,7 +631,14 @@ export class SemanticCache {
   }
 
   private newIndex(): VectorIndex {
-    return this.sparse ? new SparseIndex() : new FlatIndex(this.embedder.dimensions);
+    if (this.sparse) return new SparseIndex();
+    if (this.config.index === 'flat') return new FlatIndex(this.embedder.dimensions);
+    return new HnswIndex(this.embedder.dimensions, this.config.hnsw);
+  }
+
+  /** Dropped indexes stop their background work (an HNSW graph still being linked). */
+  private static closeIndexes(partitions: Iterable<PartitionState>): void {
+    for (const p of partitions) p.index.close?.();
   }
 
   /**
@@ -648,6 +659,7 @@ export class SemanticCache {
       part = created;
       state.partitions.set(partition, created);
       created.loading = this.load(ns, state, partition, created).catch((error: unknown) => {
+        created.index.close?.();
         if (state.partitions.get(partition) === created) state.partitions.delete(partition);
         throw error;
       });
@@ -676,6 +688,7 @@ export class SemanticCache {
       const [oldNs = '', oldPartition = ''] = oldest.split('\u0000');
       const state = this.namespaces.get(oldNs);
       if (!state) continue;
+      state.partitions.get(oldPartition)?.index.close?.();
       state.partitions.delete(oldPartition);
       if (state.partitions.size === 0 && !state.syncing && oldNs !== ns) this.namespaces.delete(oldNs);
     }
@@ -775,6 +788,7 @@ export class SemanticCache {
       const batch = await this.backend.changes(ns, state.lastSeq, 1000);
       if (batch.seq < state.lastSeq || batch.oldest > state.lastSeq + 1) {
         // The store restarted, or this instance fell behind the log: rebuild lazily from the store.
+        SemanticCache.closeIndexes(state.partitions.values());
         state.partitions.clear();
         state.lastSeq = batch.seq;
         return;
@@ -782,6 +796,7 @@ export class SemanticCache {
       for (const change of batch.changes) {
         state.lastSeq = change.seq;
         if (change.op === 'r') {
+          SemanticCache.closeIndexes(state.partitions.values());
           state.partitions.clear();
           continue;
         }

@@ -78,8 +78,24 @@ export interface SemanticCacheOptions {
   syncInterval?: Duration;
   /** Most partitions whose index one instance keeps in memory; the least recently used are dropped and reloaded on use. @default 1000 */
   maxIndexedPartitions?: number;
-  /** Index kind: an inverted index for sparse vectors, a flat scan for dense ones, or pick by the embedder. @default 'auto' */
-  index?: 'auto' | 'sparse' | 'flat';
+  /**
+   * Index kind: 'sparse' (inverted index, for hashed-feature vectors), 'hnsw' (an HNSW graph for dense model
+   * vectors, with an exact flat scan below `hnsw.minEntries`), 'flat' (always the exact flat scan), or 'auto':
+   * 'sparse' for a sparse embedder (the offline one), 'hnsw' for any other.
+   * @default 'auto'
+   */
+  index?: 'auto' | 'sparse' | 'flat' | 'hnsw';
+  /** Knobs of the HNSW index for dense vectors (docs/semantic-cache.md has the measurements behind the defaults). */
+  hnsw?: {
+    /** Links per node (twice as many on the bottom layer). More: better recall, more memory, slower inserts. @default 16 */
+    m?: number;
+    /** Candidates examined when a vector is linked in. More: a better graph, slower inserts. @default 100 */
+    efConstruction?: number;
+    /** Candidates examined per lookup. More: the true best match found more often, slower lookups. @default 32 */
+    efSearch?: number;
+    /** Partitions with fewer live entries are searched by an exact flat scan and build no graph. @default 1000 */
+    minEntries?: number;
+  };
 }
 
 export interface SemanticCacheConfig {
@@ -102,7 +118,8 @@ export interface SemanticCacheConfig {
   maxMessages: number;
   syncIntervalMs: number | undefined;
   maxIndexedPartitions: number;
-  index: 'auto' | 'sparse' | 'flat';
+  index: 'auto' | 'sparse' | 'flat' | 'hnsw';
+  hnsw: { m: number; efConstruction: number; efSearch: number; minEntries: number };
 }
 
 const KNOWN = [
@@ -126,6 +143,7 @@ const KNOWN = [
   'syncInterval',
   'maxIndexedPartitions',
   'index',
+  'hnsw',
 ] as const;
 
 function bool(value: unknown, fallback: boolean, what: string): boolean {
@@ -170,9 +188,14 @@ export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): S
     throw new ConfigError('semanticCache.bypass: expected a function (request) => reason | undefined');
   }
   const index = options.index ?? 'auto';
-  if (!['auto', 'sparse', 'flat'].includes(index)) {
-    throw new ConfigError(`semanticCache.index: expected 'auto', 'sparse' or 'flat', got ${JSON.stringify(index)}`);
+  if (!['auto', 'sparse', 'flat', 'hnsw'].includes(index)) {
+    throw new ConfigError(
+      `semanticCache.index: expected 'auto', 'sparse', 'flat' or 'hnsw', got ${JSON.stringify(index)}`,
+    );
   }
+  const hnsw = options.hnsw ?? {};
+  assertPlainObject(hnsw, 'semanticCache.hnsw');
+  assertKnownKeys(hnsw, ['m', 'efConstruction', 'efSearch', 'minEntries'], 'semanticCache.hnsw');
   const defaultNamespace = options.defaultNamespace ?? 'default';
   if (typeof defaultNamespace !== 'string' || defaultNamespace === '') {
     throw new ConfigError('semanticCache.defaultNamespace: expected a non-empty string');
@@ -210,5 +233,12 @@ export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): S
         : parseDuration(options.syncInterval, 'semanticCache.syncInterval'),
     maxIndexedPartitions: positiveInt(options.maxIndexedPartitions ?? 1000, 'semanticCache.maxIndexedPartitions'),
     index,
+    hnsw: {
+      m: positiveInt(hnsw.m ?? 16, 'semanticCache.hnsw.m', 64),
+      efConstruction: positiveInt(hnsw.efConstruction ?? 100, 'semanticCache.hnsw.efConstruction', 2000),
+      efSearch: positiveInt(hnsw.efSearch ?? 32, 'semanticCache.hnsw.efSearch', 10_000),
+      // 0 is allowed: a graph from the first entry.
+      minEntries: hnsw.minEntries === 0 ? 0 : positiveInt(hnsw.minEntries ?? 1000, 'semanticCache.hnsw.minEntries'),
+    },
   };
 }

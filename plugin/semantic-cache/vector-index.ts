@@ -2,8 +2,9 @@
 // - SparseIndex: an inverted index for hashed-feature vectors (the offline embedder: ~50-150 non-zero components
 //   out of 8,192). A query touches only the posting lists of its own features, so it stays fast at 100,000 entries
 //   and the scores are exact cosines.
-// - FlatIndex: a contiguous Float32 scan for dense model embeddings (384-1,536 dimensions). Exact, simple, and fast
-//   enough at the sizes one partition reaches in practice; see the figures in docs/semantic-cache.md.
+// - FlatIndex: a contiguous Float32 scan for dense model embeddings (384-1,536 dimensions). Exact and simple, but
+//   linear: the default for dense vectors is the HNSW graph in hnsw.ts, which keeps this exact scan for small
+//   partitions (index: 'flat' forces it everywhere); see the figures in docs/semantic-cache.md.
 // Vectors are unit length (the cache normalises them), so a dot product is the cosine similarity.
 
 import type { Signals } from './text.js';
@@ -31,6 +32,8 @@ export interface VectorIndex {
   search(query: Float32Array, k: number, minScore: number, now: number): Candidate[];
   /** Approximate bytes held (vectors, postings, metadata). */
   bytes(): number;
+  /** Stops any background work (the HNSW index links vectors in the background). */
+  close?(): void;
 }
 
 /** Unit-length copy of a vector (zero vectors stay zero). */
@@ -44,7 +47,7 @@ export function normalise(v: Float32Array): Float32Array {
   return out;
 }
 
-function topK(out: Candidate[], k: number, candidate: Candidate): void {
+export function topK(out: Candidate[], k: number, candidate: Candidate): void {
   if (out.length < k) {
     out.push(candidate);
     out.sort((a, b) => b.score - a.score);
@@ -58,7 +61,7 @@ function topK(out: Candidate[], k: number, candidate: Candidate): void {
 
 const ENTRY_OVERHEAD = 160;
 
-function entryBytes(e: IndexedEntry): number {
+export function entryBytes(e: IndexedEntry): number {
   return (
     ENTRY_OVERHEAD +
     e.id.length * 2 +

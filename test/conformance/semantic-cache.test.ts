@@ -2,7 +2,7 @@
 // invalidation, eviction and cross-instance sync.
 
 import { describeForEachStore, uniquePrefix } from '../support/stores';
-import type { LlmRequest } from '../../plugin/index';
+import { functionEmbedder, type LlmRequest } from '../../plugin/index';
 import { DEFAULT_THRESHOLD } from '../../plugin/semantic-cache/options';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -209,4 +209,71 @@ describeForEachStore('semantic cache', ({ tier, makeKit }) => {
     expect(await eventually(async () => (await b.lookup(paraphrase)).status === 'miss', 1000)).toBe(true);
     expect(b.stats().indexedEntries).toBe(0);
   });
+
+  // Dense vectors go to the HNSW index (here with a graph from the first entry); the same sync contract holds.
+  testSync('dense vectors (HNSW index): stored, found and invalidated across instances within 1 s', async () => {
+    const prefix = uniquePrefix();
+    const kitA = makeKit({ prefix });
+    const kitB = tier === 'memory' ? kitA : makeKit({ prefix });
+    const guards = {
+      negation: false,
+      numbers: false,
+      entities: false,
+      intent: false,
+      refinement: false,
+      substitution: false,
+      minOverlap: 0,
+    };
+    // The reordered question scores 1 with its own entry and at most about 0.92 with any other.
+    const options = { embedder: bagOfWords, threshold: 0.97, guards, hnsw: { minEntries: 0 } };
+    const a = kitA.semanticCache(options);
+    const b = kitB.semanticCache(options);
+    // 40 questions with distinct word pairs (a, (a + q) mod 11): a bag-of-words vector per question.
+    const pair = (i: number) => [WORDS[i % 11], WORDS[((i % 11) + Math.floor(i / 11)) % 11]];
+    const question = (i: number) => `tell me about ${pair(i)[0]} and ${pair(i)[1]}`;
+    expect((await b.lookup(ask(question(0)))).status).toBe('miss');
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) ids.push((await a.store(ask(question(i)), `answer ${i}`)).id as string);
+    // The same words in another order: not the exact entry, a vector match of score 1.
+    const reordered = (i: number) => ask(`about ${pair(i)[1]} and ${pair(i)[0]} tell me`);
+    expect(await eventually(async () => (await b.lookup(reordered(17))).response === 'answer 17', 1000)).toBe(true);
+    const hit = await b.lookup(reordered(17));
+    expect(hit).toMatchObject({ status: 'hit', kind: 'semantic', id: ids[17] });
+    await a.invalidate({ id: ids[17] as string });
+    expect(await eventually(async () => (await b.lookup(reordered(17))).status === 'miss', 1000)).toBe(true);
+    expect(await eventually(async () => b.stats().indexedEntries === 39, 1000)).toBe(true);
+    expect((await b.lookup(reordered(18))).response).toBe('answer 18');
+  });
 });
+
+const WORDS = [
+  'apple',
+  'river',
+  'engine',
+  'violet',
+  'harbor',
+  'pencil',
+  'glacier',
+  'lantern',
+  'meadow',
+  'copper',
+  'falcon',
+];
+
+/** A small deterministic dense embedder: each word has a fixed pseudo-random direction, a text is their sum. */
+const bagOfWords = functionEmbedder(
+  async (texts) =>
+    texts.map((text) => {
+      const v = new Float32Array(32);
+      for (const word of text.toLowerCase().match(/[a-z]+/g) ?? []) {
+        let h = 2166136261;
+        for (const ch of word) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+        for (let i = 0; i < 32; i++) {
+          h = (Math.imul(h, 1664525) + 1013904223) >>> 0;
+          v[i] = (v[i] as number) + h / 2 ** 32 - 0.5;
+        }
+      }
+      return v;
+    }),
+  { name: 'bag-of-words', dimensions: 32 },
+);

@@ -111,20 +111,23 @@ function deriveName(context: FeatureContext, config: LimiterConfig): string {
   return n === 0 ? base : `${base}-${n}`;
 }
 
-const CONSTANTS_LINE = 'local C, F = nil, nil -- constants';
+const CONSTANTS_LINE = 'local C, F, V, out = nil, nil, nil, nil -- constants';
 
 /**
  * The limiter's own copy of lua/limit.lua with its block duration, policies and state format written into the
  * source: each call then sends two arguments (cost, mode) instead of 3 + 4 per policy, and the server parses none
  * of them. One script per limiter in the server's script cache, loaded by the first call (NOSCRIPT, then EVAL).
  */
-function scriptFor(blockMs: number, policies: readonly CompiledPolicy[]): Script {
+export function scriptFor(blockMs: number, policies: readonly CompiledPolicy[]): Script {
   const constants = [blockMs, ...policies.flatMap((p) => [p.algorithm, p.limit, p.windowMs, p.burst])];
   if (!constants.every(Number.isFinite)) throw new TypeError('rate limiter: policy figures must be finite numbers');
   const format = 'd'.repeat(stateLength(policies));
+  // Seven scratch slots per policy (see the script), and the reply: two, then four per policy.
+  const scratch = policies.map(() => "false, 0, 0, 0, 0, 0, ''").join(', ');
+  const reply = new Array(2 + 4 * policies.length).fill(0).join(', ');
   const source = limitScript.source.replace(
     CONSTANTS_LINE,
-    `local C, F = { ${constants.map(String).join(', ')} }, '${format}'`,
+    `local C, F, V, out = { ${constants.map(String).join(', ')} }, '${format}', { ${scratch} }, { ${reply} }`,
   );
   if (source === limitScript.source) throw new Error('lua/limit.lua: the constants line is missing');
   const sha = createHash('sha1').update(source).digest('hex');

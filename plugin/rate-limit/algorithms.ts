@@ -21,14 +21,19 @@ export interface CompiledPolicy {
   readonly burst: number;
 }
 
-/** Per-policy state: a window start and counts (windows), tokens and time (bucket), theoretical arrival (GCRA). */
-interface State {
-  a: number;
-  b: number;
-  c: number;
-  /** Sliding window only: when counting began in the current (d) and the previous (e) window. */
-  d?: number;
-  e?: number;
+/** Numbers per algorithm after a policy's expiry in a client's state (indexed by algorithm code). */
+export const STATE_FIELDS: readonly number[] = [0, 2, 5, 2, 1];
+/** Numbers before the policies' own: block-until (ms; 0 when never blocked), the blocking policy's index. */
+const HEADER = 2;
+
+/**
+ * How many numbers one client's state holds for these policies: the header, then per policy its expiry and its
+ * fields (the same layout as the string lua/limit.lua packs).
+ */
+export function stateLength(policies: readonly CompiledPolicy[]): number {
+  let length = HEADER;
+  for (const p of policies) length += 1 + (STATE_FIELDS[p.algorithm] as number);
+  return length;
 }
 
 /** What the embedded engine offers (a MemoryEngine fits). */
@@ -41,66 +46,82 @@ export interface StateEngine {
 }
 
 /**
- * Runs one decision against every policy. Same output layout as the Lua script: `[block ms left, blocking policy
- * index, then per policy: allowed (1/0), remaining, reset ms, retry-after ms]`.
+ * Runs one decision against every policy. A client's whole state for the limiter is one entry under `key` (an
+ * array of numbers laid out as lua/limit.lua's string, see stateLength), with each policy's own expiry inside it.
+ * Same output layout as the Lua script: `[block ms left, blocking policy index, then per policy: allowed (1/0),
+ * remaining, reset ms, retry-after ms]`.
  */
 export function decide(
   engine: StateEngine,
-  blockKey: string,
-  keys: readonly string[],
+  key: string,
   policies: readonly CompiledPolicy[],
   cost: number,
   mode: Mode,
   blockMs: number,
 ): number[] {
   const now = engine.now();
-  if (mode !== FORCE && blockMs > 0) {
-    const left = engine.pttl(blockKey);
-    if (left > 0) return [left, Number(engine.get(blockKey) ?? 0)];
+  const count = stateLength(policies);
+  let S = engine.get<number[]>(key);
+  // Not of this layout: read as no state (the Lua reads a string of another length the same way).
+  if (S !== undefined && (!Array.isArray(S) || S.length !== count)) S = undefined;
+  if (mode !== FORCE && blockMs > 0 && S !== undefined && (S[0] as number) > now) {
+    return [Math.ceil((S[0] as number) - now), S[1] as number];
   }
   const n = policies.length;
-  const writes: Array<{ state: State; ttl: number }> = new Array(n);
+  // The state to write if the request is consumed: header, then per policy its new expiry and fields.
+  const W = new Array<number>(count).fill(0);
   // Per policy: allowed, remaining/reset without (r0, e0) and with (r1, e1) the cost, retry-after.
   const res = new Array<[boolean, number, number, number, number, number]>(n);
   let all = true;
   let worst = -1;
   let worstRetry = -1;
+  let longest = 1;
+  let o = HEADER;
   for (let i = 0; i < n; i++) {
     const p = policies[i] as CompiledPolicy;
-    const st = engine.get<State>(keys[i] as string);
     const { limit, windowMs: w, burst } = p;
+    // This policy's stored fields are S[o + 1 ..], valid while its own expiry S[o] is ahead.
+    const st = S !== undefined && (S[o] as number) > now ? S : undefined;
     let allowed: boolean;
     let r0: number;
     let r1: number;
     let e0: number;
     let e1: number;
     let retry: number;
+    let ttl: number;
     if (p.algorithm === FIXED_WINDOW) {
       const ws = now - (now % w);
-      const used = st && st.a === ws ? st.b : 0;
+      const used = st && st[o + 1] === ws ? (st[o + 2] as number) : 0;
       allowed = used + cost <= limit;
       e0 = ws + w - now;
       e1 = e0;
       r0 = limit - used;
       r1 = r0 - cost;
-      writes[i] = { state: { a: ws, b: used + cost, c: 0 }, ttl: e0 };
+      W[o + 1] = ws;
+      W[o + 2] = used + cost;
+      ttl = e0;
       retry = allowed ? 0 : cost > limit ? e0 + w : e0;
     } else if (p.algorithm === SLIDING_WINDOW) {
       // See lua/limit.lua: the windows' grid starts at the client's first request (kept while its state lives), and
       // the previous count is spread from its window's first request to the window's end.
-      const ws = st ? (now >= st.a ? st.a + Math.floor((now - st.a) / w) * w : st.a) : now;
+      let ws = now;
       let cur = 0;
       let prev = 0;
       let first: number | undefined;
       let pfirst = ws - w;
-      if (st && st.a === ws) {
-        cur = st.b;
-        prev = st.c;
-        first = st.d;
-        pfirst = st.e ?? pfirst;
-      } else if (st && st.a === ws - w) {
-        prev = st.b;
-        pfirst = st.d ?? pfirst;
+      if (st) {
+        const s = st[o + 1] as number;
+        ws = now >= s ? s + Math.floor((now - s) / w) * w : s;
+        pfirst = ws - w;
+        if (s === ws) {
+          cur = st[o + 2] as number;
+          prev = st[o + 3] as number;
+          first = st[o + 4] as number;
+          pfirst = st[o + 5] as number;
+        } else if (s === ws - w) {
+          prev = st[o + 2] as number;
+          pfirst = st[o + 4] as number;
+        }
       }
       const span = ws - pfirst;
       const from = Math.max(now - w, pfirst);
@@ -111,7 +132,12 @@ export function decide(
       e1 = e0;
       r0 = limit - est;
       r1 = r0 - cost;
-      writes[i] = { state: { a: ws, b: cur + cost, c: prev, d: first ?? now, e: pfirst }, ttl: e0 + w };
+      W[o + 1] = ws;
+      W[o + 2] = cur + cost;
+      W[o + 3] = prev;
+      W[o + 4] = first ?? now;
+      W[o + 5] = pfirst;
+      ttl = e0 + w;
       if (allowed) retry = 0;
       else if (cost > limit) retry = e0 + w;
       else if (cur + cost <= limit) retry = ws + w - ((limit - cur - cost) / prev) * span - now;
@@ -122,27 +148,36 @@ export function decide(
     } else if (p.algorithm === TOKEN_BUCKET) {
       const rate = limit / w;
       // A clock that stepped back must not take tokens away (see lua/limit.lua).
-      const tokens = st ? Math.min(burst, st.a + Math.max(0, now - st.b) * rate) : burst;
+      const tokens = st
+        ? Math.min(burst, (st[o + 1] as number) + Math.max(0, now - (st[o + 2] as number)) * rate)
+        : burst;
       allowed = tokens >= cost;
       r0 = tokens;
       r1 = tokens - cost;
       e0 = (burst - r0) / rate;
       e1 = (burst - r1) / rate;
-      writes[i] = { state: { a: r1, b: now, c: 0 }, ttl: e1 };
+      W[o + 1] = r1;
+      W[o + 2] = now;
+      ttl = e1;
       retry = allowed ? 0 : cost > burst ? e0 + w : (cost - tokens) / rate;
     } else {
       const interval = w / limit;
       const tau = burst * interval;
-      const tat = st && st.a >= now ? st.a : now;
+      const tat = st && (st[o + 1] as number) >= now ? (st[o + 1] as number) : now;
       const newTat = tat + cost * interval;
       allowed = newTat - now <= tau + 0.0001;
       e0 = tat - now;
       e1 = newTat - now;
       r0 = (tau - e0) / interval + 0.0001;
       r1 = (tau - e1) / interval + 0.0001;
-      writes[i] = { state: { a: newTat, b: 0, c: 0 }, ttl: e1 };
+      W[o + 1] = newTat;
+      ttl = e1;
       retry = allowed ? 0 : cost > burst ? e0 + w : newTat - tau - now;
     }
+    // The policy's expiry, as its key's time to live was: whole milliseconds, at least one.
+    ttl = Math.max(1, Math.ceil(ttl));
+    if (ttl > longest) longest = ttl;
+    W[o] = now + ttl;
     if (!allowed) {
       all = false;
       if (retry > worstRetry) {
@@ -151,6 +186,7 @@ export function decide(
       }
     }
     res[i] = [allowed, r0, r1, e0, e1, retry];
+    o += 1 + (STATE_FIELDS[p.algorithm] as number);
   }
   const consumed = mode === FORCE || (mode === CONSUME && all);
   const out: number[] = [0, 0];
@@ -160,12 +196,25 @@ export function decide(
     out.push(allowed ? 1 : 0, Math.floor(Math.max(0, remaining)), Math.ceil(consumed ? e1 : e0), Math.ceil(retry));
   }
   if (consumed) {
-    for (let i = 0; i < n; i++) {
-      const wr = writes[i] as { state: State; ttl: number };
-      engine.set(keys[i] as string, wr.state, Math.max(1, Math.ceil(wr.ttl)));
+    // A block still running (force mode reconciles during one) is kept, and the entry outlives it.
+    if (S !== undefined && (S[0] as number) > now) {
+      W[0] = S[0] as number;
+      W[1] = S[1] as number;
+      longest = Math.max(longest, Math.ceil((S[0] as number) - now));
     }
+    engine.set(key, W, longest);
   } else if (mode === CONSUME && blockMs > 0) {
-    engine.set(blockKey, worst, blockMs);
+    // The policies' states stay as they were (none of them consumed); only the block is added.
+    const B = S === undefined ? new Array<number>(count).fill(0) : S.slice();
+    B[0] = now + blockMs;
+    B[1] = worst;
+    longest = blockMs;
+    o = HEADER;
+    for (const p of policies) {
+      longest = Math.max(longest, Math.ceil((B[o] as number) - now));
+      o += 1 + (STATE_FIELDS[p.algorithm] as number);
+    }
+    engine.set(key, B, longest);
     out[0] = blockMs;
     out[1] = worst;
   }

@@ -7,7 +7,16 @@ import { MemoryEngine } from '../connection/memory.js';
 import type { Script } from '../connection/types.js';
 import type { FeatureContext } from '../core/context.js';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
-import { type CompiledPolicy, CONSUME, decide, FORCE, type Mode, PEEK, type StateEngine } from './algorithms.js';
+import {
+  type CompiledPolicy,
+  CONSUME,
+  decide,
+  FORCE,
+  type Mode,
+  PEEK,
+  type StateEngine,
+  stateLength,
+} from './algorithms.js';
 import type { LimiterConfig } from './options.js';
 import { limit as limitScript } from './scripts.generated.js';
 
@@ -102,20 +111,37 @@ function deriveName(context: FeatureContext, config: LimiterConfig): string {
   return n === 0 ? base : `${base}-${n}`;
 }
 
-const CONSTANTS_LINE = 'local C = nil -- constants';
+const CONSTANTS_LINE = 'local C, F, V, out = nil, nil, nil, nil -- constants';
 
 /**
- * The limiter's own copy of lua/limit.lua with its block duration and policies written into the source: each call
- * then sends two arguments (cost, mode) instead of 3 + 4 per policy, and the server parses none of them. One
- * script per limiter in the server's script cache, loaded by the first call (NOSCRIPT, then EVAL).
+ * The limiter's own copy of lua/limit.lua with its block duration, policies and state format written into the
+ * source: each call then sends two arguments (cost, mode) instead of 3 + 4 per policy, and the server parses none
+ * of them. One script per limiter in the server's script cache, loaded by the first call (NOSCRIPT, then EVAL).
  */
-function scriptFor(blockMs: number, policies: readonly CompiledPolicy[]): Script {
+export function scriptFor(blockMs: number, policies: readonly CompiledPolicy[]): Script {
   const constants = [blockMs, ...policies.flatMap((p) => [p.algorithm, p.limit, p.windowMs, p.burst])];
   if (!constants.every(Number.isFinite)) throw new TypeError('rate limiter: policy figures must be finite numbers');
-  const source = limitScript.source.replace(CONSTANTS_LINE, `local C = { ${constants.map(String).join(', ')} }`);
+  const format = 'd'.repeat(stateLength(policies));
+  // Seven scratch slots per policy (see the script), and the reply: two, then four per policy.
+  const scratch = policies.map(() => "false, 0, 0, 0, 0, 0, ''").join(', ');
+  const reply = new Array(2 + 4 * policies.length).fill(0).join(', ');
+  const source = limitScript.source.replace(
+    CONSTANTS_LINE,
+    `local C, F, V, out = { ${constants.map(String).join(', ')} }, '${format}', { ${scratch} }, { ${reply} }`,
+  );
   if (source === limitScript.source) throw new Error('lua/limit.lua: the constants line is missing');
   const sha = createHash('sha1').update(source).digest('hex');
-  return { name: limitScript.name, source, sha, keys: policies.length + 1 };
+  return { name: limitScript.name, source, sha, keys: 1 };
+}
+
+/**
+ * The last part of a limiter's state key: its name, then a digest of its policies' names and algorithms, which fix
+ * the state's layout. A limiter whose policies were renamed, reordered or given another algorithm starts from fresh
+ * state instead of reading numbers laid out for other policies; a changed limit, window or burst keeps the counts.
+ */
+export function statePart(name: string, policies: readonly CompiledPolicy[]): string {
+  const layout = policies.map((p) => `${p.name}/${p.algorithm}`).join();
+  return `${name}#${createHash('sha1').update(`v2|${layout}`).digest('hex').slice(0, 8)}`;
 }
 
 interface CacheEntry {
@@ -135,8 +161,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   const name = deriveName(context, config);
   const n = policies.length;
   const keyOf = store.keys.forFeature('rl');
-  const suffixes = policies.map((p) => `${name}:${p.name}`);
-  const blockSuffix = `${name}:!block`;
+  const part = statePart(name, policies);
   const script = scriptFor(blockMs, policies);
   const stats: RateLimiterStats = {
     storeCalls: 0,
@@ -154,24 +179,20 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   let closed = false;
 
   // Built keys of recently seen clients: the hot path skips escaping and concatenation for a returning client.
-  // Bounded: cleared when full (cheaper than LRU bookkeeping, and refilled by the next requests). `all` is the block
-  // key then the policies' keys (the script's KEYS), `states` the policies' keys alone (the embedded engine's).
-  const keyCache = new Map<string, { all: string[]; states: string[] }>();
-  const keysFor = (id: string): { all: string[]; states: string[] } => {
+  // Bounded: cleared when full (cheaper than LRU bookkeeping, and refilled by the next requests). Each entry is the
+  // script's KEYS: the one key holding the client's whole state for this limiter.
+  const keyCache = new Map<string, [string]>();
+  const keysFor = (id: string): [string] => {
     let keys = keyCache.get(id);
     if (keys === undefined) {
-      const states = new Array<string>(n);
-      for (let i = 0; i < n; i++) states[i] = keyOf(id, suffixes[i] as string);
-      keys = { all: [keyOf(id, blockSuffix), ...states], states };
+      keys = [keyOf(id, part)];
       if (keyCache.size >= 4096) keyCache.clear();
       keyCache.set(id, keys);
     }
     return keys;
   };
-  const decideIn = (engine: StateEngine, id: string, cost: number, mode: Mode): number[] => {
-    const keys = keysFor(id);
-    return decide(engine, keys.all[0] as string, keys.states, policies, cost, mode, blockMs);
-  };
+  const decideIn = (engine: StateEngine, id: string, cost: number, mode: Mode): number[] =>
+    decide(engine, keysFor(id)[0], policies, cost, mode, blockMs);
   // The arguments of the common call (cost 1, consume) are built once per limiter, not once per request.
   const argsOne = [1, CONSUME];
   const memory = store.mode === 'memory' ? store : undefined;
@@ -187,7 +208,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       }
     }
     const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode];
-    return (redis as NonNullable<typeof redis>).script(script, keysFor(id).all, args) as Promise<ArrayLike<unknown>>;
+    return (redis as NonNullable<typeof redis>).script(script, keysFor(id), args) as Promise<ArrayLike<unknown>>;
   };
 
   const toResult = (raw: ArrayLike<unknown>): RateLimitResult => {
@@ -417,11 +438,10 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       const id = idOf(String(key));
       blocked.delete(id);
       pending.delete(id);
-      const keys = keysFor(id).all;
-      if (local) for (const key of keys) local.delete(key);
-      // Every key of one id shares a hash slot, so one DEL is legal on a Cluster too.
-      if (store.mode === 'memory') for (const key of keys) store.engine.delete(key);
-      else await store.command('DEL', ...keys);
+      const [stateKey] = keysFor(id);
+      local?.delete(stateKey);
+      if (store.mode === 'memory') store.engine.delete(stateKey);
+      else await store.command('DEL', stateKey);
     },
     async flush() {
       if (pending.size > 0) await reconcile();

@@ -4,6 +4,7 @@
 
 import express from 'express';
 import request from 'supertest';
+import { statePart } from '../../plugin/rate-limit/limiter';
 import { limit as limitScript } from '../../plugin/rate-limit/scripts.generated';
 import { describeForEachStore } from '../support/stores';
 
@@ -151,11 +152,35 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
       expect((await rl.limit(key)).remaining).toBe(8);
     }
     const short = kit.rateLimiter({ name: 'short', limit: 10, window: '2 s', algorithm: 'fixed-window' });
-    const stored = kit.store.keys.key('rl', 'plain', 'short', 'default');
+    const stored = kit.store.keys.key('rl', 'plain', statePart('short', short.policies));
     await short.limit('plain');
     const ttl = await kit.store.pttl(stored);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(2000);
+  });
+
+  test("one key per client and limiter, however many policies, living as long as its longest policy's state", async () => {
+    const kit = makeKit();
+    const rl = kit.rateLimiter({
+      name: 'onekey',
+      policies: [
+        { name: 'burst', limit: 5, window: '1 s', algorithm: 'fixed-window' },
+        { name: 'hourly', limit: 100, window: '1 h' },
+        { name: 'even', limit: 1000, window: '1 h', algorithm: 'gcra' },
+      ],
+    });
+    await rl.limit('k');
+    const state = kit.store.keys.key('rl', 'k', statePart('onekey', rl.policies));
+    // The sliding window's state lives to the end of the window after the current one: up to 2 h.
+    const ttl = await kit.store.pttl(state);
+    expect(ttl).toBeGreaterThan(3_600_000);
+    expect(ttl).toBeLessThanOrEqual(7_200_000);
+    // Nothing under the per-policy keys of earlier versions.
+    for (const part of ['burst', 'hourly', 'even', '!block']) {
+      expect(await kit.store.pttl(kit.store.keys.key('rl', 'k', 'onekey', part))).toBe(-2);
+    }
+    await rl.reset('k');
+    expect(await kit.store.pttl(state)).toBe(-2);
   });
 
   if (tier === 'standalone') {

@@ -17,13 +17,12 @@ import {
 function harness(policies: CompiledPolicy[], blockMs = 0) {
   let now = 1_700_000_000_000; // a whole second: windows start at 0
   const engine = new MemoryEngine({ maxKeys: 1000, sweepIntervalMs: 60_000, now: () => now });
-  const keys = policies.map((p) => `k:${p.name}`);
   return {
     at(ms: number) {
       now = 1_700_000_000_000 + ms;
     },
     hit(cost = 1, mode: 0 | 1 | 2 = CONSUME) {
-      const raw = decide(engine, 'k:block', keys, policies, cost, mode, blockMs);
+      const raw = decide(engine, 'k', policies, cost, mode, blockMs);
       return { blocked: raw[0] as number, allowed: raw[2] === 1, remaining: raw[3], reset: raw[4], retry: raw[5], raw };
     },
     close: () => engine.close(),
@@ -176,4 +175,30 @@ test('sliding window: a steady client gets the same count wherever in the clock 
   }
   for (const admitted of counts) expect(Math.abs(admitted - 1000)).toBeLessThanOrEqual(20);
   expect(new Set(counts).size).toBe(1);
+});
+
+test("one state for several policies: each policy's state lapses on its own idle time, as with a key per policy", () => {
+  // A sliding window kept beside a 1-hour policy in one entry must restart its windows' grid after two idle windows,
+  // exactly as it does alone (its state used to be a key of its own that expired then).
+  const steps: Array<[number, number]> = [
+    [0, 10],
+    [2500, 10],
+    [3400, 1],
+    [3600, 1],
+    [9100, 4],
+    [9950, 7],
+    [10_200, 3],
+  ];
+  const alone = harness([p(SLIDING_WINDOW, 10, 1000)]);
+  const beside = harness([p(SLIDING_WINDOW, 10, 1000), p(GCRA, 1000, 3_600_000)]);
+  const run = (h: ReturnType<typeof harness>) =>
+    steps.map(([t, cost]) => {
+      h.at(t);
+      return h.hit(cost).raw.slice(2, 6);
+    });
+  const expected = run(alone);
+  expect(run(beside)).toEqual(expected);
+  expect(expected.map((r) => r[0])).toEqual([1, 1, 0, 1, 1, 0, 1]);
+  alone.close();
+  beside.close();
 });

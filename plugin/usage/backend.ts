@@ -2,12 +2,18 @@
 // Redis-protocol store, one script per workspace, all in one pipeline). All keys of one workspace share its
 // `{workspace}` hash tag.
 
+/**
+ * The increments of one minute of one workspace. They go to that minute's hash and to the hour, day and month
+ * hashes that contain it: the store does that fan-out (on Redis, inside the script), so a flush sends each field
+ * once instead of once per bucket size.
+ */
 export interface CounterWrite {
-  key: string;
+  /** The minute, hour, day and month hashes, in that order. */
+  keys: readonly [string, string, string, string];
+  /** Epoch ms each of those keys expires at (bucket end + its retention), same order. */
+  expireAt: readonly [number, number, number, number];
   /** Hash field → increment. */
   fields: Map<string, number>;
-  /** Epoch ms the key expires at (bucket end + retention). */
-  expireAt: number;
 }
 
 export interface UniqueWrite {

@@ -9,13 +9,18 @@ export class MemoryUsageBackend implements UsageBackend {
 
   async apply(batch: UsageBatch): Promise<void> {
     const now = this.engine.now();
-    for (const c of batch.groups.flatMap((g) => g.counters)) {
-      let hash = this.engine.get<Map<string, number>>(c.key);
-      if (!(hash instanceof Map)) {
-        hash = new Map();
-        this.engine.set(c.key, hash, Math.max(1, c.expireAt - now));
+    for (const group of batch.groups) {
+      for (const c of group.counters) {
+        for (let i = 0; i < c.keys.length; i++) {
+          const key = c.keys[i] as string;
+          let hash = this.engine.get<Map<string, number>>(key);
+          if (!(hash instanceof Map)) {
+            hash = new Map();
+            this.engine.set(key, hash, Math.max(1, (c.expireAt[i] as number) - now));
+          }
+          for (const [field, n] of c.fields) hash.set(field, (hash.get(field) ?? 0) + n);
+        }
       }
-      for (const [field, n] of c.fields) hash.set(field, (hash.get(field) ?? 0) + n);
     }
     for (const u of batch.uniques) {
       let set = this.engine.get<Set<string>>(u.key);

@@ -136,32 +136,42 @@ export class RedisUsageBackend implements UsageBackend {
   }
 }
 
-// Arguments per script: a workspace with many users can have tens of thousands of fields in one flush, and one
-// script blocks the server while it runs. Past this a workspace's share goes in several scripts.
-const MAX_ARGS = 16_000;
+// Increments per script: a workspace with many users can have tens of thousands of fields in one flush, and one
+// script blocks the server while it runs. Each field is four HINCRBYs (minute, hour, day, month); past this a
+// workspace's share goes in several scripts.
+const MAX_INCREMENTS = 8_000;
+const MAX_FIELDS = MAX_INCREMENTS / 4;
 
 /**
- * KEYS and ARGV of apply_batch.lua for one workspace's share of a batch, in chunks of at most about MAX_ARGS. Chunk
- * i of every batch records its batch number in its own key (`<applied key>:<i>`, same hash tag): the chunking of a
- * kept batch never changes, so each chunk is recognised on a retry like a whole batch.
+ * KEYS and ARGV of apply_batch.lua for one workspace's share of a batch, in chunks of at most MAX_FIELDS fields.
+ * Chunk i of every batch records its batch number in its own key (`<applied key>:<i>`, same hash tag): the chunking
+ * of a kept batch never changes, so each chunk is recognised on a retry like a whole batch.
  */
 function scriptCalls(group: CounterGroup, seq: number): Array<{ keys: string[]; args: RedisArg[] }> {
   const calls: Array<{ keys: string[]; args: RedisArg[] }> = [];
   let call = { keys: [group.appliedKey], args: [seq, APPLIED_RETENTION_MS] as RedisArg[] };
+  let fields = 0;
   calls.push(call);
   for (const c of group.counters) {
-    let entries = [...c.fields];
-    while (entries.length > 0) {
-      if (call.args.length >= MAX_ARGS) {
+    let countAt = -1;
+    let count = 0;
+    for (const [field, n] of c.fields) {
+      if (fields >= MAX_FIELDS) {
         call = { keys: [`${group.appliedKey}:${calls.length}`], args: [seq, APPLIED_RETENTION_MS] };
         calls.push(call);
+        fields = 0;
+        countAt = -1;
       }
-      const room = Math.max(1, Math.floor((MAX_ARGS - call.args.length - 2) / 2));
-      const part = entries.slice(0, room);
-      entries = entries.slice(room);
-      call.keys.push(c.key);
-      call.args.push(c.expireAt, part.length);
-      for (const [field, n] of part) call.args.push(field, n);
+      if (countAt < 0) {
+        // This minute's four keys open a section of the chunk: expiries, then the field count (filled in below).
+        call.keys.push(...c.keys);
+        call.args.push(...c.expireAt, 0);
+        countAt = call.args.length - 1;
+        count = 0;
+      }
+      call.args.push(field, n);
+      call.args[countAt] = ++count;
+      fields++;
     }
   }
   return calls;

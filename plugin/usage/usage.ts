@@ -360,10 +360,11 @@ export class UsageTracker {
     this.logger.error({ code: 'ERR_KIT_USAGE_LOST', series: batch.pending.length, batch: batch.id }, message);
   }
 
-  // Expands the buffered (workspace, user, route, feature, minute) tuples into per-bucket hash increments, grouped
-  // by workspace (one script per workspace on Redis).
+  // Turns the buffered (workspace, user, route, feature, minute) tuples into per-minute hash increments, grouped by
+  // workspace (one script per workspace on Redis). The hour, day and month hashes get the same increments from the
+  // store (see CounterWrite), so each field is built and sent once.
   private writes(batch: Pending[]): { groups: CounterGroup[]; uniques: UniqueWrite[] } {
-    const groups = new Map<string, { appliedKey: string; counters: Map<string, CounterWrite> }>();
+    const groups = new Map<string, { appliedKey: string; counters: Map<number, CounterWrite> }>();
     const uniques = new Map<string, UniqueWrite & { set: Set<string> }>();
     const retention = this.config.retentionMs;
     const bump = (c: CounterWrite, f: string, n: number) => {
@@ -375,23 +376,33 @@ export class UsageTracker {
         group = { appliedKey: this.keyFor(p.ws, 'applied', this.trackerId), counters: new Map() };
         groups.set(p.ws, group);
       }
-      const counters = group.counters;
       const ms = p.minute * MINUTE;
-      for (const g of GRANULARITIES) {
-        const start = bucketStart(g, ms);
-        const key = this.bucketKey(p.ws, g, start);
-        let c = counters.get(key);
-        if (!c) {
-          c = { key, fields: new Map(), expireAt: bucketEnd(g, start) + retention[g] };
-          counters.set(key, c);
-        }
-        bump(c, 'n', p.count);
-        if (p.route) bump(c, `r:${field(p.route)}`, p.count);
-        if (p.user) bump(c, `u:${field(p.user)}`, p.count);
-        if (p.feature) bump(c, `f:${field(p.feature)}`, p.count);
-        bump(c, 'tu', p.used);
-        bump(c, 'ts', p.saved);
+      let c = group.counters.get(p.minute);
+      if (!c) {
+        const starts = GRANULARITIES.map((g) => bucketStart(g, ms));
+        c = {
+          keys: [
+            this.bucketKey(p.ws, 'minute', starts[0] as number),
+            this.bucketKey(p.ws, 'hour', starts[1] as number),
+            this.bucketKey(p.ws, 'day', starts[2] as number),
+            this.bucketKey(p.ws, 'month', starts[3] as number),
+          ],
+          expireAt: [
+            bucketEnd('minute', starts[0] as number) + retention.minute,
+            bucketEnd('hour', starts[1] as number) + retention.hour,
+            bucketEnd('day', starts[2] as number) + retention.day,
+            bucketEnd('month', starts[3] as number) + retention.month,
+          ],
+          fields: new Map(),
+        };
+        group.counters.set(p.minute, c);
       }
+      bump(c, 'n', p.count);
+      if (p.route) bump(c, `r:${field(p.route)}`, p.count);
+      if (p.user) bump(c, `u:${field(p.user)}`, p.count);
+      if (p.feature) bump(c, `f:${field(p.feature)}`, p.count);
+      bump(c, 'tu', p.used);
+      bump(c, 'ts', p.saved);
       if (p.user) {
         const day = Math.floor(ms / DAY);
         const key = this.keyFor(p.ws, 'uu', String(day));

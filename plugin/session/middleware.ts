@@ -425,7 +425,7 @@ class SessionRequest implements SessionOwner {
   }
 
   /**
-   * The response's end(), for a request whose session was used (see RESPONSE_HOOKS): writes what changed, then
+   * The response's end(), for a request whose session was used (see responseHooks()): writes what changed, then
    * ends the response. `end` is the method the hook stands in for.
    */
   end(res: Response, end: Method, args: unknown[]): unknown {
@@ -680,28 +680,29 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
   };
   return function session(req: Request, res: Response, next: NextFunction): void {
     const r = req as RequestWithState;
-    if (sharesPrototypes(req, res) && req.res === res && !Object.hasOwn(req, 'session')) {
-      r[STATE] = context;
-    } else {
+    // The request's slot is written once: with the context when there is no session to read, else with the state
+    // built here (replacing one by the other costs V8 a second, slower store on these objects).
+    let owner: SessionRequest | undefined;
+    if (!sharesPrototypes(req, res) || req.res !== res || Object.hasOwn(req, 'session')) {
       // Not an Express request, or one whose req.session another middleware already set as a plain property:
       // the state is built now, the accessors defined on the request itself and the hooks on the response.
-      const owner = new SessionRequest(config, feature, req, res);
+      owner = new SessionRequest(config, feature, req, res);
       owner.hooksOnResponse();
       r[STATE] = owner;
       Object.defineProperties(req, REQUEST_PROPERTIES);
     }
     const header = req.headers.cookie;
-    if (header === undefined) {
-      next();
-      return;
-    }
-    const value = readCookie(header, cookieName);
+    const value = header === undefined ? undefined : readCookie(header, cookieName);
     const id = value === undefined ? undefined : cookies.verify(value);
     if (id === undefined) {
+      if (owner === undefined) r[STATE] = context;
       next();
       return;
     }
-    const owner = ownerOf(r) as SessionRequest;
+    if (owner === undefined) {
+      owner = new SessionRequest(config, feature, req, res);
+      r[STATE] = owner;
+    }
     const key = owner.loadKey(id);
     if (backend.loadNow !== undefined) {
       // The embedded store answers at once: no promise, no extra turn of the event loop.

@@ -576,22 +576,24 @@ const REQUEST_PROPERTIES: PropertyDescriptorMap = {
  * no used session goes straight through: one property read on its request. Middlewares that wrap res.end on the
  * instance (compression, caches) still reach these, through the method they wrapped.
  */
-function responseHooks(writeHead: Method, end: Method): PropertyDescriptorMap {
+function responseHooks(parent: { writeHead: Method; end: Method }): PropertyDescriptorMap {
+  // The methods are looked up on `parent` at each call, not kept: an agent that patches ServerResponse.prototype
+  // after the first session request still sees every response.
   return {
     writeHead: {
       configurable: true,
       writable: true,
-      value: function writeHead_(this: Response, ...args: unknown[]) {
+      value: function writeHead(this: Response, ...args: unknown[]) {
         ownerOfResponse(this)?.onHeaders();
-        return writeHead.apply(this, args);
+        return parent.writeHead.apply(this, args);
       },
     },
     end: {
       configurable: true,
       writable: true,
-      value: function end_(this: Response, ...args: unknown[]) {
+      value: function end(this: Response, ...args: unknown[]) {
         const owner = ownerOfResponse(this);
-        return owner === undefined ? end.apply(this, args) : owner.end(this, end, args);
+        return owner === undefined ? parent.end.apply(this, args) : owner.end(this, parent.end, args);
       },
     },
   };
@@ -649,8 +651,8 @@ function sharesPrototypes(req: Request, res: Response): boolean {
       sharedPrototypes.add(reqTarget);
     }
     if (!sharedPrototypes.has(resTarget)) {
-      const t = resTarget as { writeHead: Method; end: Method };
-      Object.defineProperties(resTarget, responseHooks(t.writeHead, t.end));
+      const parent = Object.getPrototypeOf(resTarget) as { writeHead: Method; end: Method };
+      Object.defineProperties(resTarget, responseHooks(parent));
       sharedPrototypes.add(resTarget);
     }
     checkedPrototypes.add(reqProto);

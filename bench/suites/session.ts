@@ -168,6 +168,14 @@ export const suite: Suite = {
       usesRedis: false,
       build: () => routes(express(), false),
     },
+    // What any app-wide middleware costs in Express 5 (one more router layer): the floor under the untouched rows.
+    {
+      name: 'noop',
+      label: 'reference: one no-op middleware app-wide, no session',
+      role: 'ours',
+      usesRedis: false,
+      build: () => withSession((_req, _res, next) => next(), false),
+    },
     kitSetup('kit-redis', 'kit.session, Redis', false),
     kitSetup('kit-memory', 'kit.session, embedded store', true),
     kitSetup(

@@ -46,6 +46,11 @@ export interface SessionBackend {
    * its idle deadline when the last touch is `touchMs` old or more.
    */
   load(key: string, timeouts: Timeouts, touchMs: number): Promise<RawSession | null>;
+  /**
+   * load() for a store that answers in the same turn (the embedded one): the middleware then calls next() without
+   * a promise in between. Absent on network stores.
+   */
+  loadNow?(key: string, timeouts: Timeouts, touchMs: number): RawSession | null;
   /** Returns 2 created, 1 written, 0 refused (see lua/save.lua). */
   write(key: string, op: WriteOp): Promise<0 | 1 | 2>;
   /** Deletes a session, optionally leaving a tombstone; returns the user id it was logged in as. */

@@ -27,7 +27,11 @@ export class MemorySessionBackend implements SessionBackend {
     return value instanceof Map ? (value as RawSession) : undefined;
   }
 
-  async load(key: string, { idleMs, absoluteMs }: Timeouts, touchMs: number): Promise<RawSession | null> {
+  async load(key: string, timeouts: Timeouts, touchMs: number): Promise<RawSession | null> {
+    return this.loadNow(key, timeouts, touchMs);
+  }
+
+  loadNow(key: string, { idleMs, absoluteMs }: Timeouts, touchMs: number): RawSession | null {
     const hash = this.hash(key);
     if (!hash || hash.has(META.tombstone)) return null;
     const created = Number(hash.get(META.created));

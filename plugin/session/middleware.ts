@@ -1,10 +1,16 @@
 // kit.session(): the middleware. Per request it only checks the cookie (no cookie, or a bad one: no store call);
 // a valid cookie costs one store round trip (a plain read; a touch goes with it at most once per interval).
 // Writes happen once, at the end of the request (or on save()), and carry only the fields whose JSON changed.
-// Nothing is hooked on the response until req.session is first used, so a route that never touches it pays for
-// nothing more.
+// A route that never touches req.session pays for one property on the request and, with a cookie, the read: the
+// fields are parsed on first use, and the end-of-response work runs only for a request whose session was used.
+//
+// Why so few per-request writes to req and res: Express 5 moves each request and response onto its app's
+// prototype (Object.setPrototypeOf), and on those objects every new own property costs V8 far more than on a
+// plain object (profiled: two symbol stores on req and two wrapper functions on res were most of the ~25 µs this
+// middleware added to a request that never read its session). So the accessors and the response hooks are
+// defined once on Express's shared prototypes, and a request carries a single slot: what the hooks look up.
 
-import { IncomingMessage } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
@@ -92,21 +98,34 @@ export function sendStoreError(res: Response, end: (chunk?: unknown) => void = (
   end(storeErrorBody());
 }
 
+/** The snapshot of a session that has none yet (never written to: adopt() and persist() replace it). */
+const NO_SNAPSHOT: Snapshot = new Map();
+
+type Method = (...args: any[]) => unknown;
+
 class SessionRequest implements SessionOwner {
   session: Session | undefined;
   /** The id the request's verified cookie carried. It becomes the session's id only if the store has it. */
   cookieId: string | undefined;
-  private snapshot: Snapshot = new Map();
+  /** Fields read from the store and not parsed yet: a route that never touches req.session never parses them. */
+  private raw: RawSession | undefined;
+  private snapshot: Snapshot = NO_SNAPSHOT;
   private persisted = false;
   private user: string | undefined;
   private destroyed = false;
   /** The store refused a write because the session ended elsewhere: nothing more is written for it. */
   private gone = false;
   degraded = false;
-  private hooked = false;
+  /** req.session was used: the end of the response runs finish(). */
+  private used = false;
+  /** Something may need a Set-Cookie (a new session, a new id, a destroy, a changed cookie): writeHead looks. */
+  private cookieWatch = false;
+  /** The hooks live on this response itself (not an Express response: see hookOwn()). */
+  private ownHooks = false;
+  private ending = false;
   private touchWanted = false;
   private cookieDone = false;
-  private chain: Promise<void> = Promise.resolve();
+  private chain: Promise<void> | undefined;
   private pending = 0;
   private wsPartCache: string | undefined;
 
@@ -130,8 +149,28 @@ class SessionRequest implements SessionOwner {
     return this.key(id);
   }
 
-  adopt(id: string, raw: RawSession): void {
+  /** What the middleware's read found for the cookie's id (null: no such live session). */
+  loaded(id: string, raw: RawSession | null): void {
+    this.cookieId = id;
+    if (raw) {
+      this.raw = raw;
+      this.persisted = true;
+    }
+  }
+
+  /** The session as it stands, parsing the fields read by the middleware on first need. */
+  private current(): Session | undefined {
+    const raw = this.raw;
+    if (raw !== undefined) {
+      this.raw = undefined;
+      this.adopt(this.cookieId as string, raw);
+    }
+    return this.session;
+  }
+
+  private adopt(id: string, raw: RawSession): void {
     const session = new Session(this, id);
+    const snapshot: Snapshot = new Map();
     for (const [field, json] of raw) {
       let name = field;
       if (field.charCodeAt(0) === 64) {
@@ -145,11 +184,12 @@ class SessionRequest implements SessionOwner {
       if (name === '__proto__' || name === 'id' || name === 'cookie') continue;
       try {
         session[name] = JSON.parse(json);
-        this.snapshot.set(name, json);
+        snapshot.set(name, json);
       } catch {
         // A field that is not JSON was not written by us: leave it out rather than fail the request.
       }
     }
+    this.snapshot = snapshot;
     this.session = session;
     this.cookieId = id;
     this.persisted = true;
@@ -158,17 +198,23 @@ class SessionRequest implements SessionOwner {
   /** The getter behind req.session. */
   access(): Session | undefined {
     if (this.destroyed) return undefined;
-    if (!this.hooked) this.hook();
-    this.session ??= new Session(this);
+    const session = this.current();
+    if (!this.used) this.use();
+    if (session !== undefined) return session;
+    // A new session: its cookie goes out once it holds something.
+    this.watchCookie();
+    this.session = new Session(this);
     return this.session;
   }
 
   assign(value: unknown): void {
+    const session = this.current();
+    if (!this.used) this.use();
+    this.watchCookie();
     // `req.session = null` is how cookie-session style code logs out: treat it as destroy at the end.
     if (value === null || value === undefined) {
-      if (!this.hooked) this.hook();
-      if (this.session) {
-        this.destroy(this.session).catch((error: unknown) => this.feature.storeFailed(error, 'session not destroyed'));
+      if (session) {
+        this.destroy(session).catch((error: unknown) => this.feature.storeFailed(error, 'session not destroyed'));
       }
       this.destroyed = true;
     } else if (value instanceof Session) {
@@ -176,10 +222,15 @@ class SessionRequest implements SessionOwner {
     }
   }
 
+  /** The session's cookie object was looked at: code may change its max age, which needs a Set-Cookie. */
+  cookieTouched(): void {
+    this.watchCookie();
+  }
+
   // Runs store work one piece at a time, in call order, so save(), regenerate() and the final flush never race.
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
     this.pending++;
-    const next = this.chain.then(work).finally(() => {
+    const next = (this.chain ?? Promise.resolve()).then(work).finally(() => {
       this.pending--;
     });
     this.chain = next.then(
@@ -289,18 +340,20 @@ class SessionRequest implements SessionOwner {
   }
 
   regenerate(session: Session): Promise<void> {
+    this.watchCookie();
     return this.enqueue(async () => {
       if (this.persisted) await this.drop(session.id, 0);
       this.persisted = false;
       this.destroyed = false;
       this.gone = false;
       this.user = undefined;
-      this.snapshot = new Map();
+      this.snapshot = NO_SNAPSHOT;
       this.session = new Session(this);
     });
   }
 
   destroy(session: Session): Promise<void> {
+    this.watchCookie();
     this.destroyed = true;
     return this.enqueue(async () => {
       if (this.persisted) await this.drop(session.id, 0);
@@ -318,7 +371,6 @@ class SessionRequest implements SessionOwner {
         throw new SessionGoneError();
       }
       for (const name of Object.keys(session)) delete session[name];
-      this.snapshot = new Map();
       this.adopt(session.id, raw);
       // adopt() made a new object; keep the caller's one, as express-session does.
       const fresh = this.session as Session;
@@ -331,6 +383,7 @@ class SessionRequest implements SessionOwner {
     if (userId.length === 0 || userId.length > MAX_USER_ID) {
       return Promise.reject(new TypeError(`session.login: user id must be 1 to ${MAX_USER_ID} characters`));
     }
+    this.watchCookie();
     return this.enqueue(async () => {
       const { backend, keys } = this.feature;
       const { idleMs, absoluteMs } = this.config;
@@ -361,50 +414,49 @@ class SessionRequest implements SessionOwner {
     });
   }
 
-  /** Installs the response hooks (once, on first use of req.session). */
-  private hook(): void {
-    this.hooked = true;
-    const res = this.res;
-    const writeHead = res.writeHead;
-    const end = res.end;
-    // writeHead has several overloads; they are passed through as they are.
-    res.writeHead = function (this: Response, ...args: any[]) {
-      owner.onHeaders();
-      return (writeHead as (...a: unknown[]) => Response).apply(this, args);
-    } as Response['writeHead'];
-    const owner = this;
-    let ending = false;
-    // end has several overloads; they are passed through as they are.
-    res.end = function (this: Response, ...args: any[]) {
-      const original = () => (end as (...a: unknown[]) => Response).apply(res, args);
-      if (ending) return original();
-      ending = true;
-      let work: Promise<void> | undefined;
-      try {
-        work = owner.finish();
-      } catch (error) {
-        work = Promise.reject(error);
-      }
-      if (!work) return original();
-      work
-        .then(original, (error: unknown) => {
-          owner.writeFailed();
-          if (!(error instanceof StoreUnavailableError || error instanceof ClosedError)) {
-            // Not the store's weather (e.g. a session over maxBytes): the response stands, the write is logged.
-            owner.feature.logger.error({ err: error }, 'session could not be saved');
-            original();
-          } else if (owner.config.onStoreError === 'fail' && !res.headersSent) {
-            owner.feature.storeFailed(error, 'session not saved, answered 503');
-            sendStoreError(res, (chunk) => (end as (c: unknown) => void).call(res, chunk));
-          } else {
-            owner.feature.storeFailed(error, 'session not saved');
-            original();
-          }
-        })
-        // A throw from the deferred end() (e.g. the socket is gone) must not become an unhandled rejection.
-        .catch((error: unknown) => owner.feature.logger.error({ err: error }, 'response could not be ended'));
-      return this;
-    } as Response['end'];
+  /** First use of req.session: from now on the end of the response waits for finish(). */
+  private use(): void {
+    this.used = true;
+    if (this.ownHooks) hookOwn(this.res, this);
+  }
+
+  private watchCookie(): void {
+    this.cookieWatch = true;
+  }
+
+  /**
+   * The response's end(), for a request whose session was used (see responseHooks()): writes what changed, then
+   * ends the response. `end` is the method the hook stands in for.
+   */
+  end(res: Response, end: Method, args: unknown[]): unknown {
+    if (!this.used || this.ending) return end.apply(res, args);
+    this.ending = true;
+    let work: Promise<void> | undefined;
+    try {
+      work = this.finish();
+    } catch (error) {
+      work = Promise.reject(error);
+    }
+    if (!work) return end.apply(res, args);
+    const original = () => end.apply(res, args);
+    work
+      .then(original, (error: unknown) => {
+        this.writeFailed();
+        if (!(error instanceof StoreUnavailableError || error instanceof ClosedError)) {
+          // Not the store's weather (e.g. a session over maxBytes): the response stands, the write is logged.
+          this.feature.logger.error({ err: error }, 'session could not be saved');
+          original();
+        } else if (this.config.onStoreError === 'fail' && !res.headersSent) {
+          this.feature.storeFailed(error, 'session not saved, answered 503');
+          sendStoreError(res, (chunk) => end.call(res, chunk));
+        } else {
+          this.feature.storeFailed(error, 'session not saved');
+          original();
+        }
+      })
+      // A throw from the deferred end() (e.g. the socket is gone) must not become an unhandled rejection.
+      .catch((error: unknown) => this.feature.logger.error({ err: error }, 'response could not be ended'));
+    return res;
   }
 
   /** A new session that could not be stored gets no cookie (an id stored earlier, e.g. by login(), keeps it). */
@@ -420,8 +472,9 @@ class SessionRequest implements SessionOwner {
     return this.enqueue(() => this.persist(session, false));
   }
 
-  private onHeaders(): void {
-    if (this.cookieDone || this.degraded || this.gone) return;
+  /** Just before the headers go out: the Set-Cookie, when one is due. */
+  onHeaders(): void {
+    if (!this.cookieWatch || this.cookieDone || this.degraded || this.gone) return;
     const res = this.res;
     const config = this.config;
     if (this.destroyed) {
@@ -449,35 +502,46 @@ class SessionRequest implements SessionOwner {
     const secure = this.config.secure;
     return secure === true || (secure === 'auto' && this.req.secure) ? '; Secure' : '';
   }
+
+  /** This request is not an Express one: its response gets hooks of its own on first use (see hookOwn()). */
+  hooksOnResponse(): void {
+    this.ownHooks = true;
+  }
 }
 
-const REQUEST_OWNER = Symbol('session request');
-const REQUEST_MIDDLEWARE = Symbol('session middleware');
-
-/** What one kit.session() middleware puts on each request it sees: enough to build the request's state later. */
-interface MiddlewareContext {
-  config: SessionConfig;
-  feature: SessionFeature;
+/** What one kit.session() middleware leaves on each request it sees: enough to build the request's state later. */
+class MiddlewareContext {
+  constructor(
+    readonly config: SessionConfig,
+    readonly feature: SessionFeature,
+  ) {}
 }
 
-type RequestWithOwner = Request & {
-  [REQUEST_OWNER]: SessionRequest | undefined;
-  [REQUEST_MIDDLEWARE]: MiddlewareContext | undefined;
-};
+/**
+ * The request's one slot: the middleware that saw it, replaced by the request's session state on first use. A
+ * second kit.session() on the same request (nested mounts) puts its own context there, and so starts over.
+ */
+const STATE = Symbol('session state');
+
+type RequestWithState = Request & { [STATE]: MiddlewareContext | SessionRequest | undefined };
 
 /**
  * The request's session state, built on first use: a request without a session cookie whose route never reads
  * req.session allocates nothing. Undefined when no kit.session() middleware saw this request.
  */
-function ownerOf(req: RequestWithOwner): SessionRequest | undefined {
-  let owner = req[REQUEST_OWNER];
-  if (owner === undefined) {
-    const mw = req[REQUEST_MIDDLEWARE];
-    if (mw === undefined) return undefined;
-    owner = new SessionRequest(mw.config, mw.feature, req, req.res as Response);
-    req[REQUEST_OWNER] = owner;
-  }
+function ownerOf(req: RequestWithState): SessionRequest | undefined {
+  const state = req[STATE];
+  if (state === undefined || state instanceof SessionRequest) return state;
+  const owner = new SessionRequest(state.config, state.feature, req, req.res as Response);
+  req[STATE] = owner;
   return owner;
+}
+
+/** The session state of a response's request, once its session has been used (else the hooks pass through). */
+function ownerOfResponse(res: Response): SessionRequest | undefined {
+  const req = res.req as RequestWithState | undefined;
+  const state = req == null ? undefined : req[STATE];
+  return state instanceof SessionRequest ? state : undefined;
 }
 
 // One shared pair of accessors for every request. Not enumerable, so a logger or serialiser walking req does not
@@ -486,10 +550,10 @@ function ownerOf(req: RequestWithOwner): SessionRequest | undefined {
 const REQUEST_PROPERTIES: PropertyDescriptorMap = {
   session: {
     configurable: true,
-    get(this: RequestWithOwner) {
+    get(this: RequestWithState) {
       return ownerOf(this)?.access();
     },
-    set(this: RequestWithOwner, value: unknown) {
+    set(this: RequestWithState, value: unknown) {
       const owner = ownerOf(this);
       if (owner) owner.assign(value);
       else Object.defineProperty(this, 'session', { value, writable: true, configurable: true, enumerable: true });
@@ -497,41 +561,105 @@ const REQUEST_PROPERTIES: PropertyDescriptorMap = {
   },
   sessionID: {
     configurable: true,
-    get(this: RequestWithOwner) {
+    get(this: RequestWithState) {
       return ownerOf(this)?.access()?.id;
     },
-    set(this: RequestWithOwner, value: unknown) {
+    set(this: RequestWithState, value: unknown) {
       Object.defineProperty(this, 'sessionID', { value, writable: true, configurable: true, enumerable: true });
     },
   },
 };
 
 /**
+ * writeHead and end for every response of this Express copy, defined once on its shared response prototype (the
+ * one before node's ServerResponse.prototype) in front of the methods found there. A response whose request has
+ * no used session goes straight through: one property read on its request. Middlewares that wrap res.end on the
+ * instance (compression, caches) still reach these, through the method they wrapped.
+ */
+function responseHooks(parent: { writeHead: Method; end: Method }): PropertyDescriptorMap {
+  // The methods are looked up on `parent` at each call, not kept: an agent that patches ServerResponse.prototype
+  // after the first session request still sees every response.
+  return {
+    writeHead: {
+      configurable: true,
+      writable: true,
+      value: function writeHead(this: Response, ...args: unknown[]) {
+        ownerOfResponse(this)?.onHeaders();
+        return parent.writeHead.apply(this, args);
+      },
+    },
+    end: {
+      configurable: true,
+      writable: true,
+      value: function end(this: Response, ...args: unknown[]) {
+        const owner = ownerOfResponse(this);
+        return owner === undefined ? parent.end.apply(this, args) : owner.end(this, parent.end, args);
+      },
+    },
+  };
+}
+
+/** Hooks on one response object, for a request that is not an Express one (tests, other frameworks). */
+function hookOwn(res: Response, owner: SessionRequest): void {
+  const writeHead = res.writeHead as Method;
+  const end = res.end as Method;
+  // Both have several overloads; the arguments are passed through as they are.
+  res.writeHead = function (this: Response, ...args: unknown[]) {
+    owner.onHeaders();
+    return writeHead.apply(this, args);
+  } as Response['writeHead'];
+  res.end = function (this: Response, ...args: unknown[]) {
+    return owner.end(res, end, args);
+  } as Response['end'];
+}
+
+/**
  * Defining accessors on every request costs more than the rest of the middleware for a request without a cookie
- * (a defineProperties call turns each request object into a new shape). They are defined once instead, on the
- * request prototype every Express app of this Express copy shares: the last prototype before node's
- * IncomingMessage.prototype (Express sets a sub-app's own request prototype on entering it, and that one inherits
- * from the shared prototype too). Objects that are not Express requests keep the per-request definition.
+ * (see the top of this file). They are defined once instead, on the request prototype every Express app of this
+ * Express copy shares: the last prototype before node's IncomingMessage.prototype (Express sets a sub-app's own
+ * request prototype on entering it, and that one inherits from the shared prototype too); the response hooks
+ * likewise before ServerResponse.prototype. Objects that are not Express requests keep per-request definitions.
  */
 const sharedPrototypes = new WeakSet<object>();
 const checkedPrototypes = new WeakSet<object>();
+/** The pair of prototypes (request, response) the last request came with: the common case is one check. */
+let lastRequestProto: object | undefined;
+let lastResponseProto: object | undefined;
 
-function sharesAccessors(req: Request): boolean {
-  const direct = Object.getPrototypeOf(req) as object | null;
-  if (direct === null) return false;
-  if (checkedPrototypes.has(direct)) return true;
+/** The last prototype before `base` in the chain of `object`, or undefined when `base` is not in it. */
+function sharedTarget(object: object, base: object): object | undefined {
   let target: object | undefined;
-  let proto: object | null = direct;
-  while (proto !== null && proto !== IncomingMessage.prototype) {
+  let proto = Object.getPrototypeOf(object) as object | null;
+  while (proto !== null && proto !== base) {
     target = proto;
     proto = Object.getPrototypeOf(proto) as object | null;
   }
-  if (proto === null || target === undefined) return false;
-  if (!sharedPrototypes.has(target)) {
-    Object.defineProperties(target, REQUEST_PROPERTIES);
-    sharedPrototypes.add(target);
+  return proto === null ? undefined : target;
+}
+
+function sharesPrototypes(req: Request, res: Response): boolean {
+  const reqProto = Object.getPrototypeOf(req) as object | null;
+  const resProto = Object.getPrototypeOf(res) as object | null;
+  if (reqProto === lastRequestProto && resProto === lastResponseProto) return true;
+  if (reqProto === null || resProto === null) return false;
+  if (!checkedPrototypes.has(reqProto) || !checkedPrototypes.has(resProto)) {
+    const reqTarget = sharedTarget(req, IncomingMessage.prototype);
+    const resTarget = sharedTarget(res, ServerResponse.prototype);
+    if (reqTarget === undefined || resTarget === undefined) return false;
+    if (!sharedPrototypes.has(reqTarget)) {
+      Object.defineProperties(reqTarget, REQUEST_PROPERTIES);
+      sharedPrototypes.add(reqTarget);
+    }
+    if (!sharedPrototypes.has(resTarget)) {
+      const parent = Object.getPrototypeOf(resTarget) as { writeHead: Method; end: Method };
+      Object.defineProperties(resTarget, responseHooks(parent));
+      sharedPrototypes.add(resTarget);
+    }
+    checkedPrototypes.add(reqProto);
+    checkedPrototypes.add(resProto);
   }
-  checkedPrototypes.add(direct);
+  lastRequestProto = reqProto;
+  lastResponseProto = resProto;
   return true;
 }
 
@@ -540,50 +668,73 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
   const timeouts = { idleMs: config.idleMs, absoluteMs: config.absoluteMs };
   const { touchMs, cookieName } = config;
   const cookies = new VerifiedCookies(config.keys);
-  const context: MiddlewareContext = { config, feature };
+  const context = new MiddlewareContext(config, feature);
+  const failed = (owner: SessionRequest, req: Request, res: Response, next: NextFunction, error: unknown): void => {
+    if (config.onStoreError === 'degrade') {
+      feature.storeFailed(error, 'went on with an empty, unsaved session');
+      owner.degraded = true;
+      req.sessionDegraded = true;
+      next();
+    } else {
+      feature.storeFailed(error, 'answered 503');
+      sendStoreError(res);
+    }
+  };
   return function session(req: Request, res: Response, next: NextFunction): void {
-    const r = req as RequestWithOwner;
-    r[REQUEST_MIDDLEWARE] = context;
-    // A second kit.session() on the same request (nested mounts) starts over, as before.
-    r[REQUEST_OWNER] = undefined;
-    if (!sharesAccessors(req) || req.res !== res || Object.hasOwn(req, 'session')) {
+    const r = req as RequestWithState;
+    // The request's slot is written once: with the context when there is no session to read, else with the state
+    // built here (replacing one by the other costs V8 a second, slower store on these objects).
+    let owner: SessionRequest | undefined;
+    if (!sharesPrototypes(req, res) || req.res !== res || Object.hasOwn(req, 'session')) {
       // Not an Express request, or one whose req.session another middleware already set as a plain property:
-      // the state is built now and the accessors defined on the request itself, as before.
-      r[REQUEST_OWNER] = new SessionRequest(config, feature, req, res);
+      // the state is built now, the accessors defined on the request itself and the hooks on the response.
+      owner = new SessionRequest(config, feature, req, res);
+      owner.hooksOnResponse();
+      r[STATE] = owner;
       Object.defineProperties(req, REQUEST_PROPERTIES);
     }
     const header = req.headers.cookie;
-    if (header === undefined) {
-      next();
-      return;
-    }
-    const value = readCookie(header, cookieName);
+    const value = header === undefined ? undefined : readCookie(header, cookieName);
     const id = value === undefined ? undefined : cookies.verify(value);
     if (id === undefined) {
+      if (owner === undefined) r[STATE] = context;
       next();
       return;
     }
-    const owner = ownerOf(r) as SessionRequest;
-    backend
-      .load(owner.loadKey(id), timeouts, touchMs)
-      .then(
-        (raw) => {
-          if (raw) owner.adopt(id, raw);
-          else owner.cookieId = id;
+    if (owner === undefined) {
+      owner = new SessionRequest(config, feature, req, res);
+      r[STATE] = owner;
+    }
+    const key = owner.loadKey(id);
+    if (backend.loadNow !== undefined) {
+      // The embedded store answers at once: no promise, no extra turn of the event loop.
+      let raw: RawSession | null;
+      try {
+        raw = backend.loadNow(key, timeouts, touchMs);
+      } catch (error) {
+        failed(owner, req, res, next, error);
+        return;
+      }
+      owner.loaded(id, raw);
+      next();
+      return;
+    }
+    backend.load(key, timeouts, touchMs).then(
+      (raw) => {
+        owner.loaded(id, raw);
+        try {
           next();
-        },
-        (error: unknown) => {
-          if (config.onStoreError === 'degrade') {
-            feature.storeFailed(error, 'went on with an empty, unsaved session');
-            owner.degraded = true;
-            req.sessionDegraded = true;
-            next();
-          } else {
-            feature.storeFailed(error, 'answered 503');
-            sendStoreError(res);
-          }
-        },
-      )
-      .catch((error: unknown) => feature.logger.error({ err: error }, 'session middleware failed after loading'));
+        } catch (error) {
+          feature.logger.error({ err: error }, 'session middleware failed after loading');
+        }
+      },
+      (error: unknown) => {
+        try {
+          failed(owner, req, res, next, error);
+        } catch (thrown) {
+          feature.logger.error({ err: thrown }, 'session middleware failed after loading');
+        }
+      },
+    );
   };
 }

@@ -14,6 +14,8 @@ export interface SessionOwner {
   reload(session: Session): Promise<void>;
   login(session: Session, userId: string): Promise<void>;
   touch(session: Session): void;
+  /** The cookie object was looked at or replaced: a Set-Cookie may be due (a changed max age). */
+  cookieTouched(): void;
 }
 
 export const OWNER = Symbol('session owner');
@@ -118,12 +120,14 @@ export class Session {
     if (cookie === undefined) {
       cookie = new SessionCookie(this[OWNER].config);
       this[COOKIE] = cookie;
+      this[OWNER].cookieTouched();
     }
     return cookie;
   }
 
   set cookie(value: SessionCookie) {
     this[COOKIE] = value;
+    this[OWNER].cookieTouched();
   }
 
   /** Writes the changed fields now (they are also written at the end of the request). */

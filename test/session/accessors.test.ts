@@ -34,6 +34,61 @@ describe('req.session accessors', () => {
     expect(res.body).toEqual({ colour: 'blue' });
   });
 
+  test('per request: one own property on req, none on res; the hooks run through the shared prototypes', async () => {
+    // New own properties on Express's re-prototyped req/res objects are costly in V8 (see middleware.ts), so the
+    // middleware leaves one slot on the request and wraps nothing on the response, whether or not the route reads
+    // the session; the reads and writes below show the shared hooks still save and send the cookie.
+    const footprint: Array<{ req: number; res: number }> = [];
+    const app = express();
+    app.use((req, res, next) => {
+      const req0 = Reflect.ownKeys(req).length;
+      const res0 = Reflect.ownKeys(res).length;
+      res.on('finish', () => {
+        footprint.push({ req: Reflect.ownKeys(req).length - req0, res: Reflect.ownKeys(res).length - res0 });
+      });
+      next();
+    });
+    app.use(kit.session({ secret: SECRET }));
+    app.get('/untouched', (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.post('/set', (req, res) => {
+      S(req).colour = 'green';
+      res.json({ ok: true });
+    });
+    app.get('/get', (req, res) => {
+      res.json({ colour: S(req).colour ?? null });
+    });
+    // Baseline: what Express itself adds on the way (route, params, ...) to a request no session code touches.
+    const bare = express();
+    const bareFootprint: Array<{ req: number; res: number }> = [];
+    bare.use((req, res, next) => {
+      const req0 = Reflect.ownKeys(req).length;
+      const res0 = Reflect.ownKeys(res).length;
+      res.on('finish', () => {
+        bareFootprint.push({ req: Reflect.ownKeys(req).length - req0, res: Reflect.ownKeys(res).length - res0 });
+      });
+      next();
+    });
+    bare.use((_req, _res, next) => next());
+    bare.get('/untouched', (_req, res) => {
+      res.json({ ok: true });
+    });
+    await request(bare).get('/untouched');
+    const base = bareFootprint[0] as { req: number; res: number };
+
+    const cookie = setCookie(await request(app).post('/set')) as string;
+    expect(cookie).toBeDefined();
+    expect((await request(app).get('/get').set('Cookie', cookie)).body).toEqual({ colour: 'green' });
+    await request(app).get('/untouched');
+    await request(app).get('/untouched').set('Cookie', cookie);
+    expect(footprint).toHaveLength(4);
+    for (const f of footprint) {
+      expect(f.res).toBe(base.res);
+      expect(f.req).toBe(base.req + 1);
+    }
+  });
+
   test('a route the middleware does not cover reads undefined and creates nothing', async () => {
     const app = express();
     app.get('/outside', (req, res) => {

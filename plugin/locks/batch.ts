@@ -1,20 +1,30 @@
-// Sends the lock scripts that callers start within one turn of the event loop together. Under concurrency the
-// callers of a turn are many (every reply of a socket read resumes its caller in the same turn).
+// Sends the lock scripts that callers start within one turn of the event loop together, over the locks' own
+// connections. Under concurrency the callers of a turn are many (every reply of a socket read resumes its caller
+// in the same turn).
 // - The uncontended mutex steps (mutex_try, mutex_release), the hot path, go as ONE script call, mutex_batch.lua,
 //   which runs each step exactly as its own script would: one command, one reply and one script invocation for
 //   the turn instead of one each. Client-side per-command work (command objects, promises, timers, parsing) was
 //   most of the cost of an acquire + release, and Redis's per-call overhead is paid once per turn too.
 // - Other scripts of the turn go as one pipeline (one write, one command timeout).
-// Each step stays atomic, and its reply (or error) goes to its own caller. Off on Cluster, where the keys of
-// different locks live on different nodes.
+// - Lanes: a few connections of their own (CommandClient.dedicated: no write batching, so a lone acquire leaves at
+//   once instead of at the next setImmediate). A turn with many steps is split over them. With one connection,
+//   every caller's next step came back in the same socket read and went out in the same batch: the process and
+//   Redis took turns, each idle while the other worked (throughput = 1 / (client CPU + Redis CPU) per operation).
+//   Replies on different sockets arrive as different reads, so the callers split into groups that stay apart:
+//   one group's replies are processed here while Redis runs another group's scripts.
+// Each step stays atomic, and its reply (or error) goes to its own caller. Batching is off on Cluster, where the
+// keys of different locks live on different nodes.
 
 import { isNoScript, normaliseError } from '../connection/errors.js';
+import { runScript } from '../connection/script.js';
 import type { RedisStore } from '../connection/store.js';
-import { type RedisArg, ReplyError, type Script } from '../connection/types.js';
+import { type CommandClient, type RedisArg, ReplyError, type Script } from '../connection/types.js';
 import { mutexBatch, mutexRelease, mutexTry } from './scripts.generated.js';
 
 /** Most steps in one mutex_batch.lua call: bounds how long one call keeps the server busy (~a few µs a step). */
 const MAX_STEPS = 64;
+/** A turn's steps are spread over several lanes only when each lane gets at least this many. */
+const MIN_LANE_STEPS = 16;
 
 interface Pending {
   script: Script;
@@ -24,20 +34,32 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/** One of the batcher's own connections, and how many of its calls are awaiting a reply. */
+interface Lane {
+  client: CommandClient;
+  inFlight: number;
+}
+
 export class ScriptBatcher {
   private queue: Pending[] = [];
   private scheduled = false;
   /** SHA1s of the scripts known to be in the server's cache (a handful: one per lock script). */
   private readonly loaded = new Set<string>();
+  private lanes: Lane[] = [];
+  private opening: Promise<void> | undefined;
+  private closed = false;
 
   constructor(
     private readonly store: RedisStore,
     /** False where a pipeline buys nothing (a Cluster splits it into single commands anyway). */
     private readonly enabled: boolean,
+    /** How many connections of its own to open on first use (0: the store's shared connection only). */
+    private readonly laneCount = 0,
   ) {}
 
   run(script: Script, keys: readonly string[], args: readonly RedisArg[]): Promise<unknown> {
     if (!this.enabled) return this.store.script(script, keys, args);
+    if (this.opening === undefined && this.laneCount > 0) this.open();
     return new Promise((resolve, reject) => {
       this.queue.push({ script, keys, args, resolve, reject });
       if (!this.scheduled) {
@@ -49,12 +71,61 @@ export class ScriptBatcher {
     });
   }
 
+  /** Closes the lanes; calls made afterwards go over the store's shared connection (and fail once it is closed). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.opening;
+    const lanes = this.lanes;
+    this.lanes = [];
+    await Promise.all(lanes.map((lane) => lane.client.close()));
+  }
+
+  private open(): void {
+    // Until the lanes are there (and where there are none: Cluster, Upstash, ioredis-mock), the shared connection.
+    this.opening = Promise.all(Array.from({ length: this.laneCount }, () => this.store.dedicated())).then(
+      async (clients) => {
+        const lanes = clients
+          .filter((c): c is CommandClient => c !== undefined)
+          .map((client) => ({ client, inFlight: 0 }));
+        if (this.closed) await Promise.all(lanes.map((lane) => lane.client.close()));
+        else this.lanes = lanes;
+      },
+      () => undefined,
+    );
+  }
+
+  /** The lane with the fewest calls awaiting a reply (undefined: use the shared connection). */
+  private lane(): Lane | undefined {
+    const lanes = this.lanes;
+    let best = lanes[0];
+    for (let i = 1; i < lanes.length; i++) if ((lanes[i] as Lane).inFlight < (best as Lane).inFlight) best = lanes[i];
+    return best;
+  }
+
+  /** Runs `op` through the store (circuit breaker, timeout, error mapping) on `lane`, or on the shared connection. */
+  private send<T>(what: string, lane: Lane | undefined, op: (client: CommandClient) => Promise<T>): Promise<T> {
+    if (!lane) return this.store.exec(what, op);
+    lane.inFlight++;
+    return this.store
+      .exec(what, () => op(lane.client))
+      .then(
+        (value) => {
+          lane.inFlight--;
+          return value;
+        },
+        (error: unknown) => {
+          lane.inFlight--;
+          throw error;
+        },
+      );
+  }
+
   private readonly flush = (): void => {
     const batch = this.queue;
     this.queue = [];
     this.scheduled = false;
-    // Only scripts this connection has already run go into a pipeline: the first call of each loads it (EVALSHA,
-    // then EVAL on NOSCRIPT), which a pipeline cannot do in one step on every client (ioredis-mock fails the whole
+    // Only scripts the server has already run go into a pipeline: the first call of each loads it (EVALSHA, then
+    // EVAL on NOSCRIPT), which a pipeline cannot do in one step on every client (ioredis-mock fails the whole
     // pipeline on a NOSCRIPT entry, and then which entries ran is unknown).
     const entries: Pending[] = [];
     const fast: Pending[] = [];
@@ -63,23 +134,37 @@ export class ScriptBatcher {
       else if (this.loaded.has(p.script.sha)) entries.push(p);
       else this.single(p);
     }
-    if (fast.length > 0) {
-      if (fast.length === 1) this.single(fast[0] as Pending);
-      else for (let i = 0; i < fast.length; i += MAX_STEPS) this.steps(fast.slice(i, i + MAX_STEPS));
+    if (fast.length === 1) this.single(fast[0] as Pending);
+    else if (fast.length > 1) {
+      const n = fast.length;
+      let parts = Math.ceil(n / MAX_STEPS);
+      if (this.lanes.length > 1 && n >= 2 * MIN_LANE_STEPS) {
+        parts = Math.max(parts, Math.min(this.lanes.length, Math.floor(n / MIN_LANE_STEPS)));
+      }
+      const size = Math.ceil(n / parts);
+      for (let i = 0; i < n; i += size) this.steps(fast.slice(i, i + size));
     }
     if (entries.length === 0) return;
     if (entries.length === 1) {
       this.single(entries[0] as Pending);
       return;
     }
+    this.pipeline(entries);
+  };
+
+  private pipeline(entries: Pending[]): void {
     const commands = entries.map(
       (p) => ['EVALSHA', p.script.sha, p.keys.length, ...p.keys, ...p.args] as [string, ...RedisArg[]],
     );
-    this.store.pipeline(commands).then(
-      (replies) => {
+    const lane = this.lane();
+    const replies = lane
+      ? this.send('pipeline', lane, (client) => client.pipeline(commands)).then((r) => this.store.pipelineReplies(r))
+      : this.store.pipeline(commands);
+    replies.then(
+      (list) => {
         for (let i = 0; i < entries.length; i++) {
           const p = entries[i] as Pending;
-          const reply = replies[i];
+          const reply = list[i];
           if (!(reply instanceof Error)) p.resolve(reply);
           else if (isNoScript(reply)) {
             // The server lost its script cache (restart, failover, SCRIPT FLUSH): this entry did not run, so
@@ -94,11 +179,11 @@ export class ScriptBatcher {
         for (const p of entries) p.reject(error);
       },
     );
-  };
+  }
 
   /**
-   * The uncontended mutex steps of a turn as one mutex_batch.lua call: one command and one reply for all of them,
-   * where a pipeline still costs a command, a reply and a script call each.
+   * Uncontended mutex steps as one mutex_batch.lua call: one command and one reply for all of them, where a
+   * pipeline still costs a command, a reply and a script call each.
    */
   private steps(steps: Pending[]): void {
     const keys: string[] = [];
@@ -107,42 +192,45 @@ export class ScriptBatcher {
       keys.push(p.keys[0] as string, p.keys[1] as string);
       args.push(p.script === mutexTry ? 'a' : 'r', p.args[0] as RedisArg, p.args[1] as RedisArg);
     }
-    // As the store's own script runner: EVALSHA, and the text only on NOSCRIPT (then nothing ran).
-    this.store
-      .exec(`script ${mutexBatch.name}`, async (client) => {
-        try {
-          return await client.evalsha(mutexBatch.sha, keys, args);
-        } catch (error) {
-          if (!isNoScript(error)) throw error;
-          return client.eval(mutexBatch.source, keys, args);
+    // As runScript, for a script whose key count varies: EVALSHA, and the text only on NOSCRIPT (then nothing ran).
+    const call = async (client: CommandClient): Promise<unknown> => {
+      try {
+        return await client.evalsha(mutexBatch.sha, keys, args);
+      } catch (error) {
+        if (!isNoScript(error)) throw error;
+        return client.eval(mutexBatch.source, keys, args);
+      }
+    };
+    this.send(`script ${mutexBatch.name}`, this.lane(), call).then(
+      (replies) => {
+        if (!Array.isArray(replies) || replies.length !== steps.length) {
+          const error = new ReplyError(`ERR ${mutexBatch.name} answered ${JSON.stringify(replies)?.slice(0, 80)}`);
+          for (const p of steps) p.reject(normaliseError(error, `script ${mutexBatch.name}`));
+          return;
         }
-      })
-      .then(
-        (replies) => {
-          if (!Array.isArray(replies) || replies.length !== steps.length) {
-            const error = new ReplyError(`ERR ${mutexBatch.name} answered ${JSON.stringify(replies)?.slice(0, 80)}`);
-            for (const p of steps) p.reject(normaliseError(error, `script ${mutexBatch.name}`));
-            return;
-          }
-          const list = replies as unknown[];
-          for (let i = 0; i < steps.length; i++) {
-            const p = steps[i] as Pending;
-            const reply = list[i];
-            if (typeof reply === 'string' && reply.startsWith('!')) {
-              p.reject(normaliseError(new ReplyError(reply.slice(1)), `script ${p.script.name}`));
-            } else p.resolve(reply);
-          }
-        },
-        (error: unknown) => {
-          for (const p of steps) p.reject(error);
-        },
-      );
+        const list = replies as unknown[];
+        for (let i = 0; i < steps.length; i++) {
+          const p = steps[i] as Pending;
+          const reply = list[i];
+          if (typeof reply === 'string' && reply.startsWith('!')) {
+            p.reject(normaliseError(new ReplyError(reply.slice(1)), `script ${p.script.name}`));
+          } else p.resolve(reply);
+        }
+      },
+      (error: unknown) => {
+        for (const p of steps) p.reject(error);
+      },
+    );
   }
 
   private single(p: Pending): void {
-    this.store.script(p.script, p.keys, p.args).then((reply) => {
+    const lane = this.lane();
+    const reply = lane
+      ? this.send(this.store.scriptLabel(p.script), lane, (client) => runScript(client, p.script, p.keys, p.args))
+      : this.store.script(p.script, p.keys, p.args);
+    reply.then((value) => {
       this.loaded.add(p.script.sha);
-      p.resolve(reply);
+      p.resolve(value);
     }, p.reject);
   }
 }

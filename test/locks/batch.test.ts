@@ -3,7 +3,13 @@
 // turn is still granted once.
 
 import Redis from 'ioredis';
-import { createRedisKit, LockNotHeldError, LockTimeoutError, type RedisKit, StoreCommandError } from '../../plugin/index';
+import {
+  createRedisKit,
+  LockNotHeldError,
+  LockTimeoutError,
+  type RedisKit,
+  StoreCommandError,
+} from '../../plugin/index';
 import { type RedisProcess, startRedis } from '../support/redis-server';
 import { describeWithRedis } from '../support/require-redis';
 
@@ -34,7 +40,7 @@ describeWithRedis('locks: one script call per event-loop turn [own redis-server]
     await redis.stop();
   });
 
-  test('forty acquires and forty releases of one turn each take one script call, with their own tokens', async () => {
+  test('forty acquires and forty releases of one turn take one script call per lane, with their own tokens', async () => {
     const before = await scriptCalls(admin);
     const names = Array.from({ length: 40 }, (_, i) => `n${i}`);
     const locks = await Promise.all(names.map((n) => kit.locks.acquire(n, { waitTimeout: 0 })));
@@ -43,7 +49,34 @@ describeWithRedis('locks: one script call per event-loop turn [own redis-server]
     expect(new Set(locks.map((l) => l.fencingToken)).size).toBe(40);
     await Promise.all(locks.map((l) => l.release()));
     expect(await Promise.all(names.map((n) => admin.exists(`b:locks:{${n}}:o`)))).toEqual(names.map(() => 0));
+    // Forty steps are split over the locks' two lanes (connections): two calls for the acquires, two for the
+    // releases, instead of eighty.
+    expect((await scriptCalls(admin)) - before).toBe(4);
+  });
+
+  test('a turn with few steps stays one script call', async () => {
+    const before = await scriptCalls(admin);
+    const names = Array.from({ length: 20 }, (_, i) => `few${i}`);
+    const locks = await Promise.all(names.map((n) => kit.locks.acquire(n, { waitTimeout: 0 })));
+    await Promise.all(locks.map((l) => l.release()));
     expect((await scriptCalls(admin)) - before).toBe(2);
+  });
+
+  test('the locks have two connections of their own, closed with the kit', async () => {
+    const other = createRedisKit({ redis: redis.url, logger: false, env: {}, prefix: 'c' });
+    const clients = async () =>
+      String(await admin.client('LIST'))
+        .trim()
+        .split('\n').length;
+    const start = await clients();
+    // Before the first lock: the kit's own connection only.
+    await other.ready();
+    expect(await clients()).toBe(start + 1);
+    await (await other.locks.acquire('lanes')).release();
+    // The subscriber connection is only opened by a caller that waits.
+    expect(await clients()).toBe(start + 3);
+    await other.close();
+    expect(await clients()).toBe(start);
   });
 
   test('a release sent in the same turn as an extension is not counted as a lost lease', async () => {

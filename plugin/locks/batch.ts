@@ -7,11 +7,13 @@
 //   most of the cost of an acquire + release, and Redis's per-call overhead is paid once per turn too.
 // - Other scripts of the turn go as one pipeline (one write, one command timeout).
 // - Lanes: a few connections of their own (CommandClient.dedicated: no write batching, so a lone acquire leaves at
-//   once instead of at the next setImmediate). A turn with many steps is split over them. With one connection,
-//   every caller's next step came back in the same socket read and went out in the same batch: the process and
-//   Redis took turns, each idle while the other worked (throughput = 1 / (client CPU + Redis CPU) per operation).
-//   Replies on different sockets arrive as different reads, so the callers split into groups that stay apart:
-//   one group's replies are processed here while Redis runs another group's scripts.
+//   once instead of at the next setImmediate). Every step of one lock goes over the same lane, chosen by the lock's
+//   name, so a lock's steps reach Redis in the order they were sent, as over one connection (a woken waiter's
+//   attempt is not overtaken by the releaser's next one sent after it). With one connection, every caller's next
+//   step came back in the same socket read and went out in the same batch: the process and Redis took turns, each
+//   idle while the other worked (throughput = 1 / (client CPU + Redis CPU) per operation). Replies on different
+//   sockets arrive as different reads, so callers of different lanes fall into groups that stay apart: one group's
+//   replies are processed here while Redis runs another group's scripts.
 // Each step stays atomic, and its reply (or error) goes to its own caller. Batching is off on Cluster, where the
 // keys of different locks live on different nodes.
 
@@ -23,8 +25,6 @@ import { mutexBatch, mutexRelease, mutexTry } from './scripts.generated.js';
 
 /** Most steps in one mutex_batch.lua call: bounds how long one call keeps the server busy (~a few µs a step). */
 const MAX_STEPS = 64;
-/** A turn's steps are spread over several lanes only when each lane gets at least this many. */
-const MIN_LANE_STEPS = 16;
 
 interface Pending {
   script: Script;
@@ -34,10 +34,9 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-/** One of the batcher's own connections, and how many of its calls are awaiting a reply. */
+/** One of the batcher's own connections. */
 interface Lane {
   client: CommandClient;
-  inFlight: number;
 }
 
 export class ScriptBatcher {
@@ -84,9 +83,7 @@ export class ScriptBatcher {
     // Until the lanes are there (and where there are none: Cluster, Upstash, ioredis-mock), the shared connection.
     this.opening = Promise.all(Array.from({ length: this.laneCount }, () => this.store.dedicated())).then(
       async (clients) => {
-        const lanes = clients
-          .filter((c): c is CommandClient => c !== undefined)
-          .map((client) => ({ client, inFlight: 0 }));
+        const lanes = clients.filter((c): c is CommandClient => c !== undefined).map((client) => ({ client }));
         if (this.closed) await Promise.all(lanes.map((lane) => lane.client.close()));
         else this.lanes = lanes;
       },
@@ -94,36 +91,48 @@ export class ScriptBatcher {
     );
   }
 
-  /** The lane with the fewest calls awaiting a reply (undefined: use the shared connection). */
-  private lane(): Lane | undefined {
+  /**
+   * The lane of the lock a step belongs to: a hash of the `{name}` hash tag every key of one lock shares (undefined:
+   * the shared connection).
+   */
+  private laneOf(p: Pending): Lane | undefined {
     const lanes = this.lanes;
-    let best = lanes[0];
-    for (let i = 1; i < lanes.length; i++) if ((lanes[i] as Lane).inFlight < (best as Lane).inFlight) best = lanes[i];
-    return best;
+    if (lanes.length < 2) return lanes[0];
+    const key = p.keys[0] ?? '';
+    const open = key.indexOf('{');
+    const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+    const to = close < 0 ? key.length : close;
+    let h = 0;
+    for (let i = open + 1; i < to; i++) h = (Math.imul(h, 31) + key.charCodeAt(i)) | 0;
+    return lanes[(h >>> 0) % lanes.length];
   }
 
   /** Runs `op` through the store (circuit breaker, timeout, error mapping) on `lane`, or on the shared connection. */
   private send<T>(what: string, lane: Lane | undefined, op: (client: CommandClient) => Promise<T>): Promise<T> {
-    if (!lane) return this.store.exec(what, op);
-    lane.inFlight++;
-    return this.store
-      .exec(what, () => op(lane.client))
-      .then(
-        (value) => {
-          lane.inFlight--;
-          return value;
-        },
-        (error: unknown) => {
-          lane.inFlight--;
-          throw error;
-        },
-      );
+    return lane ? this.store.exec(what, () => op(lane.client)) : this.store.exec(what, op);
   }
 
   private readonly flush = (): void => {
     const batch = this.queue;
     this.queue = [];
     this.scheduled = false;
+    const lanes = this.lanes;
+    if (lanes.length < 2) {
+      this.dispatch(lanes[0], batch);
+      return;
+    }
+    const byLane = new Map<Lane | undefined, Pending[]>();
+    for (const p of batch) {
+      const lane = this.laneOf(p);
+      const list = byLane.get(lane);
+      if (list) list.push(p);
+      else byLane.set(lane, [p]);
+    }
+    for (const [lane, list] of byLane) this.dispatch(lane, list);
+  };
+
+  /** One lane's share of a turn: the uncontended mutex steps as mutex_batch calls, other scripts as one pipeline. */
+  private dispatch(lane: Lane | undefined, batch: Pending[]): void {
     // Only scripts the server has already run go into a pipeline: the first call of each loads it (EVALSHA, then
     // EVAL on NOSCRIPT), which a pipeline cannot do in one step on every client (ioredis-mock fails the whole
     // pipeline on a NOSCRIPT entry, and then which entries ran is unknown).
@@ -132,31 +141,18 @@ export class ScriptBatcher {
     for (const p of batch) {
       if (p.script === mutexTry || p.script === mutexRelease) fast.push(p);
       else if (this.loaded.has(p.script.sha)) entries.push(p);
-      else this.single(p);
+      else this.single(lane, p);
     }
-    if (fast.length === 1) this.single(fast[0] as Pending);
-    else if (fast.length > 1) {
-      const n = fast.length;
-      let parts = Math.ceil(n / MAX_STEPS);
-      if (this.lanes.length > 1 && n >= 2 * MIN_LANE_STEPS) {
-        parts = Math.max(parts, Math.min(this.lanes.length, Math.floor(n / MIN_LANE_STEPS)));
-      }
-      const size = Math.ceil(n / parts);
-      for (let i = 0; i < n; i += size) this.steps(fast.slice(i, i + size));
-    }
-    if (entries.length === 0) return;
-    if (entries.length === 1) {
-      this.single(entries[0] as Pending);
-      return;
-    }
-    this.pipeline(entries);
-  };
+    if (fast.length === 1) this.single(lane, fast[0] as Pending);
+    else for (let i = 0; i < fast.length; i += MAX_STEPS) this.steps(lane, fast.slice(i, i + MAX_STEPS));
+    if (entries.length === 1) this.single(lane, entries[0] as Pending);
+    else if (entries.length > 1) this.pipeline(lane, entries);
+  }
 
-  private pipeline(entries: Pending[]): void {
+  private pipeline(lane: Lane | undefined, entries: Pending[]): void {
     const commands = entries.map(
       (p) => ['EVALSHA', p.script.sha, p.keys.length, ...p.keys, ...p.args] as [string, ...RedisArg[]],
     );
-    const lane = this.lane();
     const replies = lane
       ? this.send('pipeline', lane, (client) => client.pipeline(commands)).then((r) => this.store.pipelineReplies(r))
       : this.store.pipeline(commands);
@@ -171,7 +167,7 @@ export class ScriptBatcher {
             // running it again on its own (EVALSHA, then EVAL) is safe. Any other error is final: it may have
             // written.
             this.loaded.delete(p.script.sha);
-            this.single(p);
+            this.single(lane, p);
           } else p.reject(normaliseError(reply, `script ${p.script.name}`));
         }
       },
@@ -185,7 +181,7 @@ export class ScriptBatcher {
    * Uncontended mutex steps as one mutex_batch.lua call: one command and one reply for all of them, where a
    * pipeline still costs a command, a reply and a script call each.
    */
-  private steps(steps: Pending[]): void {
+  private steps(lane: Lane | undefined, steps: Pending[]): void {
     const keys: string[] = [];
     const args: RedisArg[] = [];
     for (const p of steps) {
@@ -201,7 +197,7 @@ export class ScriptBatcher {
         return client.eval(mutexBatch.source, keys, args);
       }
     };
-    this.send(`script ${mutexBatch.name}`, this.lane(), call).then(
+    this.send(`script ${mutexBatch.name}`, lane, call).then(
       (replies) => {
         if (!Array.isArray(replies) || replies.length !== steps.length) {
           const error = new ReplyError(`ERR ${mutexBatch.name} answered ${JSON.stringify(replies)?.slice(0, 80)}`);
@@ -223,8 +219,7 @@ export class ScriptBatcher {
     );
   }
 
-  private single(p: Pending): void {
-    const lane = this.lane();
+  private single(lane: Lane | undefined, p: Pending): void {
     const reply = lane
       ? this.send(this.store.scriptLabel(p.script), lane, (client) => runScript(client, p.script, p.keys, p.args))
       : this.store.script(p.script, p.keys, p.args);

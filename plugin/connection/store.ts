@@ -319,32 +319,20 @@ export class RedisStore implements StoreBase {
   }
 
   script(script: Script, keys: readonly string[], args: readonly RedisArg[]): Promise<unknown> {
-    return this.exec(this.scriptLabel(script), (c) => runScript(c, script, keys, args));
-  }
-
-  /**
-   * What `exec` calls a script (`script <name>`): one label string per script, not one per call, since the metrics
-   * observer looks it up in a Map and a string built per call would be hashed per call.
-   */
-  scriptLabel(script: Script): string {
+    // One label string per script, not one per call: the metrics observer looks it up in a Map, and a string
+    // built per call would be hashed per call.
     let what = this.scriptLabels.get(script);
     if (what === undefined) {
       what = `script ${script.name}`;
       this.scriptLabels.set(script, what);
     }
-    return what;
+    return this.exec(what, (c) => runScript(c, script, keys, args));
   }
 
   async pipeline(commands: readonly RedisCommand[]): Promise<unknown[]> {
-    return this.pipelineReplies(await this.exec('pipeline', (c) => c.pipeline(commands)));
-  }
-
-  /**
-   * A pipeline's replies as `pipeline` gives them. One reply can be a transport failure of that command alone
-   * (ioredis's commandTimeout, a Cluster node that is down): it gets the typed error a single command would get,
-   * so a caller that rethrows it answers 503, not 500.
-   */
-  pipelineReplies(replies: readonly unknown[]): unknown[] {
+    const replies = await this.exec('pipeline', (c) => c.pipeline(commands));
+    // One reply can be a transport failure of that command alone (ioredis's commandTimeout, a Cluster node that is
+    // down): give it the typed error a single command would get, so a caller that rethrows it answers 503, not 500.
     return replies.map((reply) =>
       reply instanceof Error && !(reply instanceof ReplyError) && !(reply instanceof KitError)
         ? reply.message === 'Command timed out'

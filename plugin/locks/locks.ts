@@ -249,13 +249,6 @@ export class HeldLock implements Lock {
   }
 }
 
-/**
- * Connections of their own for the kit's lock scripts (batch.ts): two, so that while Redis runs one group of
- * callers' steps this process handles the other group's replies. More lanes mean smaller batches and more
- * wake-ups for the same work.
- */
-const LOCK_LANES = 2;
-
 const waitHistogram = (): LockWaitHistogram => ({
   counts: new Array<number>(WAIT_BUCKETS.length + 1).fill(0),
   sumSeconds: 0,
@@ -288,7 +281,7 @@ class LockManager implements Locks {
     readonly config: LocksConfig,
   ) {
     const { store } = ctx;
-    this.backend = store.mode === 'memory' ? new MemoryLockBackend(store) : new RedisLockBackend(store, LOCK_LANES);
+    this.backend = store.mode === 'memory' ? new MemoryLockBackend(store) : new RedisLockBackend(store);
     this.hub = new WaitHub(store, ctx.logger);
     this.logger = ctx.logger;
     // A registration must outlive the longest pause between two attempts, or a release would not notify.
@@ -451,7 +444,6 @@ class LockManager implements Locks {
   async close(): Promise<void> {
     // Held leases run out on the store by themselves; their timers are unref'd and stop at the next failed step.
     await this.hub.close();
-    if (this.backend instanceof RedisLockBackend) await this.backend.close();
   }
 }
 

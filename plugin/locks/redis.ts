@@ -28,17 +28,9 @@ export class RedisLockBackend implements LockBackend {
   private readonly key: (id: string, ...parts: string[]) => string;
   private readonly batch: ScriptBatcher;
 
-  constructor(
-    private readonly store: RedisStore,
-    /** Connections of its own for the lock scripts (see batch.ts); whoever asks for them calls close(). */
-    lanes = 0,
-  ) {
+  constructor(private readonly store: RedisStore) {
     this.key = store.keys.forFeature('locks');
-    this.batch = new ScriptBatcher(store, store.mode !== 'cluster', lanes);
-  }
-
-  close(): Promise<void> {
-    return this.batch.close();
+    this.batch = new ScriptBatcher(store, store.mode !== 'cluster');
   }
 
   channel(kind: LockKind, name: string): string {

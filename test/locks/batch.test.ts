@@ -3,7 +3,13 @@
 // turn is still granted once.
 
 import Redis from 'ioredis';
-import { createRedisKit, LockNotHeldError, LockTimeoutError, type RedisKit, StoreCommandError } from '../../plugin/index';
+import {
+  createRedisKit,
+  LockNotHeldError,
+  LockTimeoutError,
+  type RedisKit,
+  StoreCommandError,
+} from '../../plugin/index';
 import { type RedisProcess, startRedis } from '../support/redis-server';
 import { describeWithRedis } from '../support/require-redis';
 

@@ -191,6 +191,9 @@ export class HeldLock implements Lock {
       throw new LockExtendError(this.name, error);
     }
     if (!extended) {
+      // Released meanwhile by this holder: the release can reach the server first (it may go out in the same turn,
+      // or over another of the locks' connections). That is no lost lease.
+      if (this.done) throw new LockNotHeldError(this.name);
       const lost = new LockLostError(this.name, 'it was no longer held when extending');
       this.lose(lost);
       throw lost;

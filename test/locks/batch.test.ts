@@ -3,7 +3,13 @@
 // turn is still granted once.
 
 import Redis from 'ioredis';
-import { createRedisKit, LockTimeoutError, type RedisKit, StoreCommandError } from '../../plugin/index';
+import {
+  createRedisKit,
+  LockNotHeldError,
+  LockTimeoutError,
+  type RedisKit,
+  StoreCommandError,
+} from '../../plugin/index';
 import { type RedisProcess, startRedis } from '../support/redis-server';
 import { describeWithRedis } from '../support/require-redis';
 
@@ -44,6 +50,18 @@ describeWithRedis('locks: one script call per event-loop turn [own redis-server]
     await Promise.all(locks.map((l) => l.release()));
     expect(await Promise.all(names.map((n) => admin.exists(`b:locks:{${n}}:o`)))).toEqual(names.map(() => 0));
     expect((await scriptCalls(admin)) - before).toBe(2);
+  });
+
+  test('a release sent in the same turn as an extension is not counted as a lost lease', async () => {
+    const lock = await kit.locks.acquire('extend-release');
+    const signal = lock.signal;
+    const lost = kit.locks.stats().leasesLost;
+    // The release is an uncontended step and leaves first: the extension then finds the lease gone.
+    const [extended, released] = await Promise.allSettled([lock.extend(), lock.release()]);
+    expect(released.status).toBe('fulfilled');
+    if (extended.status === 'rejected') expect(extended.reason).toBeInstanceOf(LockNotHeldError);
+    expect(kit.locks.stats().leasesLost).toBe(lost);
+    expect(signal.aborted).toBe(false);
   });
 
   test('one name asked for five times in one turn is granted once', async () => {

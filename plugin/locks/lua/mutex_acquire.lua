@@ -12,6 +12,7 @@
 -- ARGV[5]  '1' for FIFO fairness: the lock goes to the longest-waiting live waiter first
 -- Returns  the fencing token (a string) when granted; otherwise ms until the holder's lease ends (-1: unknown)
 --!include now_ms.lua
+--!include now_us.lua
 --!include next_fence.lua
 --!include waiters.lua
 local now = now_ms()
@@ -22,7 +23,7 @@ if free and ARGV[5] == '1' and someone_else_first(KEYS[3], waiter) then free = f
 if free then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   if waiter ~= '' then unregister_waiter(KEYS[3], KEYS[4], waiter) end
-  return next_fence(KEYS[2], ARGV[2])
+  return next_fence(KEYS[2], ARGV[2], now_us())
 end
 if waiter ~= '' then register_waiter(KEYS[3], KEYS[4], waiter, now, tonumber(ARGV[4])) end
 return redis.call('PTTL', KEYS[1])

@@ -5,6 +5,7 @@
 -- ARGV[1]  token of the caller
 -- ARGV[2]  lease in ms
 -- Returns  the fencing token (a string) when granted; otherwise ms until the holder's lease ends (-1: unknown)
+--!include now_us.lua
 --!include next_fence.lua
 --!include try_mutex.lua
-return try_mutex(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+return try_mutex(KEYS[1], KEYS[2], ARGV[1], ARGV[2], now_us)

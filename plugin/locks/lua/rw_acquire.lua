@@ -15,6 +15,7 @@
 -- ARGV[6]  'r' to read, 'w' to write
 -- Returns  the fencing token (a string) when granted; otherwise ms until a blocking lease ends (-1: unknown)
 --!include now_ms.lua
+--!include now_us.lua
 --!include next_fence.lua
 --!include waiters.lua
 local now = now_ms()
@@ -48,7 +49,7 @@ if free then
     redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(last[2]) - now) + 1)
   end
   if waiter ~= '' then unregister_waiter(KEYS[4], KEYS[5], waiter) end
-  return next_fence(KEYS[3], ARGV[2])
+  return next_fence(KEYS[3], ARGV[2], now_us())
 end
 if waiter ~= '' then
   register_waiter(KEYS[4], KEYS[5], waiter, now, lease)

@@ -13,6 +13,7 @@
 -- ARGV[6]  limit: most permits held at once
 -- Returns  the fencing token (a string) when granted; otherwise ms until the first permit lapses (-1: unknown)
 --!include now_ms.lua
+--!include now_us.lua
 --!include next_fence.lua
 --!include waiters.lua
 local now = now_ms()
@@ -27,7 +28,7 @@ if free then
   local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
   redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(last[2]) - now) + 1)
   if waiter ~= '' then unregister_waiter(KEYS[3], KEYS[4], waiter) end
-  return next_fence(KEYS[2], ARGV[2])
+  return next_fence(KEYS[2], ARGV[2], now_us())
 end
 if waiter ~= '' then register_waiter(KEYS[3], KEYS[4], waiter, now, tonumber(ARGV[4])) end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')

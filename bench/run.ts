@@ -358,11 +358,38 @@ async function rowsOf(name: string, data: StoredResult): Promise<SummaryRow[]> {
   return Array.isArray(data.summary) ? data.summary : [];
 }
 
+/**
+ * The summary rows docs/performance.md holds now, by suite (the name in backticks in the last column): a suite with
+ * no results JSON here (a fresh clone that ran one suite) keeps the rows of its last recorded run, with their date.
+ */
+function recordedRows(): Map<string, string[]> {
+  const file = join(root, 'docs', 'performance.md');
+  const rows = new Map<string, string[]>();
+  if (!existsSync(file)) return rows;
+  const text = readFileSync(file, 'utf8');
+  const i = text.indexOf('<!-- bench:summary:start -->');
+  const j = text.indexOf('<!-- bench:summary:end -->');
+  if (i < 0 || j < i) return rows;
+  for (const line of text.slice(i, j).split('\n')) {
+    const machine = /^Machines? and versions: (.*)\.$/.exec(line.trim());
+    if (machine && machine[1] !== 'none yet') rows.set('', [machine[1] as string]);
+    const m = /\| `([a-z0-9-]+)`[^|]*\|$/.exec(line.trim());
+    if (!m || line.includes('not measured by the harness yet')) continue;
+    const list = rows.get(m[1] as string) ?? [];
+    list.push(line.trim());
+    rows.set(m[1] as string, list);
+  }
+  return rows;
+}
+
 async function summaryMarkdown(): Promise<string> {
   const results = latestResults();
+  const recorded = recordedRows();
   const names = [
     ...SUMMARY_SUITES.map((s) => s.suite),
-    ...[...results.keys()].filter((n) => !SUMMARY_SUITES.some((s) => s.suite === n)).sort(),
+    ...[...new Set([...results.keys(), ...recorded.keys()])]
+      .filter((n) => n !== '' && !SUMMARY_SUITES.some((s) => s.suite === n))
+      .sort(),
   ];
   const lines = ['| feature | target | figure | holds | suite, measured (UTC) |', '|---|---|---|---|---|'];
   const sources = new Set<string>();
@@ -370,7 +397,12 @@ async function summaryMarkdown(): Promise<string> {
     const entry = results.get(name);
     const what = SUMMARY_SUITES.find((s) => s.suite === name)?.what ?? name;
     if (!entry) {
-      lines.push(`| ${what} | see its section | not measured by the harness yet | – | \`${name}\` |`);
+      const kept = recorded.get(name);
+      if (kept) {
+        lines.push(...kept);
+        const machine = recorded.get('')?.[0];
+        if (machine) sources.add(machine);
+      } else lines.push(`| ${what} | see its section | not measured by the harness yet | – | \`${name}\` |`);
       continue;
     }
     const when = (entry.data.at ?? '').slice(0, 16).replace('T', ' ');
@@ -388,8 +420,9 @@ async function summaryMarkdown(): Promise<string> {
   return [
     '### Summary: every target next to its latest figure',
     '',
-    'Rebuilt by `npm run bench` (any suite) from the newest results JSON of each suite in `bench/results/`; each row',
-    'names the suite and when it ran. Reproduce all with `npm run bench`, one suite with `npm run bench -- <suite>`.',
+    'Rebuilt by `npm run bench` (any suite) from the newest results JSON of each suite in `bench/results/` (a suite',
+    'with none there keeps the rows recorded here); each row names the suite and when it ran. Reproduce all with',
+    '`npm run bench`, one suite with `npm run bench -- <suite>`.',
     "Ratios are medians of per-round ratios (same round, interleaved), with the rounds' min–max; 'by CPU per request'",
     "is bare Express's app CPU µs per request over the set-up's app + Redis CPU µs per request (medians), which holds",
     'up better than req/s on a shared machine. `npm run bench -- --summary` rebuilds this table without running.',

@@ -32,11 +32,8 @@ interface HubChannel {
   /** Highest id this process published on the channel and has not yet seen delivered, with the timer checking it. */
   expected: number;
   expectTimer?: NodeJS.Timeout;
-  /**
-   * Entries a catch-up read delivered before pub/sub did (id -> payload): pub/sub may still bring them, and then
-   * they are repeats, not a restarted history. Bounded by FROM_HISTORY_MAX, oldest dropped first.
-   */
-  fromHistory: Map<number, string>;
+  /** Subscribed, with `last` read from the store: a catch-up before that would read from id 0. */
+  live: boolean;
   closed: boolean;
 }
 
@@ -44,7 +41,6 @@ interface HubChannel {
 const OWN_EVENT_CHECK_MS = 250;
 /** How many times that check reads the history (1 s apart) before leaving the event to the next one. */
 const OWN_EVENT_CHECKS = 3;
-const FROM_HISTORY_MAX = 256;
 
 export interface HubSettings {
   pollMinMs: number;
@@ -137,7 +133,7 @@ export class Hub {
       stop: async () => undefined,
       chain: Promise.resolve(),
       expected: 0,
-      fromHistory: new Map(),
+      live: false,
       closed: false,
     };
     this.channels.set(name, channel);
@@ -159,6 +155,7 @@ export class Hub {
       await channel.stop();
       return;
     }
+    channel.live = true;
     // Pub/sub delivers at most once, and a lost message is noticed only when a later one arrives. A new subscriber
     // connection is where one is most often lost: an ioredis Cluster may move its subscriber to another node right
     // after the first SUBSCRIBE (and re-subscribe there). Two catch-up reads of the history, 1 s and 5 s after
@@ -183,14 +180,7 @@ export class Hub {
     if (channel.closed || this.closed) return;
     try {
       const { entries } = await this.backend.read(channel.name, channel.last);
-      for (const entry of entries) {
-        if (entry.id <= channel.last) continue;
-        channel.fromHistory.set(entry.id, entry.payload);
-        if (channel.fromHistory.size > FROM_HISTORY_MAX) {
-          channel.fromHistory.delete(channel.fromHistory.keys().next().value as number);
-        }
-        this.dispatch(channel, entry);
-      }
+      for (const entry of entries) if (entry.id > channel.last) this.dispatch(channel, entry);
     } catch (error) {
       this.logger.warnOnce('ERR_KIT_REALTIME_CATCH_UP', 'realtime: a catch-up read of a channel history failed', {
         err: error,
@@ -205,7 +195,8 @@ export class Hub {
    */
   published(name: string, id: number): void {
     const channel = this.channels.get(name);
-    if (!channel || channel.closed || !this.backend.pushes || id <= channel.last) return;
+    // Before the subscription is made the event is in the history the first read brings; nothing to await.
+    if (!channel?.live || channel.closed || !this.backend.pushes || id <= channel.last) return;
     if (id > channel.expected) channel.expected = id;
     if (channel.expectTimer) return;
     let checks = 0;
@@ -227,14 +218,18 @@ export class Hub {
 
   private async onEntry(channel: HubChannel, entry: Entry): Promise<void> {
     if (channel.closed) return;
-    if (channel.fromHistory.size > 0) {
-      const seen = channel.fromHistory.get(entry.id);
-      channel.fromHistory.delete(entry.id);
-      // The late pub/sub copy of an entry a catch-up read already delivered.
-      if (seen === entry.payload) return;
-    }
     if (entry.id <= channel.last) {
-      // Pub/sub does not repeat itself: a lower id means the history expired and restarted at 1.
+      // Either a late copy of an entry this process already has (one published just before the subscription that a
+      // Cluster's bus delivered after it, or one a catch-up read delivered first), or the history expired and
+      // restarted at 1. The store's counter tells them apart: it went back only in the second case.
+      let current: number;
+      try {
+        ({ current } = await this.backend.read(channel.name, -1));
+      } catch (error) {
+        this.logger.warn({ err: error, channel: channel.name }, 'realtime: could not check an out-of-order entry');
+        return;
+      }
+      if (current >= channel.last) return;
       channel.last = entry.id - 1;
       for (const listener of channel.listeners) listener.cursor = Math.min(listener.cursor, channel.last);
     }
@@ -255,7 +250,14 @@ export class Hub {
     const chunk = frame(entry);
     for (const listener of channel.listeners) {
       if (listener.pending) listener.pending.push(entry);
-      else this.give(listener, entry, chunk);
+      else {
+        // One listener that throws does not keep the entry from the others.
+        try {
+          this.give(listener, entry, chunk);
+        } catch (error) {
+          this.logger.warn({ err: error, channel: channel.name }, 'realtime: a listener failed');
+        }
+      }
     }
   }
 

@@ -142,3 +142,18 @@ test('a listener step that throws does not stop the entries after it', async () 
   expect(ids).toEqual([1, 2]);
   await hub.close();
 });
+
+test('a pub/sub copy of an entry published before the subscription, arriving after it, is not delivered twice', async () => {
+  // A Cluster's bus can bring a message published on another node just before this SUBSCRIBE after it.
+  const backend = new FakeBackend();
+  const hub = new Hub(backend, { pollMinMs: 10, pollMaxMs: 10 }, new KitLogger(silentLogger));
+  for (let i = 1; i <= 3; i++) backend.add(i);
+  const listener = collector();
+  await hub.attach('c', listener, 1);
+  expect(listener.ids).toEqual([2, 3]);
+  backend.push?.(backend.history[2] as Entry); // id 3, late
+  backend.push?.(backend.add(4));
+  await tick();
+  expect(listener.ids).toEqual([2, 3, 4]);
+  await hub.close();
+});

@@ -193,14 +193,23 @@ export class IORedisAdapter implements CommandClient {
     if (this.subscriber) await this.subscriber.unsubscribe(channel).catch(() => undefined);
   }
 
-  async pingMasters(): Promise<number> {
+  async pingMasters(timeoutMs = 1000): Promise<number> {
     const masters = this.mode === 'cluster' ? (this.client.nodes?.('master') ?? []) : [];
     if (masters.length === 0) {
       await this.command('PING', []);
       return 1;
     }
+    // Each node within 80 % of the budget: a master that hangs (paused, partitioned) must count as one node
+    // down, not run into the caller's deadline, which is an outage for the circuit breaker.
     const replies = await Promise.allSettled(
-      masters.map((node) => (node.call ? node.call('PING') : (node as unknown as { ping(): Promise<unknown> }).ping())),
+      masters.map((node) => {
+        const ping = node.call ? node.call('PING') : (node as unknown as { ping(): Promise<unknown> }).ping();
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('PING timed out')), Math.max(1, Math.floor(timeoutMs * 0.8)));
+        });
+        return Promise.race([ping, late]).finally(() => clearTimeout(timer));
+      }),
     );
     const failed = replies.findIndex((r) => r.status === 'rejected');
     // Nobody answered: an outage like any other (the circuit breaker counts it).

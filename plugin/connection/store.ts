@@ -386,7 +386,10 @@ export class RedisStore implements StoreBase {
     // On a Cluster a keyless PING reaches one node only: health asks every master.
     await this.exec(
       'PING',
-      (c) => (options.everyNode && c.pingMasters ? c.pingMasters() : c.command('PING', [])),
+      (c) =>
+        options.everyNode && c.pingMasters
+          ? c.pingMasters(options.timeoutMs ?? this.commandTimeoutMs)
+          : c.command('PING', []),
       options.timeoutMs,
     );
     return performance.now() - started;

@@ -45,7 +45,7 @@ export interface CommandClient {
    * PING every master of a Cluster (resolves to how many answered, rejects when one did not): a PING without a
    * key reaches one node, which says nothing about the others. Undefined where there is one server.
    */
-  pingMasters?(): Promise<number>;
+  pingMasters?(timeoutMs?: number): Promise<number>;
 }
 
 /** Raised by adapters for an error *reply*: the server is reachable, the command itself failed. */

@@ -203,8 +203,6 @@ class CacheCore {
   storeError(error: unknown, where: string): void {
     this.counters.storeErrors++;
     for (const hot of this.hotLayers) hot.clear();
-    // A fill announced through a failing store may never be heard of: this process's waiters run their handlers.
-    for (const set of this.waiters.values()) for (const w of [...set]) w('gone');
     this.context.logger.warnOnce(
       'ERR_KIT_CACHE_STORE',
       'response cache: the store failed; requests go to their handlers uncached until it answers again',

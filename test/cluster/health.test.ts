@@ -35,6 +35,30 @@ describeWithRedis('health on a Cluster', () => {
       const up = await request(app).get('/health/redis');
       expect({ i, status: up.status, body: up.body.status }).toEqual({ i, status: 200, body: 'pass' });
     }
+    // A master that hangs (SIGSTOP) is one node down too, within the health budget, and not an outage.
+    const paused = cluster.ports[2] as number;
+    const info = String(await cluster.admin(paused).info('server'));
+    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      for (let i = 0; i < 6; i++) {
+        const started = Date.now();
+        const hung = await request(app).get('/health/redis');
+        expect({ i, status: hung.status, body: hung.body.status }).toEqual({ i, status: 503, body: 'fail' });
+        expect(Date.now() - started).toBeLessThan(2000);
+      }
+      expect(kit.store.circuitState).toBe('closed');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    let back = 0;
+    for (let i = 0; i < 40 && back !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      back = (await request(app).get('/health/redis')).status;
+    }
+    expect(back).toBe(200);
+
     await cluster.kill(cluster.ports[1] as number);
     for (let i = 0; i < 6; i++) {
       const down = await request(app).get('/health/redis');

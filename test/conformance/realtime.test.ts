@@ -101,7 +101,7 @@ describeForEachStore('realtime', ({ tier, makeKit }) => {
     const off = await kit.realtime.subscribe('replay', (e) => got.push(e.id), { lastEventId: '2' });
     expect(got).toEqual(['3', '4', '5']);
     await kit.realtime.publish('replay', { data: 6 });
-    await waitFor(() => got.length === 4, 'the live event');
+    await waitFor(() => got.length >= 4, 'the live event'); // then the exact list: a duplicate shows there
     await sleep(50);
     expect(got).toEqual(['3', '4', '5', '6']);
     await off();

@@ -372,7 +372,12 @@ function recordedRows(): Map<string, string[]> {
   if (i < 0 || j < i) return rows;
   for (const line of text.slice(i, j).split('\n')) {
     const machine = /^Machines? and versions: (.*)\.$/.exec(line.trim());
-    if (machine && machine[1] !== 'none yet') rows.set('', [machine[1] as string]);
+    if (machine && machine[1] !== 'none yet') {
+      // One machine is written bare, several as `(a); (b)`: back to the list of machines.
+      const text = machine[1] as string;
+      const list = text.startsWith('(') && text.endsWith(')') ? text.slice(1, -1).split('); (') : [text];
+      rows.set('', list);
+    }
     const m = /\| `([a-z0-9-]+)`[^|]*\|$/.exec(line.trim());
     if (!m || line.includes('not measured by the harness yet')) continue;
     const list = rows.get(m[1] as string) ?? [];
@@ -400,8 +405,7 @@ async function summaryMarkdown(): Promise<string> {
       const kept = recorded.get(name);
       if (kept) {
         lines.push(...kept);
-        const machine = recorded.get('')?.[0];
-        if (machine) sources.add(machine);
+        for (const machine of recorded.get('') ?? []) sources.add(machine);
       } else lines.push(`| ${what} | see its section | not measured by the harness yet | – | \`${name}\` |`);
       continue;
     }

@@ -89,8 +89,14 @@ export interface CacheBackend {
 }
 
 export interface TagKeys {
+  /** The member index (Redis: a sorted set scored by when each entry is gone). */
   members: string;
   invalidated: string;
+  /**
+   * Where an earlier version kept members, as a plain set: still read and deleted by an invalidation, never
+   * written (a rolling deploy's older instances keep using it; it expires by its own TTL).
+   */
+  legacy?: string;
 }
 
 export function decodeEntry(raw: string): CachedEntry {

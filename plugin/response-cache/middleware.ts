@@ -186,7 +186,7 @@ class CacheCore {
 
   tagKeys(tag: string): TagKeys {
     const head = `${this.tagHead}${safeId(tag)}}`;
-    return { members: `${head}:m`, invalidated: `${head}:i` };
+    return { members: `${head}:z`, invalidated: `${head}:i`, legacy: `${head}:m` };
   }
 
   specFor(id: string): string {

@@ -100,7 +100,11 @@ export class RedisCacheBackend implements CacheBackend {
   }
 
   async tagPurge(tag: TagKeys, rememberMs: number): Promise<string[]> {
-    const members = await this.redis.script(cacheTagPurge, [tag.members, tag.invalidated], [rememberMs]);
+    const members = await this.redis.script(
+      cacheTagPurge,
+      [tag.members, tag.invalidated, tag.legacy ?? `${tag.members}:legacy`],
+      [rememberMs],
+    );
     return Array.isArray(members) ? members.map(String) : [];
   }
 

@@ -4,7 +4,7 @@
 -- reads the members: so an entry either is a member when it is purged, or sees the purge time here.
 -- The index is a sorted set scored by when each member's entry is gone (server time); members past that are
 -- dropped here, so a tag that keeps getting new entries does not keep the keys of every expired one.
--- A tag index written as a plain set by an earlier version is converted on its first add.
+-- (An earlier version kept a plain set under another key: left alone here, read by the purge.)
 -- KEYS[1]  the tag's member index
 -- KEYS[2]  the tag's last invalidation time
 -- ARGV[1]  the entry key
@@ -19,15 +19,6 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000.0)
 local keep = tonumber(ARGV[3])
-if redis.call('TYPE', KEYS[1]).ok == 'set' then
-  local old = redis.call('SMEMBERS', KEYS[1])
-  local ttl = redis.call('PTTL', KEYS[1])
-  redis.call('DEL', KEYS[1])
-  local until_ms = now + (ttl > 0 and ttl or keep)
-  for _, member in ipairs(old) do
-    redis.call('ZADD', KEYS[1], string.format('%.0f', until_ms), member)
-  end
-end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
 local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not current or tonumber(current) < now + keep then

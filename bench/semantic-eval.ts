@@ -93,17 +93,20 @@ export interface EvalRow {
   counts: EvalCounts;
 }
 
+/** Every false-hit guard off: what the vector search alone decides (the protocol's row, and tests comparing indexes). */
+export const NO_GUARDS = {
+  negation: false,
+  numbers: false,
+  entities: false,
+  intent: false,
+  refinement: false,
+  substitution: false,
+  wording: false,
+  minOverlap: 0,
+} as const satisfies SemanticCacheOptions['guards'];
+
 const GUARD_OFF: Record<string, SemanticCacheOptions['guards']> = {
-  'no guards': {
-    negation: false,
-    numbers: false,
-    entities: false,
-    intent: false,
-    refinement: false,
-    substitution: false,
-    wording: false,
-    minOverlap: 0,
-  },
+  'no guards': NO_GUARDS,
   'without negation': { negation: false },
   'without numbers': { numbers: false },
   'without entities': { entities: false },

@@ -1,6 +1,7 @@
 // The semantic cache's behaviour, unchanged on every store: exact layer, partitions, bypasses, guards, TTL,
 // invalidation, eviction and cross-instance sync.
 
+import { NO_GUARDS } from '../../bench/semantic-eval';
 import { describeForEachStore, uniquePrefix } from '../support/stores';
 import { functionEmbedder, type LlmRequest } from '../../plugin/index';
 import { DEFAULT_THRESHOLD } from '../../plugin/semantic-cache/options';
@@ -215,15 +216,7 @@ describeForEachStore('semantic cache', ({ tier, makeKit }) => {
     const prefix = uniquePrefix();
     const kitA = makeKit({ prefix });
     const kitB = tier === 'memory' ? kitA : makeKit({ prefix });
-    const guards = {
-      negation: false,
-      numbers: false,
-      entities: false,
-      intent: false,
-      refinement: false,
-      substitution: false,
-      minOverlap: 0,
-    };
+    const guards = NO_GUARDS;
     // The reordered question scores 1 with its own entry and at most about 0.92 with any other.
     const options = { embedder: bagOfWords, threshold: 0.97, guards, hnsw: { minEntries: 0 } };
     const a = kitA.semanticCache(options);

@@ -1,6 +1,6 @@
 // The evaluation harness itself, on a tiny synthetic set, so it cannot rot (the real sets run via npm run eval:semantic).
 
-import { evaluate, formatRows, parseEvalSet, runProtocol } from '../../bench/semantic-eval';
+import { evaluate, formatRows, NO_GUARDS, parseEvalSet, runProtocol } from '../../bench/semantic-eval';
 
 const SET = [
   {
@@ -31,16 +31,7 @@ describe('semantic-cache evaluation harness', () => {
     expect((await evaluate(qqp, { threshold: 0.5 })).wrong).toBe(0);
     const unguarded = await evaluate(qqp, {
       threshold: 0.5,
-      guards: {
-        negation: false,
-        numbers: false,
-        entities: false,
-        intent: false,
-        refinement: false,
-        substitution: false,
-        wording: false,
-        minOverlap: 0,
-      },
+      guards: NO_GUARDS,
     });
     expect(unguarded.wrong).toBe(1);
     expect(unguarded.falseHitRate).toBe(1);

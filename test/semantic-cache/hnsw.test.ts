@@ -1,6 +1,7 @@
 // The HNSW index for dense vectors against an exact scan: recall on a seeded set, the exact tail (small partitions,
 // vectors not linked yet), tombstones, the background rebuild, and the cache behaving the same on top of it.
 
+import { NO_GUARDS } from '../../bench/semantic-eval';
 import { createRedisKit, functionEmbedder, type LlmRequest } from '../../plugin/index';
 import { HnswIndex } from '../../plugin/semantic-cache/hnsw';
 import { signals } from '../../plugin/semantic-cache/text';
@@ -252,15 +253,7 @@ describe('the cache on dense vectors', () => {
   test('hits, misses, scores and ids are the same with the HNSW index as with the exact flat scan', async () => {
     const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
     // Guards off: this compares the vector search alone.
-    const guards = {
-      negation: false,
-      numbers: false,
-      entities: false,
-      intent: false,
-      refinement: false,
-      substitution: false,
-      minOverlap: 0,
-    };
+    const guards = NO_GUARDS;
     const options = { embedder, threshold: 0.8, guards, maxEntriesPerNamespace: 1000 };
     const hnsw = kit.semanticCache({ ...options, hnsw: { minEntries: 100 } });
     for (const t of topics) await hnsw.store(req(`explain ${t} please`), { answer: t });

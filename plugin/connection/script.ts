@@ -47,7 +47,7 @@ export async function runScript(
   if (keys.length !== script.keys) {
     throw new TypeError(`script ${script.name} takes ${script.keys} keys, got ${keys.length}`);
   }
-  if (!ran.has(script.sha)) noteScript(script);
+  noteScript(script);
   try {
     return await client.evalsha(script.sha, keys, args);
   } catch (error) {

@@ -9,7 +9,7 @@
 // different locks live on different nodes.
 
 import { isNoScript, normaliseError } from '../connection/errors.js';
-import { noteScript, reloadScripts } from '../connection/script.js';
+import { runScript } from '../connection/script.js';
 import type { RedisStore } from '../connection/store.js';
 import { type RedisArg, ReplyError, type Script } from '../connection/types.js';
 import { mutexBatch, mutexRelease, mutexTry } from './scripts.generated.js';
@@ -108,18 +108,10 @@ export class ScriptBatcher {
       keys.push(p.keys[0] as string, p.keys[1] as string);
       args.push(p.script === mutexTry ? 'a' : 'r', p.args[0] as RedisArg, p.args[1] as RedisArg);
     }
-    // As the store's own script runner: EVALSHA, and the text only on NOSCRIPT (then nothing ran).
-    noteScript(mutexBatch);
+    // Through the store's own script runner (EVALSHA, the text only on NOSCRIPT); the key count is the batch's.
+    const script: Script = { ...mutexBatch, keys: keys.length };
     this.store
-      .exec(`script ${mutexBatch.name}`, async (client) => {
-        try {
-          return await client.evalsha(mutexBatch.sha, keys, args);
-        } catch (error) {
-          if (!isNoScript(error)) throw error;
-          void reloadScripts(client);
-          return client.eval(mutexBatch.source, keys, args);
-        }
-      })
+      .exec(`script ${mutexBatch.name}`, (client) => runScript(client, script, keys, args))
       .then(
         (replies) => {
           if (!Array.isArray(replies) || replies.length !== steps.length) {

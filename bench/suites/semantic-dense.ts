@@ -260,6 +260,25 @@ export const suite: Suite = {
           ...compare(exact, h),
         });
         ctx.log(JSON.stringify(rows.at(-1)));
+        if (name === 'clustered' && n <= 10_000) {
+          // The same graph built and searched with plain JavaScript dot products (simd: false): what the
+          // WebAssembly SIMD kernel buys.
+          const plain = new HnswIndex(D, { minEntries: 0, simd: false });
+          const plainBuild = build(plain, data.vectors);
+          const p = lookups(plain, data.queries);
+          rows.push({
+            ...base,
+            index: 'HNSW, plain JavaScript dot products (simd: false)',
+            ...plainBuild,
+            bytesPerEntry: Math.round(plain.bytes() / n),
+            p50: p.p50,
+            p99: p.p99,
+            cpuMsPerLookup: p.cpuMs,
+            ...compare(exact, p),
+          });
+          ctx.log(JSON.stringify(rows.at(-1)));
+          plain.close();
+        }
         if (name === 'clustered') {
           // The efSearch knob on the same graph.
           for (const ef of [16, 32, 64, 128]) {

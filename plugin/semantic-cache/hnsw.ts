@@ -1,7 +1,8 @@
 // The index for dense vectors (model embeddings): an HNSW graph (Malkov & Yashunin) with an exact tail.
 // Chosen by measurement against the exact flat scan and an int8 quantised flat scan (`npm run bench --
-// semantic-dense`, figures in docs/semantic-cache.md): a flat scan of any kind is linear, and plain JavaScript has
-// no SIMD, so only a graph stays under a millisecond at 10,000 entries and a few at 100,000.
+// semantic-dense`, figures in docs/semantic-cache.md): a flat scan of any kind is linear, so only a graph stays under
+// a millisecond at 10,000 entries and a few at 100,000. Dot products run in a WebAssembly SIMD kernel where the
+// runtime has one (vector-arena.ts); scores that decide a hit are taken again exactly.
 //
 // How it stays correct while a cache uses it:
 // - Added vectors go to an exact "tail" first (scanned linearly by every search) and are linked into the graph in
@@ -15,6 +16,7 @@
 //   Slots are reused only once no graph refers to them.
 // Vectors are unit length (the cache normalises them), so a dot product is the cosine similarity.
 
+import { createVectorArena, type VectorArena } from './vector-arena.js';
 import { type Candidate, entryBytes, type IndexedEntry, topK, type VectorIndex } from './vector-index.js';
 
 export interface HnswOptions {
@@ -32,7 +34,14 @@ export interface HnswOptions {
   sliceMs?: number;
   /** Seed of the level generator (builds are reproducible). @default 1 */
   seed?: number;
+  /** Dot products in the WebAssembly SIMD kernel where the runtime has it (false: plain JavaScript). @default true */
+  simd?: boolean;
 }
+
+/** The arena row that holds the query being searched. */
+const QUERY = -1;
+/** How far below the bar a kernel (float32) score may be and still be scored again exactly. */
+const SLACK = 1e-4;
 
 export const HNSW_DEFAULTS = {
   m: 16,
@@ -43,23 +52,6 @@ export const HNSW_DEFAULTS = {
   sliceMs: 4,
   seed: 1,
 } as const;
-
-/** Dot product of a[ai..ai+d) and b[bi..bi+d), four accumulators (about twice a naive loop in V8). */
-function dot(a: Float32Array, ai: number, b: Float32Array, bi: number, d: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let i = 0;
-  for (; i + 3 < d; i += 4) {
-    s0 += (a[ai + i] as number) * (b[bi + i] as number);
-    s1 += (a[ai + i + 1] as number) * (b[bi + i + 1] as number);
-    s2 += (a[ai + i + 2] as number) * (b[bi + i + 2] as number);
-    s3 += (a[ai + i + 3] as number) * (b[bi + i + 3] as number);
-  }
-  for (; i < d; i++) s0 += (a[ai + i] as number) * (b[bi + i] as number);
-  return s0 + s1 + s2 + s3;
-}
 
 /** A binary min-heap of (score, slot) on typed arrays; a max-heap is the same with negated scores. */
 class Heap {
@@ -186,7 +178,7 @@ export class HnswIndex implements VectorIndex {
   private seed: number;
 
   private capacity = 64;
-  private vectors: Float32Array;
+  private arena: VectorArena;
   private entries: Array<IndexedEntry | undefined> = [];
   private readonly slotOf = new Map<string, number>();
   private readonly free: number[] = [];
@@ -222,7 +214,7 @@ export class HnswIndex implements VectorIndex {
     this.seed = (options.seed ?? HNSW_DEFAULTS.seed) >>> 0 || 1;
     if (this.m < 2 || this.m > 127) throw new RangeError('hnsw.m must be between 2 and 127');
     this.levelFactor = 1 / Math.log(this.m);
-    this.vectors = new Float32Array(this.capacity * dimensions);
+    this.arena = createVectorArena(dimensions, this.capacity, options.simd ?? true);
     this.tail = new Int32Array(this.capacity);
     this.tailPos = new Int32Array(this.capacity).fill(-1);
     this.marks = new Uint32Array(this.capacity);
@@ -256,7 +248,7 @@ export class HnswIndex implements VectorIndex {
       if (this.used === this.capacity) this.grow(this.capacity * 2);
       slot = this.used++;
     }
-    this.vectors.set(vector, slot * d);
+    this.arena.set(slot, vector);
     this.entries[slot] = entry;
     this.slotOf.set(entry.id, slot);
     this.live++;
@@ -288,25 +280,35 @@ export class HnswIndex implements VectorIndex {
 
   search(query: Float32Array, k: number, minScore: number, now: number): Candidate[] {
     const d = this.dimensions;
+    if (query.length !== d) throw new RangeError(`query has ${query.length} dimensions, the index ${d}`);
     const out: Candidate[] = [];
     const g = this.serving;
+    const arena = this.arena;
+    if (g.entry < 0 && this.tailLength === 0) return out;
+    arena.setQuery(query);
+    // The kernel's float32 sums steer; what is kept is scored again exactly (a candidate within SLACK of the bar
+    // may still pass it), so a hit or a miss never depends on which kernel ran.
+    const bar = arena.simd ? minScore - SLACK : minScore;
     if (g.entry >= 0) {
-      const ep = this.descend(g, query, 0, 1);
-      const results = this.searchLayer(g, query, 0, ep, Math.max(this.efSearch, k), 0, true, now);
+      const ep = this.descend(g, QUERY, 1);
+      const results = this.searchLayer(g, QUERY, ep, Math.max(this.efSearch, k), 0, true, now);
       while (results.size > 0) {
-        const score = results.topScore();
+        const rough = results.topScore();
         const slot = results.topId();
         results.pop();
+        if (rough < bar) continue;
+        const score = arena.simd ? arena.exact(query, slot) : rough;
         if (score < minScore) continue;
         topK(out, k, { entry: this.entries[slot] as IndexedEntry, score });
       }
     }
-    const vectors = this.vectors;
     for (let t = 0; t < this.tailLength; t++) {
       const slot = this.tail[t] as number;
       const entry = this.entries[slot] as IndexedEntry;
       if (now > 0 && entry.expiresAt <= now) continue;
-      const score = dot(query, 0, vectors, slot * d, d);
+      const rough = arena.dot(QUERY, slot);
+      if (rough < bar) continue;
+      const score = arena.simd ? arena.exact(query, slot) : rough;
       if (score < minScore) continue;
       topK(out, k, { entry, score });
     }
@@ -316,7 +318,7 @@ export class HnswIndex implements VectorIndex {
   bytes(): number {
     return (
       this.metaBytes +
-      this.capacity * this.dimensions * 4 +
+      this.arena.bytes() +
       this.capacity * 16 +
       this.serving.bytes() +
       (this.building ? this.building.graph.bytes() + this.building.queue.length * 8 : 0)
@@ -422,9 +424,7 @@ export class HnswIndex implements VectorIndex {
   }
 
   private grow(capacity: number): void {
-    const vectors = new Float32Array(capacity * this.dimensions);
-    vectors.set(this.vectors);
-    this.vectors = vectors;
+    this.arena = this.arena.grow(capacity);
     const tail = new Int32Array(capacity);
     tail.set(this.tail);
     this.tail = tail;
@@ -473,11 +473,10 @@ export class HnswIndex implements VectorIndex {
   }
 
   /** Greedy walk from the entry point down to layer `to` (exclusive of the layers below it). */
-  private descend(g: Graph, q: Float32Array, qi: number, to: number): number {
-    const d = this.dimensions;
-    const vectors = this.vectors;
+  private descend(g: Graph, q: number, to: number): number {
+    const arena = this.arena;
     let ep = g.entry;
-    let best = dot(q, qi, vectors, ep * d, d);
+    let best = arena.dot(q, ep);
     for (let layer = g.maxLevel; layer >= to; layer--) {
       let changed = true;
       while (changed) {
@@ -485,7 +484,7 @@ export class HnswIndex implements VectorIndex {
         const { array, offset, count } = this.linksOf(g, ep, layer);
         for (let i = 0; i < count; i++) {
           const n = array[offset + i] as number;
-          const s = dot(q, qi, vectors, n * d, d);
+          const s = arena.dot(q, n);
           if (s > best) {
             best = s;
             ep = n;
@@ -501,18 +500,8 @@ export class HnswIndex implements VectorIndex {
    * Best-first search of one layer from `ep`, keeping the `ef` best. With `live`, removed and expired entries are
    * walked through but never kept. Returns the results heap (worst on top); it is reused by the next call.
    */
-  private searchLayer(
-    g: Graph,
-    q: Float32Array,
-    qi: number,
-    ep: number,
-    ef: number,
-    layer: number,
-    live: boolean,
-    now: number,
-  ): Heap {
-    const d = this.dimensions;
-    const vectors = this.vectors;
+  private searchLayer(g: Graph, q: number, ep: number, ef: number, layer: number, live: boolean, now: number): Heap {
+    const arena = this.arena;
     const entries = this.entries;
     const marks = this.marks;
     this.generation = (this.generation + 1) >>> 0 || 1;
@@ -527,7 +516,7 @@ export class HnswIndex implements VectorIndex {
       return e !== undefined && !(now > 0 && e.expiresAt <= now);
     };
     marks[ep] = gen;
-    const s0 = dot(q, qi, vectors, ep * d, d);
+    const s0 = arena.dot(q, ep);
     candidates.push(-s0, ep);
     if (keep(ep)) results.push(s0, ep);
     while (candidates.size > 0) {
@@ -540,7 +529,7 @@ export class HnswIndex implements VectorIndex {
         const n = array[offset + i] as number;
         if (marks[n] === gen) continue;
         marks[n] = gen;
-        const s = dot(q, qi, vectors, n * d, d);
+        const s = arena.dot(q, n);
         if (results.size < ef || s > results.topScore()) {
           candidates.push(-s, n);
           if (keep(n)) {
@@ -558,8 +547,7 @@ export class HnswIndex implements VectorIndex {
    * than to every neighbour kept so far, so links spread in all directions instead of crowding one cluster.
    */
   private select(ids: number[], scores: number[], max: number): { ids: number[]; scores: number[] } {
-    const d = this.dimensions;
-    const vectors = this.vectors;
+    const arena = this.arena;
     const out: number[] = [];
     const outScores: number[] = [];
     for (let i = 0; i < ids.length && out.length < max; i++) {
@@ -567,7 +555,7 @@ export class HnswIndex implements VectorIndex {
       const sc = scores[i] as number;
       let good = true;
       for (const r of out) {
-        if (dot(vectors, c * d, vectors, r * d, d) > sc) {
+        if (arena.dot(c, r) > sc) {
           good = false;
           break;
         }
@@ -581,8 +569,6 @@ export class HnswIndex implements VectorIndex {
   }
 
   private link(g: Graph, slot: number): void {
-    const d = this.dimensions;
-    const vectors = this.vectors;
     const level = this.randomLevel();
     g.level[slot] = level;
     g.count0[slot] = 0;
@@ -594,10 +580,9 @@ export class HnswIndex implements VectorIndex {
       g.maxLevel = level;
       return;
     }
-    const qi = slot * d;
-    let ep = level < g.maxLevel ? this.descend(g, vectors, qi, level + 1) : g.entry;
+    let ep = level < g.maxLevel ? this.descend(g, slot, level + 1) : g.entry;
     for (let layer = Math.min(level, g.maxLevel); layer >= 0; layer--) {
-      const results = this.searchLayer(g, vectors, qi, ep, this.efConstruction, layer, false, 0);
+      const results = this.searchLayer(g, slot, ep, this.efConstruction, layer, false, 0);
       const ids: number[] = new Array(results.size);
       const scores: number[] = new Array(results.size);
       for (let i = results.size - 1; i >= 0; i--) {

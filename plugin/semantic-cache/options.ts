@@ -95,6 +95,11 @@ export interface SemanticCacheOptions {
     efSearch?: number;
     /** Partitions with fewer live entries are searched by an exact flat scan and build no graph. @default 1000 */
     minEntries?: number;
+    /**
+     * Dot products in a WebAssembly SIMD kernel (about 8 times plain JavaScript here); false, or a runtime without
+     * WebAssembly SIMD, uses plain JavaScript. Scores that decide a hit are exact either way. @default true
+     */
+    simd?: boolean;
   };
 }
 
@@ -119,7 +124,7 @@ export interface SemanticCacheConfig {
   syncIntervalMs: number | undefined;
   maxIndexedPartitions: number;
   index: 'auto' | 'sparse' | 'flat' | 'hnsw';
-  hnsw: { m: number; efConstruction: number; efSearch: number; minEntries: number };
+  hnsw: { m: number; efConstruction: number; efSearch: number; minEntries: number; simd: boolean };
 }
 
 const KNOWN = [
@@ -195,7 +200,7 @@ export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): S
   }
   const hnsw = options.hnsw ?? {};
   assertPlainObject(hnsw, 'semanticCache.hnsw');
-  assertKnownKeys(hnsw, ['m', 'efConstruction', 'efSearch', 'minEntries'], 'semanticCache.hnsw');
+  assertKnownKeys(hnsw, ['m', 'efConstruction', 'efSearch', 'minEntries', 'simd'], 'semanticCache.hnsw');
   const defaultNamespace = options.defaultNamespace ?? 'default';
   if (typeof defaultNamespace !== 'string' || defaultNamespace === '') {
     throw new ConfigError('semanticCache.defaultNamespace: expected a non-empty string');
@@ -239,6 +244,7 @@ export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): S
       efSearch: positiveInt(hnsw.efSearch ?? 32, 'semanticCache.hnsw.efSearch', 10_000),
       // 0 is allowed: a graph from the first entry.
       minEntries: hnsw.minEntries === 0 ? 0 : positiveInt(hnsw.minEntries ?? 1000, 'semanticCache.hnsw.minEntries'),
+      simd: bool(hnsw.simd, true, 'semanticCache.hnsw.simd'),
     },
   };
 }

@@ -251,7 +251,7 @@ export const suite: Suite = {
         const h = lookups(hnsw, data.queries);
         rows.push({
           ...base,
-          index: `HNSW (M ${hnsw.m}, efC ${hnsw.efConstruction}, ef ${hnsw.efSearch})`,
+          index: `HNSW (M ${hnsw.m}, efC ${hnsw.efConstruction}, ef ${hnsw.efSearch}: ${hnsw.currentEfSearch})`,
           ...hnswBuild,
           bytesPerEntry: Math.round(hnsw.bytes() / n),
           p50: h.p50,

@@ -85,6 +85,12 @@ export interface SemanticCacheStats {
   indexedEntries: number;
   indexedPartitions: number;
   indexBytes: number;
+  /**
+   * Indexed entries an HNSW graph has not linked yet (searched by exact scan meanwhile): right after a partition
+   * loads, this falls to 0 as the graph is built in the background. Partitions below `hnsw.minEntries` build no
+   * graph and count here in full.
+   */
+  indexPending: number;
 }
 
 interface Payload {
@@ -473,11 +479,13 @@ export class SemanticCache {
     let indexedEntries = 0;
     let indexedPartitions = 0;
     let indexBytes = 0;
+    let indexPending = 0;
     for (const state of this.namespaces.values()) {
       for (const p of state.partitions.values()) {
         indexedPartitions++;
         indexedEntries += p.index.size;
         indexBytes += p.index.bytes();
+        indexPending += p.index.pending ?? 0;
       }
     }
     return {
@@ -493,6 +501,7 @@ export class SemanticCache {
       indexedEntries,
       indexedPartitions,
       indexBytes,
+      indexPending,
     };
   }
 

@@ -24,8 +24,13 @@ export interface HnswOptions {
   m?: number;
   /** Candidates examined when linking a node: higher builds a better graph, more slowly. @default 100 */
   efConstruction?: number;
-  /** Candidates examined per search: higher finds the true best match more often, more slowly. @default 32 */
-  efSearch?: number;
+  /**
+   * Candidates examined per search: higher finds the true best match more often, more slowly. 'auto': 32 up to
+   * 20,000 live entries, 64 up to 200,000, 128 beyond (a graph needs a wider search to keep its recall as it grows:
+   * measured at 100,000 entries, 32 found the exact best match for 94 % of queries and 64 for 99.3 %).
+   * @default 'auto'
+   */
+  efSearch?: number | 'auto';
   /** Live vectors below which nothing is linked and every search is an exact flat scan. @default 1000 */
   minEntries?: number;
   /** Share of tombstones in the graph that starts a background rebuild. @default 0.25 */
@@ -46,7 +51,7 @@ const SLACK = 1e-4;
 export const HNSW_DEFAULTS = {
   m: 16,
   efConstruction: 100,
-  efSearch: 32,
+  efSearch: 'auto' as number | 'auto',
   minEntries: 1000,
   rebuildRatio: 0.25,
   sliceMs: 4,
@@ -170,7 +175,8 @@ class Graph {
 export class HnswIndex implements VectorIndex {
   readonly m: number;
   readonly efConstruction: number;
-  efSearch: number;
+  /** A number, or 'auto' (see HnswOptions.efSearch); `currentEfSearch` is the value in use. */
+  efSearch: number | 'auto';
   readonly minEntries: number;
   readonly rebuildRatio: number;
   private readonly sliceMs: number;
@@ -223,6 +229,12 @@ export class HnswIndex implements VectorIndex {
 
   get size(): number {
     return this.live;
+  }
+
+  /** The efSearch searches use now: the fixed one, or the automatic one for the current size. */
+  get currentEfSearch(): number {
+    if (this.efSearch !== 'auto') return this.efSearch;
+    return this.live <= 20_000 ? 32 : this.live <= 200_000 ? 64 : 128;
   }
 
   /** Live vectors not yet linked into the serving graph (searched exactly). */
@@ -291,7 +303,7 @@ export class HnswIndex implements VectorIndex {
     const bar = arena.simd ? minScore - SLACK : minScore;
     if (g.entry >= 0) {
       const ep = this.descend(g, QUERY, 1);
-      const results = this.searchLayer(g, QUERY, ep, Math.max(this.efSearch, k), 0, true, now);
+      const results = this.searchLayer(g, QUERY, ep, Math.max(this.currentEfSearch, k), 0, true, now);
       while (results.size > 0) {
         const rough = results.topScore();
         const slot = results.topId();

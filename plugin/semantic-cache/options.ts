@@ -91,8 +91,11 @@ export interface SemanticCacheOptions {
     m?: number;
     /** Candidates examined when a vector is linked in. More: a better graph, slower inserts. @default 100 */
     efConstruction?: number;
-    /** Candidates examined per lookup. More: the true best match found more often, slower lookups. @default 32 */
-    efSearch?: number;
+    /**
+     * Candidates examined per lookup. More: the true best match found more often, slower lookups. 'auto' widens the
+     * search as a partition grows: 32 up to 20,000 entries, 64 up to 200,000, 128 beyond. @default 'auto'
+     */
+    efSearch?: number | 'auto';
     /** Partitions with fewer live entries are searched by an exact flat scan and build no graph. @default 1000 */
     minEntries?: number;
     /**
@@ -124,7 +127,7 @@ export interface SemanticCacheConfig {
   syncIntervalMs: number | undefined;
   maxIndexedPartitions: number;
   index: 'auto' | 'sparse' | 'flat' | 'hnsw';
-  hnsw: { m: number; efConstruction: number; efSearch: number; minEntries: number; simd: boolean };
+  hnsw: { m: number; efConstruction: number; efSearch: number | 'auto'; minEntries: number; simd: boolean };
 }
 
 const KNOWN = [
@@ -241,7 +244,10 @@ export function parseSemanticCacheOptions(options: SemanticCacheOptions = {}): S
     hnsw: {
       m: positiveInt(hnsw.m ?? 16, 'semanticCache.hnsw.m', 64),
       efConstruction: positiveInt(hnsw.efConstruction ?? 100, 'semanticCache.hnsw.efConstruction', 2000),
-      efSearch: positiveInt(hnsw.efSearch ?? 32, 'semanticCache.hnsw.efSearch', 10_000),
+      efSearch:
+        hnsw.efSearch === undefined || hnsw.efSearch === 'auto'
+          ? 'auto'
+          : positiveInt(hnsw.efSearch, 'semanticCache.hnsw.efSearch', 10_000),
       // 0 is allowed: a graph from the first entry.
       minEntries: hnsw.minEntries === 0 ? 0 : positiveInt(hnsw.minEntries ?? 1000, 'semanticCache.hnsw.minEntries'),
       simd: bool(hnsw.simd, true, 'semanticCache.hnsw.simd'),

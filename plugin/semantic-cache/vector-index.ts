@@ -32,6 +32,8 @@ export interface VectorIndex {
   search(query: Float32Array, k: number, minScore: number, now: number): Candidate[];
   /** Approximate bytes held (vectors, postings, metadata). */
   bytes(): number;
+  /** Entries not linked into a graph yet (HNSW only; searched exactly meanwhile). */
+  readonly pending?: number;
   /** Stops any background work (the HNSW index links vectors in the background). */
   close?(): void;
 }

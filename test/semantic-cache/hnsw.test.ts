@@ -261,7 +261,10 @@ describe('the cache on dense vectors', () => {
     // Both load the partition from the store; the HNSW one links it in the background.
     await flat.lookup(req('warm up'));
     await hnsw.lookup(req('warm up'));
-    for (let i = 0; i < 200; i++) await new Promise((resolve) => setImmediate(resolve));
+    // The graph is linked in the background: stats().indexPending says when it is done.
+    for (let i = 0; i < 5000 && hnsw.stats().indexPending > 0; i++) await new Promise((r) => setImmediate(r));
+    expect(hnsw.stats().indexPending).toBe(0);
+    expect(flat.stats().indexPending).toBe(0);
     let hits = 0;
     for (let i = 0; i < topics.length; i += 4) {
       for (const text of [`explain ${topics[i]}`, `zz${i} yy${i} about ${topics[i]?.split(' ')[1]}`]) {

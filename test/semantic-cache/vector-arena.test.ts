@@ -93,8 +93,11 @@ describe('HNSW on either kernel', () => {
       plain.add(entry(`e${i}`), v);
       flat.add(entry(`e${i}`), v);
     });
+    // Nothing is linked until the background work runs (or flush()): pending counts the exact tail.
+    expect(simd.pending).toBe(1500);
     simd.flush();
     plain.flush();
+    expect(simd.pending).toBe(0);
     let same = 0;
     for (let i = 0; i < 100; i++) {
       const q = unit((vectors[i * 13] as Float32Array).map((x) => x + rand() * 0.05));
@@ -118,5 +121,34 @@ describe('HNSW on either kernel', () => {
     // A bar exactly at the stored vector's own score: the exact score passes it, whatever the float32 sum says.
     expect(index.search(v, 1, exact, 0).map((c) => c.entry.id)).toEqual(['only']);
     expect(index.search(v, 1, exact + 1e-12, 0)).toEqual([]);
+  });
+});
+
+describe('efSearch', () => {
+  const entry = (id: string): IndexedEntry => ({
+    id,
+    expiresAt: Number.MAX_SAFE_INTEGER,
+    text: '',
+    signals: signals('x'),
+  });
+
+  it("'auto' (the default) widens the search as the index grows; a number fixes it", () => {
+    const index = new HnswIndex(4, { minEntries: 1_000_000 });
+    expect(index.efSearch).toBe('auto');
+    expect(index.currentEfSearch).toBe(32);
+    for (let i = 0; i <= 20_000; i++) index.add(entry(`e${i}`), unit(vector(4)));
+    expect(index.currentEfSearch).toBe(64);
+    index.efSearch = 40;
+    expect(index.currentEfSearch).toBe(40);
+    index.close();
+  });
+
+  it("is checked in the cache's options", async () => {
+    const { createRedisKit } = await import('../../plugin/index');
+    const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
+    expect(() => kit.semanticCache({ hnsw: { efSearch: 'wide' as never } })).toThrow(/efSearch/);
+    expect(() => kit.semanticCache({ hnsw: { efSearch: 0 } })).toThrow(/efSearch/);
+    expect(() => kit.semanticCache({ hnsw: { efSearch: 'auto' } })).not.toThrow();
+    await kit.close();
   });
 });

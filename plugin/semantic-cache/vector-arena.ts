@@ -3,8 +3,11 @@
 // - WebAssembly: the rows live in a WebAssembly.Memory and a 242-byte SIMD kernel (wasm/dot.wat) multiplies eight
 //   floats per step. On this project's 2-core machine that is about 8 times a plain JavaScript loop (384
 //   dimensions: 0.24 µs against 2.1 µs per product), which is what an HNSW search and build spend their time on.
-// - JavaScript: a Float32Array and an unrolled loop summing in float64. Used where WebAssembly SIMD is missing, when
-//   the rows outgrow a 32-bit memory (4 GiB), or when asked for (`simd: false`).
+// - JavaScript: a Float32Array and an unrolled loop summing in float64. Used for small indexes (below 1,024 slots:
+//   a cache may hold up to a thousand partition indexes, most of them small, and each WebAssembly memory costs the
+//   process a large reservation of address space), where WebAssembly SIMD is missing, when the rows outgrow a
+//   32-bit memory (4 GiB), or when asked for (`simd: false`). A JavaScript arena that grows past 1,024 slots moves
+//   its rows into a WebAssembly one.
 // The kernel sums in float32 (relative error around 1e-6 over a few hundred dimensions), so scores that decide
 // anything (a hit against a threshold, the ranking of the final candidates) are taken again with exact(), the
 // float64 sum, and the kernel only steers the graph walk.
@@ -71,6 +74,8 @@ class JsArena implements VectorArena {
     readonly dimensions: number,
     private capacity: number,
     from?: Float32Array,
+    /** The capacity from which grow() moves to WebAssembly (Infinity: never). */
+    private readonly simdFrom = Number.POSITIVE_INFINITY,
   ) {
     this.data = new Float32Array((capacity + 1) * dimensions);
     if (from) this.data.set(from.subarray(0, Math.min(from.length, capacity * dimensions)), dimensions);
@@ -96,8 +101,14 @@ class JsArena implements VectorArena {
 
   grow(capacity: number): VectorArena {
     if (capacity <= this.capacity) return this;
-    const next = new JsArena(this.dimensions, capacity, this.rows);
-    return next;
+    if (capacity >= this.simdFrom) {
+      const wasm = WasmArena.create(this.dimensions, capacity);
+      if (wasm) {
+        wasm.rows.set(this.rows);
+        return wasm;
+      }
+    }
+    return new JsArena(this.dimensions, capacity, this.rows, this.simdFrom);
   }
 
   bytes(): number {
@@ -195,7 +206,23 @@ class WasmArena implements VectorArena {
   }
 }
 
-/** An arena for `capacity` vectors of `dimensions` floats: WebAssembly SIMD when available and wanted. */
-export function createVectorArena(dimensions: number, capacity: number, simd = true): VectorArena {
-  return (simd ? WasmArena.create(dimensions, capacity) : undefined) ?? new JsArena(dimensions, capacity);
+/** Slots from which an arena runs in WebAssembly (below, the JavaScript loop: see the top of this file). */
+export const SIMD_FROM = 1024;
+
+/**
+ * An arena for `capacity` vectors of `dimensions` floats: WebAssembly SIMD once it holds `simdFrom` slots, when
+ * available and wanted; JavaScript before that and otherwise.
+ */
+export function createVectorArena(
+  dimensions: number,
+  capacity: number,
+  simd = true,
+  simdFrom = SIMD_FROM,
+): VectorArena {
+  if (!simd) return new JsArena(dimensions, capacity);
+  if (capacity >= simdFrom) {
+    const wasm = WasmArena.create(dimensions, capacity);
+    if (wasm) return wasm;
+  }
+  return new JsArena(dimensions, capacity, undefined, simdFrom);
 }

@@ -20,15 +20,19 @@ const unit = (v: Float32Array) => {
 
 describe('vector arena', () => {
   it('runs the SIMD kernel on this Node (WebAssembly SIMD is part of Node 20)', () => {
-    expect(createVectorArena(8, 4).simd).toBe(true);
-    expect(createVectorArena(8, 4, false).simd).toBe(false);
+    expect(createVectorArena(8, 4, true, 0).simd).toBe(true);
+    expect(createVectorArena(8, 4, false, 0).simd).toBe(false);
+    // Small arenas stay in JavaScript (SIMD_FROM slots).
+    expect(createVectorArena(8, 4).simd).toBe(false);
+    expect(createVectorArena(8, 1024).simd).toBe(true);
   });
 
   it.each([1, 3, 7, 8, 9, 13, 16, 100, 384, 1536])(
     'gives the float64 dot product within 1e-5 at %i dimensions',
     (d) => {
-      const simd = createVectorArena(d, 4);
+      const simd = createVectorArena(d, 4, true, 0);
       const js = createVectorArena(d, 4, false);
+      expect(simd.simd).toBe(true);
       const rows = [vector(d), vector(d), vector(d), vector(d)];
       rows.forEach((r, i) => {
         simd.set(i, r);
@@ -51,9 +55,11 @@ describe('vector arena', () => {
     },
   );
 
-  it('keeps every row and the query when it grows (the memory buffer is replaced)', () => {
+  it('keeps every row when it grows, from JavaScript into WebAssembly and within it', () => {
     const d = 384;
-    let arena = createVectorArena(d, 2);
+    // JavaScript up to 64 slots, then WebAssembly, whose memory buffer is replaced at each growth after that.
+    let arena = createVectorArena(d, 2, true, 64);
+    expect(arena.simd).toBe(false);
     const rows = Array.from({ length: 300 }, () => vector(d));
     const q = vector(d);
     arena.setQuery(q);
@@ -62,6 +68,8 @@ describe('vector arena', () => {
       if (i === capacity) {
         capacity *= 2;
         arena = arena.grow(capacity);
+        // The query is set per search: an arena that moved into WebAssembly starts without it.
+        arena.setQuery(q);
       }
       arena.set(i, r);
     });
@@ -114,7 +122,9 @@ describe('HNSW on either kernel', () => {
   });
 
   it('decides a hit against the bar on the exact score, not the kernel one', () => {
+    // All in the exact tail (no graph), past SIMD_FROM slots so that the kernel scans it.
     const index = new HnswIndex(d, { minEntries: 100_000 });
+    for (let i = 0; i < 1100; i++) index.add(entry(`other${i}`), unit(vector(d)));
     const v = unit(vector(d));
     index.add(entry('only'), v);
     const exact = dotRange(v, 0, v, 0, d);

@@ -89,6 +89,7 @@ function question(): { text: string; reworded: string } {
  * sees what a model embedder gives it: dense unit vectors, searched by the HNSW graph (index 'auto').
  */
 const DENSE = 384;
+const DENSE_THRESHOLD = 0.75;
 function projectedEmbedder(): Embedder {
   const offline = new OfflineEmbedder();
   let s = 7;
@@ -142,7 +143,14 @@ interface Row {
 
 async function measure(store: string, kit: RedisKit, n: number, redis?: Redis, embedder?: Embedder): Promise<Row> {
   const memBefore = redis ? Number(/used_memory:(\d+)/.exec(String(await redis.info('memory')))?.[1]) : 0;
-  const options = { maxEntriesPerNamespace: n + 10, embeddingCacheSize: 100, ...(embedder ? { embedder } : {}) };
+  // The projection moves cosines by a few hundredths either way, and the best of 10,000 noisy scores sits high: at
+  // the offline embedder's threshold (0.65) 8.5 % of new questions found a false match (10,000 entries, first run).
+  // Rewordings score far above either bar, so the dense rows use DENSE_THRESHOLD.
+  const options = {
+    maxEntriesPerNamespace: n + 10,
+    embeddingCacheSize: 100,
+    ...(embedder ? { embedder, threshold: DENSE_THRESHOLD } : {}),
+  };
   const cache = kit.semanticCache(options);
   const corpus = Array.from({ length: n }, question);
   const fillStart = performance.now();
@@ -377,8 +385,11 @@ export const suite: Suite = {
       if (r.semanticHit < 0.95)
         problems.push(`${what}: only ${f(r.semanticHit * 100, 1)} % of reworded questions hit semantically`);
       if (r.newMiss < 0.95) problems.push(`${what}: only ${f(r.newMiss * 100, 1)} % of new questions missed`);
-      if (r.scriptsPerHit !== undefined && r.scriptsPerHit > 1.01)
-        problems.push(`${what}: ${f(r.scriptsPerHit)} store calls per lookup (expected 1)`);
+      // The offline embedder is local: one call per lookup. A function embedder counts as remote (it may take
+      // hundreds of ms), so the exact layer is asked first and a semantic hit costs a second call: 4/3 on this mix.
+      const calls = r.graphS === undefined ? 1 : 4 / 3;
+      if (r.scriptsPerHit !== undefined && r.scriptsPerHit > calls + 0.02)
+        problems.push(`${what}: ${f(r.scriptsPerHit)} store calls per lookup (expected ${f(calls)})`);
     }
     const lines = [
       `### semantic: ${this.description}`,
@@ -395,7 +406,7 @@ export const suite: Suite = {
           `| ${r.store} | ${r.entries.toLocaleString('en')} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.exactHit * 100, 0)} % / ${f(r.semanticHit * 100, 0)} % / ${f(r.newMiss * 100, 0)} % | ${r.scriptsPerHit === undefined ? '-' : f(r.scriptsPerHit)} | ${f(r.cpuUsPerLookup, 0)} | ${r.gcCount} (${f(r.gcMaxMs, 1)}) | ${r.indexBytesPerEntry} | ${r.redisBytesPerEntry ?? '-'} | ${f(r.fillS, 1)} | ${f(r.loadS, 1)} |`,
       ),
       '',
-      `Rows marked "dense ${DENSE} (HNSW)" use a dense embedder (the offline embedder's vector through a fixed random projection to ${DENSE} dimensions, so the neighbourhoods stay those of the offline embedder) and so the HNSW index; their "load" column is the time until the new instance's graph had linked every entry (${rows
+      `Rows marked "dense ${DENSE} (HNSW)" use a dense embedder (the offline embedder's vector through a fixed random projection to ${DENSE} dimensions, so the neighbourhoods stay those of the offline embedder; threshold ${DENSE_THRESHOLD}, as the projection blurs cosines by a few hundredths) and so the HNSW index; their "load" column is the time until the new instance's graph had linked every entry (${rows
         .filter((r) => r.graphS !== undefined)
         .map((r) => `${r.store.split(',')[0]} ${r.entries.toLocaleString('en')}: ${f(r.graphS ?? 0, 1)} s`)
         .join(

@@ -91,7 +91,8 @@ class WriteBatcher {
 
   constructor(private readonly client: IORedisLike) {}
 
-  private release(): void {
+  /** Writes the held batch now (the next command opens a new one). */
+  release(): void {
     const corked = this.corked;
     this.corked = [];
     this.held = 0;
@@ -254,6 +255,10 @@ export class IORedisAdapter implements CommandClient {
       if (master && !connected.has(master)) throw new ReplyError(`NODEDOWN master ${master} is not connected`);
     }
     return masters.length;
+  }
+
+  flushWrites(): void {
+    this.batcher?.release();
   }
 
   dedicated(): CommandClient | undefined {

@@ -458,6 +458,11 @@ export class RedisStore implements StoreBase {
    * by the caller, who closes it. Run commands on it through `exec` so the breaker and timeout still apply.
    * Undefined on Upstash REST, Cluster and ioredis-mock.
    */
+  /** Writes the commands held for this turn's batch now (see CommandClient.flushWrites); a no-op elsewhere. */
+  flushWrites(): void {
+    this.client?.flushWrites?.();
+  }
+
   async dedicated(): Promise<CommandClient | undefined> {
     if (this.closed) throw new ClosedError('the store');
     const client = this.client ?? (await this.connecting);

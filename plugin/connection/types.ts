@@ -42,6 +42,12 @@ export interface CommandClient {
    */
   dedicated?(): CommandClient | undefined;
   /**
+   * Writes the commands held for the current batch now instead of at the end of the event-loop turn (see
+   * WriteBatcher in ioredis.ts). For a caller that has just sent a full batch of its own and wants the server
+   * working on it while the turn goes on. Undefined where writes are not held.
+   */
+  flushWrites?(): void;
+  /**
    * PING every master of a Cluster (resolves to how many answered, rejects when one did not): a PING without a
    * key reaches one node, which says nothing about the others. Undefined where there is one server.
    */

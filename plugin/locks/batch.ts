@@ -1,8 +1,9 @@
 // Sends the lock scripts that callers start within one turn of the event loop together. Under concurrency the
 // callers of a turn are many (every reply of a socket read resumes its caller in the same turn).
-// - The uncontended mutex steps (mutex_try, mutex_release), the hot path, go as ONE script call, mutex_batch.lua,
-//   which runs each step exactly as its own script would: one command, one reply and one script invocation for
-//   the turn instead of one each. Client-side per-command work (command objects, promises, timers, parsing) was
+// - The uncontended mutex steps (mutex_try, mutex_release), the hot path, go as mutex_batch.lua calls of up to
+//   EARLY_STEPS steps (each sent as soon as it is full, the rest at the end of the turn), which run each step
+//   exactly as its own script would: one command, one reply and one script invocation per group instead of one
+//   per step. Client-side per-command work (command objects, promises, timers, parsing) was
 //   most of the cost of an acquire + release, and Redis's per-call overhead is paid once per turn too.
 // - Other scripts of the turn go as one pipeline (one write, one command timeout).
 // Each step stays atomic, and its reply (or error) goes to its own caller. Off on Cluster, where the keys of
@@ -16,6 +17,13 @@ import { mutexBatch, mutexRelease, mutexTry } from './scripts.generated.js';
 
 /** Most steps in one mutex_batch.lua call: bounds how long one call keeps the server busy (~a few µs a step). */
 const MAX_STEPS = 64;
+/**
+ * Mutex steps queued in one turn that are sent at once, without waiting for the end of the turn: the server then
+ * works on the first ones while the process is still resuming callers and queueing the rest, and the callers fall
+ * into groups that take turns instead of the whole crowd waiting on one call and then the process on one reply.
+ * Measured with 50 callers (bench/suites/locks.ts): see docs/performance.md.
+ */
+export const EARLY_STEPS = 16;
 
 interface Pending {
   script: Script;
@@ -27,6 +35,8 @@ interface Pending {
 
 export class ScriptBatcher {
   private queue: Pending[] = [];
+  /** Mutex steps in the queue. */
+  private fastQueued = 0;
   private scheduled = false;
   /** SHA1s of the scripts known to be in the server's cache (a handful: one per lock script). */
   private readonly loaded = new Set<string>();
@@ -41,6 +51,12 @@ export class ScriptBatcher {
     if (!this.enabled) return this.store.script(script, keys, args);
     return new Promise((resolve, reject) => {
       this.queue.push({ script, keys, args, resolve, reject });
+      if ((script === mutexTry || script === mutexRelease) && ++this.fastQueued >= EARLY_STEPS) {
+        // A full group: send it now, and have the store write it now (not at the end of the turn).
+        this.send();
+        this.store.flushWrites();
+        return;
+      }
       if (!this.scheduled) {
         this.scheduled = true;
         // nextTick from inside a promise continuation runs once the microtask queue is drained: after every
@@ -51,9 +67,15 @@ export class ScriptBatcher {
   }
 
   private readonly flush = (): void => {
-    const batch = this.queue;
-    this.queue = [];
     this.scheduled = false;
+    this.send();
+  };
+
+  private send(): void {
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    this.fastQueued = 0;
     // Only scripts this connection has already run go into a pipeline: the first call of each loads it (EVALSHA,
     // then EVAL on NOSCRIPT), which a pipeline cannot do in one step on every client (ioredis-mock fails the whole
     // pipeline on a NOSCRIPT entry, and then which entries ran is unknown).
@@ -95,7 +117,7 @@ export class ScriptBatcher {
         for (const p of entries) p.reject(error);
       },
     );
-  };
+  }
 
   /**
    * The uncontended mutex steps of a turn as one mutex_batch.lua call: one command and one reply for all of them,

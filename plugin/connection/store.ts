@@ -453,16 +453,16 @@ export class RedisStore implements StoreBase {
     await this.ping({ timeoutMs: Math.max(this.commandTimeoutMs, this.connectTimeoutMs) });
   }
 
-  /**
-   * A second connection without auto-pipelining for one feature's hot path (see CommandClient.dedicated), owned
-   * by the caller, who closes it. Run commands on it through `exec` so the breaker and timeout still apply.
-   * Undefined on Upstash REST, Cluster and ioredis-mock.
-   */
   /** Writes the commands held for this turn's batch now (see CommandClient.flushWrites); a no-op elsewhere. */
   flushWrites(): void {
     this.client?.flushWrites?.();
   }
 
+  /**
+   * A second connection without auto-pipelining for one feature's hot path (see CommandClient.dedicated), owned
+   * by the caller, who closes it. Run commands on it through `exec` so the breaker and timeout still apply.
+   * Undefined on Upstash REST, Cluster and ioredis-mock.
+   */
   async dedicated(): Promise<CommandClient | undefined> {
     if (this.closed) throw new ClosedError('the store');
     const client = this.client ?? (await this.connecting);

@@ -4,7 +4,7 @@
 //   EARLY_STEPS steps (each sent as soon as it is full, the rest at the end of the turn), which run each step
 //   exactly as its own script would: one command, one reply and one script invocation per group instead of one
 //   per step. Client-side per-command work (command objects, promises, timers, parsing) was
-//   most of the cost of an acquire + release, and Redis's per-call overhead is paid once per turn too.
+//   most of the cost of an acquire + release, and Redis's per-call overhead is paid once per group too.
 // - Other scripts of the turn go as one pipeline (one write, one command timeout).
 // Each step stays atomic, and its reply (or error) goes to its own caller. Off on Cluster, where the keys of
 // different locks live on different nodes.

@@ -162,3 +162,20 @@ describe('efSearch', () => {
     await kit.close();
   });
 });
+
+describe('background linking', () => {
+  it('goes on in a process with nothing else to do (no I/O, one timer)', async () => {
+    const d = 32;
+    const index = new HnswIndex(d, { minEntries: 0 });
+    for (let i = 0; i < 3000; i++) {
+      index.add({ id: `e${i}`, expiresAt: Number.MAX_SAFE_INTEGER, text: '', signals: signals('x') }, unit(vector(d)));
+    }
+    expect(index.pending).toBeGreaterThan(2000);
+    // One sleep and nothing else: a slice scheduled so that it waits for the loop's next wake-up would run once or
+    // twice in it (an unref'd setImmediate did: about 20 links a second).
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(index.pending).toBe(0);
+    expect(index.linked).toBe(3000);
+    index.close();
+  });
+});

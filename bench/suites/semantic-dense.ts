@@ -217,68 +217,41 @@ export const suite: Suite = {
       const sets: Array<'clustered' | 'uniform'> = n <= 10_000 ? ['clustered', 'uniform'] : ['clustered'];
       for (const name of sets) {
         const data = dataset(name, n, n <= 10_000 ? 1000 : 300);
-        const flat = new FlatIndex(D);
-        const flatBuild = build(flat, data.vectors);
-        const exact = lookups(flat, data.queries);
         const base = { when: stamp(), load: os.loadavg()[0] ?? 0, data: name, n };
-        rows.push({
-          ...base,
-          index: 'flat (exact)',
-          ...flatBuild,
-          bytesPerEntry: Math.round(flat.bytes() / n),
-          p50: exact.p50,
-          p99: exact.p99,
-          cpuMsPerLookup: exact.cpuMs,
-          ...compare(exact, exact),
-        });
-        ctx.log(JSON.stringify(rows.at(-1)));
-        const int8 = new Int8FlatIndex(D);
-        const int8Build = build(int8, data.vectors);
-        const q8 = lookups(int8, data.queries);
-        rows.push({
-          ...base,
-          index: 'int8 flat + re-rank',
-          ...int8Build,
-          bytesPerEntry: Math.round(int8.bytes() / n),
-          p50: q8.p50,
-          p99: q8.p99,
-          cpuMsPerLookup: q8.cpuMs,
-          ...compare(exact, q8),
-        });
-        ctx.log(JSON.stringify(rows.at(-1)));
-        const hnsw = new HnswIndex(D, { minEntries: 0 });
-        const hnswBuild = build(hnsw, data.vectors);
-        const h = lookups(hnsw, data.queries);
-        rows.push({
-          ...base,
-          index: `HNSW (M ${hnsw.m}, efC ${hnsw.efConstruction}, ef ${hnsw.efSearch}: ${hnsw.currentEfSearch})`,
-          ...hnswBuild,
-          bytesPerEntry: Math.round(hnsw.bytes() / n),
-          p50: h.p50,
-          p99: h.p99,
-          cpuMsPerLookup: h.cpuMs,
-          ...compare(exact, h),
-        });
-        ctx.log(JSON.stringify(rows.at(-1)));
-        if (name === 'clustered' && n <= 10_000) {
-          // The same graph built and searched with plain JavaScript dot products (simd: false): what the
-          // WebAssembly SIMD kernel buys.
-          const plain = new HnswIndex(D, { minEntries: 0, simd: false });
-          const plainBuild = build(plain, data.vectors);
-          const p = lookups(plain, data.queries);
+        // Builds an index of the data set, times its lookups and adds its row (compared with the exact scan's).
+        let exact: ReturnType<typeof lookups> | undefined;
+        const measure = <I extends VectorIndex>(index: I, label: (index: I) => string): I => {
+          const built = build(index, data.vectors);
+          const q = lookups(index, data.queries);
+          exact ??= q;
           rows.push({
             ...base,
-            index: 'HNSW, plain JavaScript dot products (simd: false)',
-            ...plainBuild,
-            bytesPerEntry: Math.round(plain.bytes() / n),
-            p50: p.p50,
-            p99: p.p99,
-            cpuMsPerLookup: p.cpuMs,
-            ...compare(exact, p),
+            index: label(index),
+            ...built,
+            bytesPerEntry: Math.round(index.bytes() / n),
+            p50: q.p50,
+            p99: q.p99,
+            cpuMsPerLookup: q.cpuMs,
+            ...compare(exact, q),
           });
           ctx.log(JSON.stringify(rows.at(-1)));
-          plain.close();
+          return index;
+        };
+        // The first row is the exact scan: every other row is compared with its answers.
+        const flat = measure(new FlatIndex(D), () => 'flat (exact)');
+        measure(new Int8FlatIndex(D), () => 'int8 flat + re-rank');
+        const hnsw = measure(
+          new HnswIndex(D, { minEntries: 0 }),
+          (h) => `HNSW (M ${h.m}, efC ${h.efConstruction}, ef ${h.efSearch}: ${h.currentEfSearch})`,
+        );
+        if (name === 'clustered' && n <= 10_000) {
+          // The same graph built and searched with plain JavaScript dot products: what the SIMD kernel buys.
+          measure(
+            new HnswIndex(D, { minEntries: 0, simd: false }),
+            () => 'HNSW, plain JavaScript dot products (simd: false)',
+          ).close();
         }
+        if (!exact) throw new Error('no exact row');
         if (name === 'clustered') {
           // The efSearch knob on the same graph.
           for (const ef of [16, 32, 64, 128]) {

@@ -13,6 +13,12 @@ const rand = () => {
   return seed / 2 ** 32 - 0.5;
 };
 const vector = (d: number) => Float32Array.from({ length: d }, rand);
+const entry = (id: string): IndexedEntry => ({
+  id,
+  expiresAt: Number.MAX_SAFE_INTEGER,
+  text: '',
+  signals: signals('x'),
+});
 const unit = (v: Float32Array) => {
   const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
   return v.map((x) => x / n);
@@ -84,12 +90,6 @@ describe('vector arena', () => {
 
 describe('HNSW on either kernel', () => {
   const d = 64;
-  const entry = (id: string): IndexedEntry => ({
-    id,
-    expiresAt: Number.MAX_SAFE_INTEGER,
-    text: '',
-    signals: signals('x'),
-  });
 
   it('returns exact scores and the exact best match, with SIMD and without', () => {
     const vectors = Array.from({ length: 1500 }, () => unit(vector(d)));
@@ -135,13 +135,6 @@ describe('HNSW on either kernel', () => {
 });
 
 describe('efSearch', () => {
-  const entry = (id: string): IndexedEntry => ({
-    id,
-    expiresAt: Number.MAX_SAFE_INTEGER,
-    text: '',
-    signals: signals('x'),
-  });
-
   it("'auto' (the default) widens the search as the index grows; a number fixes it", () => {
     const index = new HnswIndex(4, { minEntries: 1_000_000 });
     expect(index.efSearch).toBe('auto');
@@ -168,7 +161,7 @@ describe('background linking', () => {
     const d = 32;
     const index = new HnswIndex(d, { minEntries: 0 });
     for (let i = 0; i < 3000; i++) {
-      index.add({ id: `e${i}`, expiresAt: Number.MAX_SAFE_INTEGER, text: '', signals: signals('x') }, unit(vector(d)));
+      index.add(entry(`e${i}`), unit(vector(d)));
     }
     expect(index.pending).toBeGreaterThan(2000);
     // One sleep and nothing else: a slice scheduled so that it waits for the loop's next wake-up would run once or

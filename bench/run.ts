@@ -4,7 +4,9 @@
 // no errors, then writes bench/results/<suite>-<time>.json and regenerates the suite's table in
 // docs/performance.md, then rebuilds the summary table (every feature's figure next to its target) from the latest
 // results JSON of every suite. Flags: --rounds N (default 5), --duration S per run (default 3), --connections C
-// (default 50), --warmup S (default 1), --only a,b (a subset of the suite's set-ups, for quick looks). A suite may
+// (default 50), --warmup S (default 1), --only a,b (a subset of the suite's set-ups, for quick looks), --no-build
+// (skip `npm run build`: the suites load the compiled package, see lib/kit.ts, and the harness builds it first so
+// that what is measured is the code as it stands). A suite may
 // declare its own defaults (`defaults`) so that `npm run bench` stays within its time budget; flags given on the
 // command line win.
 
@@ -32,8 +34,9 @@ const SUITE_DEFAULTS: Record<string, Partial<Flags>> = {
   'rate-limit-cpu': { rounds: 3 },
 };
 
-function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags> } {
+function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; build: boolean } {
   const flags: Partial<Flags> = {};
+  let build = true;
   let only: string[] | undefined;
   const names: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -41,6 +44,8 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags> } 
     const m = /^--(rounds|duration|connections|warmup)(?:=(.*))?$/.exec(arg);
     if (arg === '--only') {
       only = String(argv[++i]).split(',');
+    } else if (arg === '--no-build') {
+      build = false;
     } else if (m) {
       const value = Number(m[2] ?? argv[++i]);
       if (!Number.isFinite(value) || value <= 0) throw new Error(`--${m[1]}: expected a positive number`);
@@ -48,7 +53,7 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags> } 
     } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
     else names.push(arg);
   }
-  return { names, flags: only ? { ...flags, only } : flags };
+  return { names, flags: only ? { ...flags, only } : flags, build };
 }
 
 interface Server {
@@ -611,7 +616,7 @@ async function main(): Promise<void> {
     return;
   }
   const started = performance.now();
-  const { names, flags: given } = parseFlags(process.argv.slice(2));
+  const { names, flags: given, build } = parseFlags(process.argv.slice(2));
   const available = readdirSync(suitesDir)
     .filter((f) => f.endsWith('.ts'))
     .map((f) => f.replace(/\.ts$/, ''))
@@ -619,6 +624,10 @@ async function main(): Promise<void> {
   const chosen = names.length ? names : available;
   for (const n of chosen)
     if (!available.includes(n)) throw new Error(`no suite '${n}'; available: ${available.join(', ')}`);
+  if (build) {
+    console.log('building the package (npm run build): the suites measure the compiled code');
+    execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
   const redisServer = await startRedis();
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, '');
   const failed: string[] = [];

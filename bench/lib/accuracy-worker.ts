@@ -1,8 +1,8 @@
 // One "app process" of the accuracy suite: from a shared start time, calls limiter.limit() on one key at a steady
 // rate for a number of seconds and prints how many calls were admitted.
 
-import { createRedisKit } from '../../plugin/index';
-import type { RateLimitAlgorithm } from '../../plugin/index';
+import { createRedisKit } from './kit';
+import type { RateLimitAlgorithm } from './kit';
 
 async function main(): Promise<void> {
   const [redisUrl, algorithm, rate, seconds, key, startAt] = process.argv.slice(2) as string[];

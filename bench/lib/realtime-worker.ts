@@ -6,7 +6,7 @@
 import { request as httpRequest, Agent } from 'node:http';
 import os from 'node:os';
 import express from 'express';
-import { createRedisKit } from '../../plugin/index';
+import { createRedisKit } from './kit';
 
 const CLIENTS_DEFAULT = 1000;
 const now = () => performance.timeOrigin + performance.now();

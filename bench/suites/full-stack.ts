@@ -16,7 +16,7 @@ import Redis from 'ioredis';
 import client from 'prom-client';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createClient } from 'redis';
-import { createRedisKit } from '../../plugin/index';
+import { createRedisKit } from '../lib/kit';
 import { cookieFrom, countKeys } from '../lib/http';
 import type { BenchEnv, CheckResult, Setup, SetupContext, Suite } from '../lib/types';
 

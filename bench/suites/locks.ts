@@ -14,7 +14,7 @@ import os from 'node:os';
 import Redis, { type RedisOptions } from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import Redlock from 'redlock';
-import { createRedisKit, type RedisKit } from '../../plugin/index';
+import { createRedisKit, type RedisKit } from '../lib/kit';
 import type { CustomContext, Suite } from '../lib/types';
 
 const CALLERS = 50;

@@ -7,7 +7,7 @@
 // generator received: the metrics counter, the usage counts read back from Redis and the responses agree.
 
 import express, { type Express, type RequestHandler } from 'express';
-import { createRedisKit } from '../../plugin/index';
+import { createRedisKit } from '../lib/kit';
 import type { CheckResult, Setup, SetupContext, Suite } from '../lib/types';
 
 const WORKSPACES = ['ws0', 'ws1', 'ws2'];

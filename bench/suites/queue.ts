@@ -7,7 +7,7 @@
 import { cpus, loadavg } from 'node:os';
 import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
 import IORedis from 'ioredis';
-import { createRedisKit, type RedisKit } from '../../plugin/index';
+import { createRedisKit, type RedisKit } from '../lib/kit';
 import { startUpstashEmulator } from '../../test/support/upstash-emulator';
 import type { CustomContext, Suite, SummaryRow } from '../lib/types';
 

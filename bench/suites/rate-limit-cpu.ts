@@ -4,7 +4,7 @@
 
 import Redis from 'ioredis';
 import { RateLimiterRedis, RateLimiterUnion } from 'rate-limiter-flexible';
-import { createRedisKit } from '../../plugin/index';
+import { createRedisKit } from '../lib/kit';
 import type { CustomContext, Suite } from '../lib/types';
 
 const CALLS = 20_000;

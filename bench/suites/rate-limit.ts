@@ -8,7 +8,7 @@ import { rateLimit } from 'express-rate-limit';
 import Redis from 'ioredis';
 import { RedisStore } from 'rate-limit-redis';
 import { RateLimiterRedis, RateLimiterUnion } from 'rate-limiter-flexible';
-import { createRedisKit } from '../../plugin/index';
+import { createRedisKit } from '../lib/kit';
 import type { BenchEnv, Setup, Suite } from '../lib/types';
 
 const HUGE = 1_000_000_000;

@@ -7,7 +7,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import os from 'node:os';
 import { join } from 'node:path';
-import { createRedisKit } from '../../plugin/index';
+import { createRedisKit } from '../lib/kit';
 import type { CustomContext, Suite, SummaryRow } from '../lib/types';
 
 const WORKER = join(__dirname, '..', 'lib', 'realtime-worker.ts');

@@ -7,7 +7,7 @@
 import apicache from 'apicache';
 import autocannon from 'autocannon';
 import express, { type Express, type RequestHandler } from 'express';
-import { createRedisKit } from '../../plugin/index';
+import { createRedisKit } from '../lib/kit';
 import type { BenchEnv, CheckResult, Setup, SetupContext, Suite } from '../lib/types';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -15,7 +15,7 @@ import { RedisStore } from 'connect-redis';
 import express, { type Express, type RequestHandler } from 'express';
 import session from 'express-session';
 import { createClient } from 'redis';
-import { createRedisKit } from '../../plugin/index';
+import { createRedisKit } from '../lib/kit';
 import { cookieFrom, countKeys, sequentialLatency } from '../lib/http';
 import type { BenchEnv, CheckResult, Setup, SetupContext, Suite } from '../lib/types';
 

@@ -3,8 +3,12 @@
 // that applies when the store is away (open, closed, or a local limiter whose counts are reconciled afterwards).
 
 import { createHash } from 'node:crypto';
+// The timers module's own setImmediate: a test's fake timers replace the global one, and a batch held for a fake
+// timer would never be sent.
+import { setImmediate as sendSoon } from 'node:timers';
+import { normaliseError } from '../connection/errors.js';
 import { MemoryEngine } from '../connection/memory.js';
-import type { Script } from '../connection/types.js';
+import { type RedisArg, ReplyError, type Script } from '../connection/types.js';
 import type { FeatureContext } from '../core/context.js';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
 import {
@@ -92,6 +96,22 @@ export interface RateLimiter {
 
 // Longer client keys are hashed before they are used as map keys or key ids, so memory per key is bounded.
 const MAX_KEY_LENGTH = 256;
+
+/**
+ * Decisions of one turn of the event loop sent at once, without waiting for the end of the turn, once this many
+ * are queued: the server works on the first group while the process still reads the next requests.
+ */
+export const EARLY_DECISIONS = 16;
+/** Most decisions in one script call: bounds how long one call keeps the server busy (a few µs a decision). */
+export const MAX_DECISIONS = 64;
+
+interface QueuedDecision {
+  key: string;
+  cost: number;
+  mode: Mode;
+  resolve(reply: ArrayLike<unknown>): void;
+  reject(error: unknown): void;
+}
 
 const names = new WeakMap<FeatureContext, Map<string, number>>();
 
@@ -198,6 +218,76 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   const memory = store.mode === 'memory' ? store : undefined;
   const redis = store.mode === 'memory' ? undefined : store;
 
+  // Decisions on Redis go in batches: those started in one turn of the event loop (the requests whose sockets
+  // were readable together) share one script call, which runs them one after the other at one server time. Client
+  // work per command (command object, promise, deadline, reply parsing) and the server's per-call overhead were
+  // most of a decision's cost; a batch pays them once. A decision alone in its turn goes as it always did: one
+  // call, no wait. Off on a Cluster, where the keys of different clients live on different nodes.
+  const batching = redis !== undefined && redis.mode !== 'cluster';
+  const per = 2 + 4 * n;
+  let queue: QueuedDecision[] = [];
+  let scheduled = false;
+  /** The script with its key count set to k, for a batch of k decisions (runScript checks the count). */
+  const batchScripts: Script[] = [];
+  const batchScript = (k: number): Script => {
+    let s = batchScripts[k];
+    if (s === undefined) {
+      s = { ...script, keys: k };
+      batchScripts[k] = s;
+    }
+    return s;
+  };
+
+  const sendBatch = (batch: QueuedDecision[]): void => {
+    const k = batch.length;
+    const keys: string[] = new Array(k);
+    const args: RedisArg[] = new Array(2 * k);
+    for (let i = 0; i < k; i++) {
+      const q = batch[i] as QueuedDecision;
+      keys[i] = q.key;
+      args[2 * i] = q.cost;
+      args[2 * i + 1] = q.mode;
+    }
+    (redis as NonNullable<typeof redis>).script(batchScript(k), keys, args).then(
+      (reply) => {
+        if (!Array.isArray(reply) || reply.length !== k * per) {
+          const error = normaliseError(
+            new ReplyError(`ERR ${script.name} answered ${JSON.stringify(reply)?.slice(0, 80)} to ${k} decisions`),
+            `script ${script.name}`,
+          );
+          for (const q of batch) q.reject(error);
+          return;
+        }
+        for (let i = 0; i < k; i++) (batch[i] as QueuedDecision).resolve(reply.slice(i * per, (i + 1) * per));
+      },
+      (error: unknown) => {
+        for (const q of batch) q.reject(error);
+      },
+    );
+  };
+
+  const send = (): void => {
+    const batch = queue;
+    if (batch.length === 0) return;
+    queue = [];
+    if (batch.length === 1) {
+      const q = batch[0] as QueuedDecision;
+      const args = q.cost === 1 && q.mode === CONSUME ? argsOne : [q.cost, q.mode];
+      (redis as NonNullable<typeof redis>)
+        .script(script, [q.key], args)
+        .then((reply) => q.resolve(reply as ArrayLike<unknown>), q.reject);
+    } else {
+      for (let i = 0; i < batch.length; i += MAX_DECISIONS) sendBatch(batch.slice(i, i + MAX_DECISIONS));
+    }
+    // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
+    (redis as NonNullable<typeof redis>).flushWrites();
+  };
+
+  const flush = (): void => {
+    scheduled = false;
+    send();
+  };
+
   // Redis replies arrive as numbers already (Lua integers), so they are read in place rather than copied.
   const run = (id: string, cost: number, mode: Mode): Promise<ArrayLike<unknown>> => {
     if (memory) {
@@ -207,8 +297,20 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
         return Promise.reject(error);
       }
     }
-    const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode];
-    return (redis as NonNullable<typeof redis>).script(script, keysFor(id), args) as Promise<ArrayLike<unknown>>;
+    if (!batching) {
+      const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode];
+      return (redis as NonNullable<typeof redis>).script(script, keysFor(id), args) as Promise<ArrayLike<unknown>>;
+    }
+    return new Promise((resolve, reject) => {
+      queue.push({ key: keysFor(id)[0], cost, mode, resolve, reject });
+      if (queue.length >= EARLY_DECISIONS) send();
+      else if (!scheduled) {
+        scheduled = true;
+        // setImmediate, not nextTick: every socket read of the poll phase is its own callback (with its own
+        // nextTick drain), and the batch should hold the decisions of all of them.
+        sendSoon(flush);
+      }
+    });
   };
 
   const toResult = (raw: ArrayLike<unknown>): RateLimitResult => {

@@ -4,6 +4,7 @@
 
 import express from 'express';
 import request from 'supertest';
+import { StoreCommandError } from '../../plugin/index';
 import { statePart } from '../../plugin/rate-limit/limiter';
 import { limit as limitScript } from '../../plugin/rate-limit/scripts.generated';
 import { describeForEachStore } from '../support/stores';
@@ -135,6 +136,34 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
     expect((await request(app).get('/ping')).status).toBe(200);
   });
 
+  // On Redis (not Cluster) the decisions started in one turn share script calls; each must still be exactly what
+  // it would have been alone, in call order, including several for the same key in one call.
+  test('decisions started together are each exact, in call order (batched into few store calls on Redis)', async () => {
+    const kit = makeKit();
+    const rl = kit.rateLimiter({
+      name: 'together',
+      limit: 30,
+      window: '1 h',
+      algorithm: 'fixed-window',
+      blockCache: false,
+    });
+    const script = kit.store.mode === 'memory' ? undefined : jest.spyOn(kit.store, 'script');
+    const keys = ['a', 'b', 'c'];
+    const results = await Promise.all(Array.from({ length: 120 }, (_, i) => rl.limit(keys[i % 3] as string)));
+    for (const key of keys) {
+      const mine = results.filter((_, i) => keys[i % 3] === key);
+      expect(mine.map((r) => r.allowed)).toEqual([...Array(30).fill(true), ...Array(10).fill(false)]);
+      expect(mine.slice(0, 30).map((r) => r.remaining)).toEqual(Array.from({ length: 30 }, (_, i) => 29 - i));
+    }
+    expect(rl.stats.storeCalls).toBe(120);
+    if (script && tier !== 'cluster') {
+      // 120 decisions in groups of at most 16 (sent as soon as a group is full).
+      expect(script.mock.calls.length).toBeLessThanOrEqual(8);
+      expect(script.mock.calls.length).toBeGreaterThan(0);
+    }
+    if (script && tier === 'cluster') expect(script.mock.calls.length).toBe(120);
+  });
+
   test('limiters with the same policies but no name do not share counters', async () => {
     const kit = makeKit();
     const a = kit.rateLimiter({ limit: 1, window: '1 h' });
@@ -184,6 +213,18 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
   });
 
   if (tier === 'standalone') {
+    test('a batch answered with a reply of the wrong shape fails each of its decisions with a typed error', async () => {
+      const kit = makeKit();
+      const rl = kit.rateLimiter({ name: 'shape', limit: 5, window: '1 h' });
+      jest.spyOn(kit.store, 'script').mockResolvedValue([1, 2, 3]);
+      const results = await Promise.allSettled([rl.limit('a'), rl.limit('b'), rl.limit('c')]);
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StoreCommandError);
+        expect(String((r as PromiseRejectedResult).reason.message)).toMatch(/answered \[1,2,3\] to 3 decisions/);
+      }
+    });
+
     test("the shipped SHA1 is the server's SCRIPT LOAD of the script", async () => {
       const kit = makeKit();
       if (kit.store.mode === 'memory') throw new Error('expected a Redis store');

@@ -216,7 +216,8 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
     test('a batch answered with a reply of the wrong shape fails each of its decisions with a typed error', async () => {
       const kit = makeKit();
       const rl = kit.rateLimiter({ name: 'shape', limit: 5, window: '1 h' });
-      jest.spyOn(kit.store, 'script').mockResolvedValue([1, 2, 3] as never);
+      if (kit.store.mode === 'memory') throw new Error('expected a Redis store');
+      jest.spyOn(kit.store, 'script').mockResolvedValue([1, 2, 3]);
       const results = await Promise.allSettled([rl.limit('a'), rl.limit('b'), rl.limit('c')]);
       for (const r of results) {
         expect(r.status).toBe('rejected');

@@ -98,12 +98,11 @@ export interface RateLimiter {
 const MAX_KEY_LENGTH = 256;
 
 /**
- * Decisions of one turn of the event loop sent at once, without waiting for the end of the turn, once this many
- * are queued: the server works on the first group while the process still reads the next requests.
+ * Most decisions in one script call. A turn's decisions are sent as soon as this many are queued, without waiting
+ * for the end of the turn: the server works on one group while the process still reads the next requests, and one
+ * call keeps the server busy for a bounded time (a few µs a decision).
  */
-export const EARLY_DECISIONS = 16;
-/** Most decisions in one script call: bounds how long one call keeps the server busy (a few µs a decision). */
-export const MAX_DECISIONS = 64;
+export const BATCH_DECISIONS = 16;
 
 interface QueuedDecision {
   key: string;
@@ -221,9 +220,9 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   // Decisions on Redis go in batches: those started in one turn of the event loop (the requests whose sockets
   // were readable together) share one script call, which runs them one after the other at one server time. Client
   // work per command (command object, promise, deadline, reply parsing) and the server's per-call overhead were
-  // most of a decision's cost; a batch pays them once. A decision alone in its turn goes as it always did: one
-  // call, no wait. Off on a Cluster, where the keys of different clients live on different nodes.
-  const batching = redis !== undefined && redis.mode !== 'cluster';
+  // most of a decision's cost; a batch pays them once. A decision alone in its turn is sent alone at the end of
+  // that turn. Off on a Cluster, where the keys of different clients live on different nodes.
+  let batching = redis !== undefined && redis.mode !== 'cluster';
   const per = 2 + 4 * n;
   let queue: QueuedDecision[] = [];
   let scheduled = false;
@@ -261,24 +260,27 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
         for (let i = 0; i < k; i++) (batch[i] as QueuedDecision).resolve(reply.slice(i * per, (i + 1) * per));
       },
       (error: unknown) => {
+        if (k > 1 && error instanceof Error && /CROSSSLOT/.test(error.message)) {
+          // A server that looks like one node but shards keys behind it (a proxy): decide one by one from now on.
+          batching = false;
+          logger.warnOnce(
+            'ERR_KIT_RATE_LIMIT_CROSSSLOT',
+            `rate limiter '${name}': the server refused keys of several slots in one call; sending decisions one by one`,
+          );
+          for (const q of batch) sendBatch([q]);
+          return;
+        }
         for (const q of batch) q.reject(error);
       },
     );
   };
 
+  /** Sends the queued decisions now (the end of a turn, a full group, or before reset() and close()). */
   const send = (): void => {
     const batch = queue;
     if (batch.length === 0) return;
     queue = [];
-    if (batch.length === 1) {
-      const q = batch[0] as QueuedDecision;
-      const args = q.cost === 1 && q.mode === CONSUME ? argsOne : [q.cost, q.mode];
-      (redis as NonNullable<typeof redis>)
-        .script(script, [q.key], args)
-        .then((reply) => q.resolve(reply as ArrayLike<unknown>), q.reject);
-    } else {
-      for (let i = 0; i < batch.length; i += MAX_DECISIONS) sendBatch(batch.slice(i, i + MAX_DECISIONS));
-    }
+    sendBatch(batch);
     // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
     (redis as NonNullable<typeof redis>).flushWrites();
   };
@@ -303,7 +305,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     }
     return new Promise((resolve, reject) => {
       queue.push({ key: keysFor(id)[0], cost, mode, resolve, reject });
-      if (queue.length >= EARLY_DECISIONS) send();
+      if (queue.length >= BATCH_DECISIONS) send();
       else if (!scheduled) {
         scheduled = true;
         // setImmediate, not nextTick: every socket read of the poll phase is its own callback (with its own
@@ -515,6 +517,8 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     : undefined;
 
   context.onClose(async () => {
+    // Decisions started in the turn that closes the kit go out before the store closes.
+    send();
     if (pending.size > 0) await reconcile();
     closed = true;
     blocked.clear();
@@ -537,6 +541,8 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       return decideFor(String(key), 1, PEEK);
     },
     async reset(key) {
+      // Decisions started before this reset are applied first (call order).
+      send();
       const id = idOf(String(key));
       blocked.delete(id);
       pending.delete(id);

@@ -4,7 +4,8 @@
 
 import express from 'express';
 import request from 'supertest';
-import { StoreCommandError } from '../../plugin/index';
+import { StoreCommandError, StoreUnavailableError } from '../../plugin/index';
+import type { RateLimiterOptions } from '../../plugin/rate-limit/options';
 import { statePart } from '../../plugin/rate-limit/limiter';
 import { limit as limitScript } from '../../plugin/rate-limit/scripts.generated';
 import { describeForEachStore } from '../support/stores';
@@ -162,6 +163,86 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
       expect(script.mock.calls.length).toBeGreaterThan(0);
     }
     if (script && tier === 'cluster') expect(script.mock.calls.length).toBe(120);
+  });
+
+  // Blocks, peeks, costs and several policies inside one batch: each decision must read exactly what the one
+  // before it left (a block set by one decision, the next one's reply not inheriting it), as one at a time does.
+  realClock('a batch with blocks, peeks and costs answers as the same calls made one at a time', async () => {
+    const kit = makeKit();
+    const config: Omit<RateLimiterOptions, 'name'> = {
+      policies: [
+        { name: 'small', limit: 4, window: '1 h', algorithm: 'fixed-window' },
+        { name: 'big', limit: 50, window: '1 h', algorithm: 'token-bucket' },
+      ],
+      blockDuration: '1 h',
+      blockCache: false,
+    };
+    const together = kit.rateLimiter({ name: 'together-mix', ...config });
+    const alone = kit.rateLimiter({ name: 'alone-mix', ...config });
+    type Op = [kind: 'limit' | 'peek', key: string, cost: number];
+    const ops: Op[] = [
+      ['limit', 'x', 3],
+      ['peek', 'x', 1],
+      ['limit', 'x', 3],
+      ['peek', 'x', 1],
+      ['limit', 'y', 1],
+      ['limit', 'x', 1],
+      ['peek', 'y', 1],
+      ['limit', 'z', 0],
+      ['limit', 'y', 2],
+      ['limit', 'y', 2],
+      ['peek', 'z', 1],
+      ['limit', 'y', 1],
+    ];
+    const call = (rl: typeof alone, [kind, key, cost]: Op) =>
+      kind === 'peek' ? rl.peek(key) : rl.limit(key, { cost });
+    const batched = await Promise.all(ops.map((op) => call(together, op)));
+    const sequential = [];
+    for (const op of ops) sequential.push(await call(alone, op));
+    const shape = (r: (typeof batched)[number]) => ({
+      allowed: r.allowed,
+      reason: r.reason,
+      policy: r.policy,
+      remaining: r.remaining,
+      policies: r.policies.map((p) => [p.name, p.allowed, Math.floor(p.remaining)]),
+    });
+    expect(batched.map(shape)).toEqual(sequential.map(shape));
+    // The sequence does what it says: x is blocked by its second call, y by its fourth, each block only its own.
+    const T = true;
+    const F = false;
+    expect(batched.map((r) => r.allowed)).toEqual([T, T, F, F, T, F, T, T, T, F, T, F]);
+    expect(batched[11]).toMatchObject({ reason: 'blocked' });
+    expect(batched[3]).toMatchObject({ reason: 'blocked' });
+    expect(batched[6]).toMatchObject({ allowed: true, remaining: 3 });
+  });
+
+  test('decisions started just before reset() or kit.close() are applied first', async () => {
+    const kit = makeKit();
+    const rl = kit.rateLimiter({ name: 'order', limit: 5, window: '1 h', algorithm: 'fixed-window' });
+    // The script loaded first: a fresh server answers the first call NOSCRIPT, and its retry (EVAL) would go after
+    // the DEL below whatever the limiter does.
+    await rl.peek('warm');
+    const first = rl.limit('a');
+    await rl.reset('a');
+    expect((await first).remaining).toBe(4);
+    expect((await rl.peek('a')).remaining).toBe(5);
+    const pending = [rl.limit('b'), rl.limit('c'), rl.peek('d')];
+    await kit.close();
+    expect((await Promise.all(pending)).map((r) => r.allowed)).toEqual([true, true, true]);
+  });
+
+  test('a batch that fails in transport sends each of its decisions to the failure mode', async () => {
+    const kit = makeKit();
+    const rl = kit.rateLimiter({ name: 'fails', limit: 5, window: '1 h', onStoreError: 'open' });
+    if (kit.store.mode !== 'memory') {
+      jest.spyOn(kit.store, 'script').mockRejectedValue(new StoreUnavailableError('store away (test)'));
+    }
+    const results = await Promise.all(['a', 'b', 'c', 'a'].map((key) => rl.limit(key)));
+    if (kit.store.mode === 'memory') expect(results.every((r) => r.allowed && r.reason === undefined)).toBe(true);
+    else {
+      expect(results.map((r) => [r.allowed, r.reason])).toEqual(Array(4).fill([true, 'store-unavailable']));
+      expect(rl.stats.storeFailures).toBe(4);
+    }
   });
 
   test('limiters with the same policies but no name do not share counters', async () => {

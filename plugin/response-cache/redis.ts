@@ -2,7 +2,12 @@
 // REST): each step is one script, and every script touches keys of one primary key or of one tag only, so each
 // stays in one Cluster slot.
 
+// The timers module's own setImmediate: a test's fake timers replace the global one, and a read held for a fake
+// timer would never be sent.
+import { setImmediate as sendSoon } from 'node:timers';
+import { normaliseError } from '../connection/errors.js';
 import type { RedisStore } from '../connection/store.js';
+import { ReplyError } from '../connection/types.js';
 import {
   type CacheBackend,
   type CachedEntry,
@@ -25,11 +30,22 @@ import {
 
 /** Decoded entries by their raw text, so a hot key is not JSON-parsed and base64-decoded on every hit. */
 const DECODED_MEMO_MAX = 256;
+/** Most reads in one MGET: a turn's reads are sent as soon as this many are queued. */
+export const READ_BATCH = 16;
+
+interface QueuedRead {
+  vary: string;
+  entry: string;
+  resolve(pair: [unknown, unknown]): void;
+  reject(error: unknown): void;
+}
 
 export class RedisCacheBackend implements CacheBackend {
   private readonly decoded = new Map<string, CachedEntry>();
 
-  constructor(private readonly redis: RedisStore) {}
+  constructor(private readonly redis: RedisStore) {
+    this.batching = redis.mode !== 'cluster';
+  }
 
   private decode(raw: string): CachedEntry {
     const known = this.decoded.get(raw);
@@ -43,14 +59,68 @@ export class RedisCacheBackend implements CacheBackend {
     return entry;
   }
 
-  read(keys: Pick<EntryKeys, 'vary' | 'entry'>): Promise<{ spec: string | null; entry: CachedEntry | null }> {
-    return this.redis.command('MGET', keys.vary, keys.entry).then((reply) => {
-      const [spec, raw] = reply as [unknown, unknown];
-      return {
-        spec: spec === null || spec === undefined ? null : String(spec),
-        entry: raw ? this.decode(String(raw)) : null,
-      };
+  // Hits are read with a plain MGET of two keys (the Vary spec and the entry). The reads started in one turn of
+  // the event loop share one MGET: client work per command (command object, promise, deadline, reply parsing) and
+  // the server's per-command overhead are paid once for all of them. A read alone in its turn is sent alone at the
+  // end of the turn; a full group of READ_BATCH at once. Off on a Cluster, where the keys of different requests
+  // live on different nodes.
+  private readonly batching: boolean;
+  private queue: QueuedRead[] = [];
+  private scheduled = false;
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    this.send();
+  };
+
+  private send(): void {
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    const keys: string[] = new Array(2 * batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const q = batch[i] as QueuedRead;
+      keys[2 * i] = q.vary;
+      keys[2 * i + 1] = q.entry;
+    }
+    this.redis.command('MGET', ...keys).then(
+      (reply) => {
+        if (!Array.isArray(reply) || reply.length !== keys.length) {
+          const error = normaliseError(
+            new ReplyError(`ERR MGET answered ${JSON.stringify(reply)?.slice(0, 80)} for ${keys.length} keys`),
+            'MGET',
+          );
+          for (const q of batch) q.reject(error);
+          return;
+        }
+        for (let i = 0; i < batch.length; i++) (batch[i] as QueuedRead).resolve([reply[2 * i], reply[2 * i + 1]]);
+      },
+      (error: unknown) => {
+        for (const q of batch) q.reject(error);
+      },
+    );
+    // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
+    this.redis.flushWrites();
+  }
+
+  private readPair(vary: string, entry: string): Promise<[unknown, unknown]> {
+    if (!this.batching) return this.redis.command('MGET', vary, entry) as Promise<[unknown, unknown]>;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ vary, entry, resolve, reject });
+      if (this.queue.length >= READ_BATCH) this.send();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        // setImmediate, not nextTick: the reads of every request read in this poll phase belong together.
+        sendSoon(this.flush);
+      }
     });
+  }
+
+  read(keys: Pick<EntryKeys, 'vary' | 'entry'>): Promise<{ spec: string | null; entry: CachedEntry | null }> {
+    return this.readPair(keys.vary, keys.entry).then(([spec, raw]) => ({
+      spec: spec === null || spec === undefined ? null : String(spec),
+      entry: raw ? this.decode(String(raw)) : null,
+    }));
   }
 
   async lookup(

@@ -3,7 +3,12 @@
 // A read is a plain HGETALL (about a tenth of the server time of a script): the key's own expiry, which every
 // write and touch sets to min(idle, time left until the absolute end), is what ends sessions on the server.
 
+// The timers module's own setImmediate: a test's fake timers replace the global one, and a read held for a fake
+// timer would never be sent.
+import { setImmediate as sendSoon } from 'node:timers';
+import { normaliseError } from '../connection/errors.js';
 import type { RedisStore } from '../connection/store.js';
+import { ReplyError, type Script } from '../connection/types.js';
 import {
   META,
   META_FIELDS,
@@ -14,12 +19,20 @@ import {
   type Timeouts,
   type WriteOp,
 } from './backend.js';
-import { destroy, indexAdd, indexForget, indexTake, save, touch } from './scripts.generated.js';
+import { destroy, indexAdd, indexForget, indexTake, loadMany, save, touch } from './scripts.generated.js';
 
 const MODE = { create: 'c', update: 'u', replace: 'r' } as const;
 
 /** How often the offset between our clock and the server's is measured again. */
 const CLOCK_REFRESH_MS = 60_000;
+/** Most session reads in one call: a turn's reads are sent as soon as this many are queued. */
+export const LOAD_BATCH = 16;
+
+interface QueuedLoad {
+  key: string;
+  resolve(reply: unknown): void;
+  reject(error: unknown): void;
+}
 
 export class RedisSessionBackend implements SessionBackend {
   /** Server clock minus ours, in ms: decides when a touch is due without asking the server for the time. */
@@ -27,11 +40,21 @@ export class RedisSessionBackend implements SessionBackend {
   /** Sessions whose touch is on its way (bounded by the requests in flight). */
   private readonly touching = new Set<string>();
   private readonly timer: NodeJS.Timeout;
+  // The reads started in one turn of the event loop (the requests whose sockets were read in one poll phase) go
+  // as one load_many.lua call: client work per command (command object, promise, deadline, reply parsing) and the
+  // server's per-command overhead are paid once for all of them. A read alone in its turn is a plain HGETALL at
+  // the end of the turn. Off on a Cluster, where different sessions live on different nodes.
+  private readonly batching: boolean;
+  private queue: QueuedLoad[] = [];
+  private scheduled = false;
+  /** load_many with its key count set to k (runScript checks the count). */
+  private readonly loadScripts: Script[] = [];
 
   constructor(
     private readonly store: RedisStore,
     private readonly onError: (error: unknown, outcome: string) => void,
   ) {
+    this.batching = store.mode !== 'cluster';
     void this.measureClock();
     this.timer = setInterval(() => void this.measureClock(), CLOCK_REFRESH_MS);
     this.timer.unref();
@@ -49,10 +72,81 @@ export class RedisSessionBackend implements SessionBackend {
 
   close(): void {
     clearInterval(this.timer);
+    // Reads started in the turn that closes the kit go out before the store closes.
+    this.send();
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    this.send();
+  };
+
+  private send(): void {
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    if (batch.length === 1) {
+      const q = batch[0] as QueuedLoad;
+      this.store.command('HGETALL', q.key).then(q.resolve, q.reject);
+    } else {
+      const k = batch.length;
+      let script = this.loadScripts[k];
+      if (script === undefined) {
+        script = { ...loadMany, keys: k };
+        this.loadScripts[k] = script;
+      }
+      this.store
+        .script(
+          script,
+          batch.map((q) => q.key),
+          [],
+        )
+        .then(
+          (reply) => {
+            // Per key: the length of its HGETALL reply, then the reply.
+            const list = Array.isArray(reply) ? (reply as unknown[]) : [];
+            let at = 0;
+            const replies: unknown[][] = [];
+            for (let i = 0; i < k && at < list.length; i++) {
+              const length = Number(list[at]);
+              if (!Number.isInteger(length) || length < 0 || at + 1 + length > list.length) break;
+              replies.push(list.slice(at + 1, at + 1 + length));
+              at += 1 + length;
+            }
+            if (replies.length !== k || at !== list.length) {
+              const error = normaliseError(
+                new ReplyError(`ERR ${loadMany.name} answered ${JSON.stringify(reply)?.slice(0, 80)} for ${k} keys`),
+                `script ${loadMany.name}`,
+              );
+              for (const q of batch) q.reject(error);
+              return;
+            }
+            for (let i = 0; i < k; i++) (batch[i] as QueuedLoad).resolve(replies[i]);
+          },
+          (error: unknown) => {
+            for (const q of batch) q.reject(error);
+          },
+        );
+    }
+    // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
+    this.store.flushWrites();
+  }
+
+  private read(key: string): Promise<unknown> {
+    if (!this.batching) return this.store.command('HGETALL', key);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ key, resolve, reject });
+      if (this.queue.length >= LOAD_BATCH) this.send();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        // setImmediate, not nextTick: the reads of every request read in this poll phase belong together.
+        sendSoon(this.flush);
+      }
+    });
   }
 
   async load(key: string, { idleMs, absoluteMs }: Timeouts, touchMs: number): Promise<RawSession | null> {
-    const reply = await this.store.command('HGETALL', key);
+    const reply = await this.read(key);
     const out: RawSession = new Map();
     if (Array.isArray(reply)) {
       for (let i = 0; i < reply.length; i += 2) out.set(String(reply[i]), String(reply[i + 1]));

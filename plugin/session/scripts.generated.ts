@@ -31,6 +31,13 @@ export const indexTake: Script = {
   source: "-- Takes every session id out of an index except the ones named, atomically, for \"log out everywhere\": the caller\n-- then destroys each returned session (each lives in its own slot on a Cluster).\n-- KEYS[1]  the index (sorted set of session ids)\n-- ARGV[1..]  ids to keep\n-- Returns  the ids taken out\nlocal keep = {}\nfor i = 1, #ARGV do keep[ARGV[i]] = true end\nlocal ids = redis.call('ZRANGE', KEYS[1], 0, -1)\nlocal taken = {}\nfor _, id in ipairs(ids) do\n  if not keep[id] then\n    redis.call('ZREM', KEYS[1], id)\n    taken[#taken + 1] = id\n  end\nend\nreturn taken\n",
 };
 
+export const loadMany: Script = {
+  name: "load_many",
+  sha: "5624f3e14d0034e8203d8994098beec2373973a4",
+  keys: 1,
+  source: "-- Reads several sessions in one call: the session middleware sends the reads of the requests that arrived in one\n-- turn of the event loop together (a read alone in its turn is a plain HGETALL). Each read is exactly HGETALL:\n-- no write, no clock; expiry is the key's own, as for a single read.\n-- KEYS[1]  (KEYS[j] for read j) a session hash\n-- Returns  per key, the length of its HGETALL reply, then that reply (field, value, field, value, ...), one flat\n--          list for all keys\nlocal out = {}\nlocal n = 0\nfor j = 1, #KEYS do\n  local h = redis.call('HGETALL', KEYS[j])\n  n = n + 1\n  out[n] = #h\n  for i = 1, #h do out[n + i] = h[i] end\n  n = n + #h\nend\n-- ioredis-mock (the one engine without a struct library) only converts tables built by a constructor.\nif struct then return out end\nlocal unpack = unpack or table.unpack\nreturn { unpack(out) }\n",
+};
+
 export const save: Script = {
   name: "save",
   sha: "b814d6554fbe85b221836414478516b2b0fbdc4c",

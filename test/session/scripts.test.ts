@@ -15,6 +15,7 @@ describeForEachStore(
         'index_add',
         'index_forget',
         'index_take',
+        'load_many',
         'save',
         'touch',
       ]);

@@ -68,6 +68,8 @@ export interface StoreRequest {
 export interface CacheBackend {
   /** A plain read of the Vary spec and the variant (no lease, no clock): the fast path for fresh hits. Optional. */
   read?(keys: Pick<EntryKeys, 'vary' | 'entry'>): Promise<{ spec: string | null; entry: CachedEntry | null }>;
+  /** Sends reads still queued for the end of this turn (at kit.close()). Optional. */
+  close?(): void;
   lookup(
     keys: EntryKeys,
     assumedSpec: string,

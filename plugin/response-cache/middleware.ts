@@ -296,6 +296,8 @@ class CacheCore {
   }
 
   async close(): Promise<void> {
+    // Hits read in the turn that closes the kit go out before the store closes.
+    this.backend.close?.();
     this.closed = true;
     this.clock.stop();
     clearTimeout(this.retryTimer);

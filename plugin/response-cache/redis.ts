@@ -64,7 +64,7 @@ export class RedisCacheBackend implements CacheBackend {
   // the server's per-command overhead are paid once for all of them. A read alone in its turn is sent alone at the
   // end of the turn; a full group of READ_BATCH at once. Off on a Cluster, where the keys of different requests
   // live on different nodes.
-  private readonly batching: boolean;
+  private batching: boolean;
   private queue: QueuedRead[] = [];
   private scheduled = false;
 
@@ -96,11 +96,24 @@ export class RedisCacheBackend implements CacheBackend {
         for (let i = 0; i < batch.length; i++) (batch[i] as QueuedRead).resolve([reply[2 * i], reply[2 * i + 1]]);
       },
       (error: unknown) => {
+        if (batch.length > 1 && error instanceof Error && error.message.includes('CROSSSLOT')) {
+          // A sharding proxy that looks like one server: read pair by pair from now on.
+          this.batching = false;
+          for (const q of batch) {
+            this.redis.command('MGET', q.vary, q.entry).then((r) => q.resolve(r as [unknown, unknown]), q.reject);
+          }
+          return;
+        }
         for (const q of batch) q.reject(error);
       },
     );
     // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
     this.redis.flushWrites();
+  }
+
+  /** Sends the reads queued in this turn (kit.close(): before the store closes). */
+  close(): void {
+    this.send();
   }
 
   private readPair(vary: string, entry: string): Promise<[unknown, unknown]> {

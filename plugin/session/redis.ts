@@ -1,7 +1,8 @@
 // Sessions on every Redis-protocol store (ioredis standalone and Cluster, Upstash REST): each operation is one
 // script or one command on one key, so it runs on a Cluster; work over several sessions is one call per session.
-// A read is a plain HGETALL (about a tenth of the server time of a script): the key's own expiry, which every
-// write and touch sets to min(idle, time left until the absolute end), is what ends sessions on the server.
+// A read is a plain HGETALL (about a tenth of the server time of a script; the reads of one turn share one
+// load_many.lua call, see read()): the key's own expiry, which every write and touch sets to min(idle, time left
+// until the absolute end), is what ends sessions on the server.
 
 // The timers module's own setImmediate: a test's fake timers replace the global one, and a read held for a fake
 // timer would never be sent.
@@ -44,7 +45,7 @@ export class RedisSessionBackend implements SessionBackend {
   // as one load_many.lua call: client work per command (command object, promise, deadline, reply parsing) and the
   // server's per-command overhead are paid once for all of them. A read alone in its turn is a plain HGETALL at
   // the end of the turn. Off on a Cluster, where different sessions live on different nodes.
-  private readonly batching: boolean;
+  private batching: boolean;
   private queue: QueuedLoad[] = [];
   private scheduled = false;
   /** load_many with its key count set to k (runScript checks the count). */
@@ -95,38 +96,51 @@ export class RedisSessionBackend implements SessionBackend {
         script = { ...loadMany, keys: k };
         this.loadScripts[k] = script;
       }
-      this.store
-        .script(
-          script,
-          batch.map((q) => q.key),
-          [],
-        )
-        .then(
-          (reply) => {
-            // Per key: the length of its HGETALL reply, then the reply.
-            const list = Array.isArray(reply) ? (reply as unknown[]) : [];
-            let at = 0;
-            const replies: unknown[][] = [];
-            for (let i = 0; i < k && at < list.length; i++) {
-              const length = Number(list[at]);
-              if (!Number.isInteger(length) || length < 0 || at + 1 + length > list.length) break;
-              replies.push(list.slice(at + 1, at + 1 + length));
-              at += 1 + length;
+      const keys = batch.map((q) => q.key);
+      this.store.script(script, keys, []).then(
+        (reply) => {
+          // Per key: the length of its HGETALL reply, then the reply; or -1 and the error of that key alone.
+          const list = Array.isArray(reply) ? (reply as unknown[]) : [];
+          let at = 0;
+          const replies: (unknown[] | Error)[] = [];
+          for (let i = 0; i < k && at < list.length; i++) {
+            const length = Number(list[at]);
+            if (length === -1 && at + 2 <= list.length) {
+              replies.push(normaliseError(new ReplyError(String(list[at + 1])), 'HGETALL'));
+              at += 2;
+              continue;
             }
-            if (replies.length !== k || at !== list.length) {
-              const error = normaliseError(
-                new ReplyError(`ERR ${loadMany.name} answered ${JSON.stringify(reply)?.slice(0, 80)} for ${k} keys`),
-                `script ${loadMany.name}`,
-              );
-              for (const q of batch) q.reject(error);
-              return;
-            }
-            for (let i = 0; i < k; i++) (batch[i] as QueuedLoad).resolve(replies[i]);
-          },
-          (error: unknown) => {
+            if (!Number.isInteger(length) || length < 0 || at + 1 + length > list.length) break;
+            replies.push(list.slice(at + 1, at + 1 + length));
+            at += 1 + length;
+          }
+          if (replies.length !== k || at !== list.length) {
+            const error = normaliseError(
+              new ReplyError(`ERR ${loadMany.name} answered ${JSON.stringify(reply)?.slice(0, 80)} for ${k} keys`),
+              `script ${loadMany.name}`,
+            );
             for (const q of batch) q.reject(error);
-          },
-        );
+            return;
+          }
+          for (let i = 0; i < k; i++) {
+            const one = replies[i];
+            const q = batch[i] as QueuedLoad;
+            if (one instanceof Error) q.reject(one);
+            else q.resolve(one);
+          }
+        },
+        (error: unknown) => {
+          const message = error instanceof Error ? error.message : '';
+          if (/CROSSSLOT|read one by one/.test(message)) {
+            // A sharding proxy that looks like one server (CROSSSLOT): read one by one from now on. A batch too
+            // large for an engine without struct: these reads one by one.
+            if (message.includes('CROSSSLOT')) this.batching = false;
+            for (const q of batch) this.store.command('HGETALL', q.key).then(q.resolve, q.reject);
+            return;
+          }
+          for (const q of batch) q.reject(error);
+        },
+      );
     }
     // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
     this.store.flushWrites();

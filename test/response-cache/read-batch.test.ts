@@ -35,6 +35,14 @@ describeForEachStore(
       else expect(mgets).toBeLessThanOrEqual(3);
     });
 
+    test('reads queued in the turn that closes the kit are still sent', async () => {
+      const { store, backend, pairs } = await setUp();
+      const late = Promise.all(pairs.slice(0, 3).map((p) => backend.read(p)));
+      backend.close();
+      await store.close();
+      expect((await late).map((r) => r.spec)).toEqual(['spec-0', 'spec-1', null]);
+    });
+
     if (tier !== 'cluster') {
       test('a batch that fails, or is answered in the wrong shape, fails each of its reads', async () => {
         const { store, backend, pairs } = await setUp();

@@ -58,6 +58,28 @@ describeForEachStore(
       }
     });
 
+    test('a key that is not a hash fails its own read only; reads queued at close() are still sent', async () => {
+      const { kit, store, backend, keys } = await setUp();
+      const stray = kit.store.keys.key('session', 'load-batch-stray');
+      await store.set(stray, 'not a hash', 60_000);
+      const reads = [keys[0], stray, keys[1]].map((k) => backend.load(k as string, timeouts, 3_600_000));
+      const settled = await Promise.allSettled(reads);
+      if (tier === 'ioredis-mock') {
+        // ioredis-mock answers HGETALL of a string with an empty hash (a real server: WRONGTYPE): no session.
+        expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+        expect((settled[1] as PromiseFulfilledResult<unknown>).value).toBeNull();
+      } else {
+        expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect(String((settled[1] as PromiseRejectedResult).reason.message)).toMatch(/WRONGTYPE/);
+      }
+      expect((settled[0] as PromiseFulfilledResult<Map<string, string>>).value.get('n')).toBe('0');
+      // Started in the turn that closes: sent by close(), answered before the store goes.
+      const late = Promise.all(keys.slice(3, 6).map((k) => backend.load(k, timeouts, 3_600_000)));
+      backend.close();
+      await kit.close();
+      expect((await late).map((r) => r?.get('n'))).toEqual(['3', '4', undefined]);
+    });
+
     if (tier !== 'cluster') {
       test('a batch that fails, or is answered in the wrong shape, fails each of its reads', async () => {
         const { store, backend, keys } = await setUp();

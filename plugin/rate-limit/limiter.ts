@@ -3,11 +3,9 @@
 // that applies when the store is away (open, closed, or a local limiter whose counts are reconciled afterwards).
 
 import { createHash } from 'node:crypto';
-// The timers module's own setImmediate: a test's fake timers replace the global one, and a batch held for a fake
-// timer would never be sent.
-import { setImmediate as sendSoon } from 'node:timers';
 import { normaliseError } from '../connection/errors.js';
 import { MemoryEngine } from '../connection/memory.js';
+import { TurnQueue } from '../connection/turn-queue.js';
 import { type RedisArg, ReplyError, type Script } from '../connection/types.js';
 import type { FeatureContext } from '../core/context.js';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
@@ -224,8 +222,6 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   // that turn. Off on a Cluster, where the keys of different clients live on different nodes.
   let batching = redis !== undefined && redis.mode !== 'cluster';
   const per = 2 + 4 * n;
-  let queue: QueuedDecision[] = [];
-  let scheduled = false;
   /** The script with its key count set to k, for a batch of k decisions (runScript checks the count). */
   const batchScripts: Script[] = [];
   const batchScript = (k: number): Script => {
@@ -275,20 +271,10 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     );
   };
 
-  /** Sends the queued decisions now (the end of a turn, a full group, or before reset() and close()). */
-  const send = (): void => {
-    const batch = queue;
-    if (batch.length === 0) return;
-    queue = [];
-    sendBatch(batch);
-    // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
-    (redis as NonNullable<typeof redis>).flushWrites();
-  };
-
-  const flush = (): void => {
-    scheduled = false;
-    send();
-  };
+  // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
+  const queue = new TurnQueue<QueuedDecision>(BATCH_DECISIONS, sendBatch, () => redis?.flushWrites());
+  /** Sends the queued decisions now (before reset() and close(): what was started first goes first). */
+  const send = (): void => queue.send();
 
   // Redis replies arrive as numbers already (Lua integers), so they are read in place rather than copied.
   const run = (id: string, cost: number, mode: Mode): Promise<ArrayLike<unknown>> => {
@@ -305,13 +291,6 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     }
     return new Promise((resolve, reject) => {
       queue.push({ key: keysFor(id)[0], cost, mode, resolve, reject });
-      if (queue.length >= BATCH_DECISIONS) send();
-      else if (!scheduled) {
-        scheduled = true;
-        // setImmediate, not nextTick: every socket read of the poll phase is its own callback (with its own
-        // nextTick drain), and the batch should hold the decisions of all of them.
-        sendSoon(flush);
-      }
     });
   };
 

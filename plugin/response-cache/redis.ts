@@ -2,11 +2,9 @@
 // REST): each step is one script, and every script touches keys of one primary key or of one tag only, so each
 // stays in one Cluster slot.
 
-// The timers module's own setImmediate: a test's fake timers replace the global one, and a read held for a fake
-// timer would never be sent.
-import { setImmediate as sendSoon } from 'node:timers';
 import { normaliseError } from '../connection/errors.js';
 import type { RedisStore } from '../connection/store.js';
+import { TurnQueue } from '../connection/turn-queue.js';
 import { ReplyError } from '../connection/types.js';
 import {
   type CacheBackend,
@@ -65,18 +63,14 @@ export class RedisCacheBackend implements CacheBackend {
   // end of the turn; a full group of READ_BATCH at once. Off on a Cluster, where the keys of different requests
   // live on different nodes.
   private batching: boolean;
-  private queue: QueuedRead[] = [];
-  private scheduled = false;
+  // Each group is this turn's write: out now, not one more turn later with the store's own write batching.
+  private readonly queue = new TurnQueue<QueuedRead>(
+    READ_BATCH,
+    (group) => this.sendGroup(group),
+    () => this.redis.flushWrites(),
+  );
 
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    this.send();
-  };
-
-  private send(): void {
-    const batch = this.queue;
-    if (batch.length === 0) return;
-    this.queue = [];
+  private sendGroup(batch: QueuedRead[]): void {
     const keys: string[] = new Array(2 * batch.length);
     for (let i = 0; i < batch.length; i++) {
       const q = batch[i] as QueuedRead;
@@ -107,26 +101,16 @@ export class RedisCacheBackend implements CacheBackend {
         for (const q of batch) q.reject(error);
       },
     );
-    // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
-    this.redis.flushWrites();
   }
 
   /** Sends the reads queued in this turn (kit.close(): before the store closes). */
   close(): void {
-    this.send();
+    this.queue.send();
   }
 
   private readPair(vary: string, entry: string): Promise<[unknown, unknown]> {
     if (!this.batching) return this.redis.command('MGET', vary, entry) as Promise<[unknown, unknown]>;
-    return new Promise((resolve, reject) => {
-      this.queue.push({ vary, entry, resolve, reject });
-      if (this.queue.length >= READ_BATCH) this.send();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        // setImmediate, not nextTick: the reads of every request read in this poll phase belong together.
-        sendSoon(this.flush);
-      }
-    });
+    return new Promise((resolve, reject) => this.queue.push({ vary, entry, resolve, reject }));
   }
 
   read(keys: Pick<EntryKeys, 'vary' | 'entry'>): Promise<{ spec: string | null; entry: CachedEntry | null }> {

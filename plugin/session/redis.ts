@@ -4,11 +4,9 @@
 // load_many.lua call, see read()): the key's own expiry, which every write and touch sets to min(idle, time left
 // until the absolute end), is what ends sessions on the server.
 
-// The timers module's own setImmediate: a test's fake timers replace the global one, and a read held for a fake
-// timer would never be sent.
-import { setImmediate as sendSoon } from 'node:timers';
 import { normaliseError } from '../connection/errors.js';
 import type { RedisStore } from '../connection/store.js';
+import { TurnQueue } from '../connection/turn-queue.js';
 import { ReplyError, type Script } from '../connection/types.js';
 import {
   META,
@@ -46,8 +44,12 @@ export class RedisSessionBackend implements SessionBackend {
   // server's per-command overhead are paid once for all of them. A read alone in its turn is a plain HGETALL at
   // the end of the turn. Off on a Cluster, where different sessions live on different nodes.
   private batching: boolean;
-  private queue: QueuedLoad[] = [];
-  private scheduled = false;
+  // Each group is this turn's write: out now, not one more turn later with the store's own write batching.
+  private readonly queue = new TurnQueue<QueuedLoad>(
+    LOAD_BATCH,
+    (group) => this.sendGroup(group),
+    () => this.store.flushWrites(),
+  );
   /** load_many with its key count set to k (runScript checks the count). */
   private readonly loadScripts: Script[] = [];
 
@@ -74,18 +76,10 @@ export class RedisSessionBackend implements SessionBackend {
   close(): void {
     clearInterval(this.timer);
     // Reads started in the turn that closes the kit go out before the store closes.
-    this.send();
+    this.queue.send();
   }
 
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    this.send();
-  };
-
-  private send(): void {
-    const batch = this.queue;
-    if (batch.length === 0) return;
-    this.queue = [];
+  private sendGroup(batch: QueuedLoad[]): void {
     if (batch.length === 1) {
       const q = batch[0] as QueuedLoad;
       this.store.command('HGETALL', q.key).then(q.resolve, q.reject);
@@ -142,21 +136,11 @@ export class RedisSessionBackend implements SessionBackend {
         },
       );
     }
-    // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
-    this.store.flushWrites();
   }
 
   private read(key: string): Promise<unknown> {
     if (!this.batching) return this.store.command('HGETALL', key);
-    return new Promise((resolve, reject) => {
-      this.queue.push({ key, resolve, reject });
-      if (this.queue.length >= LOAD_BATCH) this.send();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        // setImmediate, not nextTick: the reads of every request read in this poll phase belong together.
-        sendSoon(this.flush);
-      }
-    });
+    return new Promise((resolve, reject) => this.queue.push({ key, resolve, reject }));
   }
 
   async load(key: string, { idleMs, absoluteMs }: Timeouts, touchMs: number): Promise<RawSession | null> {

@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { normaliseError } from '../connection/errors.js';
+import { noteScript } from '../connection/script.js';
 import { MemoryEngine } from '../connection/memory.js';
 import { TurnQueue } from '../connection/turn-queue.js';
 import { type RedisArg, ReplyError, type Script } from '../connection/types.js';
@@ -180,6 +181,9 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   const keyOf = store.keys.forFeature('rl');
   const part = statePart(name, policies);
   const script = scriptFor(blockMs, policies);
+  // Known to the script reload from the start: after a restart that emptied the server's script cache, the first
+  // NOSCRIPT of any script reloads this one too, even if this limiter has not decided anything yet.
+  if (store.mode !== 'memory') noteScript(script);
   const stats: RateLimiterStats = {
     storeCalls: 0,
     cacheHits: 0,

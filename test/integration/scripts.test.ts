@@ -77,6 +77,22 @@ describeWithRedis('shipped Lua scripts on a real server', () => {
     expect(await stat('eval')).toBe(1);
   });
 
+  test('the reload after a lost script cache includes shipped scripts this process has not run yet', async () => {
+    // The session reads' batch script: no session was read by this process, so only the import noted it.
+    const { loadMany } = await import('../../plugin/session/scripts.generated');
+    const key = kit.store.keys.key('test', 'reload-unrun');
+    await kit.store.incrBy(key, 1, 0);
+    await admin.script('FLUSH');
+    await new Promise((r) => setTimeout(r, 1100));
+    await kit.store.incrBy(key, 1, 0); // NOSCRIPT, EVAL, and the background reload
+    const deadline = Date.now() + 5000;
+    while (((await admin.script('EXISTS', loadMany.sha)) as number[])[0] !== 1) {
+      if (Date.now() > deadline) throw new Error('load_many was not reloaded');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(((await admin.script('EXISTS', loadMany.sha)) as number[])[0]).toBe(1);
+  });
+
   test('a caller bug (wrong key count) is a command error and does not open the circuit', async () => {
     const store = kit.store;
     if (store.mode === 'memory') throw new Error('expected a Redis store');

@@ -12,6 +12,11 @@ export function isNoScript(error: unknown): boolean {
   return error instanceof Error && /NOSCRIPT/.test(error.message);
 }
 
+/** A multi-key call refused because its keys live in different slots (a Cluster, or a sharding proxy). */
+export function isCrossSlot(error: unknown): boolean {
+  return error instanceof Error && error.message.includes('CROSSSLOT');
+}
+
 /** Maps anything a driver threw to a KitError; the cause is kept. */
 export function normaliseError(error: unknown, what: string): KitError {
   if (error instanceof KitError) return error;

@@ -15,6 +15,27 @@ const ran = new Map<string, Script>();
 const reloadedAt = new WeakMap<CommandClient, number>();
 const RELOAD_EVERY_MS = 1000;
 
+/** The copies of variadic scripts with their key count set, by script and count (bounded: counts are small). */
+const withKeyCounts = new WeakMap<Script, Script[]>();
+
+/**
+ * `script` declared with `keys` keys, for a script that takes a variable number (a batch, a key per tag):
+ * runScript checks the count, and the store labels its calls by the script object, so one object per count.
+ */
+export function withKeys(script: Script, keys: number): Script {
+  let copies = withKeyCounts.get(script);
+  if (copies === undefined) {
+    copies = [];
+    withKeyCounts.set(script, copies);
+  }
+  let copy = copies[keys];
+  if (copy === undefined) {
+    copy = keys === script.keys ? script : { ...script, keys };
+    copies[keys] = copy;
+  }
+  return copy;
+}
+
 /** Records that a script is in use, so a reload after a lost script cache includes it. */
 export function noteScript(script: Pick<Script, 'sha' | 'source' | 'name' | 'keys'>): void {
   if (!ran.has(script.sha)) ran.set(script.sha, script as Script);

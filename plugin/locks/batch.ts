@@ -10,7 +10,7 @@
 // different locks live on different nodes.
 
 import { isNoScript, normaliseError } from '../connection/errors.js';
-import { runScript } from '../connection/script.js';
+import { runScript, withKeys } from '../connection/script.js';
 import type { RedisStore } from '../connection/store.js';
 import { type RedisArg, ReplyError, type Script } from '../connection/types.js';
 import { mutexBatch, mutexRelease, mutexTry } from './scripts.generated.js';
@@ -131,7 +131,7 @@ export class ScriptBatcher {
       args.push(p.script === mutexTry ? 'a' : 'r', p.args[0] as RedisArg, p.args[1] as RedisArg);
     }
     // Through the store's own script runner (EVALSHA, the text only on NOSCRIPT); the key count is the batch's.
-    const script: Script = { ...mutexBatch, keys: keys.length };
+    const script = withKeys(mutexBatch, keys.length);
     this.store
       .exec(`script ${mutexBatch.name}`, (client) => runScript(client, script, keys, args))
       .then(

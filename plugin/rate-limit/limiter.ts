@@ -3,8 +3,8 @@
 // that applies when the store is away (open, closed, or a local limiter whose counts are reconciled afterwards).
 
 import { createHash } from 'node:crypto';
-import { normaliseError } from '../connection/errors.js';
-import { noteScript } from '../connection/script.js';
+import { isCrossSlot, normaliseError } from '../connection/errors.js';
+import { noteScript, withKeys } from '../connection/script.js';
 import { MemoryEngine } from '../connection/memory.js';
 import { TurnQueue } from '../connection/turn-queue.js';
 import { type RedisArg, ReplyError, type Script } from '../connection/types.js';
@@ -226,17 +226,6 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   // that turn. Off on a Cluster, where the keys of different clients live on different nodes.
   let batching = redis !== undefined && redis.mode !== 'cluster';
   const per = 2 + 4 * n;
-  /** The script with its key count set to k, for a batch of k decisions (runScript checks the count). */
-  const batchScripts: Script[] = [];
-  const batchScript = (k: number): Script => {
-    let s = batchScripts[k];
-    if (s === undefined) {
-      s = { ...script, keys: k };
-      batchScripts[k] = s;
-    }
-    return s;
-  };
-
   const sendBatch = (batch: QueuedDecision[]): void => {
     const k = batch.length;
     const keys: string[] = new Array(k);
@@ -247,7 +236,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       args[2 * i] = q.cost;
       args[2 * i + 1] = q.mode;
     }
-    (redis as NonNullable<typeof redis>).script(batchScript(k), keys, args).then(
+    (redis as NonNullable<typeof redis>).script(withKeys(script, k), keys, args).then(
       (reply) => {
         if (!Array.isArray(reply) || reply.length !== k * per) {
           const error = normaliseError(
@@ -260,7 +249,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
         for (let i = 0; i < k; i++) (batch[i] as QueuedDecision).resolve(reply.slice(i * per, (i + 1) * per));
       },
       (error: unknown) => {
-        if (k > 1 && error instanceof Error && /CROSSSLOT/.test(error.message)) {
+        if (k > 1 && isCrossSlot(error)) {
           // A server that looks like one node but shards keys behind it (a proxy): decide one by one from now on.
           batching = false;
           logger.warnOnce(
@@ -277,8 +266,6 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
 
   // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
   const queue = new TurnQueue<QueuedDecision>(BATCH_DECISIONS, sendBatch, () => redis?.flushWrites());
-  /** Sends the queued decisions now (before reset() and close(): what was started first goes first). */
-  const send = (): void => queue.send();
 
   // Redis replies arrive as numbers already (Lua integers), so they are read in place rather than copied.
   const run = (id: string, cost: number, mode: Mode): Promise<ArrayLike<unknown>> => {
@@ -501,7 +488,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
 
   context.onClose(async () => {
     // Decisions started in the turn that closes the kit go out before the store closes.
-    send();
+    queue.send();
     if (pending.size > 0) await reconcile();
     closed = true;
     blocked.clear();
@@ -525,7 +512,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     },
     async reset(key) {
       // Decisions started before this reset are applied first (call order).
-      send();
+      queue.send();
       const id = idOf(String(key));
       blocked.delete(id);
       pending.delete(id);

@@ -2,7 +2,7 @@
 // REST): each step is one script, and every script touches keys of one primary key or of one tag only, so each
 // stays in one Cluster slot.
 
-import { normaliseError } from '../connection/errors.js';
+import { isCrossSlot, normaliseError } from '../connection/errors.js';
 import type { RedisStore } from '../connection/store.js';
 import { TurnQueue } from '../connection/turn-queue.js';
 import { ReplyError } from '../connection/types.js';
@@ -90,7 +90,7 @@ export class RedisCacheBackend implements CacheBackend {
         for (let i = 0; i < batch.length; i++) (batch[i] as QueuedRead).resolve([reply[2 * i], reply[2 * i + 1]]);
       },
       (error: unknown) => {
-        if (batch.length > 1 && error instanceof Error && error.message.includes('CROSSSLOT')) {
+        if (batch.length > 1 && isCrossSlot(error)) {
           // A sharding proxy that looks like one server: read pair by pair from now on.
           this.batching = false;
           for (const q of batch) {

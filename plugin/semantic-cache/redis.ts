@@ -2,7 +2,7 @@
 // read-modify-write, every key of a namespace under one hash tag so each script stays in one Cluster slot.
 
 import type { RedisStore } from '../connection/store.js';
-import type { Script } from '../connection/types.js';
+import { withKeys } from '../connection/script.js';
 import {
   type ChangeBatch,
   type HitEntry,
@@ -17,7 +17,6 @@ import { changes, clear, hit, put, remove } from './scripts.generated.js';
 export class RedisSemanticBackend implements SemanticBackend {
   private readonly key: (id: string, ...parts: string[]) => string;
   /** `put` with 7 fixed keys plus one per tag: the script's key count varies with the tags. */
-  private readonly putVariants = new Map<number, Script>();
 
   constructor(private readonly store: RedisStore) {
     this.key = store.keys.forFeature('semcache');
@@ -35,12 +34,7 @@ export class RedisSemanticBackend implements SemanticBackend {
   async put(ns: string, args: PutArgs): Promise<{ seq: number; expiresAt: number; evicted: number }> {
     const b = this.base(ns);
     const keys = [...this.fixed(ns), `${b}:v:${args.partition}`, ...args.tags.map((t) => `${b}:t:${t}`)];
-    let script = this.putVariants.get(keys.length);
-    if (!script) {
-      script = { ...put, keys: keys.length };
-      this.putVariants.set(keys.length, script);
-    }
-    const reply = (await this.store.script(script, keys, [
+    const reply = (await this.store.script(withKeys(put, keys.length), keys, [
       args.id,
       args.payload,
       args.record,

@@ -4,10 +4,11 @@
 // load_many.lua call, see read()): the key's own expiry, which every write and touch sets to min(idle, time left
 // until the absolute end), is what ends sessions on the server.
 
-import { normaliseError } from '../connection/errors.js';
+import { isCrossSlot, normaliseError } from '../connection/errors.js';
+import { withKeys } from '../connection/script.js';
 import type { RedisStore } from '../connection/store.js';
 import { TurnQueue } from '../connection/turn-queue.js';
-import { ReplyError, type Script } from '../connection/types.js';
+import { ReplyError } from '../connection/types.js';
 import {
   META,
   META_FIELDS,
@@ -50,8 +51,6 @@ export class RedisSessionBackend implements SessionBackend {
     (group) => this.sendGroup(group),
     () => this.store.flushWrites(),
   );
-  /** load_many with its key count set to k (runScript checks the count). */
-  private readonly loadScripts: Script[] = [];
 
   constructor(
     private readonly store: RedisStore,
@@ -85,13 +84,8 @@ export class RedisSessionBackend implements SessionBackend {
       this.store.command('HGETALL', q.key).then(q.resolve, q.reject);
     } else {
       const k = batch.length;
-      let script = this.loadScripts[k];
-      if (script === undefined) {
-        script = { ...loadMany, keys: k };
-        this.loadScripts[k] = script;
-      }
       const keys = batch.map((q) => q.key);
-      this.store.script(script, keys, []).then(
+      this.store.script(withKeys(loadMany, k), keys, []).then(
         (reply) => {
           // Per key: the length of its HGETALL reply, then the reply; or -1 and the error of that key alone.
           const list = Array.isArray(reply) ? (reply as unknown[]) : [];
@@ -125,10 +119,10 @@ export class RedisSessionBackend implements SessionBackend {
         },
         (error: unknown) => {
           const message = error instanceof Error ? error.message : '';
-          if (/CROSSSLOT|read one by one/.test(message)) {
+          if (isCrossSlot(error) || message.includes('read one by one')) {
             // A sharding proxy that looks like one server (CROSSSLOT): read one by one from now on. A batch too
             // large for an engine without struct: these reads one by one.
-            if (message.includes('CROSSSLOT')) this.batching = false;
+            if (isCrossSlot(error)) this.batching = false;
             for (const q of batch) this.store.command('HGETALL', q.key).then(q.resolve, q.reject);
             return;
           }

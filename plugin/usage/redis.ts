@@ -4,9 +4,9 @@
 // applied, which makes retrying a flush after a timeout safe. Unique users follow as PFADD, idempotent by nature.
 
 import { isNoScript, normaliseError } from '../connection/errors.js';
-import { noteScript } from '../connection/script.js';
+import { noteScript, withKeys } from '../connection/script.js';
 import type { RedisStore } from '../connection/store.js';
-import type { RedisArg, RedisCommand, Script } from '../connection/types.js';
+import type { RedisArg, RedisCommand } from '../connection/types.js';
 import { StoreCommandError, StoreUnavailableError } from '../core/errors.js';
 import type { CounterGroup, UsageBackend, UsageBatch } from './backend.js';
 import { applyBatch } from './scripts.generated.js';
@@ -77,9 +77,8 @@ export class RedisUsageBackend implements UsageBackend {
     await Promise.all(
       missing.map(async (i) => {
         const { keys, args } = calls[i] as { keys: string[]; args: RedisArg[] };
-        const script: Script = { ...applyBatch, keys: keys.length };
         try {
-          const reply = await this.store.script(script, keys, args);
+          const reply = await this.store.script(withKeys(applyBatch, keys.length), keys, args);
           if (Array.isArray(reply) && Number(reply[1]) > 0) refused ??= new Error(`${reply[1]} increments refused`);
         } catch (error) {
           if (error instanceof StoreUnavailableError) unavailable ??= error;

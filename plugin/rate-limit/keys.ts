@@ -64,10 +64,14 @@ export function ipKey(ip: string, subnet: number): string {
   return `${masked.map((g) => g.toString(16)).join(':')}/${subnet}`;
 }
 
+const IP_KEYS_MAX = 4096;
+
 export type KeyFn = (req: Request) => string;
 
 export function buildKeyFn(keyBy: KeyBy, subnet: number, logger: KitLogger): KeyFn {
   let warnedProxy = false;
+  // Address -> key of recent clients: a returning client skips the address checks and a new string per request.
+  const ipKeys = new Map<string, string>();
   const byIp = (req: Request): string => {
     if (!warnedProxy && req.headers['x-forwarded-for'] !== undefined && !req.app?.get('trust proxy')) {
       warnedProxy = true;
@@ -79,7 +83,17 @@ export function buildKeyFn(keyBy: KeyBy, subnet: number, logger: KitLogger): Key
     }
     // Without 'trust proxy' req.ip is the socket's address: read it directly and skip the forwarded-header parse.
     const ip = (req.app?.settings?.['trust proxy'] ? req.ip : req.socket?.remoteAddress) ?? '';
-    return `ip:${ipKey(ip, subnet)}`;
+    let key = ipKeys.get(ip);
+    if (key === undefined) {
+      key = `ip:${ipKey(ip, subnet)}`;
+      // Bounded in entries (cleared when full, refilled by the next requests: cheaper than LRU bookkeeping) and
+      // in size: only what can be an address is kept (a forwarded header can carry anything).
+      if (ip.length <= 64) {
+        if (ipKeys.size >= IP_KEYS_MAX) ipKeys.clear();
+        ipKeys.set(ip, key);
+      }
+    }
+    return key;
   };
   const header = (req: Request, name: string): string | undefined => {
     const value = req.headers[name];

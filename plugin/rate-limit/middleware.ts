@@ -5,6 +5,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { FeatureContext } from '../core/context.js';
 import { ConfigError } from '../core/errors.js';
 import { assertKnownKeys, assertPlainObject } from '../core/options.js';
+import { SharedPrototypes } from '../core/prototypes.js';
 import { headerWriter, retryAfterSeconds } from './headers.js';
 import { buildKeyFn, ipKey } from './keys.js';
 import { createRateLimiter, type RateLimiter, type RateLimitResult } from './limiter.js';
@@ -21,6 +22,33 @@ declare global {
       /** The last rate limiter's decision for this request. */
       rateLimit?: RateLimitResult;
     }
+  }
+}
+
+// req.rateLimit reads the decision from the request's res.locals, through an accessor on the prototype Express's
+// requests share: a new own property on each request cost about three times as much (core/prototypes.ts). An
+// assignment to req.rateLimit (express-rate-limit on the same app) becomes a plain property of that request.
+const RESULT = Symbol('rate limit result');
+type Locals = Record<symbol, RateLimitResult | undefined>;
+
+const prototypes = new SharedPrototypes({
+  rateLimit: {
+    configurable: true,
+    get(this: Request) {
+      return (this.res?.locals as Locals | undefined)?.[RESULT];
+    },
+    set(this: Request, value: unknown) {
+      Object.defineProperty(this, 'rateLimit', { value, writable: true, configurable: true, enumerable: true });
+    },
+  },
+});
+
+function expose(req: Request, res: Response, result: RateLimitResult): void {
+  const locals = res.locals as Locals | undefined;
+  if (locals != null && req.res === res && !Object.hasOwn(req, 'rateLimit') && prototypes.ready(req, res)) {
+    locals[RESULT] = result;
+  } else {
+    req.rateLimit = result;
   }
 }
 
@@ -106,7 +134,7 @@ export function createRateLimitMiddleware(
   };
 
   const respond = (req: Request, res: Response, next: NextFunction, result: RateLimitResult): void => {
-    req.rateLimit = result;
+    expose(req, res, result);
     writeHeaders(res, result);
     if (result.allowed) next();
     else if (handler) handler(req, res, next, result);

@@ -10,10 +10,10 @@
 // middleware added to a request that never read its session). So the accessors and the response hooks are
 // defined once on Express's shared prototypes, and a request carries a single slot: what the hooks look up.
 
-import { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
+import { SharedPrototypes } from '../core/prototypes.js';
 import { META, type RawSession, type SessionBackend, fieldName } from './backend.js';
 import { newId, readCookie, VerifiedCookies } from './cookie.js';
 import { SessionGoneError, SessionRevokedError, SessionTooLargeError } from './errors.js';
@@ -615,53 +615,12 @@ function hookOwn(res: Response, owner: SessionRequest): void {
 
 /**
  * Defining accessors on every request costs more than the rest of the middleware for a request without a cookie
- * (see the top of this file). They are defined once instead, on the request prototype every Express app of this
- * Express copy shares: the last prototype before node's IncomingMessage.prototype (Express sets a sub-app's own
- * request prototype on entering it, and that one inherits from the shared prototype too); the response hooks
- * likewise before ServerResponse.prototype. Objects that are not Express requests keep per-request definitions.
+ * (see the top of this file): they are defined once, on the prototypes the requests and responses of one Express
+ * copy share (core/prototypes.ts). Objects that are not Express requests keep per-request definitions.
  */
-const sharedPrototypes = new WeakSet<object>();
-const checkedPrototypes = new WeakSet<object>();
-/** The pair of prototypes (request, response) the last request came with: the common case is one check. */
-let lastRequestProto: object | undefined;
-let lastResponseProto: object | undefined;
-
-/** The last prototype before `base` in the chain of `object`, or undefined when `base` is not in it. */
-function sharedTarget(object: object, base: object): object | undefined {
-  let target: object | undefined;
-  let proto = Object.getPrototypeOf(object) as object | null;
-  while (proto !== null && proto !== base) {
-    target = proto;
-    proto = Object.getPrototypeOf(proto) as object | null;
-  }
-  return proto === null ? undefined : target;
-}
-
-function sharesPrototypes(req: Request, res: Response): boolean {
-  const reqProto = Object.getPrototypeOf(req) as object | null;
-  const resProto = Object.getPrototypeOf(res) as object | null;
-  if (reqProto === lastRequestProto && resProto === lastResponseProto) return true;
-  if (reqProto === null || resProto === null) return false;
-  if (!checkedPrototypes.has(reqProto) || !checkedPrototypes.has(resProto)) {
-    const reqTarget = sharedTarget(req, IncomingMessage.prototype);
-    const resTarget = sharedTarget(res, ServerResponse.prototype);
-    if (reqTarget === undefined || resTarget === undefined) return false;
-    if (!sharedPrototypes.has(reqTarget)) {
-      Object.defineProperties(reqTarget, REQUEST_PROPERTIES);
-      sharedPrototypes.add(reqTarget);
-    }
-    if (!sharedPrototypes.has(resTarget)) {
-      const parent = Object.getPrototypeOf(resTarget) as { writeHead: Method; end: Method };
-      Object.defineProperties(resTarget, responseHooks(parent));
-      sharedPrototypes.add(resTarget);
-    }
-    checkedPrototypes.add(reqProto);
-    checkedPrototypes.add(resProto);
-  }
-  lastRequestProto = reqProto;
-  lastResponseProto = resProto;
-  return true;
-}
+const prototypes = new SharedPrototypes(REQUEST_PROPERTIES, (parent) =>
+  responseHooks(parent as { writeHead: Method; end: Method }),
+);
 
 export function sessionMiddleware(config: SessionConfig, feature: SessionFeature): RequestHandler {
   const { backend } = feature;
@@ -685,7 +644,7 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
     // The request's slot is written once: with the context when there is no session to read, else with the state
     // built here (replacing one by the other costs V8 a second, slower store on these objects).
     let owner: SessionRequest | undefined;
-    if (!sharesPrototypes(req, res) || req.res !== res || Object.hasOwn(req, 'session')) {
+    if (!prototypes.ready(req, res) || req.res !== res || Object.hasOwn(req, 'session')) {
       // Not an Express request, or one whose req.session another middleware already set as a plain property:
       // the state is built now, the accessors defined on the request itself and the hooks on the response.
       owner = new SessionRequest(config, feature, req, res);

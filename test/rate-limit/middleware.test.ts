@@ -5,7 +5,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import { rateLimit as expressRateLimit } from 'express-rate-limit';
 import request from 'supertest';
 import { createRedisKit, type RedisKit } from '../../plugin/index';
-import { ipKey } from '../../plugin/rate-limit/keys';
+import { buildKeyFn, ipKey } from '../../plugin/rate-limit/keys';
 
 const kits: RedisKit[] = [];
 afterEach(async () => {
@@ -143,6 +143,89 @@ describe('kit.rateLimit middleware', () => {
     }
     expect(statuses).toEqual([200, 200, 429]);
     expect((await request(app).get('/ping').set('x-forwarded-for', '2001:db8:5:7::1')).status).toBe(200);
+  });
+
+  test('req.rateLimit: the last decision, in sub-apps too; an assignment wins; other requests see their own', async () => {
+    const kit = makeKit();
+    const first = kit.rateLimit({ name: 'a', limit: 5, window: '1 m' });
+    const second = kit.rateLimit({ name: 'b', limit: 50, window: '1 m' });
+    const app = express();
+    app.get('/two', first, second, (req, res) => {
+      res.json({ limit: req.rateLimit?.limit, remaining: req.rateLimit?.remaining });
+    });
+    // Set before the limiter (express-rate-limit on the same route does this): the limiter's decision replaces it.
+    app.get(
+      '/before',
+      (req, _res, next) => {
+        (req as { rateLimit?: unknown }).rateLimit = { limit: -1 };
+        next();
+      },
+      first,
+      (req, res) => {
+        res.json({ limit: req.rateLimit?.limit, own: Object.hasOwn(req, 'rateLimit') });
+      },
+    );
+    // Set after the limiter: the route sees what was assigned.
+    app.get(
+      '/after',
+      first,
+      (req, _res, next) => {
+        (req as { rateLimit?: unknown }).rateLimit = { limit: -2 };
+        next();
+      },
+      (req, res) => {
+        res.json({ limit: req.rateLimit?.limit });
+      },
+    );
+    // res.locals copied into a new object (as some apps do) keeps the decision.
+    app.get(
+      '/locals',
+      first,
+      (_req, res, next) => {
+        res.locals = { ...res.locals, extra: 1 };
+        next();
+      },
+      (req, res) => {
+        res.json({ limit: req.rateLimit?.limit });
+      },
+    );
+    app.get('/none', (req, res) => {
+      res.json({ has: req.rateLimit !== undefined });
+    });
+    const sub = express();
+    sub.get('/in', second, (req, res) => {
+      res.json({ limit: req.rateLimit?.limit });
+    });
+    app.use('/sub', sub);
+    expect((await request(app).get('/two')).body).toEqual({ limit: 50, remaining: 49 });
+    expect((await request(app).get('/before')).body).toEqual({ limit: 5, own: true });
+    expect((await request(app).get('/after')).body).toEqual({ limit: -2 });
+    expect((await request(app).get('/locals')).body).toEqual({ limit: 5 });
+    expect((await request(app).get('/none')).body).toEqual({ has: false });
+    expect((await request(app).get('/sub/in')).body).toEqual({ limit: 50 });
+    // Not an Express request: the decision is a plain property of the request object.
+    const req = { socket: { remoteAddress: '192.0.2.1' }, headers: {}, method: 'GET' } as unknown as express.Request;
+    const res = { setHeader() {} } as unknown as express.Response;
+    await new Promise<void>((resolve, reject) =>
+      first(req, res, (error?: unknown) => (error ? reject(error) : resolve())),
+    );
+    expect(Object.hasOwn(req, 'rateLimit')).toBe(true);
+    expect(req.rateLimit?.limit).toBe(5);
+  });
+
+  test('client keys stay right past the size of the address-key cache', () => {
+    const keyOf = buildKeyFn('ip', 64, makeKit().logger);
+    const app = { settings: {} };
+    const reqFor = (address: string) =>
+      ({ app, headers: {}, socket: { remoteAddress: address } }) as unknown as express.Request;
+    // More distinct clients than the cache holds (4,096), so it is cleared and refilled on the way.
+    const ips = Array.from({ length: 10_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    for (const ip of ips) expect(keyOf(reqFor(ip))).toBe(`ip:${ip}`);
+    for (const ip of [ips[0], ips[5000], ips[9999]] as string[]) expect(keyOf(reqFor(ip))).toBe(`ip:${ip}`);
+    expect(keyOf(reqFor('2001:db8:1:2::7'))).toBe(keyOf(reqFor('2001:db8:1:2:ffff::1')));
+    const junk = `x${'9'.repeat(500)}`;
+    expect(keyOf(reqFor(junk))).toBe(keyOf(reqFor(junk)));
+    expect(keyOf(reqFor(junk)).length).toBeLessThan(100);
   });
 
   test("warns once, with a code, when X-Forwarded-For arrives and 'trust proxy' is off", async () => {

@@ -1,5 +1,6 @@
 // Sessions on the embedded store: the same contract as the Lua scripts, in TypeScript. Each session is one engine
-// entry holding a Map (the hash), so the engine's key cap bounds memory and its expiry sweeps idle sessions.
+// entry holding a Map (the hash), so the engine's key cap bounds memory and its expiry sweeps idle sessions. A
+// stored map is immutable: every change stores a new one, so a read hands out the stored map itself.
 
 import type { MemoryEngine } from '../connection/memory.js';
 import {
@@ -43,13 +44,14 @@ export class MemorySessionBackend implements SessionBackend {
       this.engine.delete(key);
       return null;
     }
-    // A copy: the caller must see the fields as they were when read, as it would from Redis.
-    const copy = new Map(hash);
+    // The stored map is never changed once stored (a touch or a write stores a new one), so the caller gets it as
+    // it was when read, as it would from Redis, without a copy per read.
     if (now - seen >= touchMs) {
-      hash.set(META.seen, String(now));
-      this.engine.expire(key, Math.ceil(Math.min(idleMs, left)));
+      const touched = new Map(hash);
+      touched.set(META.seen, String(now));
+      this.engine.set(key, touched, Math.ceil(Math.min(idleMs, left)));
     }
-    return copy;
+    return hash;
   }
 
   async write(key: string, op: WriteOp): Promise<0 | 1 | 2> {
@@ -71,6 +73,8 @@ export class MemorySessionBackend implements SessionBackend {
         this.engine.delete(key);
         return 0;
       }
+      // Copy on write: a map handed out by loadNow() stays as it was read.
+      hash = new Map(hash);
     } else {
       const previous = hash?.get(META.created);
       created = previous ? Number(previous) : now;

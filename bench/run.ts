@@ -4,7 +4,8 @@
 // no errors, then writes bench/results/<suite>-<time>.json and regenerates the suite's table in
 // docs/performance.md, then rebuilds the summary table (every feature's figure next to its target) from the latest
 // results JSON of every suite. Flags: --rounds N (default 5), --duration S per run (default 3), --connections C
-// (default 50), --warmup S (default 1), --only a,b (a subset of the suite's set-ups, for quick looks), --no-build
+// (default 50), --warmup S (default 1), --only a,b (a subset of the suite's set-ups, for quick looks), --paired
+// (each set-up with a ratio target against bare Express run for run: see pairedReport), --no-build
 // (skip `npm run build`: the suites load the compiled package, see lib/kit.ts, and the harness builds it first so
 // that what is measured is the code as it stands). A suite may
 // declare its own defaults (`defaults`) so that `npm run bench` stays within its time budget; flags given on the
@@ -44,6 +45,8 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
     const m = /^--(rounds|duration|connections|warmup)(?:=(.*))?$/.exec(arg);
     if (arg === '--only') {
       only = String(argv[++i]).split(',');
+    } else if (arg === '--paired') {
+      flags.paired = true;
     } else if (arg === '--no-build') {
       build = false;
     } else if (m) {
@@ -286,16 +289,16 @@ function throughputSummary(targets: ThroughputTarget[], stats: StatLike[]): Summ
       s?.appCpuUs !== undefined && bare?.appCpuUs !== undefined
         ? bare.appCpuUs / (s.appCpuUs + (s.redisCpuUs ?? 0))
         : undefined;
-    if (t.minRatio !== undefined) {
+    if (t.minRatio !== undefined || t.reported !== undefined) {
       const ratio = s?.ratios.bare;
       rows.push({
         feature: t.feature,
-        target: `≥ ${t.minRatio.toFixed(2)} × bare`,
+        target: t.minRatio !== undefined ? `≥ ${t.minRatio.toFixed(2)} × bare` : (t.reported as string),
         figure:
           ratio === undefined
             ? 'not measured'
             : `${ratio.toFixed(2)} ×${s?.ratioRange ? ` (rounds ${s.ratioRange[0].toFixed(2)}–${s.ratioRange[1].toFixed(2)})` : ''}${cpu === undefined ? '' : `; by CPU per request ${cpu.toFixed(2)} ×`}`,
-        ...(ratio === undefined ? {} : { holds: ratio >= t.minRatio }),
+        ...(ratio === undefined || t.minRatio === undefined ? {} : { holds: ratio >= t.minRatio }),
       });
     }
     if (t.figure !== undefined && t.max !== undefined) {
@@ -408,11 +411,11 @@ function recordedRows(): Map<string, string[]> {
 async function summaryMarkdown(): Promise<string> {
   const results = latestResults();
   const recorded = recordedRows();
+  // A suite's paired runs (--paired) come right after it.
+  const listed = SUMMARY_SUITES.flatMap((s) => [s.suite, `${s.suite}-paired`]);
   const names = [
-    ...SUMMARY_SUITES.map((s) => s.suite),
-    ...[...new Set([...results.keys(), ...recorded.keys()])]
-      .filter((n) => n !== '' && !SUMMARY_SUITES.some((s) => s.suite === n))
-      .sort(),
+    ...listed.filter((n) => !n.endsWith('-paired') || results.has(n) || recorded.has(n)),
+    ...[...new Set([...results.keys(), ...recorded.keys()])].filter((n) => n !== '' && !listed.includes(n)).sort(),
   ];
   const lines = ['| feature | target | figure | holds | suite, measured (UTC) |', '|---|---|---|---|---|'];
   const sources = new Set<string>();
@@ -457,13 +460,174 @@ async function summaryMarkdown(): Promise<string> {
   ].join('\n');
 }
 
+/** One timed run of one set-up: requests/s, latency, Redis commands and key reads, CPU per request; checks it. */
+async function measure(
+  s: Server,
+  round: number,
+  flags: Flags,
+  redis: Redis,
+  path: string,
+  problems: string[],
+): Promise<{ run: Run; result: LoadResult }> {
+  const before = await commandCount(redis);
+  const readsBefore = await keyReads(redis);
+  const cpuBefore = [await childCpu(s), await redisCpu(redis)] as const;
+  const r = await load(s.port, path, flags.duration, flags.connections, s.headers);
+  const cpuAfter = [await childCpu(s), await redisCpu(redis)] as const;
+  const after = await commandCount(redis);
+  const readsAfter = await keyReads(redis);
+  const run: Run = {
+    setup: s.setup.name,
+    round,
+    requests: r.requests.total,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    redisCommands: after.all - before.all - 1,
+    scriptCalls: after.scripts - before.scripts,
+    keyReads: readsAfter - readsBefore,
+    appCpuUs: (cpuAfter[0] - cpuBefore[0]) / Math.max(1, r.requests.total),
+    redisCpuUs: (cpuAfter[1] - cpuBefore[1]) / Math.max(1, r.requests.total),
+  };
+  console.log(
+    `  round ${round + 1}/${flags.rounds} ${s.setup.name.padEnd(14)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${(run.redisCommands / Math.max(1, run.requests)).toFixed(2)} cmd/req  ${(run.scriptCalls / Math.max(1, run.requests)).toFixed(2)} scripts/req  app ${run.appCpuUs.toFixed(0)} µs/req  redis ${run.redisCpuUs.toFixed(0)} µs/req`,
+  );
+  if (run.non2xx || run.errors)
+    problems.push(`${s.setup.name} round ${round + 1}: ${run.non2xx} non-2xx, ${run.errors} errors`);
+  // Every request of a Redis set-up must reach Redis: one command each, or (the kit sends the reads of one
+  // event-loop turn as one command) one key read each.
+  const floor = run.requests * 0.95;
+  if (s.setup.usesRedis && run.redisCommands < floor && run.keyReads < floor) {
+    problems.push(
+      `${s.setup.name} round ${round + 1}: only ${run.keyReads} Redis key reads for ${run.requests} requests`,
+    );
+  }
+  return { run, result: r };
+}
+
+/**
+ * The set-ups a paired run compares with bare Express: those named by --only, else those with a ratio target and
+ * the suite's no-op reference (`noop`: what one more Express layer costs by itself, the floor under the others).
+ */
+function pairedSetups(suite: Suite, flags: Flags): Setup[] {
+  const all = suite.setups ?? [];
+  const targeted = new Set(
+    (suite.targets ?? KNOWN_TARGETS[suite.name] ?? []).filter((t) => t.minRatio).map((t) => t.setup),
+  );
+  const wanted = (s: Setup) => (flags.only ? flags.only.includes(s.name) : targeted.has(s.name) || s.name === 'noop');
+  const bare = all.find((s) => s.role === 'bare');
+  if (!bare) throw new Error(`suite ${suite.name}: --paired needs a bare set-up`);
+  const others = all.filter((s) => s !== bare && wanted(s));
+  if (!others.length)
+    throw new Error(`suite ${suite.name}: --paired found no set-up with a ratio target (name some with --only)`);
+  return [bare, ...others];
+}
+
+interface Pair {
+  setup: string;
+  /** The set-up's req/s over the mean of the two bare runs around it. */
+  ratio: number;
+  /** The two bare runs' mean CPU µs per request over the set-up's (app + Redis). */
+  cpuRatio: number;
+}
+
+/** Mean and the half-width of its 95 % confidence interval (Student's t, two-sided). */
+function meanInterval(xs: number[]): { mean: number; half: number } {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, half: Number.NaN };
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+  // t(0.975, n - 1), rounded up at each step: 4.30 at 3 pairs, 2.78 at 5, 2.26 at 10, 2.09 at 20, 2.02 at 40.
+  const t = n <= 3 ? 4.3 : n <= 5 ? 2.78 : n <= 10 ? 2.26 : n <= 20 ? 2.09 : n <= 40 ? 2.02 : 1.96;
+  return { mean, half: (t * sd) / Math.sqrt(n) };
+}
+
+/**
+ * Paired mode's section: for each compared set-up, the mean of its per-pair ratios with a 95 % confidence interval,
+ * the median, and the same for CPU per request; summary rows hold when the mean meets the target.
+ */
+function pairedReport(
+  suite: Suite,
+  setups: Setup[],
+  flags: Flags,
+  command: string,
+  pairs: Pair[],
+  runs: Run[],
+  problems: string[],
+  checks: Map<string, CheckResult>,
+): { markdown: string; json: unknown; ok: boolean } {
+  const targets = suite.targets ?? KNOWN_TARGETS[suite.name] ?? [];
+  const lines = [
+    `### ${suite.name}, paired: each set-up against bare Express, run for run`,
+    '',
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
+    `Command: \`${command}\` (per set-up ${flags.rounds} runs of ${flags.duration} s, each between two runs of bare Express, ${flags.connections} connections).`,
+    '',
+    '| set-up | pairs | req/s ratio to bare: mean (95 % CI) | median | min–max | CPU per request ratio: mean (95 % CI) | target |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  const summary: SummaryRow[] = [];
+  const stats = [];
+  for (const setup of setups) {
+    if (setup.role === 'bare') continue;
+    const mine = pairs.filter((p) => p.setup === setup.name);
+    const ratios = mine.map((p) => p.ratio);
+    const r = meanInterval(ratios);
+    const c = meanInterval(mine.map((p) => p.cpuRatio));
+    const target = targets.find((t) => t.setup === setup.name && t.minRatio !== undefined);
+    const ci = (x: { mean: number; half: number }) =>
+      `${x.mean.toFixed(3)} (${(x.mean - x.half).toFixed(3)}–${(x.mean + x.half).toFixed(3)})`;
+    lines.push(
+      `| ${setup.label} | ${mine.length} | ${ci(r)} | ${median(ratios).toFixed(3)} | ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} | ${ci(c)} | ${target ? `≥ ${target.minRatio?.toFixed(2)}` : '–'} |`,
+    );
+    stats.push({ name: setup.name, label: setup.label, pairs: mine.length, ratio: r, median: median(ratios), cpu: c });
+    if (target?.minRatio !== undefined) {
+      summary.push({
+        feature: `${target.feature}, paired runs`,
+        target: `≥ ${target.minRatio.toFixed(2)} × bare`,
+        figure: `${r.mean.toFixed(3)} × (95 % CI ${(r.mean - r.half).toFixed(3)}–${(r.mean + r.half).toFixed(3)}, ${mine.length} pairs); by CPU per request ${c.mean.toFixed(3)} ×`,
+        holds: r.mean >= target.minRatio,
+      });
+    }
+  }
+  // Figures the set-ups' checks measured after the runs (e.g. latency one request at a time), as in a normal run.
+  const withFigures = setups.filter((x) => Object.keys(checks.get(x.name)?.figures ?? {}).length);
+  const figureNames = [...new Set(withFigures.flatMap((x) => Object.keys(checks.get(x.name)?.figures ?? {})))];
+  if (figureNames.length) {
+    lines.push(
+      '',
+      `| set-up | ${figureNames.join(' | ')} |`,
+      `|---|${figureNames.map(() => '---|').join('')}`,
+      ...withFigures.map(
+        (x) => `| ${x.label} | ${figureNames.map((f) => fmtFigure(checks.get(x.name)?.figures?.[f])).join(' | ')} |`,
+      ),
+    );
+  }
+  lines.push(
+    '',
+    problems.length
+      ? `**Sanity check FAILED:** ${problems.join('; ')}`
+      : `Sanity check passed: no errors or unexpected statuses in any run; ${suite.sanity ?? "every set-up passed its own verification (see the suite's file)."}`,
+  );
+  return {
+    markdown: lines.join('\n'),
+    json: { flags, runs, pairs, stats, problems, summary },
+    ok: problems.length === 0,
+  };
+}
+
 async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redisUrl: string, command: string) {
-  const setups = (suite.setups ?? []).filter((s) => !flags.only || flags.only.includes(s.name));
+  const setups = flags.paired
+    ? pairedSetups(suite, flags)
+    : (suite.setups ?? []).filter((s) => !flags.only || flags.only.includes(s.name));
   const path = suite.path ?? '/ping';
   const pathOf = (s: Server) => s.setup.path ?? path;
   const redis = new Redis(redisUrl);
   const servers: Server[] = [];
   const runs: Run[] = [];
+  const pairs: Pair[] = [];
   const problems: string[] = [];
   const checks = new Map<string, CheckResult>();
   // Responses each set-up answered over the whole run (warm-up included), for its check().
@@ -487,47 +651,35 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     for (const s of servers) if (s.setup.prepare) s.headers = await s.setup.prepare(ctxOf(s));
     console.log(`  started ${servers.length} servers; warming up`);
     for (const s of servers) count(s, await load(s.port, pathOf(s), flags.warmup, flags.connections, s.headers));
-    for (let round = 0; round < flags.rounds; round++) {
-      // Rotate the order each round so no set-up always runs first (or right after the heaviest one).
-      const order = servers.map((_, i) => servers[(i + round) % servers.length] as Server);
-      for (const s of order) {
-        const before = await commandCount(redis);
-        const readsBefore = await keyReads(redis);
-        const cpuBefore = [await childCpu(s), await redisCpu(redis)] as const;
-        const r = await load(s.port, pathOf(s), flags.duration, flags.connections, s.headers);
-        count(s, r);
-        const cpuAfter = [await childCpu(s), await redisCpu(redis)] as const;
-        const after = await commandCount(redis);
-        const readsAfter = await keyReads(redis);
-        const run: Run = {
-          setup: s.setup.name,
-          round,
-          requests: r.requests.total,
-          rps: r.requests.average,
-          p50: r.latency.p50,
-          p99: r.latency.p99,
-          non2xx: r.non2xx,
-          errors: r.errors + r.timeouts,
-          redisCommands: after.all - before.all - 1,
-          scriptCalls: after.scripts - before.scripts,
-          keyReads: readsAfter - readsBefore,
-          appCpuUs: (cpuAfter[0] - cpuBefore[0]) / Math.max(1, r.requests.total),
-          redisCpuUs: (cpuAfter[1] - cpuBefore[1]) / Math.max(1, r.requests.total),
-        };
-        runs.push(run);
-        console.log(
-          `  round ${round + 1}/${flags.rounds} ${s.setup.name.padEnd(14)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${(run.redisCommands / Math.max(1, run.requests)).toFixed(2)} cmd/req  ${(run.scriptCalls / Math.max(1, run.requests)).toFixed(2)} scripts/req  app ${run.appCpuUs.toFixed(0)} µs/req  redis ${run.redisCpuUs.toFixed(0)} µs/req`,
-        );
-        if (run.non2xx || run.errors)
-          problems.push(`${s.setup.name} round ${round + 1}: ${run.non2xx} non-2xx, ${run.errors} errors`);
-        // Every request of a Redis set-up must reach Redis: one command each, or (the kit sends the reads of one
-        // event-loop turn as one command) one key read each.
-        const floor = run.requests * 0.95;
-        if (s.setup.usesRedis && run.redisCommands < floor && run.keyReads < floor) {
-          problems.push(
-            `${s.setup.name} round ${round + 1}: only ${run.keyReads} Redis key reads for ${run.requests} requests`,
-          );
+    const timed = async (s: Server, round: number): Promise<Run> => {
+      const { run, result } = await measure(s, round, flags, redis, pathOf(s), problems);
+      count(s, result);
+      runs.push(run);
+      return run;
+    };
+    if (flags.paired) {
+      // bare, X, bare, X, ..., bare: each run of X against the mean of the bare runs just before and after it.
+      const bareServer = servers.find((s) => s.setup.role === 'bare') as Server;
+      const cpuOf = (r: Run) => r.appCpuUs + r.redisCpuUs;
+      for (const s of servers) {
+        if (s === bareServer) continue;
+        let before = await timed(bareServer, 0);
+        for (let round = 0; round < flags.rounds; round++) {
+          const x = await timed(s, round);
+          const after = await timed(bareServer, round + 1);
+          pairs.push({
+            setup: s.setup.name,
+            ratio: (2 * x.rps) / (before.rps + after.rps),
+            cpuRatio: (cpuOf(before) + cpuOf(after)) / 2 / cpuOf(x),
+          });
+          before = after;
         }
+      }
+    } else {
+      for (let round = 0; round < flags.rounds; round++) {
+        // Rotate the order each round so no set-up always runs first (or right after the heaviest one).
+        const order = servers.map((_, i) => servers[(i + round) % servers.length] as Server);
+        for (const s of order) await timed(s, round);
       }
     }
     for (const s of servers) {
@@ -543,6 +695,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     for (const s of servers) s.child.kill('SIGTERM');
     redis.disconnect();
   }
+  if (flags.paired) return pairedReport(suite, setups, flags, command, pairs, runs, problems, checks);
 
   const stats = setups.map((setup) => {
     const mine = runs.filter((r) => r.setup === setup.name);
@@ -668,6 +821,8 @@ async function main(): Promise<void> {
       const { suite } = (await import(suiteFile)) as { suite: Suite };
       const flags: Flags = { ...DEFAULT_FLAGS, ...(suite.defaults ?? SUITE_DEFAULTS[name]), ...given };
       const suiteCommand = names.length ? command : `npm run bench -- ${name}`;
+      // A paired run is stored and shown beside the suite's interleaved figures, not in their place.
+      const resultName = flags.paired ? `${name}-paired` : name;
       console.log(`suite ${name}: ${suite.description}`);
       const env = { redisUrl: redisServer.url };
       let outcome: { markdown: string; json: unknown; ok: boolean };
@@ -685,10 +840,10 @@ async function main(): Promise<void> {
       const at = new Date().toISOString();
       const stamp = at.replace(/[:.]/g, '-');
       writeFileSync(
-        join(__dirname, 'results', `${name}-${stamp}.json`),
+        join(__dirname, 'results', `${resultName}-${stamp}.json`),
         JSON.stringify(
           {
-            suite: name,
+            suite: resultName,
             at,
             command: suiteCommand,
             machine: machine(),
@@ -700,12 +855,12 @@ async function main(): Promise<void> {
           2,
         ),
       );
-      writeDocs(name, outcome.markdown);
+      writeDocs(resultName, outcome.markdown);
       const seconds = (performance.now() - suiteStarted) / 1000;
-      timings.push(`${name} ${seconds.toFixed(0)} s`);
+      timings.push(`${resultName} ${seconds.toFixed(0)} s`);
       console.log(`\n${outcome.markdown}\n`);
-      console.log(`suite ${name} took ${seconds.toFixed(0)} s`);
-      if (!outcome.ok) failed.push(name);
+      console.log(`suite ${resultName} took ${seconds.toFixed(0)} s`);
+      if (!outcome.ok) failed.push(resultName);
     }
   } finally {
     await redisServer.stop();

@@ -88,6 +88,8 @@ export interface ThroughputTarget {
   setup: string;
   /** Minimum ratio of the set-up's req/s to bare Express (median of per-round ratios). */
   minRatio?: number;
+  /** No number to meet: the set-up's ratio to bare Express is shown with this text in the target column. */
+  reported?: string;
   /** A figure from the set-up's `check` (e.g. `createP99Ms`) that must stay at or below `max`. */
   figure?: string;
   max?: number;
@@ -118,4 +120,9 @@ export interface Flags {
   warmup: number;
   /** Names of the set-ups to run (all when absent). */
   only?: string[];
+  /**
+   * Paired mode: each set-up with a ratio target (or each named by `only`) runs alternately with bare Express,
+   * `rounds` times, and is compared with the mean of the two bare runs around it (see bench/run.ts).
+   */
+  paired?: boolean;
 }

@@ -160,8 +160,33 @@ export const suite: Suite = {
     'every instrumented set-up counted every response the load generator received (metrics counter, and usage read back from Redis for the three workspaces, all under route /ping).',
   setups: [
     { name: 'bare', label: 'bare Express', role: 'bare', usesRedis: false, build: () => app([], async () => ({})) },
+    // What one more app-wide Express layer costs by itself: the floor under the instrumented rows.
+    {
+      name: 'noop',
+      label: 'reference: one no-op middleware app-wide',
+      role: 'ours',
+      usesRedis: false,
+      build: () => app([(_req, _res, next) => next()], async () => ({})),
+    },
     kitSetup('kit-two', 'kit.metrics() + kit.usage(), Redis', false),
     kitSetup('kit-observe', 'kit.observe() (both in one middleware), Redis', true),
     promClientSetup(),
+  ],
+  targets: [
+    {
+      feature: 'Usage + request metrics in one middleware, kit.observe() (vs bare Express)',
+      setup: 'kit-observe',
+      minRatio: 0.97,
+    },
+    {
+      feature: 'Usage + request metrics as two middlewares, kit.metrics() + kit.usage() (vs bare Express)',
+      setup: 'kit-two',
+      minRatio: 0.97,
+    },
+    {
+      feature: 'prom-client counter + histogram, for comparison (vs bare Express)',
+      setup: 'prom-client',
+      reported: 'reported (the peer, no target)',
+    },
   ],
 };

@@ -30,6 +30,8 @@ function sharedTarget(object: object, base: object): object | undefined {
 export class SharedPrototypes {
   private readonly installed = new WeakSet<object>();
   private readonly checked = new WeakSet<object>();
+  /** Prototypes where another copy of the kit (its CJS and ESM builds both loaded) defined these names first. */
+  private readonly foreign = new WeakSet<object>();
   private lastRequest: object | undefined;
   private lastResponse: object | undefined;
 
@@ -48,11 +50,18 @@ export class SharedPrototypes {
     const resProto = Object.getPrototypeOf(res) as object | null;
     if (reqProto === this.lastRequest && resProto === this.lastResponse) return true;
     if (reqProto === null || resProto === null) return false;
+    if (this.foreign.has(reqProto)) return false;
     if (!this.checked.has(reqProto) || !this.checked.has(resProto)) {
       const reqTarget = sharedTarget(req, IncomingMessage.prototype);
       const resTarget = sharedTarget(res, ServerResponse.prototype);
       if (reqTarget === undefined || resTarget === undefined) return false;
       if (!this.installed.has(reqTarget)) {
+        // Names another copy of the kit already defined there stay its own: this copy then works per request
+        // (the caller's fallback), instead of replacing accessors whose state the other copy keeps.
+        if (Object.keys(this.request).some((name) => Object.hasOwn(reqTarget, name))) {
+          this.foreign.add(reqProto);
+          return false;
+        }
         Object.defineProperties(reqTarget, this.request);
         this.installed.add(reqTarget);
       }

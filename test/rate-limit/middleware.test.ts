@@ -151,7 +151,12 @@ describe('kit.rateLimit middleware', () => {
     const second = kit.rateLimit({ name: 'b', limit: 50, window: '1 m' });
     const app = express();
     app.get('/two', first, second, (req, res) => {
-      res.json({ limit: req.rateLimit?.limit, remaining: req.rateLimit?.remaining });
+      // Read through the accessor Express's requests share: no own property was added to the request.
+      res.json({
+        limit: req.rateLimit?.limit,
+        remaining: req.rateLimit?.remaining,
+        own: Object.hasOwn(req, 'rateLimit'),
+      });
     });
     // Set before the limiter (express-rate-limit on the same route does this): the limiter's decision replaces it.
     app.get(
@@ -197,7 +202,7 @@ describe('kit.rateLimit middleware', () => {
       res.json({ limit: req.rateLimit?.limit });
     });
     app.use('/sub', sub);
-    expect((await request(app).get('/two')).body).toEqual({ limit: 50, remaining: 49 });
+    expect((await request(app).get('/two')).body).toEqual({ limit: 50, remaining: 49, own: false });
     expect((await request(app).get('/before')).body).toEqual({ limit: 5, own: true });
     expect((await request(app).get('/after')).body).toEqual({ limit: -2 });
     expect((await request(app).get('/locals')).body).toEqual({ limit: 5 });

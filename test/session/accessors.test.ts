@@ -153,3 +153,47 @@ describe('req.session accessors', () => {
     expect(Object.keys(S(req))).toEqual([]);
   });
 });
+
+describe('two copies of the kit in one process (its CommonJS and ESM builds both loaded)', () => {
+  test('sessions and req.rateLimit of each copy work on one app: the second copy works per request', async () => {
+    let other: typeof import('../../plugin/index') | undefined;
+    jest.isolateModules(() => {
+      other = require('../../plugin/index') as typeof import('../../plugin/index');
+    });
+    if (!other) throw new Error('the second copy did not load');
+    const second = other.createRedisKit({ store: 'memory', logger: false, env: {} });
+    try {
+      const app = express();
+      const a = express.Router();
+      a.use(kit.session({ secret: SECRET }), kit.rateLimit({ name: 'a', limit: 5, window: '1 m' }));
+      const b = express.Router();
+      b.use(second.session({ secret: SECRET }), second.rateLimit({ name: 'b', limit: 7, window: '1 m' }));
+      for (const [path, router] of [
+        ['/a', a],
+        ['/b', b],
+      ] as const) {
+        router.post('/set', (req, res) => {
+          S(req).v = path;
+          res.json({ limit: req.rateLimit?.limit });
+        });
+        router.get('/get', (req, res) => {
+          res.json({ v: S(req).v ?? null, limit: req.rateLimit?.limit });
+        });
+        app.use(path, router);
+      }
+      const setA = await request(app).post('/a/set');
+      const setB = await request(app).post('/b/set');
+      expect([setA.body.limit, setB.body.limit]).toEqual([5, 7]);
+      const cookieA = setCookie(setA) as string;
+      const cookieB = setCookie(setB) as string;
+      expect(cookieA).toBeDefined();
+      expect(cookieB).toBeDefined();
+      // Each copy, after the other one has run on the same app, still reads its session and its decision.
+      expect((await request(app).get('/a/get').set('Cookie', cookieA)).body).toEqual({ v: '/a', limit: 5 });
+      expect((await request(app).get('/b/get').set('Cookie', cookieB)).body).toEqual({ v: '/b', limit: 7 });
+      expect((await request(app).get('/a/get').set('Cookie', cookieA)).body).toEqual({ v: '/a', limit: 5 });
+    } finally {
+      await second.close();
+    }
+  });
+});

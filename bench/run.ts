@@ -691,10 +691,11 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     if (flags.paired) {
       // bare, X, bare, X, ..., bare: each run of X against the mean of the bare runs just before and after it.
       // The pairs are read from the runs afterwards (pairsFromRuns), in the order they were taken.
+      // One set-up's last bare run is the next one's first bracket.
       const bareServer = servers.find((s) => s.setup.role === 'bare') as Server;
+      await timed(bareServer, 0);
       for (const s of servers) {
         if (s === bareServer) continue;
-        await timed(bareServer, 0);
         for (let round = 0; round < flags.rounds; round++) {
           await timed(s, round);
           await timed(bareServer, round + 1);

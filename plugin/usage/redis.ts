@@ -4,7 +4,7 @@
 // applied, which makes retrying a flush after a timeout safe. Unique users follow as PFADD, idempotent by nature.
 
 import { isNoScript, normaliseError } from '../connection/errors.js';
-import { noteScript, withKeys } from '../connection/script.js';
+import { withKeys } from '../connection/script.js';
 import type { RedisStore } from '../connection/store.js';
 import type { RedisArg, RedisCommand } from '../connection/types.js';
 import { StoreCommandError, StoreUnavailableError } from '../core/errors.js';
@@ -44,8 +44,8 @@ export class RedisUsageBackend implements UsageBackend {
 
   private async applyCounters(batch: UsageBatch): Promise<void> {
     const calls = batch.groups.flatMap((g) => scriptCalls(g, batch.seq));
-    // Sent as EVALSHA in a pipeline, not through store.script: recorded so a reload after a lost script cache has it.
-    noteScript(applyBatch);
+    // Sent as EVALSHA in a pipeline, not through store.script: a reload after a lost script cache still has it,
+    // since the generated scripts module records every shipped script when it is loaded.
     let replies: unknown[];
     try {
       replies = await this.store.pipeline(

@@ -3,7 +3,7 @@
 -- of either kind costs one round trip. With a sliding time to live the expiry is pushed forward; by default
 -- (absolute TTL) a hit changes nothing.
 -- KEYS[1] entries hash (id -> payload JSON)
--- KEYS[2] expiry sorted set (id -> expiresAt ms)
+-- KEYS[2] expiry sorted set (id -> expiresAt ms, to the microsecond)
 -- ARGV[1] sliding time to live in ms (0 = absolute expiry)
 -- ARGV[2..] entry ids, in order of preference
 -- Returns { id, payload, expiresAt (string, ms) } or nil
@@ -20,7 +20,7 @@ for i = 2, #ARGV do
     if payload then
       if slide > 0 and now + slide > exp then
         exp = now + slide
-        redis.call('ZADD', KEYS[2], string.format('%.0f', exp), id)
+        redis.call('ZADD', KEYS[2], string.format('%.3f', exp), id)
         local keep = math.floor(slide) + 3600000
         for k = 1, 2 do
           if redis.call('PTTL', KEYS[k]) < keep then redis.call('PEXPIRE', KEYS[k], keep) end

@@ -3,7 +3,7 @@
 -- other instances follow. Every key is under the namespace's hash tag (one Cluster slot); vector and tag keys of
 -- evicted entries are named from ARGV[9] inside that same slot.
 -- KEYS[1] entries hash (id -> payload JSON)
--- KEYS[2] expiry sorted set (id -> expiresAt ms)
+-- KEYS[2] expiry sorted set (id -> expiresAt ms, to the microsecond)
 -- KEYS[3] partition hash (id -> partition)
 -- KEYS[4] tags hash (id -> tag hashes joined by newlines)
 -- KEYS[5] change log sorted set (seq -> 'seq|op|partition|id')
@@ -77,7 +77,9 @@ end
 
 local exp = string.format('%.0f', expiresAt)
 redis.call('HSET', KEYS[1], id, ARGV[2])
-redis.call('ZADD', KEYS[2], exp, id)
+-- The expiry set keeps microseconds: entries stored in the same millisecond are still evicted oldest first (a tie
+-- would be broken by id, at random).
+redis.call('ZADD', KEYS[2], string.format('%.3f', expiresAt), id)
 redis.call('HSET', KEYS[3], id, ARGV[5])
 redis.call('HSET', KEYS[7], id, exp .. '|' .. ARGV[3])
 if ARGV[6] ~= '' then

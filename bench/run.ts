@@ -4,7 +4,8 @@
 // no errors, then writes bench/results/<suite>-<time>.json and regenerates the suite's table in
 // docs/performance.md, then rebuilds the summary table (every feature's figure next to its target) from the latest
 // results JSON of every suite. Flags: --rounds N (default 5), --duration S per run (default 3), --connections C
-// (default 50), --warmup S (default 1), --only a,b (a subset of the suite's set-ups, for quick looks), --paired
+// (default 50), --warmup S (default 1), --settle S (unmeasured load before each timed run; default 0, 0.5 with
+// --paired), --only a,b (a subset of the suite's set-ups, for quick looks), --paired
 // (each set-up with a ratio target against bare Express run for run: see pairedReport), --no-build
 // (skip `npm run build`: the suites load the compiled package, see lib/kit.ts, and the harness builds it first so
 // that what is measured is the code as it stands). A suite may
@@ -25,6 +26,8 @@ const suitesDir = join(__dirname, 'suites');
 
 // 5 rounds of 3 s: enough for steady medians of per-round ratios, and `npm run bench` stays under 15 minutes.
 const DEFAULT_FLAGS: Flags = { rounds: 5, duration: 3, connections: 50, warmup: 1 };
+/** Default of --settle in paired mode (seconds of unmeasured load before each timed run). */
+const PAIRED_SETTLE_S = 0.5;
 
 /**
  * Defaults for suites that declare none of their own, chosen so that `npm run bench` stays within 15 minutes. A
@@ -42,7 +45,7 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
   const names: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    const m = /^--(rounds|duration|connections|warmup)(?:=(.*))?$/.exec(arg);
+    const m = /^--(rounds|duration|connections|warmup|settle)(?:=(.*))?$/.exec(arg);
     if (arg === '--only') {
       only = String(argv[++i]).split(',');
     } else if (arg === '--paired') {
@@ -51,8 +54,10 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
       build = false;
     } else if (m) {
       const value = Number(m[2] ?? argv[++i]);
-      if (!Number.isFinite(value) || value <= 0) throw new Error(`--${m[1]}: expected a positive number`);
-      flags[m[1] as 'rounds' | 'duration' | 'connections' | 'warmup'] = value;
+      if (!Number.isFinite(value) || value < 0 || (value === 0 && m[1] !== 'settle')) {
+        throw new Error(`--${m[1]}: expected a positive number`);
+      }
+      flags[m[1] as 'rounds' | 'duration' | 'connections' | 'warmup' | 'settle'] = value;
     } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
     else names.push(arg);
   }
@@ -548,6 +553,14 @@ function pairsFromRuns(runs: Run[], bare: string): Pair[] {
   return pairs;
 }
 
+/** Whether the compared set-ups took turns round by round (older paired runs measured one set-up after the other). */
+function turns(runs: Run[]): boolean {
+  const order = runs.filter((r, i) => i > 0 && r.setup !== runs[0]?.setup).map((r) => r.setup);
+  let switches = 0;
+  for (let i = 1; i < order.length; i++) if (order[i] !== order[i - 1]) switches++;
+  return switches >= new Set(order).size;
+}
+
 /** Student's t(0.975, df): two-sided 95 %. */
 function tQuantile(df: number): number {
   const table = [12.71, 4.3, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.2, 2.18, 2.16, 2.14, 2.13];
@@ -591,7 +604,7 @@ function pairedReport(
     `### ${suite.name}, paired: each set-up against bare Express, run for run`,
     '',
     `Measured ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
-    `Command: \`${command}\` (per set-up ${flags.rounds} runs of ${flags.duration} s, each between two runs of bare Express, ${flags.connections} connections).`,
+    `Command: \`${command}\` (per set-up ${flags.rounds} runs of ${flags.duration} s, each between two runs of bare Express, ${flags.connections} connections; ${turns(runs) ? `the set-ups take turns round by round, each run after ${flags.settle ?? 0} s of unmeasured load` : 'one set-up after the other'}).`,
     '',
     '| set-up | pairs | req/s ratio to bare: mean (95 % CI) | median | min–max | CPU per request ratio: mean (95 % CI) | target |',
     '|---|---|---|---|---|---|---|',
@@ -683,21 +696,25 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     console.log(`  started ${servers.length} servers; warming up`);
     for (const s of servers) count(s, await load(s.port, pathOf(s), flags.warmup, flags.connections, s.headers));
     const timed = async (s: Server, round: number): Promise<Run> => {
+      if (flags.settle) count(s, await load(s.port, pathOf(s), flags.settle, flags.connections, s.headers));
       const { run, result } = await measure(s, round, flags, redis, pathOf(s), problems);
       count(s, result);
       runs.push(run);
       return run;
     };
     if (flags.paired) {
-      // bare, X, bare, X, ..., bare: each run of X against the mean of the bare runs just before and after it.
-      // The pairs are read from the runs afterwards (pairsFromRuns), in the order they were taken.
-      // One set-up's last bare run is the next one's first bracket.
+      // bare, X, bare, Y, bare, Z, bare, Y, ...: each run of a set-up against the mean of the bare runs just before
+      // and after it (pairsFromRuns reads the pairs from the runs, in the order they were taken). The compared
+      // set-ups take turns round by round, in a rotating order, rather than one block of rounds each: the machine's
+      // speed drifts over minutes on a shared host, and a set-up measured in a block of its own was compared with the
+      // no-op reference measured under other conditions (a block-by-block run put the reference 4 points higher
+      // than set-ups that differ from it only in code no request runs).
       const bareServer = servers.find((s) => s.setup.role === 'bare') as Server;
+      const compared = servers.filter((s) => s !== bareServer);
       await timed(bareServer, 0);
-      for (const s of servers) {
-        if (s === bareServer) continue;
-        for (let round = 0; round < flags.rounds; round++) {
-          await timed(s, round);
+      for (let round = 0; round < flags.rounds; round++) {
+        for (let i = 0; i < compared.length; i++) {
+          await timed(compared[(i + round) % compared.length] as Server, round);
           await timed(bareServer, round + 1);
         }
       }
@@ -875,6 +892,10 @@ async function main(): Promise<void> {
       const suiteFile = join(suitesDir, `${name}.ts`);
       const { suite } = (await import(suiteFile)) as { suite: Suite };
       const flags: Flags = { ...DEFAULT_FLAGS, ...(suite.defaults ?? SUITE_DEFAULTS[name]), ...given };
+      // Paired runs take turns, so each set-up sits idle while the others are measured: half a second of load
+      // before each run puts it back where a busy server is (without it, a no-op middleware measured 0.91 x bare
+      // in one run and 0.98 x with it, 2026-11-27).
+      if (flags.paired && given.settle === undefined) flags.settle = PAIRED_SETTLE_S;
       const suiteCommand = names.length ? command : `npm run bench -- ${name}`;
       // A paired run is stored and shown beside the suite's interleaved figures, not in their place.
       const resultName = flags.paired && !suite.custom ? `${name}-paired` : name;

@@ -118,6 +118,11 @@ export interface Flags {
   duration: number;
   connections: number;
   warmup: number;
+  /**
+   * Seconds of unmeasured load on a set-up just before each of its timed runs (--settle; 0: none). A server that
+   * sat idle while others were measured starts a run colder than one measured a moment ago.
+   */
+  settle?: number;
   /** Names of the set-ups to run (all when absent). */
   only?: string[];
   /**

@@ -45,11 +45,19 @@ export interface StateEngine {
   now(): number;
 }
 
+// Scratch space of decide(), reused by every decision: a decision runs to its end synchronously, so one set is
+// enough, and the embedded store's hot path allocates nothing here but a new client's first state.
+/** The state to write if the request is consumed: header, then per policy its new expiry and fields. */
+let W: number[] = [];
+/** Six per policy: allowed (1/0), remaining/reset without (r0, e0) and with (r1, e1) the cost, retry-after. */
+let V = new Float64Array(6 * 3);
+
 /**
  * Runs one decision against every policy. A client's whole state for the limiter is one entry under `key` (an
  * array of numbers laid out as lua/limit.lua's string, see stateLength), with each policy's own expiry inside it.
  * Same output layout as the Lua script: `[block ms left, blocking policy index, then per policy: allowed (1/0),
- * remaining, reset ms, retry-after ms]`.
+ * remaining, reset ms, retry-after ms]` (zeros after the first two while a block is served). Written into `out`
+ * when given (a caller that reads it at once can reuse one array), else into a new array.
  */
 export function decide(
   engine: StateEngine,
@@ -58,20 +66,26 @@ export function decide(
   cost: number,
   mode: Mode,
   blockMs: number,
+  out: number[] = [],
 ): number[] {
   const now = engine.now();
   const count = stateLength(policies);
+  const n = policies.length;
+  const per = 2 + 4 * n;
+  if (out.length > per) out.length = per;
   let S = engine.get<number[]>(key);
   // Not of this layout: read as no state (the Lua reads a string of another length the same way).
   if (S !== undefined && (!Array.isArray(S) || S.length !== count)) S = undefined;
   if (mode !== FORCE && blockMs > 0 && S !== undefined && (S[0] as number) > now) {
-    return [Math.ceil((S[0] as number) - now), S[1] as number];
+    out[0] = Math.ceil((S[0] as number) - now);
+    out[1] = S[1] as number;
+    for (let q = 2; q < per; q++) out[q] = 0;
+    return out;
   }
-  const n = policies.length;
-  // The state to write if the request is consumed: header, then per policy its new expiry and fields.
-  const W = new Array<number>(count).fill(0);
-  // Per policy: allowed, remaining/reset without (r0, e0) and with (r1, e1) the cost, retry-after.
-  const res = new Array<[boolean, number, number, number, number, number]>(n);
+  if (W.length < count) W = new Array<number>(count).fill(0);
+  if (V.length < 6 * n) V = new Float64Array(6 * n);
+  W[0] = 0;
+  W[1] = 0;
   let all = true;
   let worst = -1;
   let worstRetry = -1;
@@ -185,15 +199,25 @@ export function decide(
         worst = i;
       }
     }
-    res[i] = [allowed, r0, r1, e0, e1, retry];
+    const v = 6 * i;
+    V[v] = allowed ? 1 : 0;
+    V[v + 1] = r0;
+    V[v + 2] = r1;
+    V[v + 3] = e0;
+    V[v + 4] = e1;
+    V[v + 5] = retry;
     o += 1 + (STATE_FIELDS[p.algorithm] as number);
   }
   const consumed = mode === FORCE || (mode === CONSUME && all);
-  const out: number[] = [0, 0];
+  out[0] = 0;
+  out[1] = 0;
   for (let i = 0; i < n; i++) {
-    const [allowed, r0, r1, e0, e1, retry] = res[i] as [boolean, number, number, number, number, number];
-    const remaining = consumed ? r1 : r0;
-    out.push(allowed ? 1 : 0, Math.floor(Math.max(0, remaining)), Math.ceil(consumed ? e1 : e0), Math.ceil(retry));
+    const v = 6 * i;
+    const q = 2 + 4 * i;
+    out[q] = V[v] as number;
+    out[q + 1] = Math.floor(Math.max(0, (consumed ? V[v + 2] : V[v + 1]) as number));
+    out[q + 2] = Math.ceil((consumed ? V[v + 4] : V[v + 3]) as number);
+    out[q + 3] = Math.ceil(V[v + 5] as number);
   }
   if (consumed) {
     // A block still running (force mode reconciles during one) is kept, and the entry outlives it.
@@ -202,7 +226,15 @@ export function decide(
       W[1] = S[1] as number;
       longest = Math.max(longest, Math.ceil((S[0] as number) - now));
     }
-    engine.set(key, W, longest);
+    // A returning client's stored array takes the new numbers in place (nothing else holds it: every reader goes
+    // through decide()); a new client's state is a copy of the scratch.
+    let state: number[];
+    if (S === undefined) state = W.slice(0, count);
+    else {
+      state = S;
+      for (let q = 0; q < count; q++) state[q] = W[q] as number;
+    }
+    engine.set(key, state, longest);
   } else if (mode === CONSUME && blockMs > 0) {
     // The policies' states stay as they were (none of them consumed); only the block is added.
     const B = S === undefined ? new Array<number>(count).fill(0) : S.slice();

@@ -212,8 +212,10 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     }
     return keys;
   };
-  const decideIn = (engine: StateEngine, id: string, cost: number, mode: Mode): number[] =>
-    decide(engine, keysFor(id)[0], policies, cost, mode, blockMs);
+  const decideIn = (engine: StateEngine, id: string, cost: number, mode: Mode, out?: number[]): number[] =>
+    decide(engine, keysFor(id)[0], policies, cost, mode, blockMs, out);
+  // The synchronous path reads a decision's numbers before the next decision starts: one array serves them all.
+  const syncOut: number[] = [];
   // The arguments of the common call (cost 1, consume) are built once per limiter, not once per request.
   const argsOne = [1, CONSUME];
   const memory = store.mode === 'memory' ? store : undefined;
@@ -482,7 +484,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
           if (cached !== undefined) return cached;
         }
         stats.storeCalls++;
-        return settle(id, cost, CONSUME, decideIn(memory.engine, id, cost, CONSUME));
+        return settle(id, cost, CONSUME, decideIn(memory.engine, id, cost, CONSUME, syncOut));
       }
     : undefined;
 

@@ -202,3 +202,36 @@ test("one state for several policies: each policy's state lapses on its own idle
   alone.close();
   beside.close();
 });
+
+test('decisions share scratch space but never state: clients interleaved, one reply array, several limiters', () => {
+  // decide() reuses module-level scratch arrays and, for a returning client, writes into its stored array in place.
+  // Two new clients must get arrays of their own, two limiters of different shapes must not see each other's
+  // numbers, and a reply array passed in is filled completely each time.
+  let now = 1_700_000_000_000;
+  const engine = new MemoryEngine({ maxKeys: 1000, sweepIntervalMs: 60_000, now: () => now });
+  const small = [p(FIXED_WINDOW, 3, 1000)];
+  const wide = [p(SLIDING_WINDOW, 5, 1000), p(TOKEN_BUCKET, 4, 1000), p(GCRA, 2, 1000)];
+  const out: number[] = [];
+  const admitted = (key: string, policies: CompiledPolicy[]) => {
+    const raw = decide(engine, key, policies, 1, CONSUME, 0, out);
+    expect(raw).toBe(out);
+    expect(raw).toHaveLength(2 + 4 * policies.length);
+    return raw
+      .slice(2)
+      .filter((_, i) => i % 4 === 0)
+      .every((a) => a === 1);
+  };
+  const log: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    now += 10;
+    log.push(`a${admitted('a', small)} b${admitted('b', small)} w${admitted('w', wide)}`);
+  }
+  // Three each for a and b (their own counters), two for w (its GCRA policy allows a burst of two).
+  expect(log).toEqual(['atrue btrue wtrue', 'atrue btrue wtrue', 'atrue btrue wfalse', 'afalse bfalse wfalse']);
+  expect(engine.get('a')).not.toBe(engine.get('b'));
+  // A fresh array when none is passed: an earlier reply is not overwritten by a later decision.
+  const first = decide(engine, 'c', small, 1, CONSUME, 0);
+  decide(engine, 'c', small, 1, CONSUME, 0);
+  expect(first[3]).toBe(2);
+  engine.close();
+});

@@ -569,8 +569,9 @@ function tQuantile(df: number): number {
 }
 
 /**
- * Mean and the half-width of its 95 % confidence interval. Neighbouring pairs share a bare run, so their ratios
- * are correlated: the variance of the mean is widened by (1 + 2 r1), r1 the lag-1 autocorrelation (when positive).
+ * Mean and the half-width of its 95 % confidence interval. Successive pairs of a set-up may be correlated (they
+ * share a bare run when it is the only one compared, and a slow spell of the host spans several runs): the
+ * variance of the mean is widened by (1 + 2 r1), r1 the lag-1 autocorrelation (when positive).
  */
 function meanInterval(xs: number[]): { mean: number; half: number } {
   const n = xs.length;
@@ -674,9 +675,14 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
   const runs: Run[] = [];
   const problems: string[] = [];
   const checks = new Map<string, CheckResult>();
-  // Responses each set-up answered over the whole run (warm-up included), for its check().
+  // Responses each set-up answered over the whole run (warm-up and settle loads included), for its check(), and
+  // how many loads they came from (each may leave one response per connection uncounted: see SetupContext.slack).
   const answered = new Map<Server, number>();
-  const count = (s: Server, r: LoadResult) => answered.set(s, (answered.get(s) ?? 0) + r.requests.total);
+  const loads = new Map<Server, number>();
+  const count = (s: Server, r: LoadResult) => {
+    answered.set(s, (answered.get(s) ?? 0) + r.requests.total);
+    loads.set(s, (loads.get(s) ?? 0) + 1);
+  };
   const ctxOf = (s: Server): SetupContext => ({
     base: `http://127.0.0.1:${s.port}`,
     redisUrl,
@@ -684,7 +690,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     setup: s.setup,
     port: s.port,
     responses: answered.get(s) ?? 0,
-    slack: flags.connections * (flags.rounds + 1),
+    slack: flags.connections * (loads.get(s) ?? 0),
   });
   try {
     // Started together: each child compiles the suite on start, which is most of a suite's fixed cost.

@@ -553,14 +553,6 @@ function pairsFromRuns(runs: Run[], bare: string): Pair[] {
   return pairs;
 }
 
-/** Whether the compared set-ups took turns round by round (older paired runs measured one set-up after the other). */
-function turns(runs: Run[]): boolean {
-  const order = runs.filter((r, i) => i > 0 && r.setup !== runs[0]?.setup).map((r) => r.setup);
-  let switches = 0;
-  for (let i = 1; i < order.length; i++) if (order[i] !== order[i - 1]) switches++;
-  return switches >= new Set(order).size;
-}
-
 /** Student's t(0.975, df): two-sided 95 %. */
 function tQuantile(df: number): number {
   const table = [12.71, 4.3, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.2, 2.18, 2.16, 2.14, 2.13];
@@ -570,7 +562,8 @@ function tQuantile(df: number): number {
 
 /**
  * Mean and the half-width of its 95 % confidence interval. Successive pairs of a set-up may be correlated (they
- * share a bare run when it is the only one compared, and a slow spell of the host spans several runs): the
+ * share a bare run when it is the only one compared, or at a round boundary when the rotation brings it twice in a
+ * row, and a slow spell of the host spans several runs): the
  * variance of the mean is widened by (1 + 2 r1), r1 the lag-1 autocorrelation (when positive).
  */
 function meanInterval(xs: number[]): { mean: number; half: number } {
@@ -605,7 +598,7 @@ function pairedReport(
     `### ${suite.name}, paired: each set-up against bare Express, run for run`,
     '',
     `Measured ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
-    `Command: \`${command}\` (per set-up ${flags.rounds} runs of ${flags.duration} s, each between two runs of bare Express, ${flags.connections} connections; ${turns(runs) ? `the set-ups take turns round by round, each run after ${flags.settle ?? 0} s of unmeasured load` : 'one set-up after the other'}).`,
+    `Command: \`${command}\` (per set-up ${flags.rounds} runs of ${flags.duration} s, each between two runs of bare Express, ${flags.connections} connections; ${flags.settle !== undefined ? `the set-ups take turns round by round, each run after ${flags.settle} s of unmeasured load` : 'one set-up after the other'}).`,
     '',
     '| set-up | pairs | req/s ratio to bare: mean (95 % CI) | median | min–max | CPU per request ratio: mean (95 % CI) | target |',
     '|---|---|---|---|---|---|---|',
@@ -901,7 +894,9 @@ async function main(): Promise<void> {
       // Paired runs take turns, so each set-up sits idle while the others are measured: half a second of load
       // before each run puts it back where a busy server is (without it, a no-op middleware measured 0.91 x bare
       // in one run and 0.98 x with it, 2026-11-27).
-      if (flags.paired && given.settle === undefined) flags.settle = PAIRED_SETTLE_S;
+      // (Paired runs stored before this record no settle, which is how their sections say they ran one set-up after
+      // the other.)
+      if (flags.paired && flags.settle === undefined) flags.settle = PAIRED_SETTLE_S;
       const suiteCommand = names.length ? command : `npm run bench -- ${name}`;
       // A paired run is stored and shown beside the suite's interleaved figures, not in their place.
       const resultName = flags.paired && !suite.custom ? `${name}-paired` : name;

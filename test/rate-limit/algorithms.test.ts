@@ -235,3 +235,25 @@ test('decisions share scratch space but never state: clients interleaved, one re
   expect(first[3]).toBe(2);
   engine.close();
 });
+
+test("a block forced through on one client does not reach the next new client's state", () => {
+  // The scratch state's header (block-until, culprit) is reset by every decision: a FORCE during client A's block
+  // keeps A's block, and client B's first state starts unblocked.
+  let now = 1_700_000_000_000;
+  const engine = new MemoryEngine({ maxKeys: 1000, sweepIntervalMs: 60_000, now: () => now });
+  const policies = [p(FIXED_WINDOW, 1, 1000)];
+  const out: number[] = [];
+  decide(engine, 'a', policies, 1, CONSUME, 5000, out);
+  now += 1;
+  expect(decide(engine, 'a', policies, 1, CONSUME, 5000, out)[0]).toBe(5000);
+  now += 1;
+  // A's block is served from its state: zeros after the first two numbers, in the reused array.
+  expect(decide(engine, 'a', policies, 1, CONSUME, 5000, out)).toEqual([4999, 0, 0, 0, 0, 0]);
+  decide(engine, 'a', policies, 1, FORCE, 5000, out);
+  expect((engine.get('a') as number[])[0]).toBeGreaterThan(now);
+  const b = decide(engine, 'b', policies, 1, CONSUME, 5000, out);
+  expect(b[0]).toBe(0);
+  expect(b[2]).toBe(1);
+  expect((engine.get('b') as number[])[0]).toBe(0);
+  engine.close();
+});

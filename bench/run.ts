@@ -563,8 +563,8 @@ function tQuantile(df: number): number {
 /**
  * Mean and the half-width of its 95 % confidence interval. Successive pairs of a set-up may be correlated (they
  * share a bare run when it is the only one compared, or at a round boundary when the rotation brings it twice in a
- * row, and a slow spell of the host spans several runs): the
- * variance of the mean is widened by (1 + 2 r1), r1 the lag-1 autocorrelation (when positive).
+ * row, and a slow spell of the host spans several runs): the variance of the mean is widened by (1 + 2 r1), r1 the
+ * lag-1 autocorrelation (when positive).
  */
 function meanInterval(xs: number[]): { mean: number; half: number } {
   const n = xs.length;
@@ -706,8 +706,8 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
       // and after it (pairsFromRuns reads the pairs from the runs, in the order they were taken). The compared
       // set-ups take turns round by round, in a rotating order, rather than one block of rounds each: the machine's
       // speed drifts over minutes on a shared host, and a set-up measured in a block of its own was compared with the
-      // no-op reference measured under other conditions (a block-by-block run put the reference 4 points higher
-      // than set-ups that differ from it only in code no request runs).
+      // no-op reference measured under other conditions (a block-by-block run put the reference 5 to 7 points above
+      // set-ups that differ from it only in code no request runs; taking turns after a settle load, 1 point).
       const bareServer = servers.find((s) => s.setup.role === 'bare') as Server;
       const compared = servers.filter((s) => s !== bareServer);
       await timed(bareServer, 0);

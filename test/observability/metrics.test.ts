@@ -223,6 +223,44 @@ describe('HTTP metrics (memory store)', () => {
     expect(sum(await scrape(app), 'rediskit_http_requests_total', 'route="/u"')).toBe(0);
   });
 
+  test('per-request state: in res.locals under a symbol (no property on the response), kept by a spread, lost by a replacement, a WeakMap without res.locals', async () => {
+    const app = express();
+    const ownKeys: string[][] = [];
+    app.use(kit.metrics(), kit.usage());
+    app.use((req, res, next) => {
+      if (req.path === '/spread') res.locals = { ...res.locals, extra: 1 };
+      if (req.path === '/replaced') res.locals = { user: 'x' };
+      next();
+    });
+    app.get(['/plain', '/spread', '/replaced'], (_req, res) => {
+      ownKeys.push(Object.getOwnPropertySymbols(res).map(String));
+      ownKeys.push(Object.getOwnPropertySymbols(res.locals).map(String));
+      res.json({});
+    });
+    kit.mount(app);
+    for (const path of ['/plain', '/plain', '/spread', '/replaced']) await request(app).get(path);
+    const m = await scrape(app);
+    expect(sum(m, 'rediskit_http_requests_total', 'route="/plain,/spread,/replaced"')).toBe(3);
+    // The response carries no symbol of ours; its res.locals carries one (and loses it when replaced).
+    expect(ownKeys[0]).not.toContain('Symbol(rediskit finish state)');
+    expect(ownKeys[1]).toEqual(['Symbol(rediskit finish state)']);
+    expect(ownKeys[5]).toEqual(['Symbol(rediskit finish state)']);
+    expect(ownKeys[7]).toEqual([]);
+    // A response of a plain Node server (no res.locals): the WeakMap, and a 'finish' listener or the channel.
+    const mw = kit.metrics();
+    const server = (await import('node:http')).createServer((req, res) => {
+      mw(req as never, res as never, () => {
+        expect((res as { locals?: unknown }).locals).toBeUndefined();
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const before = sum(await scrape(app), 'rediskit_http_requests_total', 'route="unmatched"');
+    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`).then((r) => r.text());
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect(sum(await scrape(app), 'rediskit_http_requests_total', 'route="unmatched"')).toBe(before + 1);
+  });
+
   test('maxRoutes caps templates from a parameterised mount path', async () => {
     const app = express();
     app.use(kit.metrics({ maxRoutes: 3 }));

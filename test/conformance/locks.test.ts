@@ -343,14 +343,18 @@ describeForEachStore('locks', ({ tier, makeKit }) => {
     const store = kit.store as RedisStore;
     const a = await kit.locks.acquire('tidy', { ttl: '5 s' });
     const waiting = kit.locks.acquire('tidy', { waitTimeout: '5 s' });
-    await sleep(50);
-    const during = ((await store.command('KEYS', `${store.keys.prefix}:*`)) as string[]).sort();
-    expect(during.map((k) => k.slice(store.keys.prefix.length))).toEqual([
-      ':locks:{tidy}:f',
-      ':locks:{tidy}:o',
-      ':locks:{tidy}:q',
-      ':locks:{tidy}:qx',
-    ]);
+    // The waiter's queue entry reaches the server within a few milliseconds, longer on a loaded machine: read the
+    // keyspace until it is there (at most 2 s), rather than once after a fixed 50 ms.
+    const keys = async () =>
+      ((await store.command('KEYS', `${store.keys.prefix}:*`)) as string[])
+        .map((k) => k.slice(store.keys.prefix.length))
+        .sort();
+    let during = await keys();
+    for (let i = 0; i < 40 && during.length < 4; i++) {
+      await sleep(50);
+      during = await keys();
+    }
+    expect(during).toEqual([':locks:{tidy}:f', ':locks:{tidy}:o', ':locks:{tidy}:q', ':locks:{tidy}:qx']);
     await a.release();
     await (await waiting).release();
     const after = (await store.command('KEYS', `${store.keys.prefix}:*`)) as string[];

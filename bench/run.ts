@@ -694,12 +694,11 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     for (const s of servers) if (s.setup.prepare) s.headers = await s.setup.prepare(ctxOf(s));
     console.log(`  started ${servers.length} servers; warming up`);
     for (const s of servers) count(s, await load(s.port, pathOf(s), flags.warmup, flags.connections, s.headers));
-    const timed = async (s: Server, round: number): Promise<Run> => {
+    const timed = async (s: Server, round: number): Promise<void> => {
       if (flags.settle) count(s, await load(s.port, pathOf(s), flags.settle, flags.connections, s.headers));
       const { run, result } = await measure(s, round, flags, redis, pathOf(s), problems);
       count(s, result);
       runs.push(run);
-      return run;
     };
     if (flags.paired) {
       // bare, X, bare, Y, bare, Z, bare, Y, ...: each run of a set-up against the mean of the bare runs just before

@@ -38,13 +38,19 @@ type Locals = Record<symbol, FinishState | undefined>;
 
 /** Responses without a res.locals object. */
 const states = new WeakMap<Response, FinishState>();
+/** Whether any response has used `states`: until one has, an Express response is not looked up there. */
+let statesUsed = false;
+
+/** The response's res.locals when it is an object (Express), else undefined. */
+function localsOf(res: Response): Locals | undefined {
+  const locals = res.locals as Locals | undefined;
+  return locals != null && typeof locals === 'object' ? locals : undefined;
+}
 
 function stateOf(res: Response): FinishState | undefined {
-  const locals = res.locals as Locals | undefined;
-  if (locals != null && typeof locals === 'object') {
-    const state = locals[STATE];
-    if (state !== undefined) return state;
-  }
+  const state = localsOf(res)?.[STATE];
+  if (state !== undefined || !statesUsed) return state;
+  // A response that had no res.locals when its state was made, and may have gained one since.
   return states.get(res);
 }
 
@@ -83,9 +89,12 @@ export function onFinish(res: Response, hook: FinishHook): FinishState {
     return existing;
   }
   const state: FinishState = { started: Number.NaN, first: hook, second: undefined, rest: undefined };
-  const locals = res.locals as Locals | undefined;
-  if (locals != null && typeof locals === 'object') locals[STATE] = state;
-  else states.set(res, state);
+  const locals = localsOf(res);
+  if (locals !== undefined) locals[STATE] = state;
+  else {
+    statesUsed = true;
+    states.set(res, state);
+  }
   // A Node HTTP server publishes the finish of its responses (net.Server sets socket.server on the sockets it
   // accepts). Two property reads, where an instanceof walked Express's reshaped prototype chain per request.
   const socket = res.socket as { server?: unknown } | null | undefined;

@@ -32,22 +32,35 @@ interface Pair {
   latency: ReturnType<HistogramMetric['seriesFor']>;
 }
 
+/**
+ * Responses logged before they are folded into the series. A fold per response (three Map lookups and a bucket
+ * search) ran with caches the rest of the request had evicted, and cost microseconds on a busy server; four writes
+ * to preallocated columns cost next to nothing, and folding a few hundred at once finds the maps in cache. Every
+ * read of the registry folds first (`beforeRead`), so a scrape sees every finished response.
+ */
+const LOG_SIZE = 512;
+
 /** The work done when a response finishes (the middleware only records the start time). */
 export function httpMetricsHook(
   requests: ValueMetric,
   duration: HistogramMetric,
   options: { maxRoutes: number; route?: (req: Request, res: Response) => string },
+  beforeRead: (fold: () => void) => void,
 ): FinishHook {
   const buckets = duration.buckets;
   const routes = new Set<string>();
-  // route → method → status → series: after warm-up the finish handler is three Map lookups on strings V8 has
-  // already hashed (route templates and method names are the same string objects every time) and a few additions.
+  // route → method → status → series: the route templates and method names are the same string objects every time,
+  // so the lookups hash nothing.
   const cache = new Map<string, Map<string, Map<number, Pair>>>();
   const label = options.route ?? routeTemplate;
+  const logRoute: string[] = new Array<string>(LOG_SIZE).fill('');
+  const logMethod: string[] = new Array<string>(LOG_SIZE).fill('');
+  const logStatus: number[] = new Array<number>(LOG_SIZE).fill(0);
+  const logSeconds = new Float64Array(LOG_SIZE);
+  let logged = 0;
 
-  const finish = (req: Request, res: Response, state: FinishState): void => {
-    const seconds = (performance.now() - state.started) / 1000;
-    let route = label(req, res);
+  const count = (template: string, method: string, status: number, seconds: number): void => {
+    let route = template;
     let byMethod = cache.get(route);
     if (!byMethod) {
       if (!routes.has(route)) {
@@ -57,13 +70,11 @@ export function httpMetricsHook(
       byMethod = cache.get(route) ?? new Map();
       cache.set(route, byMethod);
     }
-    const method = METHODS.has(req.method) ? req.method : 'OTHER';
     let byStatus = byMethod.get(method);
     if (!byStatus) {
       byStatus = new Map();
       byMethod.set(method, byStatus);
     }
-    const status = res.statusCode;
     let pair = byStatus.get(status);
     if (!pair) {
       pair = {
@@ -76,7 +87,29 @@ export function httpMetricsHook(
     observeInto(buckets, pair.latency, seconds);
   };
 
-  return finish;
+  const fold = (): void => {
+    const n = logged;
+    logged = 0;
+    for (let i = 0; i < n; i++) {
+      count(logRoute[i] as string, logMethod[i] as string, logStatus[i] as number, logSeconds[i] as number);
+    }
+    // The log must not keep a departed request's strings (a custom route label may be built per request) alive.
+    logRoute.fill('', 0, n);
+  };
+  beforeRead(fold);
+
+  return (req: Request, res: Response, state: FinishState): void => {
+    const seconds = (performance.now() - state.started) / 1000;
+    // Read before anything is written: a route function that throws leaves the log as it was.
+    const route = label(req, res);
+    const method = METHODS.has(req.method) ? req.method : 'OTHER';
+    if (logged === LOG_SIZE) fold();
+    const i = logged++;
+    logSeconds[i] = seconds;
+    logRoute[i] = route;
+    logMethod[i] = method;
+    logStatus[i] = res.statusCode;
+  };
 }
 
 export function httpMetricsMiddleware(hook: FinishHook): RequestHandler {

@@ -214,6 +214,23 @@ export interface PromRegistryLike {
 export class MetricsRegistry {
   private readonly entries = new Map<string, Entry>();
   private promRegistry: Promise<PromRegistryLike> | undefined;
+  /** Run before any read: hot paths that log in process and fold later (request metrics, usage) fold here. */
+  private readonly beforeReads: Array<() => void> = [];
+
+  /** Registers `fold`, run before every snapshot and scrape so that what is read includes what was logged. */
+  beforeRead(fold: () => void): void {
+    this.beforeReads.push(fold);
+  }
+
+  private settle(): void {
+    for (const fold of this.beforeReads) {
+      try {
+        fold();
+      } catch {
+        // a fold that throws must not fail a scrape; the metrics it feeds show what was folded before
+      }
+    }
+  }
 
   /** A counter kept in process and incremented by the caller. A reserved or kit name takes its spec from names.ts. */
   counter(name: string, help?: string, labelNames?: readonly string[]): ValueMetric {
@@ -262,6 +279,7 @@ export class MetricsRegistry {
 
   /** Runs every collector; a collector that throws is reported as having no samples (a scrape never fails). */
   async snapshot(): Promise<Record<string, MetricSnapshot>> {
+    this.settle();
     const out: Record<string, MetricSnapshot> = {};
     await Promise.all(
       [...this.entries.values()].map(async (e) => {
@@ -324,6 +342,7 @@ export class MetricsRegistry {
       get: async (): Promise<PromMetricObject> => {
         const e = entry();
         if (!e) return { name, help: first.help, type: first.type, aggregator: 'sum', values: [] };
+        this.settle();
         let samples: Sample[] = [];
         try {
           samples = await e.collect();

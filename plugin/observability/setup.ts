@@ -133,10 +133,15 @@ export function createObservability(
       );
     }
     httpInstalled = true;
-    return httpMetricsHook(requests, duration, {
-      maxRoutes: positiveInt(options.maxRoutes ?? 100, 'kit.metrics.maxRoutes', 10_000),
-      ...(options.route ? { route: options.route } : {}),
-    });
+    return httpMetricsHook(
+      requests,
+      duration,
+      {
+        maxRoutes: positiveInt(options.maxRoutes ?? 100, 'kit.metrics.maxRoutes', 10_000),
+        ...(options.route ? { route: options.route } : {}),
+      },
+      (fold) => registry.beforeRead(fold),
+    );
   };
   const api = ((options?: HttpMetricsOptions): RequestHandler =>
     httpMetricsMiddleware(httpHook(options))) as MetricsApi;

@@ -41,6 +41,8 @@ export function createUsageApi(
         flushSeconds: (s) => flushDuration.observe([], s),
       });
       registry.collect({ name: 'rediskit_usage_buffered_series', collect: () => [{ value: t.buffered }] });
+      // The events counter must include the requests still in the middleware's log.
+      registry.beforeRead(() => t.fold());
       context.onClose(() => t.close());
       tracker = t;
     }
@@ -53,14 +55,11 @@ export function createUsageApi(
     const route = o.route ?? routeTemplate;
     return (req: Request, res: Response): void => {
       if (o.skip?.(req, res)) return;
-      t.add(
+      t.hit(
         o.workspace(req, res) || 'default',
         o.user(req, res) ?? '',
         route(req, res) ?? '',
         o.feature(req, res) ?? '',
-        1,
-        0,
-        0,
       );
     };
   };
@@ -75,6 +74,10 @@ export function createUsageApi(
   api.query = (query) => get().query(query);
   api.monthToDate = (workspace) => get().monthToDate(workspace);
   api.flush = () => get().flush();
-  api.stats = () => ({ ...get().stats, buffered: get().buffered });
+  api.stats = () => {
+    const t = get();
+    const buffered = t.buffered; // first: it folds the log into the counts `stats` reports
+    return { ...t.stats, buffered };
+  };
   return { api, hook };
 }

@@ -69,3 +69,44 @@ test('a response that no Node HTTP server finishes (a test double, a serverless 
     await kit.close();
   }
 });
+
+test('request metrics logged before folding: every response is in the next read, past the log size too', async () => {
+  const { EventEmitter } = await import('node:events');
+  const { createRedisKit } = await import('../../plugin/index');
+  const kit = createRedisKit({ store: 'memory', env: {}, logger: false });
+  try {
+    let fail = false;
+    const metrics = kit.metrics({
+      route: (req) => {
+        if (fail) throw new Error('a route label function that fails');
+        return (req as unknown as { route: { path: string } }).route.path;
+      },
+    });
+    const finish = (status: number) => {
+      const req = { method: 'GET', baseUrl: '', route: { path: '/r' } };
+      const res = Object.assign(new EventEmitter(), { statusCode: status, locals: {}, req });
+      metrics(req as never, res as never, () => undefined);
+      res.emit('finish');
+    };
+    const count = async () => {
+      const snap = await kit.metrics.snapshot();
+      const byStatus: Record<string, number> = {};
+      for (const s of snap.rediskit_http_requests_total?.samples ?? []) {
+        if ('value' in s) byStatus[s.labels?.status ?? '?'] = s.value;
+      }
+      const histogram = snap.rediskit_http_request_duration_seconds?.samples[0];
+      return { byStatus, observed: histogram && 'count' in histogram ? histogram.count : 0 };
+    };
+    finish(200);
+    expect(await count()).toEqual({ byStatus: { '200': 1 }, observed: 1 });
+    // 1,300 more: the log (512) fills and is folded twice before the read folds the rest.
+    for (let i = 0; i < 1_300; i++) finish(i % 4 === 0 ? 404 : 200);
+    // A label function that throws leaves what was logged as it was.
+    fail = true;
+    expect(() => finish(500)).toThrow(/fails/);
+    fail = false;
+    expect(await count()).toEqual({ byStatus: { '200': 976, '404': 325 }, observed: 1_301 });
+  } finally {
+    await kit.close();
+  }
+});

@@ -4,6 +4,8 @@
 import express from 'express';
 import request from 'supertest';
 import { createRedisKit, type RedisKit, UsageQueryError } from '../../plugin/index';
+import { parseUsageOptions } from '../../plugin/usage/options';
+import { UsageTracker } from '../../plugin/usage/usage';
 import { describeForEachStore, uniquePrefix } from '../support/stores';
 
 function appFor(kit: RedisKit) {
@@ -68,8 +70,11 @@ describeForEachStore('usage', (ctx) => {
     for (let i = 0; i < 5; i++) kit.usage.record({ workspace: 'q' });
     await kit.usage.flush();
     for (let i = 0; i < 3; i++) kit.usage.record({ workspace: 'q' });
+    // Requests the middleware counted are held in its log until folded: they must show up as well.
+    const app = appFor(kit);
+    for (let i = 0; i < 2; i++) await request(app).get('/items/1').set('x-ws', 'q').expect(200);
     const m = await kit.usage.monthToDate('q');
-    expect(m.used).toBe(8);
+    expect(m.used).toBe(10);
     expect(m.period).toMatch(/^\d{4}-\d{2}$/);
     expect(Date.parse(m.resetsAt)).toBeGreaterThan(Date.now());
   });
@@ -161,5 +166,55 @@ describe('usage: buffering and failures (memory store)', () => {
     expect(() =>
       createRedisKit({ store: 'memory', env: {}, logger: false, usage: { retention: { day: '400 d' } } }).close(),
     ).not.toThrow();
+  });
+});
+
+describe('usage: the middleware log (memory store, controlled clock)', () => {
+  const MINUTE = 60_000;
+  let kit: RedisKit;
+  afterEach(() => kit?.close());
+
+  function tracker(now: () => number): UsageTracker {
+    kit = createRedisKit({ store: 'memory', env: {}, logger: false });
+    return new UsageTracker(kit.store, parseUsageOptions({ flushInterval: '1 m' }), kit.logger, undefined, now);
+  }
+
+  test('each logged request counts in the minute it was logged in, across a minute boundary', async () => {
+    let clock = 100 * MINUTE + 59_000;
+    const t = tracker(() => clock);
+    for (let i = 0; i < 3; i++) t.hit('w', 'u1', '/a', '');
+    clock += 2_000; // the next minute: the log is folded before the first request of it is written
+    for (let i = 0; i < 2; i++) t.hit('w', 'u2', '/a', '');
+    await t.flush();
+    const r = await t.query({ workspace: 'w', granularity: 'minute', from: 100 * MINUTE, to: 102 * MINUTE });
+    expect(r.buckets.map((b) => b.requests)).toEqual([3, 2]);
+    expect(r.totals.users).toEqual({ u1: 3, u2: 2 });
+    await t.close();
+  });
+
+  test('a full log is folded, and reading the buffer folds it: no request lost, memory bounded', async () => {
+    const t = tracker(() => 7 * MINUTE);
+    // More than the log holds (512), over three routes.
+    for (let i = 0; i < 1_500; i++) t.hit('w', `u${i % 7}`, `/r${i % 3}`, 'f');
+    expect(t.buffered).toBe(3 * 7); // distinct (user, route) counters, once folded
+    await t.flush();
+    const r = await t.query({ workspace: 'w', granularity: 'minute', from: 7 * MINUTE, to: 8 * MINUTE });
+    expect(r.totals.requests).toBe(1_500);
+    expect(r.totals.routes).toEqual({ '/r0': 500, '/r1': 500, '/r2': 500 });
+    expect(r.totals.features).toEqual({ f: 1_500 });
+    await t.close();
+  });
+
+  test('the events counter and stats include requests still in the log', async () => {
+    kit = createRedisKit({ store: 'memory', env: {}, logger: false, usage: { flushInterval: '1 m' } });
+    const app = express();
+    app.use(kit.usage({ workspace: () => 'w' }));
+    app.get('/x', (_req, res) => {
+      res.json({ ok: true });
+    });
+    for (let i = 0; i < 4; i++) await request(app).get('/x').expect(200);
+    const events = (await kit.metrics.snapshot()).rediskit_usage_events_total?.samples[0];
+    expect(events && 'value' in events ? events.value : undefined).toBe(4);
+    expect(kit.usage.stats().events).toBe(4);
   });
 });

@@ -45,7 +45,7 @@ export function httpMetricsHook(
   requests: ValueMetric,
   duration: HistogramMetric,
   options: { maxRoutes: number; route?: (req: Request, res: Response) => string },
-  beforeRead: (fold: () => void) => void,
+  readers: { add(fold: () => void): void; delete(fold: () => void): void },
 ): FinishHook {
   const buckets = duration.buckets;
   const routes = new Set<string>();
@@ -87,23 +87,26 @@ export function httpMetricsHook(
     observeInto(buckets, pair.latency, seconds);
   };
 
+  // Registered with the registry's readers only while the log holds entries: a middleware that is dropped (an app
+  // built per test or per tenant) is then not kept alive by the registry.
   const fold = (): void => {
     const n = logged;
     logged = 0;
+    readers.delete(fold);
     for (let i = 0; i < n; i++) {
       count(logRoute[i] as string, logMethod[i] as string, logStatus[i] as number, logSeconds[i] as number);
     }
     // The log must not keep a departed request's strings (a custom route label may be built per request) alive.
     logRoute.fill('', 0, n);
   };
-  beforeRead(fold);
-
   return (req: Request, res: Response, state: FinishState): void => {
     const seconds = (performance.now() - state.started) / 1000;
-    // Read before anything is written: a route function that throws leaves the log as it was.
-    const route = label(req, res);
+    // Read before anything is written: a route function that throws leaves the log as it was. String() here, so
+    // that a label of another type cannot make a later fold (of other responses too) throw.
+    const route = String(label(req, res));
     const method = METHODS.has(req.method) ? req.method : 'OTHER';
     if (logged === LOG_SIZE) fold();
+    if (logged === 0) readers.add(fold);
     const i = logged++;
     logSeconds[i] = seconds;
     logRoute[i] = route;

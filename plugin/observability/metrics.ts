@@ -215,11 +215,16 @@ export class MetricsRegistry {
   private readonly entries = new Map<string, Entry>();
   private promRegistry: Promise<PromRegistryLike> | undefined;
   /** Run before any read: hot paths that log in process and fold later (request metrics, usage) fold here. */
-  private readonly beforeReads: Array<() => void> = [];
+  private readonly beforeReads = new Set<() => void>();
 
   /** Registers `fold`, run before every snapshot and scrape so that what is read includes what was logged. */
   beforeRead(fold: () => void): void {
-    this.beforeReads.push(fold);
+    this.beforeReads.add(fold);
+  }
+
+  /** Unregisters a `fold` (a log registers only while it holds entries, so a discarded middleware is not kept). */
+  offBeforeRead(fold: () => void): void {
+    this.beforeReads.delete(fold);
   }
 
   private settle(): void {

@@ -231,6 +231,11 @@ export class UsageTracker {
   /** Counters waiting to be written: the live buffer plus a batch kept for a retry. */
   get buffered(): number {
     this.fold();
+    return this.held();
+  }
+
+  /** Counters in the buffer and the kept batch, without folding the log first. */
+  private held(): number {
     return this.buffer.length + (this.unsent?.pending.length ?? 0);
   }
 
@@ -239,7 +244,7 @@ export class UsageTracker {
    * are kept as given, so the log holds no more than the request handed over.
    */
   hit(ws: string, user: string, route: string, feature: string): void {
-    if (this.closed) return;
+    // No check of `closed`: a request that finishes while close() flushes is picked up by its last flush.
     const minute = Math.floor(this.now() / MINUTE);
     if (minute !== this.logMinute || this.logged === LOG_SIZE) {
       this.fold();
@@ -336,7 +341,7 @@ export class UsageTracker {
     } else {
       if (this.unsent || this.buffer.length >= this.config.maxBuffered) {
         // The bound covers the batch kept for a retry too: memory stays within twice maxBuffered counters.
-        if (this.buffered >= this.config.maxBuffered * 2) {
+        if (this.held() >= this.config.maxBuffered * 2) {
           this.stats.dropped += count;
           if (this.sink) this.sink.dropped.value += count;
           return;

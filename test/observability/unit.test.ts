@@ -1,6 +1,7 @@
 // Small pure pieces of the observability code: quantile estimation, INFO parsing, command labels, the histogram
 // and counter series caps that keep label sets bounded.
 
+import { httpMetricsHook } from '../../plugin/observability/http';
 import { MAX_SERIES, MetricsRegistry, quantile } from '../../plugin/observability/metrics';
 import { parseInfo } from '../../plugin/observability/redis-metrics';
 import { commandLabel } from '../../plugin/observability/setup';
@@ -109,4 +110,25 @@ test('request metrics logged before folding: every response is in the next read,
   } finally {
     await kit.close();
   }
+});
+
+test('a request-metrics log is registered for reads only while it holds entries; labels of other types are kept as text', async () => {
+  const registry = new MetricsRegistry();
+  const requests = registry.counter('rediskit_http_requests_total');
+  const duration = registry.histogram('rediskit_http_request_duration_seconds');
+  const readers = new Set<() => void>();
+  let label: unknown = '/a';
+  const hook = httpMetricsHook(requests, duration, { maxRoutes: 10, route: () => label as string }, readers);
+  const finish = () => hook({ method: 'GET' } as never, { statusCode: 200 } as never, { started: 0 } as never);
+  finish();
+  expect(readers.size).toBe(1);
+  label = 42; // a custom label function returning a number: logged as '42', the fold of the others still runs
+  finish();
+  for (const fold of readers) fold();
+  // Folded: the registry need not keep this middleware (a discarded one is then collected).
+  expect(readers.size).toBe(0);
+  expect(requests.samples().map((s) => [s.labels?.route, s.value])).toEqual([
+    ['/a', 1],
+    ['42', 1],
+  ]);
 });

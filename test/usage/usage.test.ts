@@ -171,6 +171,8 @@ describe('usage: buffering and failures (memory store)', () => {
 
 describe('usage: the middleware log (memory store, controlled clock)', () => {
   const MINUTE = 60_000;
+  // A controlled clock near the real one: the embedded store expires keys on the real clock, by the retention.
+  const BASE = Math.floor(Date.now() / MINUTE) * MINUTE;
   let kit: RedisKit;
   afterEach(() => kit?.close());
 
@@ -180,29 +182,46 @@ describe('usage: the middleware log (memory store, controlled clock)', () => {
   }
 
   test('each logged request counts in the minute it was logged in, across a minute boundary', async () => {
-    let clock = 100 * MINUTE + 59_000;
+    let clock = BASE + 59_000;
     const t = tracker(() => clock);
     for (let i = 0; i < 3; i++) t.hit('w', 'u1', '/a', '');
     clock += 2_000; // the next minute: the log is folded before the first request of it is written
     for (let i = 0; i < 2; i++) t.hit('w', 'u2', '/a', '');
     await t.flush();
-    const r = await t.query({ workspace: 'w', granularity: 'minute', from: 100 * MINUTE, to: 102 * MINUTE });
+    const r = await t.query({ workspace: 'w', granularity: 'minute', from: BASE, to: BASE + 2 * MINUTE });
     expect(r.buckets.map((b) => b.requests)).toEqual([3, 2]);
     expect(r.totals.users).toEqual({ u1: 3, u2: 2 });
     await t.close();
   });
 
   test('a full log is folded, and reading the buffer folds it: no request lost, memory bounded', async () => {
-    const t = tracker(() => 7 * MINUTE);
+    const t = tracker(() => BASE);
     // More than the log holds (512), over three routes.
     for (let i = 0; i < 1_500; i++) t.hit('w', `u${i % 7}`, `/r${i % 3}`, 'f');
     expect(t.buffered).toBe(3 * 7); // distinct (user, route) counters, once folded
     await t.flush();
-    const r = await t.query({ workspace: 'w', granularity: 'minute', from: 7 * MINUTE, to: 8 * MINUTE });
+    const r = await t.query({ workspace: 'w', granularity: 'minute', from: BASE, to: BASE + MINUTE });
     expect(r.totals.requests).toBe(1_500);
     expect(r.totals.routes).toEqual({ '/r0': 500, '/r1': 500, '/r2': 500 });
     expect(r.totals.features).toEqual({ f: 1_500 });
     await t.close();
+  });
+
+  test('requests that finish while close() is flushing are counted by its last flush', async () => {
+    const t = tracker(() => BASE);
+    const backend = (t as unknown as { backend: { apply(batch: unknown): Promise<void> } }).backend;
+    const apply = backend.apply.bind(backend);
+    backend.apply = async (batch) => {
+      await new Promise((r) => setTimeout(r, 30));
+      await apply(batch);
+    };
+    t.hit('w', 'u', '/a', '');
+    t.hit('w', 'u', '/a', '');
+    const closing = t.close();
+    for (let i = 0; i < 3; i++) t.hit('w', 'u', '/a', '');
+    await closing;
+    const r = await t.query({ workspace: 'w', granularity: 'minute', from: BASE, to: BASE + MINUTE });
+    expect(r.totals.requests).toBe(5);
   });
 
   test('the events counter and stats include requests still in the log', async () => {

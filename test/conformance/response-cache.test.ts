@@ -252,7 +252,7 @@ describeForEachStore('response cache', (ctx) => {
     };
     const size =
       store.mode === 'memory'
-        ? ((store.engine?.get(key) as Set<string> | undefined)?.size ?? 0)
+        ? (store.engine?.get(key) as Set<string>).size
         : Number(await store.command('SCARD', key));
     // 61 live variants; without pruning the 60 expired ones would all still be listed (121).
     expect(size).toBeGreaterThanOrEqual(61);

@@ -4,11 +4,6 @@
 import type { MemoryStore } from '../connection/store.js';
 import type { CacheBackend, EntryKeys, LookupReply, StoreRequest, StoredResponse, TagKeys } from './backend.js';
 
-/** Variant lists shorter than this are not pruned (see store()). */
-const PRUNE_FLOOR = 16;
-/** Size at which each variant list is next pruned. */
-const prunedAt = new WeakMap<Set<string>, number>();
-
 /** A tag's members: entry key -> when that entry is gone (engine time, ms). */
 interface TagIndex {
   members: Map<string, number>;
@@ -76,13 +71,6 @@ export class MemoryCacheBackend implements CacheBackend {
     keepLonger(keys.vary, r.spec);
     const variants = e.get<Set<string>>(keys.variants) ?? new Set<string>();
     variants.add(keys.entry);
-    // The list outlives its variants while the key stays cached: the entries of expired variants are dropped from
-    // it whenever it has doubled since it was last pruned, so it stays within twice its live variants (amortised
-    // O(1) per store; the Redis script samples members instead, having no cheap size-at-last-prune).
-    if (variants.size >= (prunedAt.get(variants) ?? PRUNE_FLOOR)) {
-      for (const key of variants) if (e.get(key) === undefined) variants.delete(key);
-      prunedAt.set(variants, Math.max(PRUNE_FLOOR, 2 * variants.size));
-    }
     keepLonger(keys.variants, variants);
     if (r.token && e.get(keys.lease) === r.token) e.delete(keys.lease);
     return now;

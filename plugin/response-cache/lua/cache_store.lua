@@ -24,12 +24,5 @@ redis.call('SET', KEYS[1], ARGV[1])
 if specLeft > keep then redis.call('PEXPIRE', KEYS[1], specLeft) else redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 redis.call('SADD', KEYS[4], KEYS[2])
 if redis.call('PTTL', KEYS[4]) < keep then redis.call('PEXPIRE', KEYS[4], ARGV[5]) end
--- The list outlives its variants while the key stays cached, so the entries of variants that expired would pile up
--- in it (a Vary on a header with many values). Each store checks three members at random and drops those whose
--- entry is gone: a list with G dead of N members loses 3G/N of them per store while gaining at most one, so it
--- settles at no more than about one and a half times its live variants. The entries share the list's hash tag.
-for _, member in ipairs(redis.call('SRANDMEMBER', KEYS[4], 3)) do
-  if redis.call('EXISTS', member) == 0 then redis.call('SREM', KEYS[4], member) end
-end
 if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 return string.format('%.0f', now)

@@ -52,7 +52,10 @@ export interface EntryKeys {
   vary: string;
   entry: string;
   lease: string;
+  /** The index of the primary key's variant entries, scored by when each entry is gone. */
   variants: string;
+  /** Where an earlier version kept that index as a plain set: read (and deleted) by a purge, never written. */
+  legacyVariants: string;
 }
 
 export interface StoreRequest {
@@ -86,7 +89,7 @@ export interface CacheBackend {
   /** Marks a tag invalidated now and returns (and forgets) its member entry keys. */
   tagPurge(tagKeys: TagKeys, rememberMs: number): Promise<string[]>;
   /** Deletes every variant of a primary key. */
-  purgeKey(vary: string, variants: string): Promise<number>;
+  purgeKey(keys: Pick<EntryKeys, 'vary' | 'variants' | 'legacyVariants'>): Promise<number>;
   deleteEntries(keys: string[]): Promise<number>;
 }
 

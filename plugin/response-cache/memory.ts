@@ -4,6 +4,16 @@
 import type { MemoryStore } from '../connection/store.js';
 import type { CacheBackend, EntryKeys, LookupReply, StoreRequest, StoredResponse, TagKeys } from './backend.js';
 
+/** Variant indexes shorter than this are not pruned. */
+const PRUNE_FLOOR = 16;
+
+/** A primary key's variants: entry key -> when that entry is gone (engine time, ms). */
+interface VariantIndex {
+  members: Map<string, number>;
+  /** Size at which expired members are next dropped. */
+  pruneAt: number;
+}
+
 /** A tag's members: entry key -> when that entry is gone (engine time, ms). */
 interface TagIndex {
   members: Map<string, number>;
@@ -69,8 +79,15 @@ export class MemoryCacheBackend implements CacheBackend {
       e.set(key, value, Math.max(left, r.keepMs));
     };
     keepLonger(keys.vary, r.spec);
-    const variants = e.get<Set<string>>(keys.variants) ?? new Set<string>();
-    variants.add(keys.entry);
+    // The variant index lives as long as its longest-lived variant; the entries of variants that expired meanwhile
+    // are dropped whenever it has doubled since it was last pruned (as the tag indexes are), so a key that stays
+    // cached does not keep every variant it ever had.
+    const variants = e.get<VariantIndex>(keys.variants) ?? { members: new Map<string, number>(), pruneAt: PRUNE_FLOOR };
+    variants.members.set(keys.entry, now + r.keepMs);
+    if (variants.members.size >= variants.pruneAt) {
+      for (const [key, until] of variants.members) if (until <= now) variants.members.delete(key);
+      variants.pruneAt = Math.max(PRUNE_FLOOR, 2 * variants.members.size);
+    }
     keepLonger(keys.variants, variants);
     if (r.token && e.get(keys.lease) === r.token) e.delete(keys.lease);
     return now;
@@ -107,12 +124,13 @@ export class MemoryCacheBackend implements CacheBackend {
     return index ? [...index.members.keys()] : [];
   }
 
-  async purgeKey(vary: string, variants: string): Promise<number> {
+  async purgeKey(keys: Pick<EntryKeys, 'vary' | 'variants' | 'legacyVariants'>): Promise<number> {
     const e = this.engine;
     let n = 0;
-    for (const key of e.get<Set<string>>(variants) ?? []) if (e.get(key) !== undefined && e.delete(key)) n++;
-    e.delete(vary);
-    e.delete(variants);
+    const index = e.get<VariantIndex>(keys.variants);
+    for (const key of index?.members.keys() ?? []) if (e.get(key) !== undefined && e.delete(key)) n++;
+    e.delete(keys.vary);
+    e.delete(keys.variants);
     return n;
   }
 

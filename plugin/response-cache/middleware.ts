@@ -181,7 +181,13 @@ class CacheCore {
 
   entryKeys(id: string, sec: string): EntryKeys {
     const head = `${this.keyHead}${id}}`;
-    return { vary: `${head}:vary`, entry: `${head}:e:${sec}`, lease: `${head}:lease`, variants: `${head}:variants` };
+    return {
+      vary: `${head}:vary`,
+      entry: `${head}:e:${sec}`,
+      lease: `${head}:lease`,
+      variants: `${head}:vz`,
+      legacyVariants: `${head}:variants`,
+    };
   }
 
   tagKeys(tag: string): TagKeys {
@@ -289,7 +295,7 @@ class CacheCore {
     }
     if (id) {
       const keys = this.entryKeys(id, '-');
-      deleted += await this.backend.purgeKey(keys.vary, keys.variants);
+      deleted += await this.backend.purgeKey(keys);
     }
     if (this.store.canSubscribe) await this.store.publish(this.invChannel, JSON.stringify(message));
     return { deleted };

@@ -175,8 +175,8 @@ export class RedisCacheBackend implements CacheBackend {
     return Array.isArray(members) ? members.map(String) : [];
   }
 
-  async purgeKey(vary: string, variants: string): Promise<number> {
-    return Number(await this.redis.script(cachePurgeKey, [vary, variants], []));
+  async purgeKey(keys: Pick<EntryKeys, 'vary' | 'variants' | 'legacyVariants'>): Promise<number> {
+    return Number(await this.redis.script(cachePurgeKey, [keys.vary, keys.variants, keys.legacyVariants], []));
   }
 
   async deleteEntries(keys: string[]): Promise<number> {

@@ -233,6 +233,44 @@ describeForEachStore('response cache', (ctx) => {
     expect(await kit.store.pttl(specKey)).toBeGreaterThan(500_000);
   });
 
+  subSecondClock(
+    'the variant index of a key that stays cached holds its live variants only; a purge reads it',
+    async () => {
+      const kit = makeKit();
+      const a = app('/many', kit.cache({ vary: ['x-v'] }), (req, res) => {
+        // The 'old' variants live a second; the others ten minutes, and keep the key (and its index) alive.
+        res.set('Cache-Control', String(req.get('x-v')).startsWith('old') ? 'max-age=1' : 'max-age=600');
+        res.json({ v: req.get('x-v') });
+      });
+      await request(a).get('/many').set('x-v', 'long');
+      for (let i = 0; i < 60; i++) await request(a).get('/many').set('x-v', `old${i}`);
+      await sleep(1_300);
+      for (let i = 0; i < 60; i++) await request(a).get('/many').set('x-v', `new${i}`);
+      const head = `${kit.store.keys.prefix}:rc:{${safeId('GET /many')}}`;
+      const store = kit.store as unknown as {
+        mode: string;
+        engine?: { get(k: string): unknown };
+        command(...args: unknown[]): Promise<unknown>;
+      };
+      const indexed = async () =>
+        store.mode === 'memory'
+          ? ((store.engine?.get(`${head}:vz`) as { members: Map<string, number> } | undefined)?.members.size ?? 0)
+          : Number(await store.command('ZCARD', `${head}:vz`));
+      // 61 live variants; the 60 expired ones are no longer listed.
+      expect(await indexed()).toBe(61);
+      expect((await request(a).get('/many').set('x-v', 'new7')).headers['cache-status']).toMatch(/hit/);
+      if (store.mode !== 'memory') {
+        // An earlier version's plain set of variants (an instance still running it during a rolling deploy).
+        await store.command('SET', `${head}:e:legacy`, 'x', 'PX', 60_000);
+        await store.command('SADD', `${head}:variants`, `${head}:e:legacy`);
+      }
+      const legacy = store.mode === 'memory' ? 0 : 1;
+      expect((await kit.cache.invalidate({ key: '/many' })).deleted).toBe(61 + legacy);
+      expect(await indexed()).toBe(0);
+      expect((await request(a).get('/many').set('x-v', 'new7')).headers['cache-status']).toMatch(/fwd=miss/);
+    },
+  );
+
   test('invalidate by key (every variant) and by path prefix', async () => {
     const kit = makeKit();
     let n = 0;

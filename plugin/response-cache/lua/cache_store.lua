@@ -3,7 +3,7 @@
 -- KEYS[1]  the primary key's Vary spec
 -- KEYS[2]  the variant's entry
 -- KEYS[3]  the primary key's fill lease
--- KEYS[4]  the set of the primary key's variant entry keys
+-- KEYS[4]  the index of the primary key's variant entry keys: a sorted set scored by when each entry is gone
 -- ARGV[1]  Vary spec of the response
 -- ARGV[2]  the caller's lease token ('' when it holds none)
 -- ARGV[3]  freshness lifetime in ms
@@ -22,7 +22,11 @@ redis.call('SET', KEYS[2], string.format('%.0f:%.0f:', freshUntil, staleUntil) .
 local specLeft = redis.call('PTTL', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1])
 if specLeft > keep then redis.call('PEXPIRE', KEYS[1], specLeft) else redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
-redis.call('SADD', KEYS[4], KEYS[2])
+-- The index lives as long as its longest-lived variant, so while the key stays cached the entries of variants that
+-- expired meanwhile are dropped here (their scores are past), as the tag indexes do: it holds the live variants only.
+-- Only declared keys are touched, so a Cluster slot migration cannot split the script.
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.0f', now))
+redis.call('ZADD', KEYS[4], string.format('%.0f', now + keep), KEYS[2])
 if redis.call('PTTL', KEYS[4]) < keep then redis.call('PEXPIRE', KEYS[4], ARGV[5]) end
 if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 return string.format('%.0f', now)

@@ -176,7 +176,8 @@ export class RedisCacheBackend implements CacheBackend {
   }
 
   async purgeKey(keys: Pick<EntryKeys, 'vary' | 'variants' | 'legacyVariants'>): Promise<number> {
-    return Number(await this.redis.script(cachePurgeKey, [keys.vary, keys.variants, keys.legacyVariants], []));
+    const members = await this.redis.script(cachePurgeKey, [keys.vary, keys.variants, keys.legacyVariants], []);
+    return this.deleteEntries(Array.isArray(members) ? [...new Set(members.map(String))] : []);
   }
 
   async deleteEntries(keys: string[]): Promise<number> {

@@ -23,9 +23,10 @@ local specLeft = redis.call('PTTL', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1])
 if specLeft > keep then redis.call('PEXPIRE', KEYS[1], specLeft) else redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 -- The index lives as long as its longest-lived variant, so while the key stays cached the entries of variants that
--- expired meanwhile are dropped here (their scores are past), as the tag indexes do: it holds the live variants only.
--- Only declared keys are touched, so a Cluster slot migration cannot split the script.
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.0f', now))
+-- expired meanwhile are dropped here (their scores are past), as the tag indexes do. One second of margin: after a
+-- slot migration or a failover the entry's expiry may run on another node's clock. Only declared keys are touched,
+-- so a Cluster slot migration cannot split the script.
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. string.format('%.0f', now - 1000))
 redis.call('ZADD', KEYS[4], string.format('%.0f', now + keep), KEYS[2])
 if redis.call('PTTL', KEYS[4]) < keep then redis.call('PEXPIRE', KEYS[4], ARGV[5]) end
 if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end

@@ -4,21 +4,22 @@
 import type { MemoryStore } from '../connection/store.js';
 import type { CacheBackend, EntryKeys, LookupReply, StoreRequest, StoredResponse, TagKeys } from './backend.js';
 
-/** Variant indexes shorter than this are not pruned. */
-const PRUNE_FLOOR = 16;
-
-/** A primary key's variants: entry key -> when that entry is gone (engine time, ms). */
-interface VariantIndex {
+/** A tag's members, or a primary key's variants: entry key -> when that entry is gone (engine time, ms). */
+interface ExpiringIndex {
   members: Map<string, number>;
   /** Size at which expired members are next dropped. */
   pruneAt: number;
 }
 
-/** A tag's members: entry key -> when that entry is gone (engine time, ms). */
-interface TagIndex {
-  members: Map<string, number>;
-  /** Size at which expired members are next dropped. */
-  pruneAt: number;
+/** Sizes under which a tag index and a variant index are not pruned. */
+const TAG_PRUNE_FLOOR = 64;
+const VARIANT_PRUNE_FLOOR = 16;
+
+/** Drops the members whose entries are gone once the index has doubled since the last pass (amortised O(1)). */
+function pruneIfDue(index: ExpiringIndex, now: number, floor: number): void {
+  if (index.members.size < index.pruneAt) return;
+  for (const [key, until] of index.members) if (until <= now) index.members.delete(key);
+  index.pruneAt = Math.max(floor, 2 * index.members.size);
 }
 
 interface MemEntry {
@@ -79,15 +80,14 @@ export class MemoryCacheBackend implements CacheBackend {
       e.set(key, value, Math.max(left, r.keepMs));
     };
     keepLonger(keys.vary, r.spec);
-    // The variant index lives as long as its longest-lived variant; the entries of variants that expired meanwhile
-    // are dropped whenever it has doubled since it was last pruned (as the tag indexes are), so a key that stays
-    // cached does not keep every variant it ever had.
-    const variants = e.get<VariantIndex>(keys.variants) ?? { members: new Map<string, number>(), pruneAt: PRUNE_FLOOR };
+    // The variant index lives as long as its longest-lived variant; pruning it (as the tag indexes are) keeps a key
+    // that stays cached from listing every variant it ever had.
+    const variants = e.get<ExpiringIndex>(keys.variants) ?? {
+      members: new Map<string, number>(),
+      pruneAt: VARIANT_PRUNE_FLOOR,
+    };
     variants.members.set(keys.entry, now + r.keepMs);
-    if (variants.members.size >= variants.pruneAt) {
-      for (const [key, until] of variants.members) if (until <= now) variants.members.delete(key);
-      variants.pruneAt = Math.max(PRUNE_FLOOR, 2 * variants.members.size);
-    }
+    pruneIfDue(variants, now, VARIANT_PRUNE_FLOOR);
     keepLonger(keys.variants, variants);
     if (r.token && e.get(keys.lease) === r.token) e.delete(keys.lease);
     return now;
@@ -103,13 +103,9 @@ export class MemoryCacheBackend implements CacheBackend {
     const e = this.engine;
     const invalidated = e.get<number>(tag.invalidated);
     if (invalidated !== undefined && invalidated >= startedAt - skewMs) return false;
-    const index = e.get<TagIndex>(tag.members) ?? { members: new Map<string, number>(), pruneAt: 64 };
+    const index = e.get<ExpiringIndex>(tag.members) ?? { members: new Map<string, number>(), pruneAt: TAG_PRUNE_FLOOR };
     const now = e.now();
-    // Members whose entries are gone are dropped once the index has doubled since the last pass (amortised O(1)).
-    if (index.members.size >= index.pruneAt) {
-      for (const [key, until] of index.members) if (until <= now) index.members.delete(key);
-      index.pruneAt = Math.max(64, index.members.size * 2);
-    }
+    pruneIfDue(index, now, TAG_PRUNE_FLOOR);
     const until = now + keepMs;
     if ((index.members.get(entryKey) ?? 0) < until) index.members.set(entryKey, until);
     e.set(tag.members, index, Math.max(e.pttl(tag.members), keepMs));
@@ -119,7 +115,7 @@ export class MemoryCacheBackend implements CacheBackend {
   async tagPurge(tag: TagKeys, rememberMs: number): Promise<string[]> {
     const e = this.engine;
     e.set(tag.invalidated, e.now(), rememberMs);
-    const index = e.get<TagIndex>(tag.members);
+    const index = e.get<ExpiringIndex>(tag.members);
     e.delete(tag.members);
     return index ? [...index.members.keys()] : [];
   }
@@ -127,7 +123,7 @@ export class MemoryCacheBackend implements CacheBackend {
   async purgeKey(keys: Pick<EntryKeys, 'vary' | 'variants' | 'legacyVariants'>): Promise<number> {
     const e = this.engine;
     let n = 0;
-    const index = e.get<VariantIndex>(keys.variants);
+    const index = e.get<ExpiringIndex>(keys.variants);
     for (const key of index?.members.keys() ?? []) if (e.get(key) !== undefined && e.delete(key)) n++;
     e.delete(keys.vary);
     e.delete(keys.variants);

@@ -3,7 +3,7 @@
 // matched is `unmatched`, and past `maxRoutes` distinct templates new ones collapse into `other`.
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { HistogramMetric, ValueMetric } from './metrics.js';
+import type { HistogramMetric, MetricsRegistry, ValueMetric } from './metrics.js';
 import { type FinishHook, type FinishState, onFinish } from './finish.js';
 import { observeInto } from './metrics.js';
 
@@ -45,7 +45,7 @@ export function httpMetricsHook(
   requests: ValueMetric,
   duration: HistogramMetric,
   options: { maxRoutes: number; route?: (req: Request, res: Response) => string },
-  readers: { add(fold: () => void): void; delete(fold: () => void): void },
+  registry: Pick<MetricsRegistry, 'beforeRead' | 'offBeforeRead'>,
 ): FinishHook {
   const buckets = duration.buckets;
   const routes = new Set<string>();
@@ -87,12 +87,12 @@ export function httpMetricsHook(
     observeInto(buckets, pair.latency, seconds);
   };
 
-  // Registered with the registry's readers only while the log holds entries: a middleware that is dropped (an app
+  // Registered with the registry only while the log holds entries: a middleware that is dropped (an app
   // built per test or per tenant) is then not kept alive by the registry.
   const fold = (): void => {
     const n = logged;
     logged = 0;
-    readers.delete(fold);
+    registry.offBeforeRead(fold);
     for (let i = 0; i < n; i++) {
       count(logRoute[i] as string, logMethod[i] as string, logStatus[i] as number, logSeconds[i] as number);
     }
@@ -106,7 +106,7 @@ export function httpMetricsHook(
     const route = String(label(req, res));
     const method = METHODS.has(req.method) ? req.method : 'OTHER';
     if (logged === LOG_SIZE) fold();
-    if (logged === 0) readers.add(fold);
+    if (logged === 0) registry.beforeRead(fold);
     const i = logged++;
     logSeconds[i] = seconds;
     logRoute[i] = route;

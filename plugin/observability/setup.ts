@@ -140,7 +140,7 @@ export function createObservability(
         maxRoutes: positiveInt(options.maxRoutes ?? 100, 'kit.metrics.maxRoutes', 10_000),
         ...(options.route ? { route: options.route } : {}),
       },
-      { add: (fold) => registry.beforeRead(fold), delete: (fold) => registry.offBeforeRead(fold) },
+      registry,
     );
   };
   const api = ((options?: HttpMetricsOptions): RequestHandler =>

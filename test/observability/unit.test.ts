@@ -118,7 +118,19 @@ test('a request-metrics log is registered for reads only while it holds entries;
   const duration = registry.histogram('rediskit_http_request_duration_seconds');
   const readers = new Set<() => void>();
   let label: unknown = '/a';
-  const hook = httpMetricsHook(requests, duration, { maxRoutes: 10, route: () => label as string }, readers);
+  const hook = httpMetricsHook(
+    requests,
+    duration,
+    { maxRoutes: 10, route: () => label as string },
+    {
+      beforeRead: (fold) => {
+        readers.add(fold);
+      },
+      offBeforeRead: (fold) => {
+        readers.delete(fold);
+      },
+    },
+  );
   const finish = () => hook({ method: 'GET' } as never, { statusCode: 200 } as never, { started: 0 } as never);
   finish();
   expect(readers.size).toBe(1);

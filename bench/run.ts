@@ -66,13 +66,15 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
 
 interface Server {
   setup: Setup;
+  /** How runs name this server: the set-up's name, or for paired mode's copies of bare Express, what it is for. */
+  id: string;
   port: number;
   child: ChildProcess;
   /** Headers from the set-up's `prepare` (e.g. its session cookie), sent with every load request. */
   headers?: Record<string, string>;
 }
 
-function startServer(suiteFile: string, setup: Setup, redisUrl: string): Promise<Server> {
+function startServer(suiteFile: string, setup: Setup, redisUrl: string, id = setup.name): Promise<Server> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -93,7 +95,7 @@ function startServer(suiteFile: string, setup: Setup, redisUrl: string): Promise
       const m = /READY (\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ setup, port: Number(m[1]), child });
+        resolve({ setup, id, port: Number(m[1]), child });
       }
     });
     child.once('exit', (code) => reject(new Error(`${setup.name} exited with ${code}`)));
@@ -482,7 +484,7 @@ async function measure(
   const after = await commandCount(redis);
   const readsAfter = await keyReads(redis);
   const run: Run = {
-    setup: s.setup.name,
+    setup: s.id,
     round,
     requests: r.requests.total,
     rps: r.requests.average,
@@ -497,17 +499,15 @@ async function measure(
     redisCpuUs: (cpuAfter[1] - cpuBefore[1]) / Math.max(1, r.requests.total),
   };
   console.log(
-    `  round ${round + 1}/${flags.rounds} ${s.setup.name.padEnd(14)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${(run.redisCommands / Math.max(1, run.requests)).toFixed(2)} cmd/req  ${(run.scriptCalls / Math.max(1, run.requests)).toFixed(2)} scripts/req  app ${run.appCpuUs.toFixed(0)} µs/req  redis ${run.redisCpuUs.toFixed(0)} µs/req`,
+    `  round ${round + 1}/${flags.rounds} ${s.id.padEnd(14)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${(run.redisCommands / Math.max(1, run.requests)).toFixed(2)} cmd/req  ${(run.scriptCalls / Math.max(1, run.requests)).toFixed(2)} scripts/req  app ${run.appCpuUs.toFixed(0)} µs/req  redis ${run.redisCpuUs.toFixed(0)} µs/req`,
   );
   if (run.non2xx || run.errors)
-    problems.push(`${s.setup.name} round ${round + 1}: ${run.non2xx} non-2xx, ${run.errors} errors`);
+    problems.push(`${s.id} round ${round + 1}: ${run.non2xx} non-2xx, ${run.errors} errors`);
   // Every request of a Redis set-up must reach Redis: one command each, or (the kit sends the reads of one
   // event-loop turn as one command) one key read each.
   const floor = run.requests * 0.95;
   if (s.setup.usesRedis && run.redisCommands < floor && run.keyReads < floor) {
-    problems.push(
-      `${s.setup.name} round ${round + 1}: only ${run.keyReads} Redis key reads for ${run.requests} requests`,
-    );
+    problems.push(`${s.id} round ${round + 1}: only ${run.keyReads} Redis key reads for ${run.requests} requests`);
   }
   return { run, result: r };
 }
@@ -532,26 +532,17 @@ function pairedSetups(suite: Suite, flags: Flags): Setup[] {
 
 interface Pair {
   setup: string;
-  /** The set-up's req/s over the mean of the two bare runs around it. */
+  /** The set-up's req/s over its reference's (its own copy of bare Express, run just before or just after). */
   ratio: number;
-  /** The two bare runs' mean app CPU µs per request over the set-up's app + Redis CPU µs per request. */
+  /** The reference's app CPU µs per request over the set-up's app + Redis CPU µs per request. */
   cpuRatio: number;
 }
 
-/** Each run of a set-up that has a bare run just before and just after it, against their mean (runs in order). */
-function pairsFromRuns(runs: Run[], bare: string): Pair[] {
-  const pairs: Pair[] = [];
-  for (let i = 1; i + 1 < runs.length; i++) {
-    const [before, x, after] = [runs[i - 1], runs[i], runs[i + 1]] as [Run, Run, Run];
-    if (x.setup === bare || before.setup !== bare || after.setup !== bare) continue;
-    pairs.push({
-      setup: x.setup,
-      ratio: (2 * x.rps) / (before.rps + after.rps),
-      cpuRatio: (before.appCpuUs + after.appCpuUs) / 2 / (x.appCpuUs + x.redisCpuUs),
-    });
-  }
-  return pairs;
-}
+/** Paired mode's A/A control: a second copy of bare Express compared with its own reference, as any set-up is. */
+const CONTROL = 'control';
+
+/** How far the A/A control's interval may lie from 1 before the run's figures are called undecided. */
+const CONTROL_TOLERANCE = 0.02;
 
 /** Student's t(0.975, df): two-sided 95 %. */
 function tQuantile(df: number): number {
@@ -588,25 +579,36 @@ function pairedReport(
   flags: Flags,
   command: string,
   runs: Run[],
+  pairs: Pair[],
   problems: string[],
   checks: Map<string, CheckResult>,
   at = new Date(),
 ): { markdown: string; json: unknown; ok: boolean } {
   const targets = suite.targets ?? KNOWN_TARGETS[suite.name] ?? [];
-  const pairs = pairsFromRuns(runs, setups.find((x) => x.role === 'bare')?.name ?? 'bare');
+  const control = meanInterval(pairs.filter((p) => p.setup === CONTROL).map((p) => p.ratio));
+  // The control differs from its reference in nothing: an interval that stays clear of 1 ± the tolerance shows a
+  // bias of the harness or the host in this run, and no target is decided on it.
+  const controlKnown = Number.isFinite(control.half);
+  const biased =
+    !controlKnown ||
+    !(control.mean - control.half <= 1 + CONTROL_TOLERANCE && control.mean + control.half >= 1 - CONTROL_TOLERANCE);
   const lines = [
     `### ${suite.name}, paired: each set-up against bare Express, run for run`,
     '',
     `Measured ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
-    `Command: \`${command}\` (per set-up ${flags.rounds} runs of ${flags.duration} s, each between two runs of bare Express, ${flags.connections} connections; ${flags.settle !== undefined ? `the set-ups take turns round by round, each run after ${flags.settle} s of unmeasured load` : 'one set-up after the other'}).`,
+    `Command: \`${command}\` (per set-up ${flags.rounds} pairs of ${flags.duration} s runs: the set-up and its own copy of bare Express, one right after the other, in alternating order; ${flags.connections} connections; the pairs take turns round by round, each run after ${flags.settle ?? 0} s of unmeasured load; the control is a further copy of bare Express paired the same way).`,
     '',
     '| set-up | pairs | req/s ratio to bare: mean (95 % CI) | median | min–max | CPU per request ratio: mean (95 % CI) | target |',
     '|---|---|---|---|---|---|---|',
   ];
   const summary: SummaryRow[] = [];
   const stats = [];
-  for (const setup of setups) {
-    if (setup.role === 'bare') continue;
+  const bareSetup = setups.find((x) => x.role === 'bare');
+  const rows: Array<{ name: string; label: string }> = [
+    ...setups.filter((x) => x.role !== 'bare'),
+    { name: CONTROL, label: `control (A/A): ${bareSetup?.label ?? 'bare Express'}, a second copy` },
+  ];
+  for (const setup of rows) {
     const mine = pairs.filter((p) => p.setup === setup.name);
     const ratios = mine.map((p) => p.ratio);
     const r = meanInterval(ratios);
@@ -622,11 +624,16 @@ function pairedReport(
       // Holds when the whole interval is at or above the target, fails when it is all below; else undecided.
       const low = r.mean - r.half;
       const high = r.mean + r.half;
-      const decided = low >= target.minRatio || high < target.minRatio;
+      const decided = !biased && (low >= target.minRatio || high < target.minRatio);
+      const why = biased
+        ? `; the A/A control ${controlKnown ? `measured ${control.mean.toFixed(3)} ×` : 'ran fewer than 3 pairs'}: undecided`
+        : decided
+          ? ''
+          : '; the interval contains the target: undecided';
       summary.push({
         feature: `${target.feature}, paired runs`,
         target: `≥ ${target.minRatio.toFixed(2)} × bare`,
-        figure: `${r.mean.toFixed(3)} × (95 % CI ${low.toFixed(3)}–${high.toFixed(3)}, ${mine.length} pairs${decided ? '' : '; the interval contains the target: undecided'}); by CPU per request ${c.mean.toFixed(3)} ×`,
+        figure: `${r.mean.toFixed(3)} × (95 % CI ${low.toFixed(3)}–${high.toFixed(3)}, ${mine.length} pairs${why}); by CPU per request ${c.mean.toFixed(3)} ×; A/A control ${control.mean.toFixed(3)} ×`,
         ...(decided ? { holds: low >= target.minRatio } : {}),
       });
     }
@@ -646,13 +653,19 @@ function pairedReport(
   }
   lines.push(
     '',
+    !controlKnown
+      ? '**The A/A control ran fewer than 3 pairs:** this run decides no target.'
+      : biased
+        ? `**The A/A control is off:** a copy of bare Express measured ${control.mean.toFixed(3)} × (${(control.mean - control.half).toFixed(3)}–${(control.mean + control.half).toFixed(3)}) against another, beyond ±${CONTROL_TOLERANCE}: this run decides no target.`
+        : `A/A control: a copy of bare Express measured ${control.mean.toFixed(3)} × (${(control.mean - control.half).toFixed(3)}–${(control.mean + control.half).toFixed(3)}) against another, within ±${CONTROL_TOLERANCE} of 1.`,
+    '',
     problems.length
       ? `**Sanity check FAILED:** ${problems.join('; ')}`
       : `Sanity check passed: no errors or unexpected statuses in any run; ${suite.sanity ?? "every set-up passed its own verification (see the suite's file)."}`,
   );
   return {
     markdown: lines.join('\n'),
-    json: { flags, runs, pairs, stats, problems, summary },
+    json: { flags, runs, pairs, stats, control, problems, summary },
     ok: problems.length === 0,
   };
 }
@@ -666,6 +679,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
   const redis = new Redis(redisUrl);
   const servers: Server[] = [];
   const runs: Run[] = [];
+  const pairs: Pair[] = [];
   const problems: string[] = [];
   const checks = new Map<string, CheckResult>();
   // Responses each set-up answered over the whole run (warm-up and settle loads included), for its check(), and
@@ -686,34 +700,63 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     slack: flags.connections * (loads.get(s) ?? 0),
   });
   try {
+    // Paired mode: every compared set-up, and the A/A control, gets a copy of bare Express of its own (see below).
+    const bareSetup = setups.find((x) => x.role === 'bare') as Setup;
+    const plan = flags.paired
+      ? [
+          ...setups.filter((x) => x !== bareSetup).map((x) => ({ id: x.name, setup: x })),
+          { id: CONTROL, setup: bareSetup },
+        ]
+      : [];
+    const wanted: Array<{ setup: Setup; id: string }> = flags.paired
+      ? plan.flatMap((p) => [p, { id: `bare (${p.id})`, setup: bareSetup }])
+      : setups.map((setup) => ({ setup, id: setup.name }));
     // Started together: each child compiles the suite on start, which is most of a suite's fixed cost.
-    const started = await Promise.allSettled(setups.map((setup) => startServer(suiteFile, setup, redisUrl)));
+    const started = await Promise.allSettled(wanted.map((w) => startServer(suiteFile, w.setup, redisUrl, w.id)));
     for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
     const failedStart = started.find((r) => r.status === 'rejected');
     if (failedStart) throw (failedStart as PromiseRejectedResult).reason;
     for (const s of servers) if (s.setup.prepare) s.headers = await s.setup.prepare(ctxOf(s));
     console.log(`  started ${servers.length} servers; warming up`);
     for (const s of servers) count(s, await load(s.port, pathOf(s), flags.warmup, flags.connections, s.headers));
-    const timed = async (s: Server, round: number): Promise<void> => {
+    const timed = async (s: Server, round: number): Promise<Run> => {
       if (flags.settle) count(s, await load(s.port, pathOf(s), flags.settle, flags.connections, s.headers));
       const { run, result } = await measure(s, round, flags, redis, pathOf(s), problems);
       count(s, result);
       runs.push(run);
+      return run;
     };
     if (flags.paired) {
-      // bare, X, bare, Y, bare, Z, bare, Y, ...: each run of a set-up against the mean of the bare runs just before
-      // and after it (pairsFromRuns reads the pairs from the runs, in the order they were taken). The compared
-      // set-ups take turns round by round, in a rotating order, rather than one block of rounds each: the machine's
-      // speed drifts over minutes on a shared host, and a set-up measured in a block of its own was compared with the
-      // no-op reference measured under other conditions (a block-by-block run put the reference 5 to 7 points above
-      // set-ups that differ from it only in code no request runs; taking turns after a settle load, 1 point).
-      const bareServer = servers.find((s) => s.setup.role === 'bare') as Server;
-      const compared = servers.filter((s) => s !== bareServer);
-      await timed(bareServer, 0);
+      // Each compared set-up runs against a copy of bare Express of its own, one run right after the other (in
+      // alternating order from round to round, so neither always goes first), and the pairs take turns round by
+      // round (the host's speed drifts over minutes). Why a copy each: with one bare server shared by all, it ran
+      // every other run while each compared server sat idle through several, and a server measured after sitting
+      // idle runs slower even after a settle load. An identical copy of bare Express, compared with the shared one,
+      // measured 0.90 x (2026-11-27, 8 rounds, four times between 0.85 and 0.92); paired with a copy of its own,
+      // 1.00-1.03 x. The control set-up repeats that check in every run (see pairedReport).
+      const byId = new Map(servers.map((x) => [x.id, x]));
+      const pairsOf = plan.map((p) => ({
+        id: p.id,
+        x: byId.get(p.id) as Server,
+        ref: byId.get(`bare (${p.id})`) as Server,
+      }));
       for (let round = 0; round < flags.rounds; round++) {
-        for (let i = 0; i < compared.length; i++) {
-          await timed(compared[(i + round) % compared.length] as Server, round);
-          await timed(bareServer, round + 1);
+        for (let i = 0; i < pairsOf.length; i++) {
+          const p = pairsOf[(i + round) % pairsOf.length] as (typeof pairsOf)[number];
+          let ref: Run;
+          let x: Run;
+          if (round % 2 === 0) {
+            ref = await timed(p.ref, round);
+            x = await timed(p.x, round);
+          } else {
+            x = await timed(p.x, round);
+            ref = await timed(p.ref, round);
+          }
+          pairs.push({
+            setup: p.id,
+            ratio: x.rps / ref.rps,
+            cpuRatio: ref.appCpuUs / (x.appCpuUs + x.redisCpuUs),
+          });
         }
       }
     } else {
@@ -726,7 +769,8 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     for (const s of servers) {
       const problem = await verify(s);
       if (problem) problems.push(problem);
-      if (s.setup.check) {
+      // A copy of bare Express (paired mode) has nothing of its own to check.
+      if (s.setup.check && s.id === s.setup.name) {
         const result = await s.setup.check(ctxOf(s));
         checks.set(s.setup.name, result);
         for (const p of result.problems ?? []) problems.push(`${s.setup.name}: ${p}`);
@@ -736,7 +780,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     for (const s of servers) s.child.kill('SIGTERM');
     redis.disconnect();
   }
-  if (flags.paired) return pairedReport(suite, setups, flags, command, runs, problems, checks);
+  if (flags.paired) return pairedReport(suite, setups, flags, command, runs, pairs, problems, checks);
 
   const stats = setups.map((setup) => {
     const mine = runs.filter((r) => r.setup === setup.name);
@@ -832,10 +876,17 @@ async function main(): Promise<void> {
     // Recompute the paired sections and their summary rows from the stored runs (after a change of statistics).
     for (const [name, { file, data }] of latestResults()) {
       if (!name.endsWith('-paired')) continue;
-      const stored = data as StoredResult & { flags: Flags; runs: Run[] };
+      const stored = data as StoredResult & { flags: Flags; runs: Run[]; pairs?: Pair[]; control?: unknown };
+      if (!stored.control || !stored.pairs) {
+        // Runs before 2026-11-27 13:40 UTC shared one bare server among all set-ups and had no A/A control.
+        console.log(`${file}: taken with one shared bare server and no control; its section is left as it was`);
+        continue;
+      }
       const base = name.slice(0, -'-paired'.length);
       const { suite } = (await import(join(suitesDir, `${base}.ts`))) as { suite: Suite };
-      const setups = pairedSetups(suite, stored.flags).filter((x) => stored.runs.some((r) => r.setup === x.name));
+      const setups = pairedSetups(suite, stored.flags).filter(
+        (x) => x.role === 'bare' || stored.pairs?.some((p) => p.setup === x.name),
+      );
       const at = new Date(stored.at ?? Date.now());
       const report = pairedReport(
         suite,
@@ -843,6 +894,7 @@ async function main(): Promise<void> {
         stored.flags,
         stored.command ?? '',
         stored.runs,
+        stored.pairs,
         stored.problems ?? [],
         new Map(),
         at,

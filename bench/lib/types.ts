@@ -126,8 +126,9 @@ export interface Flags {
   /** Names of the set-ups to run (all when absent). */
   only?: string[];
   /**
-   * Paired mode: each set-up with a ratio target (or each named by `only`) runs alternately with bare Express,
-   * `rounds` times, and is compared with the mean of the two bare runs around it (see bench/run.ts).
+   * Paired mode: each set-up with a ratio target (or each named by `only`) runs `rounds` times right next to a copy
+   * of bare Express of its own, and an A/A control (a further copy of bare Express) runs the same way (see
+   * bench/run.ts).
    */
   paired?: boolean;
 }

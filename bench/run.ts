@@ -657,7 +657,7 @@ function pairedReport(
       ? '**The A/A control ran fewer than 3 pairs:** this run decides no target.'
       : biased
         ? `**The A/A control is off:** a copy of bare Express measured ${control.mean.toFixed(3)} × (${(control.mean - control.half).toFixed(3)}–${(control.mean + control.half).toFixed(3)}) against another, beyond ±${CONTROL_TOLERANCE}: this run decides no target.`
-        : `A/A control: a copy of bare Express measured ${control.mean.toFixed(3)} × (${(control.mean - control.half).toFixed(3)}–${(control.mean + control.half).toFixed(3)}) against another, within ±${CONTROL_TOLERANCE} of 1.`,
+        : `A/A control: a copy of bare Express measured ${control.mean.toFixed(3)} × (${(control.mean - control.half).toFixed(3)}–${(control.mean + control.half).toFixed(3)}) against another: its interval reaches ${1 - CONTROL_TOLERANCE}–${1 + CONTROL_TOLERANCE}, so no bias of that size or more is shown.`,
     '',
     problems.length
       ? `**Sanity check FAILED:** ${problems.join('; ')}`

@@ -3,7 +3,9 @@
 //   shared: one reference runs every other run, and each compared copy sits idle while the others are measured
 //           (how --paired worked until 2026-11-27 13:30 UTC);
 //   own:    each compared copy runs right next to a reference copy of its own, in alternating order (how it works now).
-// Identical servers should measure 1.00 x in both; a ratio below 1 is a bias against the compared set-ups.
+// Identical servers should measure 1.00 x in both; a ratio below 1 is a bias against the compared set-ups. The two
+// designs alternate round by round (which goes first alternates too), so a drift of the host meets both. Ratios are
+// summarised by their geometric mean (the arithmetic mean of x/ref reads above 1 for identical servers).
 //
 //   npx tsx bench/reference-bias.ts [suite=session] [rounds=8] [copies=3] [duration=1.5] [settle=0.5]
 //
@@ -69,16 +71,23 @@ async function timed(s: Child): Promise<number> {
 
 function summary(name: string, ratios: number[]): string {
   const n = ratios.length;
-  const mean = ratios.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(ratios.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+  const logs = ratios.map(Math.log);
+  const mean = logs.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(logs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+  const half = (2 * sd) / Math.sqrt(n);
   const sorted = [...ratios].sort((a, b) => a - b);
   const median = n % 2 ? (sorted[n >> 1] as number) : ((sorted[n / 2 - 1] as number) + (sorted[n / 2] as number)) / 2;
-  return `${name}: ${n} pairs, mean ${mean.toFixed(3)} x (± ${((2 * sd) / Math.sqrt(n)).toFixed(3)}), median ${median.toFixed(3)} x`;
+  return `${name}: ${n} pairs, geometric mean ${Math.exp(mean).toFixed(3)} x (about ${Math.exp(mean - half).toFixed(3)}-${Math.exp(mean + half).toFixed(3)}), median ${median.toFixed(3)} x`;
 }
 
 async function main(): Promise<void> {
   // Shared design: one reference and `copies` compared servers. Own design: `copies` pairs.
-  const servers = await Promise.all(Array.from({ length: 1 + 3 * copies }, start));
+  const started = await Promise.allSettled(Array.from({ length: 1 + 3 * copies }, start));
+  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (servers.length < started.length) {
+    for (const s of servers) s.child.kill('SIGTERM');
+    throw new Error('a bare server did not start');
+  }
   try {
     for (const s of servers) await load(s, 1);
     const [shared, ...rest] = servers as [Child, ...Child[]];
@@ -89,23 +98,33 @@ async function main(): Promise<void> {
     ]) as Array<[Child, Child]>;
     const sharedRatios: number[] = [];
     const ownRatios: number[] = [];
-    // Shared: ref, X1, ref, X2, ref, X3, ref, ...; each X against the mean of the reference runs around it.
-    let before = await timed(shared);
-    for (let round = 0; round < rounds; round++) {
+    // Shared: ref, X1, ref, X2, ref, X3, ref; each X against the mean of the reference runs around it.
+    const sharedRound = async (round: number) => {
+      let before = await timed(shared);
       for (let i = 0; i < copies; i++) {
         const x = await timed(sharedCompared[(i + round) % copies] as Child);
         const after = await timed(shared);
         sharedRatios.push((2 * x) / (before + after));
         before = after;
       }
-    }
-    for (let round = 0; round < rounds; round++) {
+    };
+    // Own: each copy right next to its own reference, in alternating order.
+    const ownRound = async (round: number) => {
       for (let i = 0; i < copies; i++) {
         const [ref, x] = ownPairs[(i + round) % copies] as [Child, Child];
         const first = round % 2 === 0 ? ref : x;
         const one = await timed(first);
         const other = await timed(first === ref ? x : ref);
         ownRatios.push(first === ref ? other / one : one / other);
+      }
+    };
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) {
+        await sharedRound(round);
+        await ownRound(round);
+      } else {
+        await ownRound(round);
+        await sharedRound(round);
       }
     }
     console.log(`identical bare Express servers of suite ${suite}, ${duration} s runs after ${settle} s of load`);

@@ -36,27 +36,38 @@ export function readCookie(header: string, name: string): string | undefined {
   }
 }
 
+/** A verified cookie value: its session id, and the store key it reads when that depends on the id alone. */
+export interface VerifiedCookie {
+  readonly id: string;
+  readonly key: string | undefined;
+}
+
 /**
  * Remembers cookie values already verified, so a returning client costs a map lookup instead of an HMAC. Only
  * values that verified are kept (a flood of forged values cannot fill it), and it is bounded: cleared when full.
  */
 export class VerifiedCookies {
-  private readonly seen = new Map<string, string>();
+  private readonly seen = new Map<string, VerifiedCookie>();
 
+  /**
+   * @param keyOf the store key of a session id, when it depends on nothing else (kept with the id)
+   * @param max how many values are remembered before the memory is cleared
+   */
   constructor(
     private readonly keys: readonly Buffer[],
+    private readonly keyOf?: (id: string) => string,
     private readonly max = 10_000,
   ) {}
 
-  verify(value: string): string | undefined {
+  verify(value: string): VerifiedCookie | undefined {
     const hit = this.seen.get(value);
     if (hit !== undefined) return hit;
     const id = verify(value, this.keys);
-    if (id !== undefined) {
-      if (this.seen.size >= this.max) this.seen.clear();
-      this.seen.set(value, id);
-    }
-    return id;
+    if (id === undefined) return undefined;
+    const found: VerifiedCookie = { id, key: this.keyOf?.(id) };
+    if (this.seen.size >= this.max) this.seen.clear();
+    this.seen.set(value, found);
+    return found;
   }
 }
 

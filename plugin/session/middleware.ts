@@ -1,14 +1,19 @@
 // kit.session(): the middleware. Per request it only checks the cookie (no cookie, or a bad one: no store call);
 // a valid cookie costs one store round trip (a plain read; a touch goes with it at most once per interval).
 // Writes happen once, at the end of the request (or on save()), and carry only the fields whose JSON changed.
-// A route that never touches req.session pays for one property on the request and, with a cookie, the read: the
+// A route that never touches req.session pays for one key in res.locals and, with a cookie, the read: the
 // fields are parsed on first use, and the end-of-response work runs only for a request whose session was used.
 //
-// Why so few per-request writes to req and res: Express 5 moves each request and response onto its app's
-// prototype (Object.setPrototypeOf), and on those objects every new own property costs V8 far more than on a
-// plain object (profiled: two symbol stores on req and two wrapper functions on res were most of the ~25 µs this
-// middleware added to a request that never read its session). So the accessors and the response hooks are
-// defined once on Express's shared prototypes, and a request carries a single slot: what the hooks look up.
+// Why no per-request writes to req and res: Express 5 moves each request and response onto its app's prototype
+// (Object.setPrototypeOf), and on those objects every new own property costs V8 far more than on a plain object
+// (profiled: two symbol stores on req and two wrapper functions on res were most of the ~25 µs this middleware
+// added to a request that never read its session). So the accessors and the response hooks are defined once on
+// Express's shared prototypes, and what they look up, one slot per request, is a key of the response's
+// `res.locals`: Express makes that object per request in dictionary mode, where one more key is a hash insert.
+// The slot had been an own symbol property of the request; in-process profiles of the embedded-store read
+// (2026-11-27) put that one store at about a quarter of the middleware's own time, as observability found for
+// its response property (plugin/observability/finish.ts). Requests without an Express `res.locals` keep the slot
+// on the request itself.
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
@@ -519,28 +524,50 @@ class MiddlewareContext {
 
 /**
  * The request's one slot: the middleware that saw it, replaced by the request's session state on first use. A
- * second kit.session() on the same request (nested mounts) puts its own context there, and so starts over.
+ * second kit.session() on the same request (nested mounts) puts its own context there, and so starts over. It is
+ * a key of the response's `res.locals` (see the top of this file), or for a request that is not an Express one
+ * (or whose response has no `res.locals` object) an own property of the request.
  */
 const STATE = Symbol('session state');
 
-type RequestWithState = Request & { [STATE]: MiddlewareContext | SessionRequest | undefined };
+type Slot = MiddlewareContext | SessionRequest | undefined;
+type Slots = Record<symbol, Slot>;
+type RequestWithState = Request & { [STATE]: Slot };
+
+/** Whether any request has kept its slot on itself: until one has, no request is looked up there. */
+let ownSlots = false;
+
+/** The response's res.locals when it is an object (Express), else undefined. */
+function localsOf(res: Response | undefined): Slots | undefined {
+  const locals = res?.locals as Slots | undefined;
+  return locals != null && typeof locals === 'object' ? locals : undefined;
+}
+
+function slotOf(req: RequestWithState, locals: Slots | undefined): Slot {
+  const state = locals === undefined ? undefined : locals[STATE];
+  return state !== undefined || !ownSlots ? state : req[STATE];
+}
 
 /**
  * The request's session state, built on first use: a request without a session cookie whose route never reads
  * req.session allocates nothing. Undefined when no kit.session() middleware saw this request.
  */
 function ownerOf(req: RequestWithState): SessionRequest | undefined {
-  const state = req[STATE];
+  const res = req.res as Response;
+  const locals = localsOf(res);
+  const state = slotOf(req, locals);
   if (state === undefined || state instanceof SessionRequest) return state;
-  const owner = new SessionRequest(state.config, state.feature, req, req.res as Response);
-  req[STATE] = owner;
+  const owner = new SessionRequest(state.config, state.feature, req, res);
+  if (locals !== undefined && locals[STATE] === state) locals[STATE] = owner;
+  else req[STATE] = owner;
   return owner;
 }
 
 /** The session state of a response's request, once its session has been used (else the hooks pass through). */
 function ownerOfResponse(res: Response): SessionRequest | undefined {
-  const req = res.req as RequestWithState | undefined;
-  const state = req == null ? undefined : req[STATE];
+  const locals = localsOf(res);
+  let state = locals === undefined ? undefined : locals[STATE];
+  if (state === undefined && ownSlots) state = (res.req as RequestWithState | undefined)?.[STATE];
   return state instanceof SessionRequest ? state : undefined;
 }
 
@@ -626,7 +653,12 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
   const { backend } = feature;
   const timeouts = { idleMs: config.idleMs, absoluteMs: config.absoluteMs };
   const { touchMs, cookieName } = config;
-  const cookies = new VerifiedCookies(config.keys);
+  // Without a workspace option every request for an id reads the same key: it is built once, with the cookie's
+  // verification, and the store's lookup of it then finds its hash already computed.
+  const cookies = new VerifiedCookies(
+    config.keys,
+    config.workspace === undefined ? (id) => feature.keys.session(feature.keys.workspace(undefined), id) : undefined,
+  );
   const context = new MiddlewareContext(config, feature);
   const failed = (owner: SessionRequest, req: Request, res: Response, next: NextFunction, error: unknown): void => {
     if (config.onStoreError === 'degrade') {
@@ -640,31 +672,36 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
     }
   };
   return function session(req: Request, res: Response, next: NextFunction): void {
-    const r = req as RequestWithState;
     // The request's slot is written once: with the context when there is no session to read, else with the state
-    // built here (replacing one by the other costs V8 a second, slower store on these objects).
+    // built here.
     let owner: SessionRequest | undefined;
-    if (!prototypes.ready(req, res) || req.res !== res || Object.hasOwn(req, 'session')) {
+    const locals = localsOf(res);
+    if (locals === undefined || !prototypes.ready(req, res) || req.res !== res || Object.hasOwn(req, 'session')) {
       // Not an Express request, or one whose req.session another middleware already set as a plain property:
-      // the state is built now, the accessors defined on the request itself and the hooks on the response.
+      // the state is built now and kept on the request, the accessors defined on the request itself and the hooks
+      // on the response.
       owner = new SessionRequest(config, feature, req, res);
       owner.hooksOnResponse();
-      r[STATE] = owner;
+      ownSlots = true;
+      (req as RequestWithState)[STATE] = owner;
+      // A slot a kit.session() earlier on this request left in res.locals would be found first.
+      if (locals !== undefined) locals[STATE] = undefined;
       Object.defineProperties(req, REQUEST_PROPERTIES);
     }
     const header = req.headers.cookie;
     const value = header === undefined ? undefined : readCookie(header, cookieName);
-    const id = value === undefined ? undefined : cookies.verify(value);
-    if (id === undefined) {
-      if (owner === undefined) r[STATE] = context;
+    const found = value === undefined ? undefined : cookies.verify(value);
+    if (found === undefined) {
+      if (owner === undefined) (locals as Slots)[STATE] = context;
       next();
       return;
     }
+    const id = found.id;
     if (owner === undefined) {
       owner = new SessionRequest(config, feature, req, res);
-      r[STATE] = owner;
+      (locals as Slots)[STATE] = owner;
     }
-    const key = owner.loadKey(id);
+    const key = found.key ?? owner.loadKey(id);
     if (backend.loadNow !== undefined) {
       // The embedded store answers at once: no promise, no extra turn of the event loop.
       let raw: RawSession | null;

@@ -34,17 +34,22 @@ describe('req.session accessors', () => {
     expect(res.body).toEqual({ colour: 'blue' });
   });
 
-  test('per request: one own property on req, none on res; the hooks run through the shared prototypes', async () => {
+  test('per request: no own property on req or res, one key in res.locals; the hooks run through the shared prototypes', async () => {
     // New own properties on Express's re-prototyped req/res objects are costly in V8 (see middleware.ts), so the
-    // middleware leaves one slot on the request and wraps nothing on the response, whether or not the route reads
-    // the session; the reads and writes below show the shared hooks still save and send the cookie.
-    const footprint: Array<{ req: number; res: number }> = [];
+    // middleware keeps its one slot per request in res.locals and wraps nothing on the response, whether or not the
+    // route reads the session; the reads and writes below show the shared hooks still save and send the cookie.
+    const footprint: Array<{ req: number; res: number; locals: number }> = [];
     const app = express();
     app.use((req, res, next) => {
       const req0 = Reflect.ownKeys(req).length;
       const res0 = Reflect.ownKeys(res).length;
+      const locals0 = Reflect.ownKeys(res.locals).length;
       res.on('finish', () => {
-        footprint.push({ req: Reflect.ownKeys(req).length - req0, res: Reflect.ownKeys(res).length - res0 });
+        footprint.push({
+          req: Reflect.ownKeys(req).length - req0,
+          res: Reflect.ownKeys(res).length - res0,
+          locals: Reflect.ownKeys(res.locals).length - locals0,
+        });
       });
       next();
     });
@@ -83,10 +88,33 @@ describe('req.session accessors', () => {
     await request(app).get('/untouched');
     await request(app).get('/untouched').set('Cookie', cookie);
     expect(footprint).toHaveLength(4);
-    for (const f of footprint) {
-      expect(f.res).toBe(base.res);
-      expect(f.req).toBe(base.req + 1);
+    // The request's one slot is a key of res.locals: nothing on req or res beyond what Express adds.
+    expect(footprint).toEqual(Array(4).fill({ ...base, locals: 1 }));
+  });
+
+  test('res.locals added to, assigned into or spread into a new object keeps the session (its slot is there)', async () => {
+    const app = express();
+    app.use(kit.session({ secret: SECRET }));
+    app.use((req, res, next) => {
+      const how = req.query.how;
+      if (how === 'add') res.locals.title = 'x';
+      else if (how === 'assign') Object.assign(res.locals, { title: 'x' });
+      else res.locals = { ...res.locals, title: 'x' };
+      next();
+    });
+    app.post('/set', (req, res) => {
+      S(req).n = Number(S(req).n ?? 0) + 1;
+      res.json({ title: res.locals.title });
+    });
+    app.get('/get', (req, res) => {
+      res.json({ n: S(req).n ?? null });
+    });
+    const cookie = setCookie(await request(app).post('/set?how=spread')) as string;
+    expect(cookie).toBeDefined();
+    for (const how of ['add', 'assign', 'spread']) {
+      expect((await request(app).post(`/set?how=${how}`).set('Cookie', cookie)).body).toEqual({ title: 'x' });
     }
+    expect((await request(app).get('/get?how=spread').set('Cookie', cookie)).body).toEqual({ n: 4 });
   });
 
   test('a route the middleware does not cover reads undefined and creates nothing', async () => {

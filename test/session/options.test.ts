@@ -187,16 +187,19 @@ describe('session cookie parsing', () => {
 
   test('the verified-cookie cache keeps only values that verified, and stays bounded', () => {
     const key = Buffer.from('k1');
-    const cache = new VerifiedCookies([key], 3);
-    const seen = (cache as unknown as { seen: Map<string, string> }).seen;
+    const cache = new VerifiedCookies([key], (id) => `key:${id}`, 3);
+    const seen = (cache as unknown as { seen: Map<string, unknown> }).seen;
     const value = (n: number) => {
       const id = String(n).padStart(22, 'A');
       return `${id}.${sign(id, key)}`;
     };
-    expect(cache.verify(value(1))).toBe('AAAAAAAAAAAAAAAAAAAAA1');
-    expect(cache.verify(value(1))).toBe('AAAAAAAAAAAAAAAAAAAAA1');
+    const first = cache.verify(value(1));
+    expect(first).toEqual({ id: 'AAAAAAAAAAAAAAAAAAAAA1', key: 'key:AAAAAAAAAAAAAAAAAAAAA1' });
+    // The second look is the remembered entry itself: its key string is not built again.
+    expect(cache.verify(value(1))).toBe(first);
     expect(cache.verify(`${'B'.repeat(22)}.${'C'.repeat(43)}`)).toBeUndefined();
     expect(seen.size).toBe(1);
+    expect(new VerifiedCookies([key]).verify(value(1))).toEqual({ id: 'AAAAAAAAAAAAAAAAAAAAA1', key: undefined });
     for (let n = 2; n <= 5; n++) cache.verify(value(n));
     expect(seen.size).toBeLessThanOrEqual(3);
   });

@@ -16,6 +16,12 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
 }
 
+export interface LatencySample {
+  p50: number;
+  p99: number;
+  statuses: Set<number>;
+}
+
 /**
  * Latency (ms) of `n` requests sent one after another, none in flight together, on one kept-alive connection: the
  * cost of one request on an otherwise idle server, seen from a light client (node:http; fetch added about a
@@ -26,11 +32,25 @@ export async function sequentialLatency(
   n: number,
   headers: Record<string, string> = {},
   warmup = 50,
-): Promise<{ p50: number; p99: number; statuses: Set<number> }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const once = () =>
+): Promise<LatencySample> {
+  const [only] = await alternatingLatency([{ url, headers }], n, warmup);
+  return only as LatencySample;
+}
+
+/**
+ * sequentialLatency() for several targets at once, taking turns request by request (each on a connection of its
+ * own): a slow spell of the host then falls on all of them alike, so their figures can be compared.
+ */
+export async function alternatingLatency(
+  targets: Array<{ url: string; headers?: Record<string, string> }>,
+  n: number,
+  warmup = 50,
+): Promise<LatencySample[]> {
+  const agents = targets.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+  const once = (i: number) =>
     new Promise<number>((resolve, reject) => {
-      const req = httpGet(url, { agent, headers }, (res) => {
+      const { url, headers = {} } = targets[i] as (typeof targets)[number];
+      const req = httpGet(url, { agent: agents[i], headers }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
         res.on('error', reject);
@@ -38,20 +58,26 @@ export async function sequentialLatency(
       req.on('error', reject);
       req.setTimeout(10_000, () => req.destroy(new Error(`no answer from ${url} within 10 s`)));
     });
-  const times: number[] = [];
-  const statuses = new Set<number>();
+  const times = targets.map((): number[] => []);
+  const statuses = targets.map(() => new Set<number>());
   try {
-    for (let i = 0; i < warmup; i++) await once();
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      const status = await once();
-      times.push(performance.now() - t);
-      statuses.add(status);
+    for (let w = 0; w < warmup; w++) for (let i = 0; i < targets.length; i++) await once(i);
+    for (let k = 0; k < n; k++) {
+      for (let i = 0; i < targets.length; i++) {
+        const t = performance.now();
+        const status = await once(i);
+        (times[i] as number[]).push(performance.now() - t);
+        (statuses[i] as Set<number>).add(status);
+      }
     }
   } finally {
-    agent.destroy();
+    for (const agent of agents) agent.destroy();
   }
-  return { p50: percentile(times, 50), p99: percentile(times, 99), statuses };
+  return times.map((xs, i) => ({
+    p50: percentile(xs, 50),
+    p99: percentile(xs, 99),
+    statuses: statuses[i] as Set<number>,
+  }));
 }
 
 /** Keys matching a pattern (SCAN, so it does not block the server for long). */

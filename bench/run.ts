@@ -6,7 +6,8 @@
 // results JSON of every suite. Flags: --rounds N (default 5), --duration S per run (default 3), --connections C
 // (default 50), --warmup S (default 1), --settle S (unmeasured load before each timed run; default 0, 0.5 with
 // --paired), --only a,b (a subset of the suite's set-ups, for quick looks), --paired
-// (each set-up with a ratio target against bare Express run for run: see pairedReport), --no-build
+// (each set-up with a ratio target against bare Express run for run: see pairedReport), --generation N (paired
+// mode: fresh server processes every N rounds; default 5, 0 never), --no-build
 // (skip `npm run build`: the suites load the compiled package, see lib/kit.ts, and the harness builds it first so
 // that what is measured is the code as it stands). A suite may
 // declare its own defaults (`defaults`) so that `npm run bench` stays within its time budget; flags given on the
@@ -18,7 +19,15 @@ import os from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { startRedis } from '../test/support/redis-server';
-import { type LoadResult, load, median, ratioInterval, type Server, startServer } from './lib/harness';
+import {
+  clusteredRatioInterval,
+  type LoadResult,
+  load,
+  median,
+  ratioInterval,
+  type Server,
+  startServer,
+} from './lib/harness';
 import type { CheckResult, Flags, Setup, SetupContext, Suite, SummaryRow, ThroughputTarget } from './lib/types';
 
 const root = join(__dirname, '..');
@@ -28,6 +37,8 @@ const suitesDir = join(__dirname, 'suites');
 const DEFAULT_FLAGS: Flags = { rounds: 5, duration: 3, connections: 50, warmup: 1 };
 /** Default of --settle in paired mode (seconds of unmeasured load before each timed run). */
 const PAIRED_SETTLE_S = 0.5;
+/** Default of --generation in paired mode: rounds after which every server process is replaced by a fresh one. */
+const PAIRED_GENERATION_ROUNDS = 5;
 
 /**
  * Defaults for suites that declare none of their own, chosen so that `npm run bench` stays within 15 minutes. A
@@ -45,7 +56,7 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
   const names: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    const m = /^--(rounds|duration|connections|warmup|settle)(?:=(.*))?$/.exec(arg);
+    const m = /^--(rounds|duration|connections|warmup|settle|generation)(?:=(.*))?$/.exec(arg);
     if (arg === '--only') {
       only = String(argv[++i]).split(',');
     } else if (arg === '--paired') {
@@ -54,10 +65,10 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
       build = false;
     } else if (m) {
       const value = Number(m[2] ?? argv[++i]);
-      if (!Number.isFinite(value) || value < 0 || (value === 0 && m[1] !== 'settle')) {
+      if (!Number.isFinite(value) || value < 0 || (value === 0 && m[1] !== 'settle' && m[1] !== 'generation')) {
         throw new Error(`--${m[1]}: expected a positive number`);
       }
-      flags[m[1] as 'rounds' | 'duration' | 'connections' | 'warmup' | 'settle'] = value;
+      flags[m[1] as 'rounds' | 'duration' | 'connections' | 'warmup' | 'settle' | 'generation'] = value;
     } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
     else names.push(arg);
   }
@@ -102,6 +113,8 @@ interface Run {
   /** CPU µs per request in the app process and in redis-server. */
   appCpuUs: number;
   redisCpuUs: number;
+  /** Paired mode: which set of server processes ran it (see --generation); absent in runs stored before. */
+  generation?: number;
 }
 
 /**
@@ -470,6 +483,8 @@ interface Pair {
   ratio: number;
   /** The reference's app CPU µs per request over the set-up's app + Redis CPU µs per request. */
   cpuRatio: number;
+  /** The process generation both runs came from (0 for runs stored before generations). */
+  generation: number;
 }
 
 /** Paired mode's A/A control: a second copy of bare Express compared with its own reference, as any set-up is. */
@@ -487,7 +502,27 @@ function pairOf(id: string, ref: Run, x: Run): Pair {
     setup: id,
     ratio: x.rps / ref.rps,
     cpuRatio: (ref.appCpuUs + ref.redisCpuUs) / (x.appCpuUs + x.redisCpuUs),
+    generation: x.generation ?? 0,
   };
+}
+
+/**
+ * A set-up's geometric-mean ratio with its 95 % interval. Pairs from several process generations are grouped by
+ * generation and the interval is taken over the generations' means: two processes of the same code can differ by a
+ * few percent for as long as they live (the embedded session read measured 0.949 (0.909-0.990) and 0.877
+ * (0.839-0.917) in two runs of 30 pairs, 2026-11-27, each with one process per side), so pairs of one process pair
+ * are not independent, and an interval over pairs would leave that difference out.
+ */
+function pairInterval(pairs: Pair[], field: 'ratio' | 'cpuRatio') {
+  const byGeneration = new Map<number, number[]>();
+  for (const p of pairs) {
+    const list = byGeneration.get(p.generation) ?? [];
+    list.push(p[field]);
+    byGeneration.set(p.generation, list);
+  }
+  return byGeneration.size < 3
+    ? ratioInterval(pairs.map((p) => p[field]))
+    : clusteredRatioInterval([...byGeneration.values()]);
 }
 
 /** The pairs of a paired run from its runs in order (each pair's two runs are adjacent; the reference is `bare (id)`). */
@@ -519,7 +554,10 @@ function pairedReport(
   at = new Date(),
 ): { markdown: string; json: unknown; ok: boolean } {
   const targets = suite.targets ?? KNOWN_TARGETS[suite.name] ?? [];
-  const control = ratioInterval(pairs.filter((p) => p.setup === CONTROL).map((p) => p.ratio));
+  const control = pairInterval(
+    pairs.filter((p) => p.setup === CONTROL),
+    'ratio',
+  );
   // The control differs from its reference in nothing: an interval that stays clear of 1 ± the tolerance shows a
   // bias of the harness or the host in this run, and one too wide to exclude a bias of a few percent shows nothing;
   // either way no target is decided on it.
@@ -531,7 +569,7 @@ function pairedReport(
     `### ${suite.name}, paired: each set-up against bare Express, run for run`,
     '',
     `Measured ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
-    `Command: \`${command}\` (per set-up ${flags.rounds} pairs of ${flags.duration} s runs: the set-up and its own copy of bare Express, one right after the other, in alternating order; ${flags.connections} connections; the pairs take turns round by round, each run after ${flags.settle ?? 0} s of unmeasured load; the control is a further copy of bare Express paired the same way).`,
+    `Command: \`${command}\` (per set-up ${flags.rounds} pairs of ${flags.duration} s runs: the set-up and its own copy of bare Express, one right after the other, in alternating order; ${flags.connections} connections; the pairs take turns round by round, each run after ${flags.settle ?? 0} s of unmeasured load; the control is a further copy of bare Express paired the same way${flags.generation ? `; every server replaced by a fresh process every ${flags.generation} rounds, and the intervals taken over those ${Math.ceil(flags.rounds / flags.generation)} process generations` : ''}).`,
     '',
     '| set-up | pairs | req/s ratio to bare: geometric mean (95 % CI) | median | min–max | CPU per request ratio: geometric mean (95 % CI) | target |',
     '|---|---|---|---|---|---|---|',
@@ -546,8 +584,8 @@ function pairedReport(
   for (const setup of rows) {
     const mine = pairs.filter((p) => p.setup === setup.name);
     const ratios = mine.map((p) => p.ratio);
-    const r = ratioInterval(ratios);
-    const c = ratioInterval(mine.map((p) => p.cpuRatio));
+    const r = pairInterval(mine, 'ratio');
+    const c = pairInterval(mine, 'cpuRatio');
     const target = targets.find((t) => t.setup === setup.name && t.minRatio !== undefined);
     const ci = (x: { mean: number; low: number; high: number }) =>
       `${x.mean.toFixed(3)} (${x.low.toFixed(3)}–${x.high.toFixed(3)})`;
@@ -647,18 +685,40 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     const wanted: Array<{ setup: Setup; id: string }> = flags.paired
       ? plan.flatMap((p) => [p, { id: `bare (${p.id})`, setup: bareSetup }])
       : setups.map((setup) => ({ setup, id: setup.name }));
-    // Started together: each child compiles the suite on start, which is most of a suite's fixed cost.
-    const started = await Promise.allSettled(wanted.map((w) => startServer(suiteFile, w.setup, redisUrl, w.id)));
-    for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
-    const failedStart = started.find((r) => r.status === 'rejected');
-    if (failedStart) throw (failedStart as PromiseRejectedResult).reason;
-    for (const s of servers) if (s.setup.prepare) s.headers = await s.setup.prepare(ctxOf(s));
-    console.log(`  started ${servers.length} servers; warming up`);
-    for (const s of servers) count(s, await load(s.port, pathOf(s), flags.warmup, flags.connections, s.headers));
+    let generation = 0;
+    // Every server of the run, started together: each child compiles the suite on start, which is most of a
+    // suite's fixed cost. Paired mode starts them again, as fresh processes, every --generation rounds.
+    const startAll = async () => {
+      const stopped = servers.splice(0).map((s) => {
+        if (s.child.exitCode !== null || s.child.signalCode !== null) return undefined;
+        // Its port must be free and its CPU idle before the next generation starts; SIGKILL after 5 s.
+        const exited = new Promise<void>((resolve) => {
+          const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000);
+          s.child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        s.child.kill('SIGTERM');
+        return exited;
+      });
+      await Promise.all(stopped);
+      const started = await Promise.allSettled(wanted.map((w) => startServer(suiteFile, w.setup, redisUrl, w.id)));
+      for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
+      const failedStart = started.find((r) => r.status === 'rejected');
+      if (failedStart) throw (failedStart as PromiseRejectedResult).reason;
+      for (const s of servers) if (s.setup.prepare) s.headers = await s.setup.prepare(ctxOf(s));
+      console.log(
+        `  started ${servers.length} servers${generation ? ` (process generation ${generation + 1})` : ''}; warming up`,
+      );
+      for (const s of servers) count(s, await load(s.port, pathOf(s), flags.warmup, flags.connections, s.headers));
+    };
+    await startAll();
     const timed = async (s: Server, round: number): Promise<Run> => {
       if (flags.settle) count(s, await load(s.port, pathOf(s), flags.settle, flags.connections, s.headers));
       const { run, result } = await measure(s, round, flags, redis, pathOf(s), problems);
       count(s, result);
+      if (flags.paired) run.generation = generation;
       runs.push(run);
       return run;
     };
@@ -669,15 +729,25 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
       // every other run while each compared server sat idle through several, and a server measured after sitting
       // idle runs slower even after a settle load. An identical copy of bare Express, compared with the shared one,
       // measured 0.85-0.97 x (2026-11-27, seven runs of 8 rounds); paired with a copy of its own, 0.97-1.04 x (four).
-      // The control repeats that check in every run (see pairedReport). Each side is one process for the whole run,
-      // so a lasting difference between two processes is not in the interval; the control shows its size.
-      const byId = new Map(servers.map((x) => [x.id, x]));
-      const pairsOf = plan.map((p) => ({
-        id: p.id,
-        x: byId.get(p.id) as Server,
-        ref: byId.get(`bare (${p.id})`) as Server,
-      }));
+      // The control repeats that check in every run (see pairedReport). Every --generation rounds all the servers are
+      // replaced by fresh processes, and the intervals are taken over the generations (see pairInterval): a lasting
+      // difference between two processes of the same code is then part of the interval instead of hidden in it.
+      const pairsOfServers = () => {
+        const byId = new Map(servers.map((x) => [x.id, x]));
+        return plan.map((p) => ({
+          id: p.id,
+          x: byId.get(p.id) as Server,
+          ref: byId.get(`bare (${p.id})`) as Server,
+        }));
+      };
+      let pairsOf = pairsOfServers();
+      const every = flags.generation ?? 0;
       for (let round = 0; round < flags.rounds; round++) {
+        if (round > 0 && every > 0 && round % every === 0) {
+          generation++;
+          await startAll();
+          pairsOf = pairsOfServers();
+        }
         for (let i = 0; i < pairsOf.length; i++) {
           const p = pairsOf[(i + round) % pairsOf.length] as (typeof pairsOf)[number];
           let ref: Run;
@@ -881,6 +951,7 @@ async function main(): Promise<void> {
       // (Paired runs stored before this record no settle, which is how their sections say they ran one set-up after
       // the other.)
       if (flags.paired && flags.settle === undefined) flags.settle = PAIRED_SETTLE_S;
+      if (flags.paired && flags.generation === undefined) flags.generation = PAIRED_GENERATION_ROUNDS;
       const suiteCommand = names.length ? command : `npm run bench -- ${name}`;
       // A paired run is stored and shown beside the suite's interleaved figures, not in their place.
       const resultName = flags.paired && !suite.custom ? `${name}-paired` : name;

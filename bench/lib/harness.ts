@@ -107,3 +107,13 @@ export function ratioInterval(xs: number[]): { mean: number; low: number; high: 
   const m = meanInterval(xs.map(Math.log));
   return { mean: Math.exp(m.mean), low: Math.exp(m.mean - m.half), high: Math.exp(m.mean + m.half), half: m.half };
 }
+
+/**
+ * ratioInterval() for ratios in groups that are not independent of each other within a group (paired mode's process
+ * generations): the geometric mean of the groups' geometric means, with the interval over those group means.
+ */
+export function clusteredRatioInterval(groups: number[][]): { mean: number; low: number; high: number; half: number } {
+  const means = groups.filter((g) => g.length > 0).map((g) => g.reduce((a, b) => a + Math.log(b), 0) / g.length);
+  const m = meanInterval(means);
+  return { mean: Math.exp(m.mean), low: Math.exp(m.mean - m.half), high: Math.exp(m.mean + m.half), half: m.half };
+}

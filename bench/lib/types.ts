@@ -131,4 +131,10 @@ export interface Flags {
    * bench/run.ts).
    */
   paired?: boolean;
+  /**
+   * Paired mode: rounds after which every server is replaced by a fresh process (--generation; 0: never). The
+   * intervals are then taken over the generations, so that a lasting difference between two processes of the same
+   * code is inside them.
+   */
+  generation?: number;
 }

@@ -54,7 +54,13 @@ function kitSetup(name: string, label: string, oneMiddleware: boolean): Setup {
     // Usage reaches Redis once per flush (every 250 ms), not per request.
     usesRedis: false,
     build(env) {
-      const kit = createRedisKit({ redis: env.redisUrl, prefix: `bench-${name}`, env: {}, logger: false });
+      // A prefix per process: paired runs replace their processes (--generation), and each counts its own responses.
+      const kit = createRedisKit({
+        redis: env.redisUrl,
+        prefix: `bench-${name}-${process.pid}`,
+        env: {},
+        logger: false,
+      });
       const instrument = oneMiddleware ? [kit.observe()] : [kit.metrics(), kit.usage()];
       return app(instrument, async () => {
         await kit.usage.flush();

@@ -15,6 +15,7 @@
 // its response property (plugin/observability/finish.ts). Requests without an Express `res.locals` keep the slot
 // on the request itself.
 
+import { inspect } from 'node:util';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
@@ -137,9 +138,14 @@ class SessionRequest implements SessionOwner {
   constructor(
     readonly config: SessionConfig,
     private readonly feature: SessionFeature,
-    private readonly req: Request,
+    readonly req: Request,
     private readonly res: Response,
   ) {}
+
+  /** What util.inspect shows of res.locals (or of a request): not the config, whose keys are the secrets. */
+  [inspect.custom](): string {
+    return 'SessionRequest';
+  }
 
   private get wsPart(): string {
     this.wsPartCache ??= this.feature.keys.workspace(this.config.workspace?.(this.req));
@@ -520,6 +526,10 @@ class MiddlewareContext {
     readonly config: SessionConfig,
     readonly feature: SessionFeature,
   ) {}
+
+  [inspect.custom](): string {
+    return 'SessionMiddlewareContext';
+  }
 }
 
 /**
@@ -545,6 +555,9 @@ function localsOf(res: Response | undefined): Slots | undefined {
 
 function slotOf(req: RequestWithState, locals: Slots | undefined): Slot {
   const state = locals === undefined ? undefined : locals[STATE];
+  // A state built for another request (an app that gave several responses one shared res.locals object) is not
+  // this request's: never hand one request another's session.
+  if (state instanceof SessionRequest && state.req !== req) return undefined;
   return state !== undefined || !ownSlots ? state : req[STATE];
 }
 
@@ -568,7 +581,7 @@ function ownerOfResponse(res: Response): SessionRequest | undefined {
   const locals = localsOf(res);
   let state = locals === undefined ? undefined : locals[STATE];
   if (state === undefined && ownSlots) state = (res.req as RequestWithState | undefined)?.[STATE];
-  return state instanceof SessionRequest ? state : undefined;
+  return state instanceof SessionRequest && state.req === res.req ? state : undefined;
 }
 
 // One shared pair of accessors for every request. Not enumerable, so a logger or serialiser walking req does not

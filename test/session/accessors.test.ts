@@ -2,6 +2,7 @@
 // sub-apps, routes outside the middleware, other session middlewares on the same app and non-Express objects must
 // all behave as with per-request accessors.
 
+import { inspect } from 'node:util';
 import express from 'express';
 import expressSession from 'express-session';
 import express4 from 'express4';
@@ -115,6 +116,44 @@ describe('req.session accessors', () => {
       expect((await request(app).post(`/set?how=${how}`).set('Cookie', cookie)).body).toEqual({ title: 'x' });
     }
     expect((await request(app).get('/get?how=spread').set('Cookie', cookie)).body).toEqual({ n: 4 });
+  });
+
+  test('a res.locals object shared by several responses never hands one request the session of another', async () => {
+    const app = express();
+    const shared: Record<string, unknown> = {};
+    app.use((_req, res, next) => {
+      res.locals = shared;
+      next();
+    });
+    app.use(kit.session({ secret: SECRET }));
+    let first: { session: unknown } | undefined;
+    app.post('/set', (req, res) => {
+      S(req).who = req.query.who;
+      if (req.query.who === 'a') first = req as unknown as { session: unknown };
+      res.json({ ok: true });
+    });
+    const a = setCookie(await request(app).post('/set?who=a')) as string;
+    expect(a).toBeDefined();
+    // The slot in the shared object is now b's: a's request object no longer finds a state, rather than b's.
+    const b = setCookie(await request(app).post('/set?who=b')) as string;
+    expect(b).toBeDefined();
+    expect(b).not.toBe(a);
+    expect(first?.session).toBeUndefined();
+  });
+
+  test('util.inspect of res.locals does not print the session config (its keys are the secrets)', async () => {
+    const app = express();
+    app.use(kit.session({ secret: SECRET }));
+    let shown = '';
+    app.get('/x', (req, res) => {
+      S(req).n = 1;
+      shown = inspect(res.locals, { depth: 5 });
+      res.json({ ok: true });
+    });
+    await request(app).get('/x');
+    expect(shown).toContain('SessionRequest');
+    expect(shown).not.toContain(SECRET);
+    expect(shown).not.toContain('keys');
   });
 
   test('a route the middleware does not cover reads undefined and creates nothing', async () => {

@@ -68,6 +68,7 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
       if (!Number.isFinite(value) || value < 0 || (value === 0 && m[1] !== 'settle' && m[1] !== 'generation')) {
         throw new Error(`--${m[1]}: expected a positive number`);
       }
+      if (m[1] === 'generation' && !Number.isInteger(value)) throw new Error('--generation: expected a whole number');
       flags[m[1] as 'rounds' | 'duration' | 'connections' | 'warmup' | 'settle' | 'generation'] = value;
     } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
     else names.push(arg);
@@ -525,6 +526,17 @@ function pairInterval(pairs: Pair[], field: 'ratio' | 'cpuRatio') {
     : clusteredRatioInterval([...byGeneration.values()]);
 }
 
+/** How the paired section's intervals were taken: over process generations only when there were at least 3. */
+function generationsNote(flags: Flags, pairs: Pair[]): string {
+  const generations = new Set(pairs.map((p) => p.generation)).size;
+  if (generations >= 3) {
+    return `; every server replaced by a fresh process every ${flags.generation} rounds, and the intervals taken over those ${generations} process generations`;
+  }
+  return generations === 2
+    ? `; every server replaced by a fresh process every ${flags.generation} rounds, but with fewer than 3 process generations the intervals are over pairs, and leave out lasting differences between processes`
+    : '; one process per server for the whole run: the intervals are over pairs, and leave out lasting differences between processes';
+}
+
 /** The pairs of a paired run from its runs in order (each pair's two runs are adjacent; the reference is `bare (id)`). */
 function pairsFromRuns(runs: Run[]): Pair[] {
   const pairs: Pair[] = [];
@@ -569,7 +581,7 @@ function pairedReport(
     `### ${suite.name}, paired: each set-up against bare Express, run for run`,
     '',
     `Measured ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
-    `Command: \`${command}\` (per set-up ${flags.rounds} pairs of ${flags.duration} s runs: the set-up and its own copy of bare Express, one right after the other, in alternating order; ${flags.connections} connections; the pairs take turns round by round, each run after ${flags.settle ?? 0} s of unmeasured load; the control is a further copy of bare Express paired the same way${flags.generation ? `; every server replaced by a fresh process every ${flags.generation} rounds, and the intervals taken over those ${Math.ceil(flags.rounds / flags.generation)} process generations` : ''}).`,
+    `Command: \`${command}\` (per set-up ${flags.rounds} pairs of ${flags.duration} s runs: the set-up and its own copy of bare Express, one right after the other, in alternating order; ${flags.connections} connections; the pairs take turns round by round, each run after ${flags.settle ?? 0} s of unmeasured load; the control is a further copy of bare Express paired the same way${generationsNote(flags, pairs)}).`,
     '',
     '| set-up | pairs | req/s ratio to bare: geometric mean (95 % CI) | median | min–max | CPU per request ratio: geometric mean (95 % CI) | target |',
     '|---|---|---|---|---|---|---|',

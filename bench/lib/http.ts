@@ -38,8 +38,9 @@ export async function sequentialLatency(
 }
 
 /**
- * sequentialLatency() for several targets at once, taking turns request by request (each on a connection of its
- * own): a slow spell of the host then falls on all of them alike, so their figures can be compared.
+ * sequentialLatency() for several targets at once, taking turns request by request in a rotating order (each on a
+ * connection of its own): a slow spell of the host then falls on all of them alike, so their figures can be
+ * compared.
  */
 export async function alternatingLatency(
   targets: Array<{ url: string; headers?: Record<string, string> }>,
@@ -63,7 +64,9 @@ export async function alternatingLatency(
   try {
     for (let w = 0; w < warmup; w++) for (let i = 0; i < targets.length; i++) await once(i);
     for (let k = 0; k < n; k++) {
-      for (let i = 0; i < targets.length; i++) {
+      // The order turns each time, so no target always follows the same one (and whatever it left behind).
+      for (let j = 0; j < targets.length; j++) {
+        const i = (j + k) % targets.length;
         const t = performance.now();
         const status = await once(i);
         (times[i] as number[]).push(performance.now() - t);

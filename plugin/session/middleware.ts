@@ -554,10 +554,10 @@ function localsOf(res: Response | undefined): Slots | undefined {
 }
 
 function slotOf(req: RequestWithState, locals: Slots | undefined): Slot {
-  const state = locals === undefined ? undefined : locals[STATE];
+  let state = locals === undefined ? undefined : locals[STATE];
   // A state built for another request (an app that gave several responses one shared res.locals object) is not
   // this request's: never hand one request another's session.
-  if (state instanceof SessionRequest && state.req !== req) return undefined;
+  if (state instanceof SessionRequest && state.req !== req) state = undefined;
   return state !== undefined || !ownSlots ? state : req[STATE];
 }
 
@@ -579,9 +579,11 @@ function ownerOf(req: RequestWithState): SessionRequest | undefined {
 /** The session state of a response's request, once its session has been used (else the hooks pass through). */
 function ownerOfResponse(res: Response): SessionRequest | undefined {
   const locals = localsOf(res);
+  const req = res.req as RequestWithState | undefined;
   let state = locals === undefined ? undefined : locals[STATE];
-  if (state === undefined && ownSlots) state = (res.req as RequestWithState | undefined)?.[STATE];
-  return state instanceof SessionRequest && state.req === res.req ? state : undefined;
+  if (state instanceof SessionRequest && state.req !== req) state = undefined;
+  if (state === undefined && ownSlots) state = req?.[STATE];
+  return state instanceof SessionRequest && state.req === req ? state : undefined;
 }
 
 // One shared pair of accessors for every request. Not enumerable, so a logger or serialiser walking req does not

@@ -77,3 +77,13 @@ export class SharedPrototypes {
     return true;
   }
 }
+
+/**
+ * A response's `res.locals` when it is an object (an Express response), else undefined: where a feature keeps its
+ * per-request state under a symbol key (a hash insert in that per-request dictionary, where a new own property of
+ * the response or request costs far more; see above).
+ */
+export function localsOf<T>(res: { locals?: unknown } | undefined): Record<symbol, T | undefined> | undefined {
+  const locals = res?.locals;
+  return locals != null && typeof locals === 'object' ? (locals as Record<symbol, T | undefined>) : undefined;
+}

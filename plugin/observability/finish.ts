@@ -18,6 +18,7 @@
 
 import { subscribe } from 'node:diagnostics_channel';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { localsOf } from '../core/prototypes.js';
 
 /** Called once the response has been handed to the OS. Created once per middleware, never per request. */
 export type FinishHook = (req: Request, res: Response, state: FinishState) => void;
@@ -34,21 +35,14 @@ export interface FinishState {
 type WithReq = Response & { req: Request };
 
 const STATE = Symbol('rediskit finish state');
-type Locals = Record<symbol, FinishState | undefined>;
 
 /** Responses without a res.locals object. */
 const states = new WeakMap<Response, FinishState>();
 /** Whether any response has used `states`: until one has, an Express response is not looked up there. */
 let statesUsed = false;
 
-/** The response's res.locals when it is an object (Express), else undefined. */
-function localsOf(res: Response): Locals | undefined {
-  const locals = res.locals as Locals | undefined;
-  return locals != null && typeof locals === 'object' ? locals : undefined;
-}
-
 function stateOf(res: Response): FinishState | undefined {
-  const state = localsOf(res)?.[STATE];
+  const state = localsOf<FinishState>(res)?.[STATE];
   if (state !== undefined || !statesUsed) return state;
   // A response that had no res.locals when its state was made, and may have gained one since.
   return states.get(res);
@@ -89,7 +83,7 @@ export function onFinish(res: Response, hook: FinishHook): FinishState {
     return existing;
   }
   const state: FinishState = { started: Number.NaN, first: hook, second: undefined, rest: undefined };
-  const locals = localsOf(res);
+  const locals = localsOf<FinishState>(res);
   if (locals !== undefined) locals[STATE] = state;
   else {
     statesUsed = true;

@@ -19,7 +19,7 @@ import { inspect } from 'node:util';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
 import type { KitLogger } from '../core/logger.js';
-import { SharedPrototypes } from '../core/prototypes.js';
+import { localsOf, SharedPrototypes } from '../core/prototypes.js';
 import { META, type RawSession, type SessionBackend, fieldName } from './backend.js';
 import { newId, readCookie, VerifiedCookies } from './cookie.js';
 import { SessionGoneError, SessionRevokedError, SessionTooLargeError } from './errors.js';
@@ -547,18 +547,13 @@ type RequestWithState = Request & { [STATE]: Slot };
 /** Whether any request has kept its slot on itself: until one has, no request is looked up there. */
 let ownSlots = false;
 
-/** The response's res.locals when it is an object (Express), else undefined. */
-function localsOf(res: Response | undefined): Slots | undefined {
-  const locals = res?.locals as Slots | undefined;
-  return locals != null && typeof locals === 'object' ? locals : undefined;
-}
-
-function slotOf(req: RequestWithState, locals: Slots | undefined): Slot {
+/** The request's slot: in its response's res.locals, else (requests that keep it on themselves) on the request. */
+function slotOf(req: RequestWithState | undefined, locals: Slots | undefined): Slot {
   let state = locals === undefined ? undefined : locals[STATE];
   // A state built for another request (an app that gave several responses one shared res.locals object) is not
   // this request's: never hand one request another's session.
   if (state instanceof SessionRequest && state.req !== req) state = undefined;
-  return state !== undefined || !ownSlots ? state : req[STATE];
+  return state !== undefined || !ownSlots ? state : req?.[STATE];
 }
 
 /**
@@ -567,7 +562,7 @@ function slotOf(req: RequestWithState, locals: Slots | undefined): Slot {
  */
 function ownerOf(req: RequestWithState): SessionRequest | undefined {
   const res = req.res as Response;
-  const locals = localsOf(res);
+  const locals = localsOf<Slot>(res);
   const state = slotOf(req, locals);
   if (state === undefined || state instanceof SessionRequest) return state;
   const owner = new SessionRequest(state.config, state.feature, req, res);
@@ -578,12 +573,8 @@ function ownerOf(req: RequestWithState): SessionRequest | undefined {
 
 /** The session state of a response's request, once its session has been used (else the hooks pass through). */
 function ownerOfResponse(res: Response): SessionRequest | undefined {
-  const locals = localsOf(res);
-  const req = res.req as RequestWithState | undefined;
-  let state = locals === undefined ? undefined : locals[STATE];
-  if (state instanceof SessionRequest && state.req !== req) state = undefined;
-  if (state === undefined && ownSlots) state = req?.[STATE];
-  return state instanceof SessionRequest && state.req === req ? state : undefined;
+  const state = slotOf(res.req as RequestWithState | undefined, localsOf<Slot>(res));
+  return state instanceof SessionRequest ? state : undefined;
 }
 
 // One shared pair of accessors for every request. Not enumerable, so a logger or serialiser walking req does not
@@ -690,7 +681,7 @@ export function sessionMiddleware(config: SessionConfig, feature: SessionFeature
     // The request's slot is written once: with the context when there is no session to read, else with the state
     // built here.
     let owner: SessionRequest | undefined;
-    const locals = localsOf(res);
+    const locals = localsOf<Slot>(res);
     if (locals === undefined || !prototypes.ready(req, res) || req.res !== res || Object.hasOwn(req, 'session')) {
       // Not an Express request, or one whose req.session another middleware already set as a plain property:
       // the state is built now and kept on the request, the accessors defined on the request itself and the hooks

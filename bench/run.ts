@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { startRedis } from '../test/support/redis-server';
 import {
+  childCpu,
   clusteredRatioInterval,
   type LoadResult,
   load,
@@ -74,20 +75,6 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
     else names.push(arg);
   }
   return { names, flags: only ? { ...flags, only } : flags, build };
-}
-
-/** CPU time (µs) the child has used so far. */
-function childCpu(server: Server): Promise<number> {
-  return new Promise((resolve) => {
-    const onMessage = (message: unknown) => {
-      if (message && typeof message === 'object' && 'cpu' in message) {
-        server.child.off('message', onMessage);
-        resolve(Number((message as { cpu: number }).cpu));
-      }
-    };
-    server.child.on('message', onMessage);
-    server.child.send('cpu');
-  });
 }
 
 /** CPU time (µs) redis-server has used so far. */

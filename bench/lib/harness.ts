@@ -46,6 +46,20 @@ export function startServer(suiteFile: string, setup: Setup, redisUrl: string, i
   });
 }
 
+/** CPU time (µs) the child has used so far. */
+export function childCpu(server: Server): Promise<number> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (message && typeof message === 'object' && 'cpu' in message) {
+        server.child.off('message', onMessage);
+        resolve(Number((message as { cpu: number }).cpu));
+      }
+    };
+    server.child.on('message', onMessage);
+    server.child.send('cpu');
+  });
+}
+
 export interface LoadResult {
   requests: { total: number; average: number };
   latency: { p50: number; p99: number };
@@ -113,7 +127,6 @@ export function ratioInterval(xs: number[]): { mean: number; low: number; high: 
  * generations): the geometric mean of the groups' geometric means, with the interval over those group means.
  */
 export function clusteredRatioInterval(groups: number[][]): { mean: number; low: number; high: number; half: number } {
-  const means = groups.filter((g) => g.length > 0).map((g) => g.reduce((a, b) => a + Math.log(b), 0) / g.length);
-  const m = meanInterval(means);
-  return { mean: Math.exp(m.mean), low: Math.exp(m.mean - m.half), high: Math.exp(m.mean + m.half), half: m.half };
+  const geometricMean = (g: number[]) => Math.exp(g.reduce((a, b) => a + Math.log(b), 0) / g.length);
+  return ratioInterval(groups.filter((g) => g.length > 0).map(geometricMean));
 }

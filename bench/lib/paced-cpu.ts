@@ -2,12 +2,12 @@
 // figure measures the work of a request rather than how two busy cores were shared), interleaved over rounds.
 //   npx tsx bench/lib/paced-cpu.ts <suite> [rate=1000] [seconds=3] [rounds=5] [setup,setup...]
 
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import Redis from 'ioredis';
 import { startRedis } from '../../test/support/redis-server';
-import type { Setup, Suite } from './types';
+import { childCpu, type Server, startServer } from './harness';
+import type { Suite } from './types';
 
 async function main(): Promise<void> {
   const [name, rateArg, secondsArg, roundsArg, onlyArg] = process.argv.slice(2);
@@ -19,41 +19,16 @@ async function main(): Promise<void> {
   const setups = (suite.setups ?? []).filter((s) => !onlyArg || onlyArg.split(',').includes(s.name));
   const redisServer = await startRedis();
   const redis = new Redis(redisServer.url);
-  const servers: Array<{
-    setup: Setup;
-    child: import('node:child_process').ChildProcess;
-    port: number;
-    headers: Record<string, string>;
-    samples: number[];
-  }> = [];
+  const servers: Array<Server & { headers: Record<string, string>; samples: number[] }> = [];
   for (const setup of setups) {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(__dirname, 'child.ts'), file, setup.name, redisServer.url],
-      {
-        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-        env: { ...process.env, NODE_ENV: 'production' },
-      },
-    );
-    const port = await new Promise<number>((resolve) => {
-      let out = '';
-      child.stdout?.on('data', (c: Buffer) => {
-        out += c;
-        const m = /READY (\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-    });
+    const server = await startServer(file, setup, redisServer.url);
+    const { port } = server;
     const base = `http://127.0.0.1:${port}`;
     const headers = setup.prepare
       ? await setup.prepare({ base, redisUrl: redisServer.url, redis, setup, port, responses: 0, slack: 0 })
       : {};
-    servers.push({ setup, child, port, headers, samples: [] });
+    servers.push({ ...server, headers, samples: [] });
   }
-  const cpu = (child: import('node:child_process').ChildProcess) =>
-    new Promise<number>((resolve) => {
-      child.once('message', (m: { cpu: number }) => resolve(m.cpu));
-      child.send('cpu');
-    });
   const run = (s: (typeof servers)[number], secs: number, overallRate?: number) =>
     new Promise((resolve, reject) =>
       autocannon(
@@ -70,9 +45,9 @@ async function main(): Promise<void> {
   for (const s of servers) await run(s, 2);
   for (let round = 0; round < rounds; round++) {
     for (const s of servers) {
-      const c0 = await cpu(s.child);
+      const c0 = await childCpu(s);
       const r = await run(s, seconds, rate);
-      const c1 = await cpu(s.child);
+      const c1 = await childCpu(s);
       s.samples.push((c1 - c0) / r.requests.total);
       if (r.non2xx) console.log(`${s.setup.name}: ${r.non2xx} non-2xx`);
     }

@@ -16,8 +16,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import session from 'express-session';
 import { createClient } from 'redis';
 import { createRedisKit } from '../lib/kit';
-import { alternatingLatency, cookieFrom, countKeys } from '../lib/http';
-import type { LatencySample } from '../lib/http';
+import { alternatingLatency, cookieFrom, countKeys, type LatencySample } from '../lib/http';
 import type { BenchEnv, CheckResult, Setup, SetupContext, Suite } from '../lib/types';
 
 const SECRET = 'bench-secret-0123456789abcdef';

@@ -7,7 +7,10 @@
 // (default 50), --warmup S (default 1), --settle S (unmeasured load before each timed run; default 0, 0.5 with
 // --paired), --only a,b (a subset of the suite's set-ups, for quick looks), --paired
 // (each set-up with a ratio target against bare Express run for run: see pairedReport), --generation N (paired
-// mode: fresh server processes every N rounds; default 5, 0 never), --no-build
+// mode: fresh server processes every N rounds; default 5, 0 never), --in-process (each set-up's requests go through
+// its app without the network, in blocks of milliseconds taking turns, and the implied requests/s ratio to bare
+// Express is reported: see lib/in-process-run.ts; --rounds then counts blocks, default 1,800, and --generation
+// blocks per process generation, default 300), --no-build
 // (skip `npm run build`: the suites load the compiled package, see lib/kit.ts, and the harness builds it first so
 // that what is measured is the code as it stands). A suite may
 // declare its own defaults (`defaults`) so that `npm run bench` stays within its time budget; flags given on the
@@ -19,6 +22,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { startRedis } from '../test/support/redis-server';
+import { runInProcess } from './lib/in-process-run';
 import {
   childCpu,
   clusteredRatioInterval,
@@ -40,6 +44,9 @@ const DEFAULT_FLAGS: Flags = { rounds: 5, duration: 3, connections: 50, warmup: 
 const PAIRED_SETTLE_S = 0.5;
 /** Default of --generation in paired mode: rounds after which every server process is replaced by a fresh one. */
 const PAIRED_GENERATION_ROUNDS = 5;
+/** In-process mode (--in-process): rounds of one block per set-up, in generations of this many (lib/in-process-run.ts). */
+const IN_PROCESS_ROUNDS = 1800;
+const IN_PROCESS_GENERATION_ROUNDS = 300;
 
 /**
  * Defaults for suites that declare none of their own, chosen so that `npm run bench` stays within 15 minutes. A
@@ -62,6 +69,8 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
       only = String(argv[++i]).split(',');
     } else if (arg === '--paired') {
       flags.paired = true;
+    } else if (arg === '--in-process') {
+      flags.inProcess = true;
     } else if (arg === '--no-build') {
       build = false;
     } else if (m) {
@@ -74,6 +83,7 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
     } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
     else names.push(arg);
   }
+  if (flags.paired && flags.inProcess) throw new Error('--paired and --in-process are two different runs: pick one');
   return { names, flags: only ? { ...flags, only } : flags, build };
 }
 
@@ -352,10 +362,11 @@ function recordedRows(): Map<string, string[]> {
 async function summaryMarkdown(): Promise<string> {
   const results = latestResults();
   const recorded = recordedRows();
-  // A suite's paired runs (--paired) come right after it.
-  const listed = SUMMARY_SUITES.flatMap((s) => [s.suite, `${s.suite}-paired`]);
+  // A suite's paired runs (--paired) and in-process runs (--in-process) come right after it.
+  const listed = SUMMARY_SUITES.flatMap((s) => [s.suite, `${s.suite}-paired`, `${s.suite}-in-process`]);
+  const derived = (n: string) => n.endsWith('-paired') || n.endsWith('-in-process');
   const names = [
-    ...listed.filter((n) => !n.endsWith('-paired') || results.has(n) || recorded.has(n)),
+    ...listed.filter((n) => !derived(n) || results.has(n) || recorded.has(n)),
     ...[...new Set([...results.keys(), ...recorded.keys()])].filter((n) => n !== '' && !listed.includes(n)).sort(),
   ];
   const lines = ['| feature | target | figure | holds | suite, measured (UTC) |', '|---|---|---|---|---|'];
@@ -951,16 +962,37 @@ async function main(): Promise<void> {
       // the other.)
       if (flags.paired && flags.settle === undefined) flags.settle = PAIRED_SETTLE_S;
       if (flags.paired && flags.generation === undefined) flags.generation = PAIRED_GENERATION_ROUNDS;
+      if (flags.inProcess) {
+        // The suite's own round count is for HTTP runs of seconds; in-process rounds are blocks of milliseconds.
+        flags.rounds = given.rounds ?? IN_PROCESS_ROUNDS;
+        flags.generation = given.generation ?? IN_PROCESS_GENERATION_ROUNDS;
+        flags.duration = given.duration ?? 1.5;
+      }
       const suiteCommand = names.length ? command : `npm run bench -- ${name}`;
       // A paired run is stored and shown beside the suite's interleaved figures, not in their place.
-      const resultName = flags.paired && !suite.custom ? `${name}-paired` : name;
+      const resultName = suite.custom
+        ? name
+        : flags.paired
+          ? `${name}-paired`
+          : flags.inProcess
+            ? `${name}-in-process`
+            : name;
       console.log(`suite ${name}: ${suite.description}`);
       const env = { redisUrl: redisServer.url };
       let outcome: { markdown: string; json: unknown; ok: boolean };
       try {
         outcome = suite.custom
           ? await suite.custom({ env, flags, log: (l) => console.log(`  ${l}`) })
-          : await runThroughput(suiteFile, suite, flags, redisServer.url, suiteCommand);
+          : flags.inProcess
+            ? await runInProcess(
+                suiteFile,
+                suite,
+                flags,
+                redisServer.url,
+                suiteCommand,
+                suite.targets ?? KNOWN_TARGETS[name] ?? [],
+              )
+            : await runThroughput(suiteFile, suite, flags, redisServer.url, suiteCommand);
       } catch (error) {
         // One broken suite must not hide the others' figures: record it and go on.
         console.error(error);

@@ -2,7 +2,18 @@
 // tells the parent the port on stdout.
 
 import { pathToFileURL } from 'node:url';
+import { runBlock } from './in-process';
 import type { Suite } from './types';
+
+/** bench/in-process.ts: run this many requests through the app without the network (lib/in-process.ts). */
+interface BlockMessage {
+  block: { count: number; path: string; headers: Record<string, string> };
+}
+
+const cpuNow = (): number => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
 
 async function main(): Promise<void> {
   const [suiteFile, setupName, redisUrl] = process.argv.slice(2) as [string, string, string];
@@ -19,8 +30,16 @@ async function main(): Promise<void> {
   // requests/s when other work shares the machine.
   process.on('message', (message) => {
     if (message === 'cpu') {
-      const { user, system } = process.cpuUsage();
-      process.send?.({ cpu: user + system });
+      process.send?.({ cpu: cpuNow() });
+    } else if (message && typeof message === 'object' && 'block' in message) {
+      // The CPU time at the block's start: the caller charges a block with everything until the next one starts
+      // (timers such as usage flushes, and garbage collection, that the block's requests left to run later).
+      const { count, path, headers } = (message as BlockMessage).block;
+      const cpu = cpuNow();
+      const started = process.hrtime.bigint();
+      runBlock(app, path, headers, count).then(({ failed }) => {
+        process.send?.({ blockDone: { cpu, failed, wallNs: Number(process.hrtime.bigint() - started) } });
+      });
     }
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

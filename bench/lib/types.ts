@@ -137,4 +137,10 @@ export interface Flags {
    * code is inside them.
    */
   generation?: number;
+  /**
+   * In-process mode (--in-process): each set-up's requests go through its app without the network, the set-ups
+   * taking turns in blocks of milliseconds, and the implied requests/s ratio to bare Express is reported (see
+   * lib/in-process-run.ts). `rounds` counts blocks per set-up, `generation` blocks per process generation.
+   */
+  inProcess?: boolean;
 }

@@ -22,7 +22,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { startRedis } from '../test/support/redis-server';
-import { runInProcess } from './lib/in-process-run';
+import { inProcessReport, runInProcess, type StoredInProcess } from './lib/in-process-run';
 import {
   childCpu,
   clusteredRatioInterval,
@@ -313,19 +313,29 @@ function latestResults(): Map<string, { file: string; data: StoredResult }> {
   return out;
 }
 
+/** A suite's ratio and figure targets: its own, else the ones recorded here for it. */
+async function targetsOf(name: string): Promise<ThroughputTarget[]> {
+  const file = join(suitesDir, `${name}.ts`);
+  if (existsSync(file)) {
+    const { suite } = (await import(file)) as { suite?: Suite };
+    if (suite?.targets) return suite.targets;
+  }
+  return KNOWN_TARGETS[name] ?? [];
+}
+
 /**
  * Summary rows of one stored result. A throughput result is recomputed from its stats with the suite's current
  * targets (so the table follows a change of target or of format); a custom one carries its own rows.
  */
 async function rowsOf(name: string, data: StoredResult): Promise<SummaryRow[]> {
+  if (name.endsWith('-in-process') && Array.isArray((data as Partial<StoredInProcess>).setups)) {
+    const base = name.slice(0, -'-in-process'.length);
+    return inProcessReport(data as StoredResult & StoredInProcess, await targetsOf(base), data.command ?? '').summary;
+  }
   if (Array.isArray(data.stats)) {
-    let targets = KNOWN_TARGETS[name];
-    const file = join(suitesDir, `${name}.ts`);
-    if (existsSync(file)) {
-      const { suite } = (await import(file)) as { suite?: Suite };
-      targets = suite?.targets ?? targets;
-    }
-    if (targets) return throughputSummary(targets, data.stats);
+    // A paired run's name is no suite's: it keeps the rows it stored.
+    const targets = await targetsOf(name);
+    if (targets.length) return throughputSummary(targets, data.stats);
   }
   return Array.isArray(data.summary) ? data.summary : [];
 }
@@ -885,6 +895,18 @@ async function main(): Promise<void> {
     console.log(summary);
     return;
   }
+  if (process.argv.includes('--rebuild-in-process')) {
+    // Recompute the in-process sections and their summary rows from the stored runs (after a change of reading).
+    for (const [name, { data }] of latestResults()) {
+      if (!name.endsWith('-in-process') || !Array.isArray((data as Partial<StoredInProcess>).setups)) continue;
+      const base = name.slice(0, -'-in-process'.length);
+      const report = inProcessReport(data as StoredResult & StoredInProcess, await targetsOf(base), data.command ?? '');
+      writeDocs(name, report.markdown);
+      console.log(report.markdown);
+    }
+    writeDocs('summary', await summaryMarkdown());
+    return;
+  }
   if (process.argv.includes('--rebuild-paired')) {
     // Recompute the paired sections and their summary rows from the stored runs (after a change of statistics).
     for (const [name, { file, data }] of latestResults()) {
@@ -984,14 +1006,7 @@ async function main(): Promise<void> {
         outcome = suite.custom
           ? await suite.custom({ env, flags, log: (l) => console.log(`  ${l}`) })
           : flags.inProcess
-            ? await runInProcess(
-                suiteFile,
-                suite,
-                flags,
-                redisServer.url,
-                suiteCommand,
-                suite.targets ?? KNOWN_TARGETS[name] ?? [],
-              )
+            ? await runInProcess(suiteFile, suite, flags, redisServer.url, suiteCommand, await targetsOf(name))
             : await runThroughput(suiteFile, suite, flags, redisServer.url, suiteCommand);
       } catch (error) {
         // One broken suite must not hide the others' figures: record it and go on.

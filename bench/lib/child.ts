@@ -7,7 +7,7 @@ import type { Suite } from './types';
 
 /** bench/in-process.ts: run this many requests through the app without the network (lib/in-process.ts). */
 interface BlockMessage {
-  block: { count: number; path: string; headers: Record<string, string> };
+  block: { count: number; path: string; headers: Record<string, string>; concurrency: number };
 }
 
 const cpuNow = (): number => {
@@ -34,10 +34,10 @@ async function main(): Promise<void> {
     } else if (message && typeof message === 'object' && 'block' in message) {
       // The CPU time at the block's start: the caller charges a block with everything until the next one starts
       // (timers such as usage flushes, and garbage collection, that the block's requests left to run later).
-      const { count, path, headers } = (message as BlockMessage).block;
+      const { count, path, headers, concurrency } = (message as BlockMessage).block;
       const cpu = cpuNow();
       const started = process.hrtime.bigint();
-      runBlock(app, path, headers, count).then(({ failed }) => {
+      runBlock(app, path, headers, count, concurrency).then(({ failed }) => {
         process.send?.({ blockDone: { cpu, failed, wallNs: Number(process.hrtime.bigint() - started) } });
       });
     }

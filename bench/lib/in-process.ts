@@ -4,10 +4,18 @@
 // out. bench/in-process.ts uses it to measure what a middleware adds to a request, in CPU time, to within a
 // fraction of a microsecond.
 
+import { channel } from 'node:diagnostics_channel';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+// What Node's HTTP server does for each response it finishes, and what a socket it accepted carries: the server.
+// Request metrics listen on this channel (plugin/observability/finish.ts) when a request came through a server,
+// and fall back to a 'finish' listener of their own otherwise; the stand-in behaves as a server so that they take
+// the path they take in production.
+const responseFinish = channel('http.server.response.finish');
+const server = Object.freeze({ name: 'in-process stand-in for an http.Server' });
 
 class NullSocket extends Duplex {
   readonly remoteAddress = '127.0.0.1';
@@ -16,6 +24,7 @@ class NullSocket extends Duplex {
   readonly localAddress = '127.0.0.1';
   readonly localPort = 3000;
   readonly encrypted = false;
+  readonly server = server;
   override _read(): void {}
   override _write(_chunk: unknown, _encoding: BufferEncoding, callback: () => void): void {
     callback();
@@ -47,7 +56,9 @@ function request(handler: Handler, path: string, headers: Record<string, string>
     req.push(null);
     const res = new ServerResponse(req);
     res.assignSocket(socket as never);
+    // Node's server listens for 'finish' on each response it creates, and publishes the event there.
     res.once('finish', () => {
+      if (responseFinish.hasSubscribers) responseFinish.publish({ request: req, response: res, socket, server });
       res.detachSocket(socket as never);
       resolve(res.statusCode);
     });

@@ -1,6 +1,7 @@
 // The benchmark's in-process driver (bench/lib/in-process.ts): requests really go through the app (middleware,
 // route, response), headers reach it, non-2xx answers are counted, and no more than `concurrency` are in flight.
 
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import express from 'express';
 import { runBlock } from '../../bench/lib/in-process';
 
@@ -52,5 +53,34 @@ describe('in-process benchmark driver', () => {
     expect(await runBlock(app, '/slow', {}, 30, 4)).toEqual({ failed: 0 });
     expect(done).toBe(30);
     expect(most).toBe(4);
+  });
+
+  test("publishes each finished response as Node's HTTP server does, from a socket that names its server", async () => {
+    const app = express();
+    app.get('/ping', (_req, res) => {
+      res.send('pong');
+    });
+    const seen: Array<{ status: number; hasServer: boolean; sameSocket: boolean }> = [];
+    const listener = (message: unknown): void => {
+      const m = message as {
+        request: { socket: unknown };
+        response: { statusCode: number };
+        socket: { server?: unknown };
+        server: unknown;
+      };
+      seen.push({
+        status: m.response.statusCode,
+        hasServer: m.socket.server !== undefined && m.socket.server === m.server,
+        sameSocket: m.request.socket === m.socket,
+      });
+    };
+    subscribe('http.server.response.finish', listener);
+    try {
+      expect(await runBlock(app, '/ping', {}, 10)).toEqual({ failed: 0 });
+    } finally {
+      unsubscribe('http.server.response.finish', listener);
+    }
+    expect(seen).toHaveLength(10);
+    expect(seen.every((s) => s.status === 200 && s.hasServer && s.sameSocket)).toBe(true);
   });
 });

@@ -32,6 +32,7 @@ import {
   ratioInterval,
   type Server,
   startServer,
+  stopServers,
 } from './lib/harness';
 import type { CheckResult, Flags, Setup, SetupContext, Suite, SummaryRow, ThroughputTarget } from './lib/types';
 
@@ -314,13 +315,21 @@ function latestResults(): Map<string, { file: string; data: StoredResult }> {
 }
 
 /** A suite's ratio and figure targets: its own, else the ones recorded here for it. */
+const suiteTargets = (suite: Suite): ThroughputTarget[] => suite.targets ?? KNOWN_TARGETS[suite.name] ?? [];
+
+/** The targets of the suite named `name` (none for a name that is no suite's, such as a paired run's). */
 async function targetsOf(name: string): Promise<ThroughputTarget[]> {
   const file = join(suitesDir, `${name}.ts`);
-  if (existsSync(file)) {
-    const { suite } = (await import(file)) as { suite?: Suite };
-    if (suite?.targets) return suite.targets;
-  }
-  return KNOWN_TARGETS[name] ?? [];
+  if (!existsSync(file)) return [];
+  const { suite } = (await import(file)) as { suite?: Suite };
+  return suite ? suiteTargets({ ...suite, name }) : [];
+}
+
+/** An in-process run's section and rows, computed again from what it stored; undefined for any other result. */
+async function storedInProcessReport(name: string, data: StoredResult) {
+  if (!name.endsWith('-in-process') || !Array.isArray((data as Partial<StoredInProcess>).setups)) return undefined;
+  const base = name.slice(0, -'-in-process'.length);
+  return inProcessReport(data as StoredResult & StoredInProcess, await targetsOf(base), data.command ?? '');
 }
 
 /**
@@ -328,10 +337,8 @@ async function targetsOf(name: string): Promise<ThroughputTarget[]> {
  * targets (so the table follows a change of target or of format); a custom one carries its own rows.
  */
 async function rowsOf(name: string, data: StoredResult): Promise<SummaryRow[]> {
-  if (name.endsWith('-in-process') && Array.isArray((data as Partial<StoredInProcess>).setups)) {
-    const base = name.slice(0, -'-in-process'.length);
-    return inProcessReport(data as StoredResult & StoredInProcess, await targetsOf(base), data.command ?? '').summary;
-  }
+  const inProcess = await storedInProcessReport(name, data);
+  if (inProcess) return inProcess.summary;
   if (Array.isArray(data.stats)) {
     // A paired run's name is no suite's: it keeps the rows it stored.
     const targets = await targetsOf(name);
@@ -474,7 +481,9 @@ async function measure(
 function pairedSetups(suite: Suite, flags: Flags): Setup[] {
   const all = suite.setups ?? [];
   const targeted = new Set(
-    (suite.targets ?? KNOWN_TARGETS[suite.name] ?? []).filter((t) => t.minRatio).map((t) => t.setup),
+    suiteTargets(suite)
+      .filter((t) => t.minRatio)
+      .map((t) => t.setup),
   );
   const wanted = (s: Setup) => (flags.only ? flags.only.includes(s.name) : targeted.has(s.name) || s.name === 'noop');
   const bare = all.find((s) => s.role === 'bare');
@@ -573,7 +582,7 @@ function pairedReport(
   checks: Map<string, CheckResult>,
   at = new Date(),
 ): { markdown: string; json: unknown; ok: boolean } {
-  const targets = suite.targets ?? KNOWN_TARGETS[suite.name] ?? [];
+  const targets = suiteTargets(suite);
   const control = pairInterval(
     pairs.filter((p) => p.setup === CONTROL),
     'ratio',
@@ -709,20 +718,8 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     // Every server of the run, started together: each child compiles the suite on start, which is most of a
     // suite's fixed cost. Paired mode starts them again, as fresh processes, every --generation rounds.
     const startAll = async () => {
-      const stopped = servers.splice(0).map((s) => {
-        if (s.child.exitCode !== null || s.child.signalCode !== null) return undefined;
-        // Its port must be free and its CPU idle before the next generation starts; SIGKILL after 5 s.
-        const exited = new Promise<void>((resolve) => {
-          const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000);
-          s.child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-        s.child.kill('SIGTERM');
-        return exited;
-      });
-      await Promise.all(stopped);
+      // Their ports must be free and their CPU idle before the next generation starts.
+      await stopServers(servers.splice(0));
       const started = await Promise.allSettled(wanted.map((w) => startServer(suiteFile, w.setup, redisUrl, w.id)));
       for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
       const failedStart = started.find((r) => r.status === 'rejected');
@@ -873,7 +870,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
         .map((s) => `| ${s.label} | ${figureNames.map((f) => fmtFigure(s.figures[f])).join(' | ')} |`),
     );
   }
-  const summary = throughputSummary(suite.targets ?? KNOWN_TARGETS[suite.name] ?? [], stats);
+  const summary = throughputSummary(suiteTargets(suite), stats);
   lines.push(
     '',
     problems.length
@@ -898,9 +895,8 @@ async function main(): Promise<void> {
   if (process.argv.includes('--rebuild-in-process')) {
     // Recompute the in-process sections and their summary rows from the stored runs (after a change of reading).
     for (const [name, { data }] of latestResults()) {
-      if (!name.endsWith('-in-process') || !Array.isArray((data as Partial<StoredInProcess>).setups)) continue;
-      const base = name.slice(0, -'-in-process'.length);
-      const report = inProcessReport(data as StoredResult & StoredInProcess, await targetsOf(base), data.command ?? '');
+      const report = await storedInProcessReport(name, data);
+      if (!report) continue;
       writeDocs(name, report.markdown);
       console.log(report.markdown);
     }

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { runBlock } from './in-process';
 import type { Suite } from './types';
 
-/** bench/in-process.ts: run this many requests through the app without the network (lib/in-process.ts). */
+/** The harness's --in-process mode: run this many requests through the app without the network (lib/in-process.ts). */
 interface BlockMessage {
   block: { count: number; path: string; headers: Record<string, string>; concurrency: number };
 }
@@ -36,10 +36,14 @@ async function main(): Promise<void> {
       // (timers such as usage flushes, and garbage collection, that the block's requests left to run later).
       const { count, path, headers, concurrency } = (message as BlockMessage).block;
       const cpu = cpuNow();
-      const started = process.hrtime.bigint();
-      runBlock(app, path, headers, count, concurrency).then(({ failed }) => {
-        process.send?.({ blockDone: { cpu, failed, wallNs: Number(process.hrtime.bigint() - started) } });
-      });
+      runBlock(app, path, headers, count, concurrency).then(
+        ({ failed }) => process.send?.({ blockDone: { cpu, failed } }),
+        // Every request counted as failed: the harness stops with the set-up's name.
+        (error: unknown) => {
+          console.error(error);
+          process.send?.({ blockDone: { cpu, failed: count } });
+        },
+      );
     }
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

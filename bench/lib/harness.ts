@@ -46,18 +46,60 @@ export function startServer(suiteFile: string, setup: Setup, redisUrl: string, i
   });
 }
 
-/** CPU time (µs) the child has used so far. */
-export function childCpu(server: Server): Promise<number> {
-  return new Promise((resolve) => {
-    const onMessage = (message: unknown) => {
-      if (message && typeof message === 'object' && 'cpu' in message) {
-        server.child.off('message', onMessage);
-        resolve(Number((message as { cpu: number }).cpu));
+/**
+ * Sends `message` to the child and settles with the first reply that has the property `key`. Rejects when the
+ * child exits first or stays silent for `timeoutMs`: a crashed or stuck server fails the run instead of hanging it.
+ */
+export function ask<T>(server: Server, message: unknown, key: string, timeoutMs = 60_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const { child } = server;
+    const done = (): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const onMessage = (reply: unknown): void => {
+      if (reply && typeof reply === 'object' && key in reply) {
+        done();
+        resolve((reply as Record<string, T>)[key] as T);
       }
     };
-    server.child.on('message', onMessage);
-    server.child.send('cpu');
+    const onExit = (code: number | null, signal: string | null): void => {
+      done();
+      reject(new Error(`${server.id} exited (${signal ?? code}) while the harness waited for its ${key}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`${server.id} did not answer with its ${key} within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.send(message as never);
   });
+}
+
+/** CPU time (µs) the child has used so far. */
+export async function childCpu(server: Server): Promise<number> {
+  return Number(await ask<number>(server, 'cpu', 'cpu', 10_000));
+}
+
+/** Stops the servers and settles once they have exited (SIGTERM, then SIGKILL after 5 s): their ports are free and
+ * their CPU idle before anything else starts. */
+export async function stopServers(servers: Server[]): Promise<void> {
+  await Promise.all(
+    servers.map((s) => {
+      if (s.child.exitCode !== null || s.child.signalCode !== null) return undefined;
+      const exited = new Promise<void>((resolve) => {
+        const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000);
+        s.child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      s.child.kill('SIGTERM');
+      return exited;
+    }),
+  );
 }
 
 export interface LoadResult {

@@ -10,25 +10,26 @@
 // (lib/in-process.ts): Express, the middleware and Node's response code run; the kernel, the HTTP parser and the
 // load generator do not. The processes take turns in blocks of BLOCK requests (a few milliseconds), all pinned to one
 // CPU, and each block is charged the process's CPU time until that process's next block starts (timers such as usage
-// flushes, and deferred garbage collection, included), plus the Redis server's CPU during the block: on this
-// machine Redis shares the cores with the app, as in the harness's "by CPU per request" column. A set-up's cost
+// flushes, and deferred garbage collection, included), plus the Redis server's CPU during the block (work a timer
+// sends to Redis between blocks lands in another process's block: usage flushes, a few a second, are the case). A set-up's cost
 // over bare Express's in the same round, averaged (geometric mean) over the rounds, is its in-process ratio r.
 //
 // From r to requests/s. Over HTTP a request costs bare Express k times its in-process CPU (parsing, sockets, system
-// calls), k measured in every generation from the bare server under autocannon beside in-process blocks of its own.
-// A middleware's added work is the same in both, and at saturation a one-threaded server's requests/s is the inverse
-// of its CPU per request, so the implied ratio to bare Express is 1 / (1 + (r - 1) / k). Left out: what a set-up adds
+// calls): k = its CPU per request under autocannon over its in-process cost, measured in every generation. A
+// middleware's added work is the same in both, and at saturation a one-threaded server's requests/s is the inverse
+// of its CPU per request, so the implied ratio to bare Express is 1 / (1 + (r - 1) / k), per generation. Left out: what a set-up adds
 // to the network's and the load generator's work (a few more header bytes), and time spent waiting on Redis rather
 // than computing (hidden at saturation, where other requests are ready to run).
 //
 // Each generation starts fresh processes (two processes of the same code can differ by a few percent for as long as
-// they live) and runs `--generation` rounds; the intervals are over the generations' geometric means. An A/A control
+// they live) and runs `--generation` rounds; the intervals are over the generations' implied ratios (so k's spread
+// is inside them). An A/A control
 // (a second copy of bare Express, measured like any set-up) shows the method's bias and resolution in every run.
 
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import Redis from 'ioredis';
-import { childCpu, clusteredRatioInterval, load, median, type Server, startServer } from './harness';
+import { ask, childCpu, load, median, ratioInterval, type Server, startServer, stopServers } from './harness';
 import type { Flags, Setup, Suite, SummaryRow, ThroughputTarget } from './types';
 
 /** Requests per block: about 15-20 ms of work here, short enough that the CPU's speed is about the same for both. */
@@ -50,11 +51,14 @@ function pin(server: Server): void {
   execFileSync('taskset', ['-a', '-p', '-c', CPU, String(server.child.pid)], { stdio: 'ignore' });
 }
 
-/** Seconds of CPU the Redis server has used (user + system). */
-async function redisCpu(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
+/** The Redis server's CPU time so far (µs, user + system) and key reads (keyspace hits + misses). */
+async function redisStats(redis: Redis): Promise<{ cpu: number; reads: number }> {
+  const info = String(await redis.call('INFO', 'cpu', 'stats'));
   const field = (name: string): number => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
-  return field('used_cpu_user') + field('used_cpu_sys');
+  return {
+    cpu: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6,
+    reads: field('keyspace_hits') + field('keyspace_misses'),
+  };
 }
 
 interface Runner {
@@ -66,26 +70,20 @@ interface Runner {
   /** CPU µs per request of this generation's blocks, by round: the app's and Redis's, and the app's alone. */
   perRequest: number[];
   appPerRequest: number[];
+  /** Requests sent and Redis key reads during this process's blocks, this generation. */
+  requests: number;
+  keyReads: number;
 }
 
 /**
  * Requests in flight in a block: as many as the HTTP runs' connections (50), so that a middleware that sends one
  * Redis command for the requests of one event-loop turn sees turns as full as under autocannon. With 16, the Redis
- * rate limiters measured about 2 points under what 50 gives (its batches of decisions were smaller).
+ * rate limiter measured about a point under what 50 gives (its batches of decisions were smaller).
  */
 let concurrency = 50;
 
 function block(r: Runner, count: number): Promise<{ cpu: number; failed: number }> {
-  return new Promise((resolve) => {
-    const onMessage = (message: unknown): void => {
-      if (message && typeof message === 'object' && 'blockDone' in message) {
-        r.server.child.off('message', onMessage);
-        resolve((message as { blockDone: { cpu: number; failed: number } }).blockDone);
-      }
-    };
-    r.server.child.on('message', onMessage);
-    r.server.child.send({ block: { count, path: r.path, headers: r.headers, concurrency } });
-  });
+  return ask(r.server, { block: { count, path: r.path, headers: r.headers, concurrency } }, 'blockDone', 120_000);
 }
 
 /** Charges the process's previous block with its CPU until `cpu` (the process's CPU µs now) and Redis's during it. */
@@ -99,12 +97,14 @@ function close(r: Runner, cpu: number): void {
 
 /** Runs a block, and closes the process's previous one. */
 async function measured(r: Runner, count: number, redis: Redis): Promise<void> {
-  const r0 = await redisCpu(redis);
+  const before = await redisStats(redis);
   const done = await block(r, count);
-  const r1 = await redisCpu(redis);
+  const after = await redisStats(redis);
   if (done.failed > 0) throw new Error(`${r.server.id}: ${done.failed} of ${count} in-process requests were not 2xx`);
   close(r, done.cpu);
-  r.last = { cpu: done.cpu, count, redis: (r1 - r0) * 1e6 };
+  r.last = { cpu: done.cpu, count, redis: after.cpu - before.cpu };
+  r.requests += count;
+  r.keyReads += after.reads - before.reads;
 }
 
 interface Compared {
@@ -139,6 +139,7 @@ export interface InProcessResult {
 const implied = (r: number, k: number): number => 1 / (1 + (r - 1) / k);
 
 const fmt = (x: number): string => x.toFixed(3);
+const fmt1 = (x: number): string => x.toFixed(1);
 
 export async function runInProcess(
   suiteFile: string,
@@ -158,33 +159,41 @@ export async function runInProcess(
       .map((s) => ({ setup: s, id: s.name, label: s.label })),
   ];
   concurrency = flags.connections;
-  const perGeneration = flags.generation || flags.rounds;
-  const generations = Math.max(1, Math.round(flags.rounds / perGeneration));
+  const perGeneration = Math.min(flags.generation || flags.rounds, flags.rounds);
+  const generations = Math.ceil(flags.rounds / perGeneration);
   const redis = new Redis(redisUrl);
   const ratios = new Map<string, number[][]>(compared.map((c) => [c.id, []]));
   const appRatios = new Map<string, number[][]>(compared.map((c) => [c.id, []]));
   const perRequest = new Map<string, number[]>(compared.map((c) => [c.id, []]));
-  const kFactors: number[] = [];
   const bareInProcess: number[] = [];
   const bareHttp: number[] = [];
+  const problems: string[] = [];
   try {
     for (let g = 0; g < generations; g++) {
       const runners: Runner[] = [];
       try {
         for (const { setup, id } of [{ setup: bare, id: 'bare' }, ...compared]) {
           const server = await startServer(suiteFile, setup, redisUrl, id);
-          const path = setup.path ?? suite.path ?? '/ping';
-          runners.push({ server, path, headers: {}, perRequest: [], appPerRequest: [] });
+          const runner: Runner = {
+            server,
+            path: setup.path ?? suite.path ?? '/ping',
+            headers: {},
+            perRequest: [],
+            appPerRequest: [],
+            requests: 0,
+            keyReads: 0,
+          };
+          runners.push(runner);
           pin(server);
           const port = server.port;
-          const base = `http://127.0.0.1:${port}`;
-          const runner = runners.at(-1) as Runner;
           if (setup.prepare) {
+            const base = `http://127.0.0.1:${port}`;
             runner.headers = await setup.prepare({ base, redisUrl, redis, setup, port, responses: 0, slack: 0 });
           }
         }
         for (const r of runners) for (let i = 0; i < WARMUP_BLOCKS; i++) await block(r, BLOCK);
-        for (let round = 0; round < perGeneration; round++) {
+        const rounds = Math.min(perGeneration, flags.rounds - g * perGeneration);
+        for (let round = 0; round < rounds; round++) {
           // The order rotates, so no set-up always follows the same one.
           for (let i = 0; i < runners.length; i++) {
             const r = runners[(i + round) % runners.length] as Runner;
@@ -198,33 +207,31 @@ export async function runInProcess(
           ratios.get(r.server.id)?.push(r.perRequest.map((c, i) => c / (bareRunner.perRequest[i] as number)));
           appRatios.get(r.server.id)?.push(r.appPerRequest.map((c, i) => c / (bareRunner.appPerRequest[i] as number)));
           perRequest.get(r.server.id)?.push(median(r.perRequest));
+          // A Redis set-up must have read Redis for its requests (as the HTTP runs check): one that silently
+          // skipped its store would look cheap.
+          if (r.server.setup.usesRedis && r.keyReads < 0.95 * r.requests) {
+            problems.push(
+              `${r.server.id}, generation ${g + 1}: ${r.keyReads} Redis key reads for ${r.requests} requests`,
+            );
+          }
         }
-        // k: bare Express's CPU per request over HTTP (autocannon, the suite's connections) beside its own
-        // in-process blocks, three times each in turn.
+        // k: bare Express's CPU per request over HTTP (autocannon, the suite's connections), three runs, over its
+        // in-process cost per request as charged in the rounds above (the cost the added work is measured against).
         const http: number[] = [];
-        const inProcess: number[] = [];
         for (let i = 0; i < 3; i++) {
           const c0 = await childCpu(bareRunner.server);
           const result = await load(bareRunner.server.port, bareRunner.path, flags.duration, flags.connections);
           const c1 = await childCpu(bareRunner.server);
           if (result.non2xx || result.errors) throw new Error('bare Express answered errors over HTTP');
           http.push((c1 - c0) / result.requests.total);
-          const n = Math.max(BLOCK, Math.round(result.requests.total / 4));
-          const b0 = await childCpu(bareRunner.server);
-          const done = await block(bareRunner, n);
-          const b1 = await childCpu(bareRunner.server);
-          if (done.failed > 0) throw new Error('bare Express answered errors in process');
-          inProcess.push((b1 - b0) / n);
         }
-        const k = median(http) / median(inProcess);
-        kFactors.push(k);
         bareHttp.push(median(http));
         bareInProcess.push(median(bareRunner.perRequest));
         console.log(
-          `  generation ${g + 1}/${generations}: bare ${median(bareRunner.perRequest).toFixed(1)} µs/request in process, ${median(http).toFixed(1)} over HTTP (k ${k.toFixed(2)}); ${rest.map((r) => `${r.server.id} ${median(r.perRequest).toFixed(1)}`).join(', ')}`,
+          `  generation ${g + 1}/${generations}: bare ${median(bareRunner.perRequest).toFixed(1)} µs/request in process, ${median(http).toFixed(1)} over HTTP (k ${(median(http) / median(bareRunner.perRequest)).toFixed(2)}); ${rest.map((r) => `${r.server.id} ${median(r.perRequest).toFixed(1)}`).join(', ')}`,
         );
       } finally {
-        for (const r of runners) r.server.child.kill('SIGTERM');
+        await stopServers(runners.map((r) => r.server));
       }
     }
   } finally {
@@ -234,128 +241,126 @@ export async function runInProcess(
   const stored: StoredInProcess = {
     flags,
     block: BLOCK,
-    kFactors,
     bareInProcessUs: bareInProcess,
     bareHttpUs: bareHttp,
-    setups: compared.map(({ id, label }) => ({
+    setups: compared.map(({ id, label, setup }) => ({
       id,
       label,
+      usesRedis: setup.usesRedis,
       ratios: ratios.get(id) ?? [],
       appRatios: appRatios.get(id) ?? [],
       perRequestUs: perRequest.get(id) ?? [],
     })),
+    problems,
   };
   const { markdown, summary } = inProcessReport(stored, targets, command);
-  return { markdown, json: { ...stored, summary }, ok: true };
+  return { markdown, json: { ...stored, summary }, ok: problems.length === 0 };
 }
 
 /** What a run stores in its results JSON: enough to compute its section and summary rows again. */
 export interface StoredInProcess {
   flags: Flags;
   block: number;
-  /** Per generation: k, and bare Express's CPU µs per request in process and over HTTP. */
-  kFactors: number[];
+  /** Per generation: bare Express's CPU µs per request in process (as charged in the rounds) and over HTTP. */
   bareInProcessUs: number[];
   bareHttpUs: number[];
   setups: Array<{
     id: string;
     label: string;
+    /** Whether every request of the set-up calls Redis (absent in runs stored before 2026-11-27 19:50 UTC). */
+    usesRedis?: boolean;
     /** Per generation, per round: the set-up's cost over bare Express's, app + Redis CPU and app CPU alone. */
     ratios: number[][];
     appRatios: number[][];
     perRequestUs: number[];
   }>;
+  problems?: string[];
 }
 
+/** Geometric mean. */
+const geo = (xs: number[]): number => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+
 /**
- * A run's section and summary rows. A row's figure is the implied ratio from the app's and Redis's CPU; for a set-up
- * that calls Redis, the reading from the app's CPU alone is shown too, and a target holds only when both readings
- * clear it (fails when both are under it). On this 2-core machine Redis shares the cores with the app and the load
- * generator: counting its CPU as the app's overstates what it takes from the app's requests/s (over HTTP, the
- * Redis set-ups' requests/s ratios sat above their app + Redis CPU ratios), and leaving it out understates it.
+ * A run's section and summary rows. Each generation's in-process ratio r becomes an implied ratio with that
+ * generation's k (bare Express over HTTP / in process); the interval is over the generations. For a set-up that
+ * calls Redis, two readings: with Redis's CPU counted as the app's, and the app's CPU alone. On this 2-core machine
+ * Redis shares the cores with the app and the load generator: counting its CPU as the app's overstates what it
+ * takes from the app's requests/s (over HTTP, the Redis set-ups' requests/s ratios sat above their app + Redis CPU
+ * ratios), and leaving it out understates it. A reading under the target fails it (for a Redis set-up, when both
+ * are under). A reading above it is an upper bound only (see the closing line of the section), so it decides
+ * nothing by itself.
  */
 export function inProcessReport(
   stored: StoredInProcess,
   targets: ThroughputTarget[],
   command: string,
 ): { markdown: string; summary: SummaryRow[] } {
-  const { kFactors, flags } = stored;
-  const generations = kFactors.length;
-  const perGeneration = flags.generation || flags.rounds;
-  const k = median(kFactors);
-  const kLow = Math.min(...kFactors);
-  const kHigh = Math.max(...kFactors);
-  const c = median(stored.bareInProcessUs);
-  const impliedInterval = (r: Interval): Interval => ({
-    mean: implied(r.mean, k),
-    low: implied(r.high, k),
-    high: implied(r.low, k),
-  });
-  const rows = new Map<string, Row>();
+  const { flags } = stored;
+  const kOf = stored.bareHttpUs.map((http, g) => http / (stored.bareInProcessUs[g] as number));
+  const generations = kOf.length;
+  const perGeneration = Math.min(flags.generation || flags.rounds, flags.rounds);
+  const impliedOver = (groups: number[][]): Interval =>
+    ratioInterval(groups.map((g, i) => implied(geo(g), kOf[i] as number)));
+  const rows = new Map<string, Row & { usesRedis: boolean }>();
   for (const x of stored.setups) {
-    const r = clusteredRatioInterval(x.ratios);
-    const app = clusteredRatioInterval(x.appRatios);
-    rows.set(x.id, { r, ratio: impliedInterval(r), appRatio: impliedInterval(app), addedUs: (r.mean - 1) * c });
+    const r = ratioInterval(x.ratios.map(geo));
+    const ratio = impliedOver(x.ratios);
+    const appRatio = impliedOver(x.appRatios);
+    const added = x.ratios.map((g, i) => (geo(g) - 1) * (stored.bareInProcessUs[i] as number));
+    rows.set(x.id, {
+      r,
+      ratio,
+      appRatio,
+      addedUs: added.reduce((a, b) => a + b, 0) / added.length,
+      // Runs stored before the flag: Redis made a difference of more than half a point.
+      usesRedis: x.usesRedis ?? Math.abs(appRatio.mean - ratio.mean) > 0.005,
+    });
   }
   const control = rows.get('control')?.ratio as Interval;
   const decides = generations >= 3 && control.low >= 1 - CONTROL_TOLERANCE && control.high <= 1 + CONTROL_TOLERANCE;
   const span = (x: Interval): string => `${fmt(x.mean)} (${fmt(x.low)}–${fmt(x.high)})`;
-  // Redis's CPU made a difference to this set-up's reading (more than 0.5 point).
-  const usesRedis = (row: Row): boolean => Math.abs(row.appRatio.mean - row.ratio.mean) > 0.005;
   const summary: SummaryRow[] = [];
   for (const t of targets) {
     const row = rows.get(t.setup);
     if (!row || (t.minRatio === undefined && t.reported === undefined)) continue;
-    const readings = usesRedis(row) ? [row.ratio, row.appRatio] : [row.ratio];
+    const readings = row.usesRedis ? [row.ratio, row.appRatio] : [row.ratio];
     const min = t.minRatio;
-    const verdict =
-      min === undefined || !decides
-        ? undefined
-        : readings.every((x) => x.low >= min)
-          ? true
-          : readings.every((x) => x.high < min)
-            ? false
-            : undefined;
-    const appOnly = usesRedis(row) ? `; from the app's CPU alone ${span(row.appRatio)}` : '';
-    // In process, a request's code and data stay in the CPU's caches; over HTTP the kernel and the parser evict
-    // them between requests, so a middleware can cost more there (see "How the harness works"). A reading under
-    // the target is a failure; one above it is a bound, not a decision by itself.
+    const under = min !== undefined && decides && readings.every((x) => x.high < min);
+    const above = min !== undefined && decides && readings.every((x) => x.low >= min);
     const reading =
-      min === undefined
+      min === undefined || under
         ? ''
-        : verdict === true
+        : above
           ? ': above the target in process, an upper bound (no cache pressure), not a decision alone'
-          : verdict === false
-            ? ''
-            : decides
-              ? ': undecided'
-              : ': control too wide, undecided';
+          : decides
+            ? ': undecided'
+            : ': control too wide, undecided';
+    const appOnly = row.usesRedis ? `; from the app's CPU alone ${span(row.appRatio)}` : '';
     summary.push({
       feature: `${t.feature}, in process (implied req/s)`,
       target: min !== undefined ? `≥ ${min.toFixed(2)} × bare` : (t.reported ?? '–'),
       figure: `${fmt(row.ratio.mean)} × (95 % ${fmt(row.ratio.low)}–${fmt(row.ratio.high)}, ${generations} generations; +${row.addedUs.toFixed(2)} µs of CPU per request${appOnly}; A/A control ${fmt(control.mean)} × (${fmt(control.low)}–${fmt(control.high)})${reading})`,
-      ...(verdict === false ? { holds: false } : {}),
+      ...(under ? { holds: false } : {}),
     });
   }
   const lines = [
-    `Command: \`${command}\` (${generations} generations of fresh server processes, each ${perGeneration} rounds of ${stored.block} requests per set-up, ${flags.connections} in flight, taking turns in rotating order, all server processes on one CPU; k from ${flags.duration} s autocannon runs with ${flags.connections} connections).`,
+    `Command: \`${command}\` (${generations} generations of fresh server processes, each up to ${perGeneration} rounds of ${stored.block} requests per set-up, ${flags.connections} in flight, taking turns in rotating order, all server processes on one CPU; k from ${flags.duration} s autocannon runs with ${flags.connections} connections).`,
     '',
-    `Bare Express: ${c.toFixed(1)} µs of CPU per request in process, ${median(stored.bareHttpUs).toFixed(1)} over HTTP at saturation: k = ${k.toFixed(2)} (generations ${kLow.toFixed(2)}–${kHigh.toFixed(2)}). The implied ratio is 1 / (1 + (r − 1) / k); its interval is r's, over the generations, at the median k; "at k low / high" shows how far the lowest and highest k of a generation move it. See "How the harness works", \`--in-process\`.`,
+    `Bare Express: ${fmt1(median(stored.bareInProcessUs))} µs of CPU per request in process, ${fmt1(median(stored.bareHttpUs))} over HTTP at saturation: k = ${median(kOf).toFixed(2)} (generations ${Math.min(...kOf).toFixed(2)}–${Math.max(...kOf).toFixed(2)}). Each generation's implied ratio is 1 / (1 + (r − 1) / k) with its own k; the intervals are over the generations. See "How the harness works", \`--in-process\`.`,
     '',
-    "| set-up | in-process CPU ratio r, app + Redis (95 %) | CPU µs added per request | implied requests/s ratio (95 %) | at k low / high | implied from the app's CPU alone |",
-    '|---|---|---|---|---|---|',
+    "| set-up | in-process CPU ratio r, app + Redis (95 %) | CPU µs added per request | implied requests/s ratio (95 %) | implied from the app's CPU alone |",
+    '|---|---|---|---|---|',
   ];
   for (const x of stored.setups) {
     const { r, ratio, appRatio, addedUs } = rows.get(x.id) as Row;
-    lines.push(
-      `| ${x.label} | ${span(r)} | ${addedUs.toFixed(2)} | ${span(ratio)} | ${fmt(implied(r.mean, kLow))} / ${fmt(implied(r.mean, kHigh))} | ${span(appRatio)} |`,
-    );
+    lines.push(`| ${x.label} | ${span(r)} | ${addedUs.toFixed(2)} | ${span(ratio)} | ${span(appRatio)} |`);
   }
   lines.push(
     '',
     decides
-      ? `The A/A control lies within 1 ± ${CONTROL_TOLERANCE}: a set-up whose interval is under its target fails it (for a set-up that calls Redis, both readings must be under it). One whose interval is above its target is above it in process only: without the network, a request's code and data stay in the CPU's caches, so in-process figures bound a middleware's cost from below, and an HTTP run has the last word.`
+      ? `The A/A control lies within 1 ± ${CONTROL_TOLERANCE}. A set-up whose interval lies under its target fails it (a Redis set-up, when both readings do). Above its target, a figure is an upper bound only: without the network a request's code and data stay in the CPU's caches, so for a set-up that does not call Redis this mode finds the least a middleware costs, and an HTTP run has the last word.`
       : `The A/A control does not lie within 1 ± ${CONTROL_TOLERANCE} (or fewer than 3 generations ran): this run decides no target.`,
   );
+  if (stored.problems?.length) lines.push('', `Sanity check FAILED: ${stored.problems.join('; ')}.`);
   return { markdown: lines.join('\n'), summary };
 }

@@ -1,8 +1,8 @@
 // Requests through an app without a network: each request gets a real http.IncomingMessage and ServerResponse on a
 // socket stand-in that accepts and drops every write, so Express, the middleware and Node's response code run as
 // they do for a real request, while the kernel, the HTTP parser and the load generator (and their noise) are left
-// out. bench/in-process.ts uses it to measure what a middleware adds to a request, in CPU time, to within a
-// fraction of a microsecond.
+// out. The harness's --in-process mode (lib/in-process-run.ts) uses it to measure what a middleware adds to a
+// request, in CPU time.
 
 import { channel } from 'node:diagnostics_channel';
 import { IncomingMessage, ServerResponse } from 'node:http';
@@ -40,7 +40,10 @@ class NullSocket extends Duplex {
   }
 }
 
-/** One GET through `handler`; settles with the response's status once it has finished. */
+/**
+ * One GET through `handler`; settles with the response's status once it has finished, or with 0 when the response
+ * was closed without finishing (counted as a failure, never waited for).
+ */
 function request(handler: Handler, path: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve) => {
     const socket = new NullSocket();
@@ -62,7 +65,14 @@ function request(handler: Handler, path: string, headers: Record<string, string>
       res.detachSocket(socket as never);
       resolve(res.statusCode);
     });
-    handler(req, res);
+    res.once('close', () => {
+      if (!res.writableFinished) resolve(0);
+    });
+    try {
+      handler(req, res);
+    } catch {
+      resolve(0);
+    }
   });
 }
 
@@ -82,6 +92,7 @@ export function runBlock(
   count: number,
   concurrency = 16,
 ): Promise<BlockResult> {
+  if (!(count > 0) || !(concurrency > 0)) return Promise.resolve({ failed: 0 });
   return new Promise((resolve) => {
     let started = 0;
     let finished = 0;

@@ -1,9 +1,11 @@
-// The benchmark's in-process driver (bench/lib/in-process.ts): requests really go through the app (middleware,
-// route, response), headers reach it, non-2xx answers are counted, and no more than `concurrency` are in flight.
+// The benchmark's in-process mode: its driver (bench/lib/in-process.ts) really sends requests through the app
+// (middleware, route, response), headers reach it, non-2xx answers are counted, and no more than `concurrency` are
+// in flight; its report (bench/lib/in-process-run.ts) implies the ratio as documented and reads targets by its rules.
 
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import express from 'express';
 import { runBlock } from '../../bench/lib/in-process';
+import { inProcessReport } from '../../bench/lib/in-process-run';
 
 describe('in-process benchmark driver', () => {
   test('every request runs the middleware and the route, and gets its response', async () => {
@@ -82,5 +84,74 @@ describe('in-process benchmark driver', () => {
     }
     expect(seen).toHaveLength(10);
     expect(seen.every((s) => s.status === 200 && s.hasServer && s.sameSocket)).toBe(true);
+  });
+});
+
+describe('in-process report', () => {
+  // Six generations whose bare Express costs 80 µs per request in process and 200 over HTTP (k = 2.5).
+  const base = {
+    flags: { rounds: 60, duration: 1.5, connections: 50, warmup: 1, generation: 10, inProcess: true },
+    block: 200,
+    bareInProcessUs: [80, 80, 80, 80, 80, 80],
+    bareHttpUs: [200, 200, 200, 200, 200, 200],
+  };
+  const gens = (r: number, spread: number) =>
+    Array.from({ length: 6 }, (_, g) => Array.from({ length: 10 }, (_, i) => r * (1 + spread * (((g + i) % 3) - 1))));
+  const setup = (id: string, r: number, app = r, usesRedis = false) => ({
+    id,
+    label: id,
+    usesRedis,
+    ratios: gens(r, 0.002),
+    appRatios: gens(app, 0.002),
+    perRequestUs: [],
+  });
+  const target = (setupName: string, minRatio: number) => ({ feature: setupName, setup: setupName, minRatio });
+
+  test('implies 1 / (1 + (r - 1) / k) and the CPU added, per generation', () => {
+    const { inProcessReport } =
+      require('../../bench/lib/in-process-run') as typeof import('../../bench/lib/in-process-run');
+    const { summary, markdown } = inProcessReport(
+      { ...base, setups: [setup('control', 1), setup('mw', 1.1)] },
+      [target('mw', 0.9)],
+      'cmd',
+    );
+    // r = 1.1, k = 2.5: 1 / (1 + 0.04) = 0.9615; 0.1 x 80 µs = 8 µs added.
+    expect(summary[0]?.figure).toMatch(/^0\.962 × .*\+8\.00 µs/);
+    expect(summary[0]?.figure).toContain('an upper bound');
+    expect(summary[0]?.holds).toBeUndefined();
+    expect(markdown).toContain('| mw | 1.100');
+  });
+
+  test('a figure under its target fails it; a Redis set-up only when both readings are under', () => {
+    const { inProcessReport } =
+      require('../../bench/lib/in-process-run') as typeof import('../../bench/lib/in-process-run');
+    const stored = {
+      ...base,
+      setups: [
+        setup('control', 1),
+        setup('slow', 1.2),
+        setup('redis', 1.3, 1.1, true),
+        setup('redis-slow', 1.4, 1.3, true),
+      ],
+    };
+    const rows = inProcessReport(
+      stored,
+      [target('slow', 0.95), target('redis', 0.95), target('redis-slow', 0.95)],
+      'cmd',
+    ).summary;
+    expect(rows.map((r) => r.holds)).toEqual([false, undefined, false]);
+    expect(rows[1]?.figure).toContain("from the app's CPU alone");
+  });
+
+  test('decides nothing when the A/A control is off by more than 2 %', () => {
+    const { inProcessReport } =
+      require('../../bench/lib/in-process-run') as typeof import('../../bench/lib/in-process-run');
+    const rows = inProcessReport(
+      { ...base, setups: [setup('control', 1.1), setup('slow', 1.2)] },
+      [target('slow', 0.95)],
+      'cmd',
+    ).summary;
+    expect(rows[0]?.holds).toBeUndefined();
+    expect(rows[0]?.figure).toContain('control too wide');
   });
 });

@@ -123,7 +123,7 @@ interface Interval {
 interface Row {
   /** In-process ratio, app + Redis CPU. */
   r: Interval;
-  /** Implied requests/s ratio from the app's and Redis's CPU (the one a target is read against), and the app's alone. */
+  /** Implied requests/s ratio from the app's and Redis's CPU, and from the app's alone (a Redis set-up needs both). */
   ratio: Interval;
   appRatio: Interval;
   addedUs: number;

@@ -108,8 +108,6 @@ describe('in-process report', () => {
   const target = (setupName: string, minRatio: number) => ({ feature: setupName, setup: setupName, minRatio });
 
   test('implies 1 / (1 + (r - 1) / k) and the CPU added, per generation', () => {
-    const { inProcessReport } =
-      require('../../bench/lib/in-process-run') as typeof import('../../bench/lib/in-process-run');
     const { summary, markdown } = inProcessReport(
       { ...base, setups: [setup('control', 1), setup('mw', 1.1)] },
       [target('mw', 0.9)],
@@ -123,8 +121,6 @@ describe('in-process report', () => {
   });
 
   test('a figure under its target fails it; a Redis set-up only when both readings are under', () => {
-    const { inProcessReport } =
-      require('../../bench/lib/in-process-run') as typeof import('../../bench/lib/in-process-run');
     const stored = {
       ...base,
       setups: [
@@ -144,8 +140,6 @@ describe('in-process report', () => {
   });
 
   test('decides nothing when the A/A control is off by more than 2 %', () => {
-    const { inProcessReport } =
-      require('../../bench/lib/in-process-run') as typeof import('../../bench/lib/in-process-run');
     const rows = inProcessReport(
       { ...base, setups: [setup('control', 1.1), setup('slow', 1.2)] },
       [target('slow', 0.95)],

@@ -169,6 +169,7 @@ export function ratioInterval(xs: number[]): { mean: number; low: number; high: 
  * generations): the geometric mean of the groups' geometric means, with the interval over those group means.
  */
 export function clusteredRatioInterval(groups: number[][]): { mean: number; low: number; high: number; half: number } {
-  const geometricMean = (g: number[]) => Math.exp(g.reduce((a, b) => a + Math.log(b), 0) / g.length);
   return ratioInterval(groups.filter((g) => g.length > 0).map(geometricMean));
 }
+
+export const geometricMean = (xs: number[]): number => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);

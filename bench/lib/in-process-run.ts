@@ -29,7 +29,18 @@
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import Redis from 'ioredis';
-import { ask, childCpu, load, median, ratioInterval, type Server, startServer, stopServers } from './harness';
+import {
+  ask,
+  childCpu,
+  clusteredRatioInterval,
+  geometricMean,
+  load,
+  median,
+  ratioInterval,
+  type Server,
+  startServer,
+  stopServers,
+} from './harness';
 import type { Flags, Setup, Suite, SummaryRow, ThroughputTarget } from './types';
 
 /** Requests per block: about 15-20 ms of work here, short enough that the CPU's speed is about the same for both. */
@@ -277,9 +288,6 @@ export interface StoredInProcess {
   problems?: string[];
 }
 
-/** Geometric mean. */
-const geo = (xs: number[]): number => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
-
 /**
  * A run's section and summary rows. Each generation's in-process ratio r becomes an implied ratio with that
  * generation's k (bare Express over HTTP / in process); the interval is over the generations. For a set-up that
@@ -300,13 +308,13 @@ export function inProcessReport(
   const generations = kOf.length;
   const perGeneration = Math.min(flags.generation || flags.rounds, flags.rounds);
   const impliedOver = (groups: number[][]): Interval =>
-    ratioInterval(groups.map((g, i) => implied(geo(g), kOf[i] as number)));
+    ratioInterval(groups.map((g, i) => implied(geometricMean(g), kOf[i] as number)));
   const rows = new Map<string, Row & { usesRedis: boolean }>();
   for (const x of stored.setups) {
-    const r = ratioInterval(x.ratios.map(geo));
+    const r = clusteredRatioInterval(x.ratios);
     const ratio = impliedOver(x.ratios);
     const appRatio = impliedOver(x.appRatios);
-    const added = x.ratios.map((g, i) => (geo(g) - 1) * (stored.bareInProcessUs[i] as number));
+    const added = x.ratios.map((g, i) => (geometricMean(g) - 1) * (stored.bareInProcessUs[i] as number));
     rows.set(x.id, {
       r,
       ratio,

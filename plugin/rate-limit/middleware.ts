@@ -5,7 +5,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { FeatureContext } from '../core/context.js';
 import { ConfigError } from '../core/errors.js';
 import { assertKnownKeys, assertPlainObject } from '../core/options.js';
-import { SharedPrototypes } from '../core/prototypes.js';
+import { localsOf, SharedPrototypes } from '../core/prototypes.js';
 import { headerWriter, retryAfterSeconds } from './headers.js';
 import { buildKeyFn, ipKey } from './keys.js';
 import { createRateLimiter, type RateLimiter, type RateLimitResult } from './limiter.js';
@@ -29,13 +29,12 @@ declare global {
 // requests share: a new own property on each request cost about three times as much (core/prototypes.ts). An
 // assignment to req.rateLimit (express-rate-limit on the same app) becomes a plain property of that request.
 const RESULT = Symbol('rate limit result');
-type Locals = Record<symbol, RateLimitResult | undefined>;
 
 const prototypes = new SharedPrototypes({
   rateLimit: {
     configurable: true,
     get(this: Request) {
-      return (this.res?.locals as Locals | undefined)?.[RESULT];
+      return localsOf<RateLimitResult>(this.res)?.[RESULT];
     },
     set(this: Request, value: unknown) {
       Object.defineProperty(this, 'rateLimit', { value, writable: true, configurable: true, enumerable: true });
@@ -44,8 +43,8 @@ const prototypes = new SharedPrototypes({
 });
 
 function expose(req: Request, res: Response, result: RateLimitResult): void {
-  const locals = res.locals as Locals | undefined;
-  if (locals != null && req.res === res && !Object.hasOwn(req, 'rateLimit') && prototypes.ready(req, res)) {
+  const locals = localsOf<RateLimitResult>(res);
+  if (locals !== undefined && req.res === res && !Object.hasOwn(req, 'rateLimit') && prototypes.ready(req, res)) {
     locals[RESULT] = result;
   } else {
     req.rateLimit = result;

@@ -26,6 +26,11 @@ export type FinishHook = (req: Request, res: Response, state: FinishState) => vo
 export interface FinishState {
   /** performance.now() when the metrics middleware saw the request (NaN if it is not mounted). */
   started: number;
+  /**
+   * The request's route template once a hook with the default label has computed it (`routeLabel`): request metrics
+   * and usage both label by it, and the second reads it here instead of computing it again.
+   */
+  route: string | undefined;
   first: FinishHook;
   /** The second hook (kit.metrics() then kit.usage(): the common pair, kept without allocating a list). */
   second: FinishHook | undefined;
@@ -48,8 +53,7 @@ function stateOf(res: Response): FinishState | undefined {
   return states.get(res);
 }
 
-function run(res: WithReq, state: FinishState): void {
-  const req = res.req;
+function run(req: Request, res: Response, state: FinishState): void {
   state.first(req, res, state);
   if (state.second !== undefined) {
     state.second(req, res, state);
@@ -60,30 +64,32 @@ function run(res: WithReq, state: FinishState): void {
 // `this` is the response: EventEmitter calls listeners with the emitter as `this`, so no closure is needed.
 function onResponseFinish(this: WithReq): void {
   const state = stateOf(this);
-  if (state !== undefined) run(this, state);
+  if (state !== undefined) run(this.req, this, state);
 }
 
 function onChannelMessage(message: unknown): void {
-  const res = (message as { response?: WithReq }).response;
-  if (res === undefined) return;
+  // The message carries the request too: no read of res.req.
+  const { request, response } = message as { request?: Request; response?: Response };
+  if (response === undefined || request === undefined) return;
   // Responses the kit's middlewares did not see (other apps on the server, routes mounted before them) have none.
-  const state = stateOf(res);
-  if (state !== undefined) run(res, state);
+  const state = stateOf(response);
+  if (state !== undefined) run(request, response, state);
 }
 
 let subscribed = false;
 
 /** Registers `hook` for this response; returns the shared state (to record a start time in). */
 export function onFinish(res: Response, hook: FinishHook): FinishState {
-  const existing = stateOf(res);
+  // res.locals is read once here (stateOf would read it again to store the new state).
+  const locals = localsOf<FinishState>(res);
+  const existing = locals?.[STATE] ?? (statesUsed ? states.get(res) : undefined);
   if (existing !== undefined) {
     if (existing.second === undefined) existing.second = hook;
     else if (existing.rest) existing.rest.push(hook);
     else existing.rest = [hook];
     return existing;
   }
-  const state: FinishState = { started: Number.NaN, first: hook, second: undefined, rest: undefined };
-  const locals = localsOf<FinishState>(res);
+  const state: FinishState = { started: Number.NaN, route: undefined, first: hook, second: undefined, rest: undefined };
   if (locals !== undefined) locals[STATE] = state;
   else {
     statesUsed = true;

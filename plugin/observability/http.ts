@@ -20,6 +20,19 @@ export function routeTemplate(req: Request): string {
   return base ? `${base}${path}` : path || '/';
 }
 
+/**
+ * routeTemplate(req), computed once per response: request metrics and usage both label by it, and whichever hook
+ * runs second reads the first one's answer from the response's finish state.
+ */
+export function routeOf(req: Request, state: FinishState): string {
+  let route = state.route;
+  if (route === undefined) {
+    route = routeTemplate(req);
+    state.route = route;
+  }
+  return route;
+}
+
 export interface HttpMetricsOptions {
   /** Distinct route labels kept; later ones are counted under `other`. @default 100 */
   maxRoutes?: number;
@@ -52,7 +65,7 @@ export function httpMetricsHook(
   // route → method → status → series: the route templates and method names are the same string objects every time,
   // so the lookups hash nothing.
   const cache = new Map<string, Map<string, Map<number, Pair>>>();
-  const label = options.route ?? routeTemplate;
+  const custom = options.route;
   const logRoute: string[] = new Array<string>(LOG_SIZE).fill('');
   const logMethod: string[] = new Array<string>(LOG_SIZE).fill('');
   const logStatus: number[] = new Array<number>(LOG_SIZE).fill(0);
@@ -103,7 +116,7 @@ export function httpMetricsHook(
     const seconds = (performance.now() - state.started) / 1000;
     // Read before anything is written: a route function that throws leaves the log as it was. String() here, so
     // that a label of another type cannot make a later fold (of other responses too) throw.
-    const route = String(label(req, res));
+    const route = custom === undefined ? routeOf(req, state) : String(custom(req, res));
     const method = METHODS.has(req.method) ? req.method : 'OTHER';
     if (logged === LOG_SIZE) fold();
     if (logged === 0) registry.beforeRead(fold);

@@ -3,8 +3,8 @@
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { FeatureContext } from '../core/context.js';
-import { type FinishHook, onFinish } from '../observability/finish.js';
-import { routeTemplate } from '../observability/http.js';
+import { type FinishHook, type FinishState, onFinish } from '../observability/finish.js';
+import { routeOf } from '../observability/http.js';
 import type { MetricsRegistry } from '../observability/metrics.js';
 import { parseUsageMiddlewareOptions, type UsageConfig, type UsageMiddlewareOptions } from './options.js';
 import { type UsageEvent, type UsageQuery, type UsageReport, type UsageStats, UsageTracker } from './usage.js';
@@ -52,14 +52,15 @@ export function createUsageApi(
   const hook = (options?: UsageMiddlewareOptions): FinishHook => {
     const o = parseUsageMiddlewareOptions(options);
     const t = get();
-    const route = o.route ?? routeTemplate;
-    return (req: Request, res: Response): void => {
-      if (o.skip?.(req, res)) return;
+    const { route, skip, workspace, user, feature } = o;
+    return (req: Request, res: Response, state: FinishState): void => {
+      if (skip?.(req, res)) return;
       t.hit(
-        o.workspace(req, res) || 'default',
-        o.user(req, res) ?? '',
-        route(req, res) ?? '',
-        o.feature(req, res) ?? '',
+        workspace(req, res) || 'default',
+        user(req, res) ?? '',
+        // The default label is shared with request metrics (computed once per response).
+        route === undefined ? routeOf(req, state) : (route(req, res) ?? ''),
+        feature(req, res) ?? '',
       );
     };
   };

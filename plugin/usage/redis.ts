@@ -25,38 +25,58 @@ export class RedisUsageBackend implements UsageBackend {
   ) {}
 
   async apply(batch: UsageBatch): Promise<void> {
-    if (batch.groups.length > 0) await this.applyCounters(batch);
-    // Unique users go in a second pipeline, after the counts: a store without HyperLogLog (ioredis-mock has none)
-    // or a failure there must not cost the counts, and an estimate is not worth a retry. PFADD is idempotent, so
-    // the uniques of a retried batch may be sent again harmlessly.
-    if (batch.uniques.length === 0 || !this.hll) return;
-    const pf: RedisCommand[] = [];
-    for (const u of batch.uniques) {
-      pf.push(['PFADD', u.key, ...u.members]);
-      pf.push(['PEXPIREAT', u.key, u.expireAt]);
+    const calls = batch.groups.flatMap((g) => scriptCalls(g, batch.seq));
+    const counters = calls.map(
+      ({ keys, args }) => ['EVALSHA', applyBatch.sha, keys.length, ...keys, ...args] as RedisCommand,
+    );
+    const uniques: RedisCommand[] = [];
+    if (this.hll) {
+      for (const u of batch.uniques) {
+        uniques.push(['PFADD', u.key, ...u.members]);
+        uniques.push(['PEXPIREAT', u.key, u.expireAt]);
+      }
     }
+    if (counters.length > 0 && uniques.length > 0) {
+      // Both in one pipeline: one round trip per flush, not two (a flush runs every 250 ms by default, and each
+      // pipeline costs the app a fixed share of CPU whatever its size).
+      let replies: unknown[] | undefined;
+      try {
+        replies = await this.store.pipeline([...counters, ...uniques]);
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
+        // A client that fails a mixed pipeline as a whole (ioredis-mock does, over a missing script): the two
+        // parts are sent on their own below.
+      }
+      if (replies !== undefined) {
+        try {
+          check(replies.slice(calls.length), 'usage flush (unique users)');
+        } catch (error) {
+          this.onUniqueError(error);
+        }
+        await this.settleCounters(calls, replies.slice(0, calls.length));
+        return;
+      }
+    }
+    if (counters.length > 0) {
+      let replies: unknown[];
+      try {
+        replies = await this.store.pipeline(counters);
+      } catch (error) {
+        if (!isNoScript(error)) throw error;
+        replies = calls.map(() => error);
+      }
+      await this.settleCounters(calls, replies);
+    }
+    if (uniques.length === 0) return;
     try {
-      check(await this.store.pipeline(pf), 'usage flush (unique users)');
+      check(await this.store.pipeline(uniques), 'usage flush (unique users)');
     } catch (error) {
       this.onUniqueError(error);
     }
   }
 
-  private async applyCounters(batch: UsageBatch): Promise<void> {
-    const calls = batch.groups.flatMap((g) => scriptCalls(g, batch.seq));
-    // Sent as EVALSHA in a pipeline, not through store.script: a reload after a lost script cache still has it,
-    // since the generated scripts module records every shipped script when it is loaded.
-    let replies: unknown[];
-    try {
-      replies = await this.store.pipeline(
-        calls.map(({ keys, args }) => ['EVALSHA', applyBatch.sha, keys.length, ...keys, ...args] as RedisCommand),
-      );
-    } catch (error) {
-      // ioredis-mock rejects the whole pipeline on NOSCRIPT instead of answering per entry. Every entry is then sent
-      // again with store.script: those that did run skip the batch.
-      if (!isNoScript(error)) throw error;
-      replies = calls.map(() => error);
-    }
+  /** Reads the counters' replies: loads a missing script and runs its calls again; throws what is left failed. */
+  private async settleCounters(calls: Array<{ keys: string[]; args: RedisArg[] }>, replies: unknown[]): Promise<void> {
     let refused: Error | undefined;
     let unavailable: StoreUnavailableError | undefined;
     const missing: number[] = [];
@@ -65,8 +85,6 @@ export class RedisUsageBackend implements UsageBackend {
         if (Array.isArray(reply) && Number(reply[1]) > 0) refused ??= new Error(`${reply[1]} increments refused`);
         return;
       }
-      // A pipeline does not fall back to EVAL by itself: after a restart, failover or SCRIPT FLUSH the server no
-      // longer knows the script, and those entries are sent again one by one (store.script loads it).
       if (isNoScript(reply)) missing.push(i);
       else {
         const kitError = normaliseError(reply, 'usage flush');
@@ -86,10 +104,7 @@ export class RedisUsageBackend implements UsageBackend {
         }
       }),
     );
-    // A workspace the server could not serve now (LOADING, BUSY, a timeout on a re-sent entry) makes the whole batch
-    // go again: the workspaces that did apply it will skip it.
     if (unavailable) throw unavailable;
-    // An error reply (e.g. WRONGTYPE on a key someone else wrote) will not heal by retrying: report, do not requeue.
     if (refused) throw new StoreCommandError(`usage flush: ${refused.message}`, refused);
   }
 

@@ -223,6 +223,43 @@ describe('HTTP metrics (memory store)', () => {
     expect(sum(await scrape(app), 'rediskit_http_requests_total', 'route="/u"')).toBe(0);
   });
 
+  test('the route template is computed once for both hooks, and a custom label of one never reaches the other', async () => {
+    const app = express();
+    app.use((_req, res, next) => {
+      res.locals.workspace = 'labels';
+      next();
+    });
+    // Metrics with a label of its own, usage with the default; then the other way round on a second app.
+    app.use(kit.metrics({ route: () => 'custom-metrics' }), kit.usage());
+    app.get('/a/:id', (_req, res) => {
+      res.json({});
+    });
+    const other = express();
+    other.use((_req, res, next) => {
+      res.locals.workspace = 'labels2';
+      next();
+    });
+    other.use(kit.metrics(), kit.usage({ route: () => 'custom-usage' }));
+    other.get('/b/:id', (_req, res) => {
+      res.json({});
+    });
+    kit.mount(app);
+    for (let i = 0; i < 3; i++) {
+      await request(app).get(`/a/${i}`).expect(200);
+      await request(other).get(`/b/${i}`).expect(200);
+    }
+    const m = await scrape(app);
+    expect(sum(m, 'rediskit_http_requests_total', 'route="custom-metrics"')).toBe(3);
+    expect(sum(m, 'rediskit_http_requests_total', 'route="/b/:id"')).toBe(3);
+    expect(sum(m, 'rediskit_http_requests_total', 'route="custom-usage"')).toBe(0);
+    await kit.usage.flush();
+    // (The scrape itself is counted too: the workspace middleware runs before the kit's routes.)
+    const a = (await kit.usage.query({ workspace: 'labels' })).totals.routes;
+    expect(a).toMatchObject({ '/a/:id': 3 });
+    expect(a).not.toHaveProperty('custom-metrics');
+    expect((await kit.usage.query({ workspace: 'labels2' })).totals.routes).toEqual({ 'custom-usage': 3 });
+  });
+
   test('per-request state: in res.locals under a symbol (no property on the response), kept by a spread, lost by a replacement, a WeakMap without res.locals', async () => {
     const app = express();
     const ownKeys: string[][] = [];

@@ -27,7 +27,7 @@ export interface FinishState {
   /** performance.now() when the metrics middleware saw the request (NaN if it is not mounted). */
   started: number;
   /**
-   * The request's route template once a hook with the default label has computed it (`routeLabel`): request metrics
+   * The request's route template once a hook with the default label has computed it (`routeOf` in http.ts): request metrics
    * and usage both label by it, and the second reads it here instead of computing it again.
    */
   route: string | undefined;
@@ -69,11 +69,11 @@ function onResponseFinish(this: WithReq): void {
 
 function onChannelMessage(message: unknown): void {
   // The message carries the request too: no read of res.req.
-  const { request, response } = message as { request?: Request; response?: Response };
-  if (response === undefined || request === undefined) return;
+  const { request, response } = message as { request?: Request; response?: WithReq };
+  if (response === undefined) return;
   // Responses the kit's middlewares did not see (other apps on the server, routes mounted before them) have none.
   const state = stateOf(response);
-  if (state !== undefined) run(request, response, state);
+  if (state !== undefined) run(request ?? response.req, response, state);
 }
 
 let subscribed = false;

@@ -26,9 +26,14 @@ export class RedisUsageBackend implements UsageBackend {
 
   async apply(batch: UsageBatch): Promise<void> {
     const calls = batch.groups.flatMap((g) => scriptCalls(g, batch.seq));
+    // Sent as EVALSHA in a pipeline, not through store.script: a reload after a lost script cache still has it,
+    // since the generated scripts module records every shipped script when it is loaded.
     const counters = calls.map(
       ({ keys, args }) => ['EVALSHA', applyBatch.sha, keys.length, ...keys, ...args] as RedisCommand,
     );
+    // Unique users are an estimate: a store without HyperLogLog, or a failure there, must never cost the counts, and
+    // is not worth a retry. PFADD is idempotent, so the uniques of a retried batch may be sent again harmlessly (and
+    // those of a batch whose counts the store refused are kept: an estimate of who came, not of what was counted).
     const uniques: RedisCommand[] = [];
     if (this.hll) {
       for (const u of batch.uniques) {
@@ -38,22 +43,21 @@ export class RedisUsageBackend implements UsageBackend {
     }
     if (counters.length > 0 && uniques.length > 0) {
       // Both in one pipeline: one round trip per flush, not two (a flush runs every 250 ms by default, and each
-      // pipeline costs the app a fixed share of CPU whatever its size).
+      // pipeline costs the app a share of CPU of its own, whatever its size). A store answers each entry on its
+      // own, so a refused PFADD leaves the counters' replies as they are.
       let replies: unknown[] | undefined;
       try {
         replies = await this.store.pipeline([...counters, ...uniques]);
       } catch (error) {
-        if (error instanceof StoreUnavailableError) throw error;
-        // A client that fails a mixed pipeline as a whole (ioredis-mock does, over a missing script): the two
-        // parts are sent on their own below.
+        // Unreachable or timed out: the batch is kept and sent again whole. A client that rejects the whole
+        // pipeline instead (ioredis-mock does, over a missing script, and over PFADD in a pipeline) gets the two
+        // parts sent on their own below.
+        if (!(error instanceof StoreCommandError)) throw error;
       }
       if (replies !== undefined) {
-        try {
-          check(replies.slice(calls.length), 'usage flush (unique users)');
-        } catch (error) {
-          this.onUniqueError(error);
-        }
+        // The counts are settled first: a failure of the estimate is reported only once they went through.
         await this.settleCounters(calls, replies.slice(0, calls.length));
+        this.settleUniques(replies.slice(calls.length));
         return;
       }
     }
@@ -62,27 +66,47 @@ export class RedisUsageBackend implements UsageBackend {
       try {
         replies = await this.store.pipeline(counters);
       } catch (error) {
+        // ioredis-mock rejects the whole pipeline on NOSCRIPT instead of answering per entry. Every entry is then
+        // sent again with store.script: those that did run skip the batch.
         if (!isNoScript(error)) throw error;
         replies = calls.map(() => error);
       }
       await this.settleCounters(calls, replies);
     }
     if (uniques.length === 0) return;
+    let replies: unknown[];
     try {
-      check(await this.store.pipeline(uniques), 'usage flush (unique users)');
+      replies = await this.store.pipeline(uniques);
+    } catch (error) {
+      this.onUniqueError(error);
+      return;
+    }
+    this.settleUniques(replies);
+  }
+
+  private settleUniques(replies: unknown[]): void {
+    try {
+      check(replies, 'usage flush (unique users)');
     } catch (error) {
       this.onUniqueError(error);
     }
   }
 
-  /** Reads the counters' replies: loads a missing script and runs its calls again; throws what is left failed. */
-  private async settleCounters(calls: Array<{ keys: string[]; args: RedisArg[] }>, replies: unknown[]): Promise<void> {
+  /**
+   * Reads the counters' replies. A script the server no longer has is loaded and its calls run again (those that
+   * did run skip the batch); throws StoreUnavailableError when a call may not have run (the batch is kept and sent
+   * again), StoreCommandError when the store refused increments (not retried: a refusal does not heal).
+   */
+  private async settleCounters(calls: ScriptCall[], replies: unknown[]): Promise<void> {
     let refused: Error | undefined;
     let unavailable: StoreUnavailableError | undefined;
     const missing: number[] = [];
+    const counted = (reply: unknown): void => {
+      if (Array.isArray(reply) && Number(reply[1]) > 0) refused ??= new Error(`${reply[1]} increments refused`);
+    };
     replies.forEach((reply, i) => {
       if (!(reply instanceof Error)) {
-        if (Array.isArray(reply) && Number(reply[1]) > 0) refused ??= new Error(`${reply[1]} increments refused`);
+        counted(reply);
         return;
       }
       if (isNoScript(reply)) missing.push(i);
@@ -94,10 +118,9 @@ export class RedisUsageBackend implements UsageBackend {
     });
     await Promise.all(
       missing.map(async (i) => {
-        const { keys, args } = calls[i] as { keys: string[]; args: RedisArg[] };
+        const { keys, args } = calls[i] as ScriptCall;
         try {
-          const reply = await this.store.script(withKeys(applyBatch, keys.length), keys, args);
-          if (Array.isArray(reply) && Number(reply[1]) > 0) refused ??= new Error(`${reply[1]} increments refused`);
+          counted(await this.store.script(withKeys(applyBatch, keys.length), keys, args));
         } catch (error) {
           if (error instanceof StoreUnavailableError) unavailable ??= error;
           else refused ??= error as Error;
@@ -153,6 +176,12 @@ export class RedisUsageBackend implements UsageBackend {
 // Increments per script: a workspace with many users can have tens of thousands of fields in one flush, and one
 // script blocks the server while it runs. Each field is four HINCRBYs (minute, hour, day, month); past this a
 // workspace's share goes in several scripts.
+/** KEYS and ARGV of one apply_batch.lua call. */
+interface ScriptCall {
+  keys: string[];
+  args: RedisArg[];
+}
+
 const MAX_INCREMENTS = 8_000;
 const MAX_FIELDS = MAX_INCREMENTS / 4;
 
@@ -161,8 +190,8 @@ const MAX_FIELDS = MAX_INCREMENTS / 4;
  * Chunk i of every batch records its batch number in its own key (`<applied key>:<i>`, same hash tag): the chunking
  * of a kept batch never changes, so each chunk is recognised on a retry like a whole batch.
  */
-function scriptCalls(group: CounterGroup, seq: number): Array<{ keys: string[]; args: RedisArg[] }> {
-  const calls: Array<{ keys: string[]; args: RedisArg[] }> = [];
+function scriptCalls(group: CounterGroup, seq: number): ScriptCall[] {
+  const calls: ScriptCall[] = [];
   let call = { keys: [group.appliedKey], args: [seq, APPLIED_RETENTION_MS] as RedisArg[] };
   let fields = 0;
   calls.push(call);

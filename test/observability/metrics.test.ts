@@ -224,35 +224,62 @@ describe('HTTP metrics (memory store)', () => {
   });
 
   test('the route template is computed once for both hooks, and a custom label of one never reaches the other', async () => {
-    const app = express();
-    app.use((_req, res, next) => {
-      res.locals.workspace = 'labels';
+    // Counts the reads of req.route the kit's hooks make at finish (Express sets it once the route matched).
+    const reads: number[] = [];
+    const countRouteReads: express.RequestHandler = (req, res, next) => {
+      let route = req.route;
+      let n = 0;
+      Object.defineProperty(req, 'route', {
+        configurable: true,
+        enumerable: true,
+        get: () => {
+          n++;
+          return route;
+        },
+        set: (value) => {
+          route = value;
+        },
+      });
+      res.once('finish', () => setImmediate(() => reads.push(n)));
       next();
+    };
+    const withWorkspace =
+      (workspace: string): express.RequestHandler =>
+      (_req, res, next) => {
+        res.locals.workspace = workspace;
+        next();
+      };
+    const shared = express();
+    shared.use(withWorkspace('labels0'), kit.observe());
+    shared.get('/s/:id', countRouteReads, (_req, res) => {
+      res.json({});
     });
-    // Metrics with a label of its own, usage with the default; then the other way round on a second app.
-    app.use(kit.metrics({ route: () => 'custom-metrics' }), kit.usage());
+    // A label of its own on either side, whichever hook runs first.
+    const app = express();
+    app.use(withWorkspace('labels'), kit.metrics({ route: () => 'custom-metrics' }), kit.usage());
     app.get('/a/:id', (_req, res) => {
       res.json({});
     });
     const other = express();
-    other.use((_req, res, next) => {
-      res.locals.workspace = 'labels2';
-      next();
-    });
-    other.use(kit.metrics(), kit.usage({ route: () => 'custom-usage' }));
+    other.use(withWorkspace('labels2'), kit.usage({ route: () => 'custom-usage' }), kit.metrics());
     other.get('/b/:id', (_req, res) => {
       res.json({});
     });
     kit.mount(app);
     for (let i = 0; i < 3; i++) {
+      await request(shared).get(`/s/${i}`).expect(200);
       await request(app).get(`/a/${i}`).expect(200);
       await request(other).get(`/b/${i}`).expect(200);
     }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(reads).toEqual([1, 1, 1]);
     const m = await scrape(app);
+    expect(sum(m, 'rediskit_http_requests_total', 'route="/s/:id"')).toBe(3);
     expect(sum(m, 'rediskit_http_requests_total', 'route="custom-metrics"')).toBe(3);
     expect(sum(m, 'rediskit_http_requests_total', 'route="/b/:id"')).toBe(3);
     expect(sum(m, 'rediskit_http_requests_total', 'route="custom-usage"')).toBe(0);
     await kit.usage.flush();
+    expect((await kit.usage.query({ workspace: 'labels0' })).totals.routes).toEqual({ '/s/:id': 3 });
     // (The scrape itself is counted too: the workspace middleware runs before the kit's routes.)
     const a = (await kit.usage.query({ workspace: 'labels' })).totals.routes;
     expect(a).toMatchObject({ '/a/:id': 3 });

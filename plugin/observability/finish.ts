@@ -27,8 +27,8 @@ export interface FinishState {
   /** performance.now() when the metrics middleware saw the request (NaN if it is not mounted). */
   started: number;
   /**
-   * The request's route template once a hook with the default label has computed it (`routeOf` in http.ts): request metrics
-   * and usage both label by it, and the second reads it here instead of computing it again.
+   * The request's route template once a hook with the default label has computed it (`routeOf` in http.ts):
+   * request metrics and usage both label by it, and the second reads it here instead of computing it again.
    */
   route: string | undefined;
   first: FinishHook;

@@ -109,6 +109,8 @@ export class RedisUsageBackend implements UsageBackend {
         counted(reply);
         return;
       }
+      // A pipeline does not fall back to EVAL by itself: after a restart, failover or SCRIPT FLUSH the server no
+      // longer knows the script, and those entries are sent again one by one (store.script loads it).
       if (isNoScript(reply)) missing.push(i);
       else {
         const kitError = normaliseError(reply, 'usage flush');
@@ -127,7 +129,10 @@ export class RedisUsageBackend implements UsageBackend {
         }
       }),
     );
+    // A workspace the server could not serve now (LOADING, BUSY, a timeout on a re-sent entry) makes the whole batch
+    // go again: the workspaces that did apply it will skip it.
     if (unavailable) throw unavailable;
+    // An error reply (e.g. WRONGTYPE on a key someone else wrote) will not heal by retrying: report, do not requeue.
     if (refused) throw new StoreCommandError(`usage flush: ${refused.message}`, refused);
   }
 
@@ -173,15 +178,15 @@ export class RedisUsageBackend implements UsageBackend {
   }
 }
 
-// Increments per script: a workspace with many users can have tens of thousands of fields in one flush, and one
-// script blocks the server while it runs. Each field is four HINCRBYs (minute, hour, day, month); past this a
-// workspace's share goes in several scripts.
 /** KEYS and ARGV of one apply_batch.lua call. */
 interface ScriptCall {
   keys: string[];
   args: RedisArg[];
 }
 
+// Increments per script: a workspace with many users can have tens of thousands of fields in one flush, and one
+// script blocks the server while it runs. Each field is four HINCRBYs (minute, hour, day, month); past this a
+// workspace's share goes in several scripts.
 const MAX_INCREMENTS = 8_000;
 const MAX_FIELDS = MAX_INCREMENTS / 4;
 

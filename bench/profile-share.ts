@@ -1,0 +1,149 @@
+// What share of a saturated server's CPU a set-up's own code takes, over real HTTP: each named set-up of a suite is
+// started alone under Node's sampling profiler, loaded with autocannon, stopped, and the samples of its main thread
+// whose own frame lies in the kit's compiled code (`dist/cjs`) or in a named package are counted.
+//
+//   npx tsx bench/profile-share.ts <suite> <set-up>[,<set-up>...] [--runs 2] [--seconds 10] [--code dist/cjs]
+//   e.g. npx tsx bench/profile-share.ts observability kit-observe,kit-two --runs 3
+//        npx tsx bench/profile-share.ts observability prom-client --code node_modules/prom-client/
+//
+// Why. A share of samples does not move with the host's speed, which made every requests/s ratio here noisy: with
+// 50,000 samples its sampling error is under 0.1 points (from one server process to the next it moves about ±0.2).
+// What it leaves out: what the code does to the rest of the request (caches evicted, more garbage), so 1 − share is
+// an upper bound on the set-up's requests/s ratio to bare Express. And work the code only moves is counted as its
+// own (the first read of `req.headers` builds that object, which bare Express builds later anyway).
+//
+// Starts its own redis-server (as `npm run bench` does); measures the compiled package (`npm run build` first).
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRedis } from '../test/support/redis-server';
+import { load } from './lib/harness';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+}
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? String(args[i + 1]) : fallback;
+};
+const [suiteName, setupList] = args;
+const RUNS = Number(flag('runs', '2'));
+const SECONDS = Number(flag('seconds', '10'));
+const CODE = flag('code', '/dist/cjs/');
+const root = join(__dirname, '..');
+
+function start(
+  suiteFile: string,
+  setup: string,
+  redisUrl: string,
+  dir: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--cpu-prof',
+      '--cpu-prof-dir',
+      dir,
+      '--cpu-prof-interval',
+      '100',
+      '--import',
+      'tsx',
+      join(__dirname, 'lib', 'child.ts'),
+      suiteFile,
+      setup,
+      redisUrl,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env: { ...process.env, NODE_ENV: 'production' } },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${setup} did not start`));
+    }, 60_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]) });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${setup} exited with ${code}`)));
+  });
+}
+
+/** The profile of the thread that served the requests: the one with the most busy samples. */
+function mainThread(dir: string): { profile: Profile; busy: number } {
+  let best: { profile: Profile; busy: number } | undefined;
+  for (const file of readdirSync(dir)) {
+    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const busy = profile.samples.filter((s) => byId.get(s)?.callFrame.functionName !== '(idle)').length;
+    if (!best || busy > best.busy) best = { profile, busy };
+  }
+  if (!best) throw new Error(`no profile written in ${dir}`);
+  return best;
+}
+
+function shares(profile: Profile, busy: number): { share: number; top: Array<[string, number]> } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const frames = new Map<string, number>();
+  let own = 0;
+  for (const s of profile.samples) {
+    const frame = byId.get(s)?.callFrame;
+    if (!frame?.url.includes(CODE)) continue;
+    own++;
+    const key = `${frame.functionName || '(anonymous)'} ${frame.url.slice(frame.url.indexOf(CODE) + CODE.length)}:${frame.lineNumber + 1}`;
+    frames.set(key, (frames.get(key) ?? 0) + 1);
+  }
+  const top = [...frames].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  return { share: own / busy, top: top.map(([k, n]) => [k, n / busy]) };
+}
+
+async function main(): Promise<void> {
+  if (!suiteName || !setupList)
+    throw new Error(
+      'usage: npx tsx bench/profile-share.ts <suite> <set-up>[,<set-up>...] [--runs 2] [--seconds 10] [--code dist/cjs]',
+    );
+  if (!(RUNS >= 1 && SECONDS >= 2)) throw new Error('--runs at least 1, --seconds at least 2');
+  const suiteFile = join(__dirname, 'suites', `${suiteName}.ts`);
+  const redis = await startRedis();
+  const pct = (x: number): string => `${(100 * x).toFixed(2)} %`;
+  try {
+    for (const setup of setupList.split(',')) {
+      for (let run = 1; run <= RUNS; run++) {
+        const dir = mkdtempSync(join(tmpdir(), 'rk-prof-'));
+        const { child, port } = await start(suiteFile, setup, redis.url, dir);
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        await load(port, '/ping', 3, 50); // warm-up, in the profile but before the counted load's share settles
+        const result = await load(port, '/ping', SECONDS, 50);
+        child.kill('SIGTERM');
+        await exited;
+        const { profile, busy } = mainThread(dir);
+        rmSync(dir, { recursive: true, force: true });
+        const { share, top } = shares(profile, busy);
+        console.log(
+          `${setup} run ${run}: ${pct(share)} of ${busy} busy samples in ${CODE} (${Math.round(result.requests.average)} req/s; ` +
+            `non-2xx ${result.non2xx})\n${top.map(([k, x]) => `    ${pct(x).padStart(7)}  ${k}`).join('\n')}`,
+        );
+      }
+    }
+  } finally {
+    await redis.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -8,7 +8,7 @@
 //
 // Why. A share of samples does not move with the host's speed, which made every requests/s ratio here noisy: with
 // 50,000 samples its sampling error is under 0.1 points (from one server process to the next it moves about ±0.2).
-// What it leaves out: what the code does to the rest of the request (caches evicted, more garbage), so 1 − share is
+// Only the samples of the counted load are used (the last --seconds before the stop). What it leaves out: what the code does to the rest of the request (caches evicted, more garbage), so 1 − share is
 // an upper bound on the set-up's requests/s ratio to bare Express. And work the code only moves is counted as its
 // own (the first read of `req.headers` builds that object, which bare Express builds later anyway).
 //
@@ -28,6 +28,26 @@ interface ProfileNode {
 interface Profile {
   nodes: ProfileNode[];
   samples: number[];
+  /** µs between samples; with startTime and endTime (µs, the profiler's clock) they place each sample in time. */
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/**
+ * The samples of the counted load only: the last `seconds` before the server was stopped, less a margin at each
+ * end. Startup (module loading) and the warm-up would otherwise dilute the share by several percent of itself.
+ */
+function windowed(profile: Profile, seconds: number): number[] {
+  const from = profile.endTime - (seconds - 0.25) * 1e6;
+  const to = profile.endTime - 0.1e6;
+  const kept: number[] = [];
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    if (t >= from && t <= to) kept.push(profile.samples[i] as number);
+  }
+  return kept;
 }
 
 const args = process.argv.slice(2);
@@ -83,23 +103,23 @@ function start(
 }
 
 /** The profile of the thread that served the requests: the one with the most busy samples. */
-function mainThread(dir: string): { profile: Profile; busy: number } {
-  let best: { profile: Profile; busy: number } | undefined;
+function mainThread(dir: string, seconds: number): { profile: Profile; samples: number[]; busy: number } {
+  let best: { profile: Profile; samples: number[]; busy: number } | undefined;
   for (const file of readdirSync(dir)) {
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-    const busy = profile.samples.filter((s) => byId.get(s)?.callFrame.functionName !== '(idle)').length;
-    if (!best || busy > best.busy) best = { profile, busy };
+    const samples = windowed(profile, seconds).filter((s) => byId.get(s)?.callFrame.functionName !== '(idle)');
+    if (!best || samples.length > best.busy) best = { profile, samples, busy: samples.length };
   }
   if (!best) throw new Error(`no profile written in ${dir}`);
   return best;
 }
 
-function shares(profile: Profile, busy: number): { share: number; top: Array<[string, number]> } {
+function shares(profile: Profile, samples: number[], busy: number): { share: number; top: Array<[string, number]> } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const frames = new Map<string, number>();
   let own = 0;
-  for (const s of profile.samples) {
+  for (const s of samples) {
     const frame = byId.get(s)?.callFrame;
     if (!frame?.url.includes(CODE)) continue;
     own++;
@@ -125,13 +145,14 @@ async function main(): Promise<void> {
         const dir = mkdtempSync(join(tmpdir(), 'rk-prof-'));
         const { child, port } = await start(suiteFile, setup, redis.url, dir);
         const exited = new Promise((resolve) => child.once('exit', resolve));
-        await load(port, '/ping', 3, 50); // warm-up, in the profile but before the counted load's share settles
+        await load(port, '/ping', 3, 50); // warm-up: not counted (see windowed())
         const result = await load(port, '/ping', SECONDS, 50);
         child.kill('SIGTERM');
         await exited;
-        const { profile, busy } = mainThread(dir);
+        const { profile, samples, busy } = mainThread(dir, SECONDS);
         rmSync(dir, { recursive: true, force: true });
-        const { share, top } = shares(profile, busy);
+        if (busy === 0) throw new Error(`${setup}: no busy samples in the counted load`);
+        const { share, top } = shares(profile, samples, busy);
         console.log(
           `${setup} run ${run}: ${pct(share)} of ${busy} busy samples in ${CODE} (${Math.round(result.requests.average)} req/s; ` +
             `non-2xx ${result.non2xx})\n${top.map(([k, x]) => `    ${pct(x).padStart(7)}  ${k}`).join('\n')}`,

@@ -7,10 +7,11 @@
 //        npx tsx bench/profile-share.ts observability prom-client --code node_modules/prom-client/
 //
 // Why. A share of samples does not move with the host's speed, which made every requests/s ratio here noisy: with
-// 50,000 samples its sampling error is under 0.1 points (from one server process to the next it moves about ±0.2).
-// Only the samples of the counted load are used (the last --seconds before the stop). What it leaves out: what the code does to the rest of the request (caches evicted, more garbage), so 1 − share is
-// an upper bound on the set-up's requests/s ratio to bare Express. And work the code only moves is counted as its
-// own (the first read of `req.headers` builds that object, which bare Express builds later anyway).
+// about 40,000 samples its sampling error is under 0.1 points (from one server process to the next it moves about
+// ±0.1). Only the samples of the counted load are used (the last --seconds before the stop). What it leaves out:
+// what the code does to the rest of the request (caches evicted, more garbage), so 1 − share is an upper bound on
+// the set-up's requests/s ratio to bare Express. And work the code only moves is counted as its own (the first read
+// of `req.headers` builds that object, which bare Express builds later anyway).
 //
 // Starts its own redis-server (as `npm run bench` does); measures the compiled package (`npm run build` first).
 
@@ -35,8 +36,9 @@ interface Profile {
 }
 
 /**
- * The samples of the counted load only: the last `seconds` before the server was stopped, less a margin at each
- * end. Startup (module loading) and the warm-up would otherwise dilute the share by several percent of itself.
+ * The samples of the counted load only: the last `seconds` before the server was stopped (it exits at once on
+ * SIGTERM), less a margin at each end. Startup would otherwise count too: loading the kit's own modules put its share
+ * about 0.2 points high.
  */
 function windowed(profile: Profile, seconds: number): number[] {
   const from = profile.endTime - (seconds - 0.25) * 1e6;

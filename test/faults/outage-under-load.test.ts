@@ -13,6 +13,11 @@
 // is all the machine carries. Run beside another jest worker, a CI run (2026-11-27 20:11 UTC) saw one lock request
 // outlast its 1 s command timeout during the +200 ms latency phase (a 503, the documented timeout answer, where this
 // phase expects none); alone, it passed five runs out of five.
+//
+// It runs with --forceExit. Once (2026-11-27 22:56 UTC, a CI run with a second one started beside it) this file
+// passed and then its jest process never exited: Node's own teardown (Environment::CleanupHandles, seen with perf)
+// spun for minutes on a TCP socket it never finished closing, after the event loop had drained. Jest's forced exit
+// skips that teardown; everything this file starts is stopped in its afterAll all the same.
 
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';

@@ -14,6 +14,11 @@ if (!available && process.env.CI === 'true')
   throw new Error(`CI=true and ${CHROMIUM} is missing (apt-get install chromium)`);
 const maybe = available ? test : test.skip;
 
+// The predicates below run in the page. They are functions, not strings: Playwright runs a string predicate through
+// eval() while it polls, which the demo page's Content-Security-Policy (default-src 'self') refuses, so a string
+// failed whenever its condition was not already true at the first check (a CI run, 2026-11-27 23:06 UTC).
+declare const document: any;
+
 let browser: Browser | undefined;
 afterAll(async () => {
   await browser?.close();
@@ -43,27 +48,25 @@ maybe(
       for (const page of [ann, bob]) {
         await page.waitForSelector('#members li[data-member="ann"]', { timeout: 10_000 });
         await page.waitForSelector('#members li[data-member="bob"]', { timeout: 10_000 });
-        await page.waitForFunction("document.getElementById('status')?.textContent === 'open'");
+        await page.waitForFunction(() => document.getElementById('status')?.textContent === 'open');
       }
       await ann.fill('#text', 'hello from ann');
       await ann.click('#send button');
       await bob.waitForFunction(
-        "document.getElementById('messages')?.textContent?.includes('ann: hello from ann')",
+        () => document.getElementById('messages')?.textContent?.includes('ann: hello from ann'),
         undefined,
         { timeout: 10_000 },
       );
       await bob.fill('#text', 'hi ann');
       await bob.press('#text', 'Enter');
       await ann.waitForFunction(
-        "document.getElementById('messages')?.textContent?.includes('bob: hi ann')",
+        () => document.getElementById('messages')?.textContent?.includes('bob: hi ann'),
         undefined,
-        {
-          timeout: 10_000,
-        },
+        { timeout: 10_000 },
       );
       // Bob leaves: Ann's list drops him from the leave event.
       await bob.close();
-      await ann.waitForFunction('!document.querySelector(\'#members li[data-member="bob"]\')', undefined, {
+      await ann.waitForFunction(() => !document.querySelector('#members li[data-member="bob"]'), undefined, {
         timeout: 10_000,
       });
       expect(await ann.locator('#members li').allTextContents()).toEqual(['ann (you)']);

@@ -15,12 +15,12 @@
 //
 // Starts its own redis-server (as `npm run bench` does); measures the compiled package (`npm run build` first).
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRedis } from '../test/support/redis-server';
-import { load } from './lib/harness';
+import { load, startServer, stopServers } from './lib/harness';
+import type { Suite } from './lib/types';
 
 interface ProfileNode {
   id: number;
@@ -61,48 +61,6 @@ const [suiteName, setupList] = args;
 const RUNS = Number(flag('runs', '2'));
 const SECONDS = Number(flag('seconds', '10'));
 const CODE = flag('code', '/dist/cjs/');
-const root = join(__dirname, '..');
-
-function start(
-  suiteFile: string,
-  setup: string,
-  redisUrl: string,
-  dir: string,
-): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--cpu-prof',
-      '--cpu-prof-dir',
-      dir,
-      '--cpu-prof-interval',
-      '100',
-      '--import',
-      'tsx',
-      join(__dirname, 'lib', 'child.ts'),
-      suiteFile,
-      setup,
-      redisUrl,
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env: { ...process.env, NODE_ENV: 'production' } },
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${setup} did not start`));
-    }, 60_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${setup} exited with ${code}`)));
-  });
-}
 
 /** The profile of the thread that served the requests: the one with the most busy samples. */
 function mainThread(dir: string, seconds: number): { profile: Profile; samples: number[]; busy: number } {
@@ -142,21 +100,29 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   const pct = (x: number): string => `${(100 * x).toFixed(2)} %`;
   try {
-    for (const setup of setupList.split(',')) {
+    const { suite } = (await import(suiteFile)) as { suite: Suite };
+    for (const name of setupList.split(',')) {
+      const setup = suite.setups?.find((s) => s.name === name);
+      if (!setup)
+        throw new Error(`no set-up ${name} in ${suiteName}; available: ${suite.setups?.map((s) => s.name).join(', ')}`);
       for (let run = 1; run <= RUNS; run++) {
         const dir = mkdtempSync(join(tmpdir(), 'rk-prof-'));
-        const { child, port } = await start(suiteFile, setup, redis.url, dir);
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        await load(port, '/ping', 3, 50); // warm-up: not counted (see windowed())
-        const result = await load(port, '/ping', SECONDS, 50);
-        child.kill('SIGTERM');
-        await exited;
+        const server = await startServer(suiteFile, setup, redis.url, setup.name, [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          dir,
+          '--cpu-prof-interval',
+          '100',
+        ]);
+        await load(server.port, '/ping', 3, 50); // warm-up: not counted (see windowed())
+        const result = await load(server.port, '/ping', SECONDS, 50);
+        await stopServers([server]); // SIGTERM: the child exits at once, and its profile is written
         const { profile, samples, busy } = mainThread(dir, SECONDS);
         rmSync(dir, { recursive: true, force: true });
-        if (busy === 0) throw new Error(`${setup}: no busy samples in the counted load`);
+        if (busy === 0) throw new Error(`${name}: no busy samples in the counted load`);
         const { share, top } = shares(profile, samples, busy);
         console.log(
-          `${setup} run ${run}: ${pct(share)} of ${busy} busy samples in ${CODE} (${Math.round(result.requests.average)} req/s; ` +
+          `${name} run ${run}: ${pct(share)} of ${busy} busy samples in ${CODE} (${Math.round(result.requests.average)} req/s; ` +
             `non-2xx ${result.non2xx})\n${top.map(([k, x]) => `    ${pct(x).padStart(7)}  ${k}`).join('\n')}`,
         );
       }

@@ -18,11 +18,18 @@ export interface Server {
   headers?: Record<string, string>;
 }
 
-export function startServer(suiteFile: string, setup: Setup, redisUrl: string, id = setup.name): Promise<Server> {
+/** `nodeArgs`: options for the child's Node before its script (profile-share.ts passes the CPU profiler's). */
+export function startServer(
+  suiteFile: string,
+  setup: Setup,
+  redisUrl: string,
+  id = setup.name,
+  nodeArgs: readonly string[] = [],
+): Promise<Server> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(__dirname, 'child.ts'), suiteFile, setup.name, redisUrl],
+      [...nodeArgs, '--import', 'tsx', join(__dirname, 'child.ts'), suiteFile, setup.name, redisUrl],
       {
         cwd: root,
         stdio: ['ignore', 'pipe', 'inherit', 'ipc'],

@@ -28,6 +28,15 @@ export interface Retention {
 
 export interface MoveRequest {
   take: number;
+  /** The calling worker: its latest fetch is recorded under this name (one record per worker). */
+  worker: string;
+  /**
+   * This call's fetch number: the jobs it takes replace the worker's record for one lease, so that they can be
+   * given back if the reply never arrives. '' keeps no record.
+   */
+  fetch: string;
+  /** Fetch numbers whose replies never arrived: if the record is one of them, its jobs go back to the queue. */
+  release: readonly string[];
   finishes: Finish[];
   leaseMs: number;
   keepCompleted: Retention;
@@ -59,6 +68,10 @@ export interface MoveResult {
   /** Milliseconds until the next delayed job is due or lease runs out; -1 when there is none. */
   nextInMs: number;
   paused: boolean;
+  /** Of the request's `release`, the fetch whose record was found and released (at most one; each goes once). */
+  releasedFetches: string[];
+  /** Jobs given back to the queue from those fetches. */
+  released: number;
 }
 
 export interface RawCounts {
@@ -135,6 +148,7 @@ export class RedisQueueBackend implements QueueBackend {
   private readonly paused: string;
   private readonly seq: string;
   private readonly jobPrefix: string;
+  private readonly fetchPrefix: string;
   private readonly moveKeys: string[];
 
   constructor(
@@ -152,6 +166,7 @@ export class RedisQueueBackend implements QueueBackend {
     this.paused = k(name, 'paused');
     this.seq = k(name, 'seq');
     this.jobPrefix = `${k(name, 'j')}:`;
+    this.fetchPrefix = `${k(name, 'fetch')}:`;
     this.moveKeys = [this.wait, this.prio, this.delayed, this.active, this.completed, this.dead, this.paused];
   }
 
@@ -181,16 +196,17 @@ export class RedisQueueBackend implements QueueBackend {
       r.keepDead.ageMs,
       r.keepDead.count,
       r.maxStalls,
+      this.fetchPrefix + r.worker,
+      r.fetch,
+      r.release.length,
+      ...r.release,
     ];
     for (const f of r.finishes) args.push(f.id, f.token, f.outcome, f.payload, f.delayMs);
-    const [rawTaken, stalled, buried, lost, nextIn, paused] = (await this.hot(move, this.moveKeys, args)) as [
-      unknown[],
-      unknown[],
-      unknown[],
-      unknown,
-      unknown,
-      unknown,
-    ];
+    const [rawTaken, stalled, buried, lost, nextIn, paused, releasedFetches, released] = (await this.hot(
+      move,
+      this.moveKeys,
+      args,
+    )) as [unknown[], unknown[], unknown[], unknown, unknown, unknown, unknown[], unknown];
     const taken: TakenJob[] = [];
     for (let i = 0; i + 6 < rawTaken.length; i += 7) {
       taken.push({
@@ -210,6 +226,8 @@ export class RedisQueueBackend implements QueueBackend {
       lost: Number(lost),
       nextInMs: Number(nextIn),
       paused: Number(paused) === 1,
+      releasedFetches: (releasedFetches ?? []).map(String),
+      released: Number(released ?? 0),
     };
   }
 

@@ -109,6 +109,8 @@ interface State {
   dead: SortedSet;
   paused: boolean;
   seq: number;
+  /** Per worker, its latest fetch that took jobs, kept for one lease (see move.lua). */
+  fetches: Map<string, { fetch: string; jobs: Array<{ id: string; token: string }>; until: number }>;
 }
 
 const states = new WeakMap<MemoryEngine, Map<string, State>>();
@@ -132,6 +134,7 @@ function stateOf(engine: MemoryEngine, name: string): State {
       dead: new SortedSet(),
       paused: false,
       seq: 0,
+      fetches: new Map(),
     };
     byName.set(name, s);
   }
@@ -217,6 +220,39 @@ export class MemoryQueueBackend implements QueueBackend {
   async move(r: MoveRequest): Promise<MoveResult> {
     const s = this.s;
     const now = this.engine.now();
+    for (const [worker, record] of s.fetches) if (record.until <= now) s.fetches.delete(worker);
+    const releasedFetches: string[] = [];
+    let released = 0;
+    const record = r.release.length > 0 ? s.fetches.get(r.worker) : undefined;
+    if (record && r.release.includes(record.fetch)) {
+      s.fetches.delete(r.worker);
+      releasedFetches.push(record.fetch);
+      // Backwards, each to the head: the fetch's first job ends up first in line again.
+      for (let i = record.jobs.length - 1; i >= 0; i--) {
+        const { id, token } = record.jobs[i] as { id: string; token: string };
+        const job = s.jobs.get(id);
+        if (!job || job.dl !== token) continue;
+        if (s.active.remove(id)) {
+          job.m = String(Number(job.m) - 1);
+          job.st = 'waiting';
+          this.push(id, job, true);
+          released++;
+        } else if (Number(job.s ?? 0) > 0) {
+          // The lease ran out first and counted a stall: undo it, and the dead-lettering it caused if it did.
+          if (job.st === 'waiting') {
+            job.s = String(Number(job.s) - 1);
+            released++;
+          } else if (job.st === 'dead' && s.dead.remove(id)) {
+            job.s = String(Number(job.s) - 1);
+            job.st = 'waiting';
+            delete job.e;
+            delete job.f;
+            this.push(id, job, true);
+            released++;
+          }
+        }
+      }
+    }
     let lost = 0;
     for (const f of r.finishes) {
       const job = s.jobs.get(f.id);
@@ -306,6 +342,14 @@ export class MemoryQueueBackend implements QueueBackend {
           backoff: job.b as string,
         });
       }
+      if (taken.length > 0 && r.fetch !== '') {
+        s.fetches.set(r.worker, {
+          fetch: r.fetch,
+          jobs: taken.map((j) => ({ id: j.id, token: j.token })),
+          // Kept for two leases: a release that comes after the lease ran out still undoes the stall it caused.
+          until: now + 2 * r.leaseMs,
+        });
+      }
     }
 
     let nextInMs = -1;
@@ -318,7 +362,7 @@ export class MemoryQueueBackend implements QueueBackend {
         }
       }
     }
-    return { taken, stalled, buried, lost, nextInMs, paused: s.paused };
+    return { taken, stalled, buried, lost, nextInMs, paused: s.paused, releasedFetches, released };
   }
 
   async extend(jobs: ReadonlyArray<{ id: string; token: string }>, leaseMs: number): Promise<string[]> {

@@ -2,6 +2,7 @@
 // round trip that also reports the jobs it finished, renews the leases of the jobs it runs, and sleeps until a
 // push (pub/sub on TCP Redis and memory) or an adaptive poll (Upstash REST) says there is work.
 
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { FeatureContext } from '../core/context.js';
 import { ClosedError } from '../core/errors.js';
@@ -87,6 +88,8 @@ export interface QueueStats {
     deadLettered: number;
     stalledRecovered: number;
     leasesLost: number;
+    /** Jobs given back to the queue (or whose stall was taken back) because the reply leasing them here was lost. */
+    released: number;
   };
   /** Time from a job becoming runnable (added, or due) to its start, as measured by the worker that ran it. */
   waitTime: HistogramSnapshot;
@@ -130,6 +133,8 @@ const MIN_POLL_MS = 20;
 const MANY_QUEUES = 100;
 const queuesPerKit = new WeakMap<FeatureContext, number>();
 const MAX_BATCH = 1000;
+/** Fetches with lost replies a worker remembers; beyond this the oldest are left to their leases. */
+const MAX_UNCONFIRMED = 32;
 
 function num(v: string | undefined): number | null {
   return v === undefined || v === '' ? null : Number(v);
@@ -161,6 +166,14 @@ export class Queue<T = unknown> extends EventEmitter {
   private leaseTimer: NodeJS.Timeout | undefined;
   private pollMs = MIN_POLL_MS;
   private errorDelayMs = 0;
+  /** Names this worker on the store (its fetch record); random, unique per queue object. */
+  private readonly worker = randomBytes(9).toString('base64url');
+  private fetchCount = 0;
+  /**
+   * Fetches whose replies were lost, each for two leases (as long as the store keeps the record): sent with every
+   * call until the store reports one released (a call that timed out can still run late on the server).
+   */
+  private unconfirmed: Array<{ fetch: string; until: number }> = [];
   private unsubscribe: (() => Promise<void>) | undefined;
   private closing = false;
   /** close() has finished: outcomes of jobs still running are dropped (their leases run out, they run again). */
@@ -176,6 +189,7 @@ export class Queue<T = unknown> extends EventEmitter {
     deadLettered: 0,
     stalledRecovered: 0,
     leasesLost: 0,
+    released: 0,
   };
 
   constructor(
@@ -317,12 +331,27 @@ export class Queue<T = unknown> extends EventEmitter {
       const want = this.closing ? 0 : Math.max(0, this.concurrency - this.running.size);
       const pending = this.pending.length > MAX_BATCH ? this.pending.splice(0, MAX_BATCH) : this.pending.splice(0);
       if (want === 0 && pending.length === 0) return;
+      const fetch = want > 0 ? String(++this.fetchCount) : '';
+      const release = this.unconfirmedFetches();
       let result: Awaited<ReturnType<QueueBackend['move']>>;
       try {
-        result = await this.backend.move({ ...this.moveOptions(), take: want, finishes: pending.map((p) => p.finish) });
+        result = await this.backend.move({
+          ...this.moveOptions(),
+          take: want,
+          worker: this.worker,
+          fetch,
+          release,
+          finishes: pending.map((p) => p.finish),
+        });
       } catch (error) {
         // Keep the outcomes: they are sent again with the next round trip (the leases prove they are ours).
         this.pending.unshift(...pending);
+        // The call may still have run on the server and leased jobs to us that we never saw: remember the fetch so
+        // that the next call that gets through gives them back.
+        if (fetch !== '') {
+          this.unconfirmed.push({ fetch, until: Date.now() + 2 * this.config.leaseMs });
+          if (this.unconfirmed.length > MAX_UNCONFIRMED) this.unconfirmed.shift();
+        }
         this.report(error, 'the worker could not reach the store; retrying');
         this.again = false;
         this.errorDelayMs = Math.min(Math.max(this.errorDelayMs * 2, 100), this.config.idlePollMs);
@@ -330,6 +359,11 @@ export class Queue<T = unknown> extends EventEmitter {
         return;
       }
       this.errorDelayMs = 0;
+      if (result.releasedFetches.length > 0) {
+        const found = new Set(result.releasedFetches);
+        this.unconfirmed = this.unconfirmed.filter((u) => !found.has(u.fetch));
+      }
+      if (result.released > 0) this.local.released += result.released;
       this.settle(pending, result.lost);
       for (const id of result.stalled) {
         this.local.stalledRecovered++;
@@ -354,6 +388,14 @@ export class Queue<T = unknown> extends EventEmitter {
       }
       if (this.pending.length === 0 && !this.again) return;
     }
+  }
+
+  /** Fetch numbers to release with the next call: those whose records the store may still hold. */
+  private unconfirmedFetches(): string[] {
+    if (this.unconfirmed.length === 0) return [];
+    const now = Date.now();
+    this.unconfirmed = this.unconfirmed.filter((u) => u.until > now);
+    return this.unconfirmed.map((u) => u.fetch);
   }
 
   private moveOptions() {
@@ -444,7 +486,9 @@ export class Queue<T = unknown> extends EventEmitter {
     if (this.stopped) {
       // close() gave up waiting for this job: record its outcome once if the store is still there, else leave it
       // to its lease (it runs again elsewhere). No retries: nothing of a closed queue may linger.
-      void this.backend.move({ ...this.moveOptions(), take: 0, finishes: [finish] }).catch(() => undefined);
+      void this.backend
+        .move({ ...this.moveOptions(), take: 0, worker: this.worker, fetch: '', release: [], finishes: [finish] })
+        .catch(() => undefined);
       return;
     }
     this.pending.push({ finish, job, result, error });

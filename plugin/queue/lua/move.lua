@@ -16,8 +16,12 @@
 -- ARGV[6] keep dead jobs this many ms (0: no age limit)
 -- ARGV[7] keep at most this many dead jobs (-1: no count limit)
 -- ARGV[8] stalls allowed before a job is dead-lettered
--- ARGV[9..] per finished job, 5 values: id, delivery token, outcome (c, r or d), result JSON or error, retry delay ms
--- Returns { taken {id, token, attempt, data, added at, attempts, backoff, ...}, stalled ids, dead-by-stall ids, lost, ms to next due (-1: none), paused }
+-- ARGV[9] this worker's fetch record key (same hash tag as the keys): its latest fetch's number and jobs, for two leases
+-- ARGV[10] this call's fetch number: the jobs taken replace the record ('' : no record)
+-- ARGV[11] R, the number of fetch numbers that follow whose replies never reached the worker
+-- ARGV[12..11+R] those numbers: if the record is one of them, its jobs go back to the head of the queue, no stall counted
+-- ARGV[12+R..] per finished job, 5 values: id, delivery token, outcome (c, r or d), result JSON or error, retry delay ms
+-- Returns { taken {id, token, attempt, data, added at, attempts, backoff, ...}, stalled ids, dead-by-stall ids, lost, ms to next due (-1: none), paused, released fetch numbers, released jobs }
 -- ioredis-mock's Lua (fengari, 5.3) only converts tables built by a constructor; real Redis runs Lua 5.1.
 local function reply(t)
   if _VERSION == 'Lua 5.1' then return t end
@@ -39,8 +43,58 @@ local function push(id, key, front)
   end
 end
 
+local fk = ARGV[9]
+
+-- A fetch whose reply was lost (a timeout, a reset): the worker never saw its jobs, so they have not run and their
+-- leases say nothing about the worker. They go back now rather than stall when the lease runs out.
+local releasedFetches, releasedJobs = {}, 0
+local firstFinish = 12 + tonumber(ARGV[11])
+if firstFinish > 12 then
+  local rec = redis.call('GET', fk)
+  if rec then
+    local words = {}
+    for w in string.gmatch(rec, '%S+') do words[#words + 1] = w end
+    local named = false
+    for i = 12, firstFinish - 1 do
+      if ARGV[i] == words[1] then named = true end
+    end
+    if named then
+      redis.call('DEL', fk)
+      releasedFetches[1] = words[1]
+      -- Backwards, each to the head: the fetch's first job ends up first in line again.
+      for j = #words - 1, 2, -2 do
+        local id = words[j]
+        local key = jk .. id
+        -- Still the lost lease's delivery (compared as numbers: ioredis-mock's Lua writes the token as '1.0').
+        if tonumber(redis.call('HGET', key, 'dl')) == tonumber(words[j + 1]) then
+          if redis.call('ZREM', KEYS[4], id) == 1 then
+            redis.call('HINCRBY', key, 'm', -1)
+            redis.call('HSET', key, 'st', 'waiting')
+            push(id, key, true)
+            releasedJobs = releasedJobs + 1
+          elseif tonumber(redis.call('HGET', key, 's') or 0) > 0 then
+            -- The lease ran out first and counted a stall: the job went back (undo the count) or, one stall too
+            -- many, to the dead-letter set (undo that too).
+            local st = redis.call('HGET', key, 'st')
+            if st == 'waiting' then
+              redis.call('HINCRBY', key, 's', -1)
+              releasedJobs = releasedJobs + 1
+            elseif st == 'dead' and redis.call('ZREM', KEYS[6], id) == 1 then
+              redis.call('HINCRBY', key, 's', -1)
+              redis.call('HSET', key, 'st', 'waiting')
+              redis.call('HDEL', key, 'e', 'f')
+              push(id, key, true)
+              releasedJobs = releasedJobs + 1
+            end
+          end
+        end
+      end
+    end
+  end
+end
+
 local completedCount = tonumber(ARGV[5])
-for i = 9, #ARGV, 5 do
+for i = firstFinish, #ARGV, 5 do
   local id = ARGV[i]
   local key = jk .. id
   -- Only the holder of the current lease may finish a job: a worker whose lease ran out is too late.
@@ -126,6 +180,7 @@ if #due > 0 then
 end
 
 local taken = {}
+local record = { ARGV[10] }
 local paused = redis.call('EXISTS', KEYS[7])
 local want = tonumber(ARGV[2])
 if paused == 0 and want > 0 then
@@ -149,8 +204,14 @@ if paused == 0 and want > 0 then
       taken[#taken + 1] = v[2]
       taken[#taken + 1] = v[3] or '1'
       taken[#taken + 1] = v[4] or ''
+      record[#record + 1] = id
+      record[#record + 1] = token
       n = n + 1
     end
+  end
+  if #record > 1 and ARGV[10] ~= '' then
+    -- Kept for two leases: a release that comes after the lease ran out still undoes the stall it caused.
+    redis.call('SET', fk, table.concat(record, ' '), 'PX', 2 * tonumber(ARGV[3]))
   end
 end
 
@@ -165,4 +226,4 @@ if #taken == 0 then
     end
   end
 end
-return { reply(taken), reply(stalled), reply(buried), lost, nextIn, paused }
+return { reply(taken), reply(stalled), reply(buried), lost, nextIn, paused, reply(releasedFetches), releasedJobs }

@@ -1,0 +1,232 @@
+// A worker's fetch whose reply never arrives (a timeout, a reset) may still have run on the server and leased jobs
+// to a worker that never saw them. Those jobs have not run, so they must not count a stall, nor wait out a lease:
+// the worker names each fetch, and its next call that gets through gives that fetch's jobs back.
+//
+// 1. The backend contract on every store: a released fetch puts its jobs back at the head, in order, with the
+//    attempt undone and no stall; a job already finished (or re-leased) is left alone; a record goes once; only a
+//    worker's latest fetch is recorded, and only for that worker.
+// 2. End to end on a real Redis behind the fault proxy: replies slower than the command timeout, then healed; the
+//    jobs the lost fetches took run long before their lease would have ended, with no stall recorded.
+
+import { createRedisKit, type RedisKit, type Store } from '../../plugin/index';
+import type { MoveRequest, QueueBackend } from '../../plugin/queue/backend';
+import { RedisQueueBackend } from '../../plugin/queue/backend';
+import { MemoryQueueBackend } from '../../plugin/queue/memory';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy';
+import { type RedisProcess, startRedis } from '../support/redis-server';
+import { describeWithRedis } from '../support/require-redis';
+import { describeForEachStore } from '../support/stores';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function backendOf(store: Store, name: string): QueueBackend {
+  const channel = store.keys.channel('queue', name);
+  return store.mode === 'memory'
+    ? new MemoryQueueBackend(store.engine, name, channel)
+    : new RedisQueueBackend(store, name, channel);
+}
+
+const base: Omit<MoveRequest, 'take' | 'worker' | 'fetch' | 'release' | 'finishes'> = {
+  leaseMs: 60_000,
+  keepCompleted: { ageMs: 0, count: 100 },
+  keepDead: { ageMs: 0, count: 100 },
+  maxStalls: 2,
+};
+
+function move(backend: QueueBackend, request: Partial<MoveRequest>) {
+  return backend.move({ ...base, take: 0, worker: 'w', fetch: '', release: [], finishes: [], ...request });
+}
+
+function job(data: string) {
+  return { id: '', data, delayMs: 0, priority: 0, attempts: 3, backoff: '' };
+}
+
+describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => {
+  test('a released fetch puts its jobs back at the head in order, with no attempt used and no stall', async () => {
+    const kit = makeKit();
+    const backend = backendOf(kit.store, 'lost');
+    const [a, b, c] = (await backend.add([job('a'), job('b'), job('c')])).map((r) => r.id) as [string, string, string];
+
+    const first = await move(backend, { take: 2, fetch: '1' });
+    expect(first.taken.map((t) => t.id)).toEqual([a, b]);
+    expect(first.releasedFetches).toEqual([]);
+
+    // The worker never saw that reply: its next call names the fetch.
+    const second = await move(backend, { release: ['1'] });
+    expect({ fetches: second.releasedFetches, jobs: second.released, stalled: second.stalled }).toEqual({
+      fetches: ['1'],
+      jobs: 2,
+      stalled: [],
+    });
+    expect(await backend.counts()).toMatchObject({ waiting: 3, active: 0 });
+    for (const id of [a, b]) {
+      const record = await backend.getJob(id);
+      expect({ st: record?.st, attemptsMade: record?.m, stalls: record?.s ?? '0' }).toEqual({
+        st: 'waiting',
+        attemptsMade: '0',
+        stalls: '0',
+      });
+    }
+
+    // Back at the head, first job first; each starts at attempt 1 again.
+    const third = await move(backend, { take: 3, fetch: '2' });
+    expect(third.taken.map((t) => [t.id, t.attempt])).toEqual([
+      [a, 1],
+      [b, 1],
+      [c, 1],
+    ]);
+
+    // Released again after one of them finished: the finished one stays finished.
+    const ta = third.taken[0] as { id: string; token: string };
+    await move(backend, { finishes: [{ id: ta.id, token: ta.token, outcome: 'c', payload: '', delayMs: 0 }] });
+    const fourth = await move(backend, { release: ['2'] });
+    expect(fourth.released).toBe(2);
+    expect(await backend.getJob(a)).toMatchObject({ st: 'completed' });
+    expect(await backend.counts()).toMatchObject({ waiting: 2, active: 0, completed: 1 });
+
+    // A record is released once: a late second release finds nothing.
+    const again = await move(backend, { release: ['2'] });
+    expect({ fetches: again.releasedFetches, jobs: again.released }).toEqual({ fetches: [], jobs: 0 });
+  });
+
+  test("a job leased again since stays with its new holder; only a worker's latest fetch is kept", async () => {
+    const kit = makeKit();
+    const backend = backendOf(kit.store, 'latest');
+    const [a] = (await backend.add([job('a')])).map((r) => r.id) as [string];
+
+    // a: leased by fetch 1, failed and retried at once, leased again by fetch 2 (a new delivery token).
+    const got = await move(backend, { take: 1, fetch: '1' });
+    const first = got.taken[0] as { id: string; token: string };
+    expect(first.id).toBe(a);
+    await move(backend, { finishes: [{ id: a, token: first.token, outcome: 'r', payload: 'again', delayMs: 0 }] });
+    const retaken = await move(backend, { take: 1, fetch: '2' });
+    expect(retaken.taken.map((t) => [t.id, t.attempt])).toEqual([[a, 2]]);
+    // Fetch 2 replaced fetch 1's record: naming fetch 1 finds nothing.
+    const old = await move(backend, { release: ['1'] });
+    expect({ fetches: old.releasedFetches, jobs: old.released }).toEqual({ fetches: [], jobs: 0 });
+    expect(await backend.getJob(a)).toMatchObject({ st: 'active', m: '2' });
+
+    // Another worker's call cannot release this worker's fetch.
+    const stranger = await move(backend, { worker: 'x', release: ['2'] });
+    expect({ fetches: stranger.releasedFetches, jobs: stranger.released }).toEqual({ fetches: [], jobs: 0 });
+
+    // Fetch 2's reply lost after all, but a has since been retried and leased to worker x: nothing to give back.
+    await move(backend, {
+      finishes: [
+        { id: a, token: (retaken.taken[0] as { token: string }).token, outcome: 'r', payload: 'x', delayMs: 0 },
+      ],
+    });
+    const third = await move(backend, { worker: 'x', take: 1, fetch: '1' });
+    expect(third.taken.map((t) => [t.id, t.attempt])).toEqual([[a, 3]]);
+    const late = await move(backend, { release: ['2'] });
+    expect({ fetches: late.releasedFetches, jobs: late.released }).toEqual({ fetches: ['2'], jobs: 0 });
+    expect(await backend.getJob(a)).toMatchObject({ st: 'active', m: '3' });
+  });
+
+  test('a release that comes after the lease ran out undoes the stall, and the dead-lettering it caused', async () => {
+    const kit = makeKit();
+    const backend = backendOf(kit.store, 'late');
+    const [a, b] = (await backend.add([job('a'), job('b')])).map((r) => r.id) as [string, string];
+    // Short leases; maxStalls 1: a second stall dead-letters. Each job stalls once before this fetch.
+    const short = { leaseMs: 100, maxStalls: 1 };
+    const expire = async (ids: string[]) => {
+      // Another worker's call runs the stall pass once the leases have run out.
+      const seen = new Set<string>();
+      for (let i = 0; i < 300 && !ids.every((id) => seen.has(id)); i++) {
+        await sleep(20);
+        const r = await move(backend, { ...short, worker: 'x' });
+        for (const id of [...r.stalled, ...r.buried]) seen.add(id);
+      }
+      expect([...seen].sort()).toEqual([...ids].sort());
+    };
+    await move(backend, { ...short, take: 2, fetch: '1' });
+    await expire([a, b]);
+    for (const id of [a, b]) expect(await backend.getJob(id)).toMatchObject({ st: 'waiting', s: '1', m: '0' });
+
+    // Worker w's fetch 2 takes both again and its reply is lost; the leases run out before w gets through:
+    // one more stall each, which is one too many.
+    const lost = await move(backend, { ...short, take: 2, fetch: '2' });
+    expect(lost.taken.map((t) => t.id).sort()).toEqual([a, b].sort());
+    await expire([a, b]);
+    expect(await backend.counts()).toMatchObject({ dead: 2, waiting: 0, active: 0 });
+
+    // w names fetch 2: both stalls were its lost reply's, so both jobs come back, with the stall they really had.
+    const late = await move(backend, { ...short, release: ['2'] });
+    expect({ fetches: late.releasedFetches, jobs: late.released }).toEqual({ fetches: ['2'], jobs: 2 });
+    expect(await backend.counts()).toMatchObject({ dead: 0, waiting: 2, active: 0 });
+    for (const id of [a, b]) {
+      const record = await backend.getJob(id);
+      expect({ st: record?.st, s: record?.s, m: record?.m, e: record?.e }).toEqual({
+        st: 'waiting',
+        s: '1',
+        m: '0',
+        e: undefined,
+      });
+    }
+    // Back at the head in the order fetch 2 had taken them, at attempt 1.
+    const next = await move(backend, { take: 2, fetch: '3' });
+    expect(next.taken.map((t) => [t.id, t.attempt])).toEqual(lost.taken.map((t) => [t.id, 1]));
+  });
+});
+
+describeWithRedis('queue: lost fetch replies on a real Redis', () => {
+  let redis: RedisProcess;
+  let proxy: FaultProxy;
+  let kit: RedisKit | undefined;
+  let direct: RedisKit | undefined;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    proxy = await startFaultProxy({ targetPort: redis.port });
+  });
+  afterAll(async () => {
+    await kit?.close();
+    await direct?.close();
+    await proxy.close();
+    await redis.stop();
+  });
+
+  test('jobs taken by fetches that timed out run after healing, long before their lease ends, with no stall', async () => {
+    const prefix = 'lost-reply';
+    kit = createRedisKit({
+      redis: proxy.url,
+      prefix,
+      logger: false,
+      env: {},
+      commandTimeout: 300,
+      circuitBreaker: { failureThreshold: 1000, cooldown: 100 },
+    });
+    const LEASE_MS = 30_000;
+    const q = kit.queue<number>('lost', { lease: LEASE_MS, idlePoll: 200 });
+    // The same queue seen past the proxy: counts and job records while the proxied connection is slow.
+    direct = createRedisKit({ redis: redis.url, prefix, logger: false, env: {} });
+    const seen = direct.queue<number>('lost');
+    q.on('error', () => undefined);
+    const ids = await q.addBulk([1, 2, 3, 4, 5, 6].map((data) => ({ data })));
+    const runs = new Map<string, number>();
+    // Replies arrive 500 ms late, past the 300 ms timeout, while every command still runs on the server.
+    proxy.setLatency({ down: 500 });
+    q.process(
+      (j) => {
+        runs.set(j.id, (runs.get(j.id) ?? 0) + 1);
+      },
+      { concurrency: 2 },
+    );
+    await sleep(1500);
+    const leased = (await seen.counts()).active;
+    expect(leased).toBeGreaterThan(0); // fetches ran on the server and leased jobs nobody saw
+    expect(runs.size).toBe(0);
+
+    proxy.heal();
+    const healed = Date.now();
+    while (runs.size < ids.length && Date.now() - healed < 10_000) await sleep(20);
+    const tookMs = Date.now() - healed;
+    expect(tookMs).toBeLessThan(LEASE_MS / 3);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    for (const id of ids)
+      expect(await seen.getJob(id)).toMatchObject({ state: 'completed', stalls: 0, attemptsMade: 1 });
+    const stats = await q.stats();
+    expect(stats.local.released).toBeGreaterThanOrEqual(leased);
+    expect(stats.local.stalledRecovered).toBe(0);
+  }, 30_000);
+});

@@ -202,7 +202,7 @@ app.post('/jobs', label('queue-add'), express.json(), async (req, res, next) => 
 app.get('/jobs/:id', label('queue-get'), async (req, res, next) => {
   try {
     const job = await queue.getJob(String(req.params.id));
-    res.json(job ? { id: job.id, state: job.state } : null);
+    res.json(job ? { id: job.id, state: job.state, stalls: job.stalls, error: job.error ?? null } : null);
   } catch (error) {
     next(error);
   }
@@ -233,6 +233,7 @@ app.get('/_ctl/stats', (_req, res) => {
     completed: [...completed],
     received: [...received],
     circuit: kit.store.circuitState,
+    queue: queue.localStats().local,
     limiters: Object.fromEntries(Object.entries(limiters).map(([k, v]) => [k, v.limiter.stats])),
   });
 });

@@ -328,6 +328,8 @@ export interface AppStats {
   completed: string[];
   received: number[];
   circuit: string;
+  /** The worker's counters: `stalledRecovered` (leases that ran out) and `released` (lost replies) tell faults apart. */
+  queue: { stalledRecovered: number; released: number; leasesLost: number };
 }
 
 export async function appStats(base: string, reset = false): Promise<AppStats> {

@@ -182,9 +182,10 @@ describeWithRedis('fault injection under load (standalone Redis behind a fault p
       const healthyAt = performance.now();
       const recovery = expectFailureModes ? await measureRecovery(ctx, healthyAt) : undefined;
       await new Promise((r) => setTimeout(r, 500));
-      const figures = (await appStats(app.base, true)).figures;
+      const after = await appStats(app.base, true);
+      const figures = after.figures;
       const report: PhaseReport = { fault, during, recovery, figures };
-      trace(`${fault}: ${JSON.stringify({ during, recovery, figures })}`);
+      trace(`${fault}: ${JSON.stringify({ during, recovery, figures, queue: after.queue })}`);
       reports.push(report);
       return report;
     };

@@ -600,7 +600,8 @@ export class Queue<T = unknown> extends EventEmitter {
   /**
    * Graceful stop: takes no new jobs, waits up to `timeout` for the running ones and records their outcome. Jobs
    * still running after that keep running, but their leases are no longer renewed: once a lease runs out another
-   * worker runs the job again. Safe to call twice.
+   * worker runs the job again. Jobs leased by fetches whose replies were lost are given back (one call, if the
+   * store answers within the command timeout). Safe to call twice.
    */
   close(options: { timeout?: number } = {}): Promise<void> {
     this.closed ??= (async () => {
@@ -620,6 +621,17 @@ export class Queue<T = unknown> extends EventEmitter {
       this.stopped = true;
       clearInterval(this.leaseTimer);
       clearTimeout(this.idleTimer);
+      // Jobs leased to this worker by fetches whose replies were lost go back now, if the store answers, rather
+      // than wait out their leases and count a stall.
+      const release = this.unconfirmedFetches();
+      if (release.length > 0) {
+        await this.backend
+          .move({ ...this.moveOptions(), take: 0, worker: this.worker, fetch: '', release, finishes: [] })
+          .then((r) => {
+            this.local.released += r.released;
+          })
+          .catch(() => undefined);
+      }
       await this.unsubscribe?.().catch(() => undefined);
     })();
     return this.closed;

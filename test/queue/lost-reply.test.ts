@@ -4,11 +4,13 @@
 //
 // 1. The backend contract on every store: a released fetch puts its jobs back at the head, in order, with the
 //    attempt undone and no stall; a job already finished (or re-leased) is left alone; a record goes once; only a
-//    worker's latest fetch is recorded, and only for that worker.
+//    worker's latest fetch is recorded, and only for that worker. And the worker on every store, with a fetch that
+//    runs and then fails as a lost reply would: its next call gives the jobs back (they run once, no stall), and so
+//    does close() when it comes first.
 // 2. End to end on a real Redis behind the fault proxy: replies slower than the command timeout, then healed; the
 //    jobs the lost fetches took run long before their lease would have ended, with no stall recorded.
 
-import { createRedisKit, type RedisKit, type Store } from '../../plugin/index';
+import { createRedisKit, type RedisKit, type Store, StoreTimeoutError } from '../../plugin/index';
 import type { MoveRequest, QueueBackend } from '../../plugin/queue/backend';
 import { RedisQueueBackend } from '../../plugin/queue/backend';
 import { MemoryQueueBackend } from '../../plugin/queue/memory';
@@ -166,6 +168,75 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     // Back at the head in the order fetch 2 had taken them, at attempt 1.
     const next = await move(backend, { take: 2, fetch: '3' });
     expect(next.taken.map((t) => [t.id, t.attempt])).toEqual(lost.taken.map((t) => [t.id, 1]));
+  });
+
+  /** Makes the queue's next fetch run on the store and then fail as a lost reply would; returns what it leased. */
+  function loseNextFetch(q: object): Promise<string[]> {
+    const inner = q as { backend: QueueBackend };
+    const real = inner.backend;
+    return new Promise((resolve) => {
+      inner.backend = Object.create(real, {
+        move: {
+          value: async (request: MoveRequest) => {
+            if (request.take === 0) return real.move(request);
+            inner.backend = real;
+            const result = await real.move(request);
+            resolve(result.taken.map((t) => t.id));
+            throw new StoreTimeoutError('script move', 300);
+          },
+        },
+      }) as QueueBackend;
+    });
+  }
+
+  test("the worker's next call gives back what a lost fetch leased: the jobs run once, no stall", async () => {
+    const kit = makeKit();
+    const q = kit.queue<number>('worker', { lease: '30 s', idlePoll: 200 });
+    const errors: Error[] = [];
+    q.on('error', (error: Error) => errors.push(error));
+    const ids = await q.addBulk([1, 2, 3].map((data) => ({ data })));
+    const leased = loseNextFetch(q);
+    const runs = new Map<string, number>();
+    q.process(
+      (j) => {
+        runs.set(j.id, (runs.get(j.id) ?? 0) + 1);
+      },
+      { concurrency: 3 },
+    );
+    expect((await leased).sort()).toEqual([...ids].sort());
+    for (let i = 0; i < 500 && runs.size < ids.length; i++) await sleep(10);
+    expect(Object.fromEntries(runs)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
+    expect(errors).toHaveLength(1);
+    for (const id of ids) expect(await q.getJob(id)).toMatchObject({ state: 'completed', stalls: 0, attemptsMade: 1 });
+    expect((await q.stats()).local).toMatchObject({ released: 3, stalledRecovered: 0 });
+  });
+
+  test('close() right after a lost fetch gives its jobs back', async () => {
+    const kit = makeKit();
+    const q = kit.queue<number>('closing', { lease: '30 s', idlePoll: 200 });
+    const ids = await q.addBulk([1, 2].map((data) => ({ data })));
+    const leased = loseNextFetch(q);
+    let closed: Promise<void> | undefined;
+    // Closed from the error listener: before the worker's retry, so close() is the call that gets through.
+    q.on('error', () => {
+      closed ??= q.close();
+    });
+    let ran = 0;
+    q.process(
+      () => {
+        ran++;
+      },
+      { concurrency: 2 },
+    );
+    expect((await leased).sort()).toEqual([...ids].sort());
+    for (let i = 0; i < 200 && closed === undefined; i++) await sleep(10);
+    await closed;
+    expect(ran).toBe(0);
+    const other = kit.queue<number>('closing');
+    expect(await other.counts()).toMatchObject({ waiting: 2, active: 0 });
+    for (const id of ids)
+      expect(await other.getJob(id)).toMatchObject({ state: 'waiting', stalls: 0, attemptsMade: 0 });
+    expect((await q.stats()).local.released).toBe(2);
   });
 });
 

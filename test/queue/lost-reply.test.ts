@@ -207,6 +207,10 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     for (let i = 0; i < 500 && runs.size < ids.length; i++) await sleep(10);
     expect(Object.fromEntries(runs)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
     expect(errors).toHaveLength(1);
+    // The outcomes travel with the worker's next round trip: wait until they are recorded.
+    const completed = async () =>
+      (await Promise.all(ids.map((id) => q.getJob(id)))).every((j) => j?.state === 'completed');
+    for (let i = 0; i < 500 && !(await completed()); i++) await sleep(10);
     for (const id of ids) expect(await q.getJob(id)).toMatchObject({ state: 'completed', stalls: 0, attemptsMade: 1 });
     expect((await q.stats()).local).toMatchObject({ released: 3, stalledRecovered: 0 });
   });
@@ -294,6 +298,9 @@ describeWithRedis('queue: lost fetch replies on a real Redis', () => {
     const tookMs = Date.now() - healed;
     expect(tookMs).toBeLessThan(LEASE_MS / 3);
     expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    const completed = async () =>
+      (await Promise.all(ids.map((id) => seen.getJob(id)))).every((j) => j?.state === 'completed');
+    for (let i = 0; i < 500 && !(await completed()); i++) await sleep(10);
     for (const id of ids)
       expect(await seen.getJob(id)).toMatchObject({ state: 'completed', stalls: 0, attemptsMade: 1 });
     const stats = await q.stats();

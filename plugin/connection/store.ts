@@ -23,6 +23,16 @@ import {
   type StoreMode,
 } from './types.js';
 
+/** Errors raised before the operation left the process (open circuit): the store never saw it. */
+const unsent = new WeakSet<object>();
+
+/**
+ * Whether `error` says the operation never reached the store (the circuit was open, or the store closed), so that
+ * it certainly had no effect there. False means it may have run: a timeout or a reset can lose the reply only.
+ */
+export function neverSent(error: unknown): boolean {
+  return error instanceof ClosedError || (typeof error === 'object' && error !== null && unsent.has(error));
+}
 export interface StoreInfo {
   mode: StoreMode;
   /** Server version, or `embedded` for the memory store. */
@@ -251,9 +261,11 @@ export class RedisStore implements StoreBase {
     const breaker = this.breaker;
     if (breaker && !breaker.allow()) {
       this.failures++;
-      return Promise.reject(
-        new StoreUnavailableError(`${what}: the store's circuit is open (retrying in ${breaker.retryInMs()} ms)`),
+      const error = new StoreUnavailableError(
+        `${what}: the store's circuit is open (retrying in ${breaker.retryInMs()} ms)`,
       );
+      unsent.add(error);
+      return Promise.reject(error);
     }
     const observer = this.observer;
     const started = observer ? performance.now() : 0;

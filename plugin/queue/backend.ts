@@ -31,8 +31,9 @@ export interface MoveRequest {
   /** The calling worker: its latest fetch is recorded under this name (one record per worker). */
   worker: string;
   /**
-   * This call's fetch number: the jobs it takes replace the worker's record for one lease, so that they can be
-   * given back if the reply never arrives. '' keeps no record.
+   * This call's fetch number: the jobs it takes replace the worker's record for two leases, so that they can be
+   * given back if the reply never arrives. A call whose number is already recorded is a replay (the client re-sent
+   * it after a reconnect) and answers with the recorded jobs. '' keeps no record.
    */
   fetch: string;
   /** Fetch numbers whose replies never arrived: if the record is one of them, its jobs go back to the queue. */

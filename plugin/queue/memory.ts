@@ -98,6 +98,13 @@ class IdQueue {
   }
 }
 
+/** A job as a fetch record names it: the delivery and the added-at time tell this very lease apart. */
+interface FetchedJob {
+  id: string;
+  token: string;
+  added: string;
+}
+
 interface State {
   jobs: Map<string, JobRecord>;
   wait: IdQueue;
@@ -109,8 +116,8 @@ interface State {
   dead: SortedSet;
   paused: boolean;
   seq: number;
-  /** Per worker, its latest fetch that took jobs, kept for one lease (see move.lua). */
-  fetches: Map<string, { fetch: string; jobs: Array<{ id: string; token: string }>; until: number }>;
+  /** Per worker, its latest fetch that took jobs, kept for two leases (see move.lua). */
+  fetches: Map<string, { fetch: string; jobs: FetchedJob[]; until: number }>;
 }
 
 const states = new WeakMap<MemoryEngine, Map<string, State>>();
@@ -229,9 +236,9 @@ export class MemoryQueueBackend implements QueueBackend {
       releasedFetches.push(record.fetch);
       // Backwards, each to the head: the fetch's first job ends up first in line again.
       for (let i = record.jobs.length - 1; i >= 0; i--) {
-        const { id, token } = record.jobs[i] as { id: string; token: string };
+        const { id, token, added } = record.jobs[i] as FetchedJob;
         const job = s.jobs.get(id);
-        if (!job || job.dl !== token) continue;
+        if (!job || job.dl !== token || job.t !== added) continue;
         if (s.active.remove(id)) {
           job.m = String(Number(job.m) - 1);
           job.st = 'waiting';
@@ -320,7 +327,17 @@ export class MemoryQueueBackend implements QueueBackend {
     }
 
     const taken: TakenJob[] = [];
-    if (!s.paused && r.take > 0) {
+    const previous = r.take > 0 && r.fetch !== '' ? s.fetches.get(r.worker) : undefined;
+    if (previous !== undefined && previous.fetch === r.fetch) {
+      // A replay of a call whose reply was lost (see move.lua): the same jobs again, with fresh leases.
+      const deadline = now + r.leaseMs;
+      for (const { id, token, added } of previous.jobs) {
+        const job = s.jobs.get(id);
+        if (!job || job.dl !== token || job.t !== added || !s.active.has(id)) continue;
+        s.active.add(id, deadline);
+        taken.push(this.taken(id, job));
+      }
+    } else if (!s.paused && r.take > 0) {
       const deadline = now + r.leaseMs;
       while (taken.length < r.take) {
         const id = s.wait.shift() ?? s.prio.popMin();
@@ -332,20 +349,12 @@ export class MemoryQueueBackend implements QueueBackend {
         job.st = 'active';
         job.pt = String(now);
         s.active.add(id, deadline);
-        taken.push({
-          id,
-          token: job.dl,
-          attempt: Number(job.m),
-          data: job.d as string,
-          addedAt: Number(job.t),
-          attempts: Number(job.a),
-          backoff: job.b as string,
-        });
+        taken.push(this.taken(id, job));
       }
       if (taken.length > 0 && r.fetch !== '') {
         s.fetches.set(r.worker, {
           fetch: r.fetch,
-          jobs: taken.map((j) => ({ id: j.id, token: j.token })),
+          jobs: taken.map((j) => ({ id: j.id, token: j.token, added: String(j.addedAt) })),
           // Kept for two leases: a release that comes after the lease ran out still undoes the stall it caused.
           until: now + 2 * r.leaseMs,
         });
@@ -363,6 +372,18 @@ export class MemoryQueueBackend implements QueueBackend {
       }
     }
     return { taken, stalled, buried, lost, nextInMs, paused: s.paused, releasedFetches, released };
+  }
+
+  private taken(id: string, job: JobRecord): TakenJob {
+    return {
+      id,
+      token: job.dl as string,
+      attempt: Number(job.m),
+      data: job.d as string,
+      addedAt: Number(job.t),
+      attempts: Number(job.a),
+      backoff: job.b as string,
+    };
   }
 
   async extend(jobs: ReadonlyArray<{ id: string; token: string }>, leaseMs: number): Promise<string[]> {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { FeatureContext } from '../core/context.js';
+import { neverSent } from '../connection/store.js';
 import { ClosedError } from '../core/errors.js';
 import type { Finish, JobRecord, QueueBackend, TakenJob } from './backend.js';
 import { openDedicated, RedisQueueBackend } from './backend.js';
@@ -348,7 +349,7 @@ export class Queue<T = unknown> extends EventEmitter {
         this.pending.unshift(...pending);
         // The call may still have run on the server and leased jobs to us that we never saw: remember the fetch so
         // that the next call that gets through gives them back.
-        if (fetch !== '') {
+        if (fetch !== '' && !neverSent(error)) {
           this.unconfirmed.push({ fetch, until: Date.now() + 2 * this.config.leaseMs });
           if (this.unconfirmed.length > MAX_UNCONFIRMED) this.unconfirmed.shift();
         }

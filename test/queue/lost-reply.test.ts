@@ -8,14 +8,23 @@
 //    runs and then fails as a lost reply would: its next call gives the jobs back (they run once, no stall), and so
 //    does close() when it comes first.
 // 2. End to end on a real Redis behind the fault proxy: replies slower than the command timeout, then healed; the
-//    jobs the lost fetches took run long before their lease would have ended, with no stall recorded.
+//    jobs the lost fetches took run long before their lease would have ended, with no stall recorded. And a reset
+//    while a fetch's reply is on its way: ioredis sends the call again, and the replay answers with what the first
+//    run leased (without that, those jobs sat out their lease).
 
-import { createRedisKit, type RedisKit, type Store, StoreTimeoutError } from '../../plugin/index';
+import { neverSent } from '../../plugin/connection/store';
+import {
+  createRedisKit,
+  type RedisKit,
+  type Store,
+  StoreTimeoutError,
+  StoreUnavailableError,
+} from '../../plugin/index';
 import type { MoveRequest, QueueBackend } from '../../plugin/queue/backend';
 import { RedisQueueBackend } from '../../plugin/queue/backend';
 import { MemoryQueueBackend } from '../../plugin/queue/memory';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy';
-import { type RedisProcess, startRedis } from '../support/redis-server';
+import { freePort, type RedisProcess, startRedis } from '../support/redis-server';
 import { describeWithRedis } from '../support/require-redis';
 import { describeForEachStore } from '../support/stores';
 
@@ -129,12 +138,13 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     const kit = makeKit();
     const backend = backendOf(kit.store, 'late');
     const [a, b] = (await backend.add([job('a'), job('b')])).map((r) => r.id) as [string, string];
-    // Short leases; maxStalls 1: a second stall dead-letters. Each job stalls once before this fetch.
-    const short = { leaseMs: 100, maxStalls: 1 };
+    // Short leases (the record lives two of them, so 1 s leaves a loaded machine time to release); maxStalls 1: a
+    // second stall dead-letters. Each job stalls once before this fetch.
+    const short = { leaseMs: 1000, maxStalls: 1 };
     const expire = async (ids: string[]) => {
       // Another worker's call runs the stall pass once the leases have run out.
       const seen = new Set<string>();
-      for (let i = 0; i < 300 && !ids.every((id) => seen.has(id)); i++) {
+      for (let i = 0; i < 500 && !ids.every((id) => seen.has(id)); i++) {
         await sleep(20);
         const r = await move(backend, { ...short, worker: 'x' });
         for (const id of [...r.stalled, ...r.buried]) seen.add(id);
@@ -168,6 +178,43 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     // Back at the head in the order fetch 2 had taken them, at attempt 1.
     const next = await move(backend, { take: 2, fetch: '3' });
     expect(next.taken.map((t) => [t.id, t.attempt])).toEqual(lost.taken.map((t) => [t.id, 1]));
+  });
+
+  test('a replayed fetch (re-sent after a reconnect) answers with the jobs the first run leased', async () => {
+    const kit = makeKit();
+    const backend = backendOf(kit.store, 'replay');
+    const [a, b, c] = (await backend.add([job('a'), job('b'), job('c')])).map((r) => r.id) as [string, string, string];
+    const first = await move(backend, { take: 2, fetch: '7' });
+    expect(first.taken.map((t) => t.id)).toEqual([a, b]);
+    const again = await move(backend, { take: 2, fetch: '7' });
+    expect(again.taken).toEqual(first.taken);
+    expect(await backend.counts()).toMatchObject({ waiting: 1, active: 2 });
+    // The next fetch leases what is left; c was never touched by the replay.
+    const next = await move(backend, { take: 2, fetch: '8' });
+    expect(next.taken.map((t) => [t.id, t.attempt])).toEqual([[c, 1]]);
+  });
+
+  test('a custom id added again since is not released by a lost fetch of its earlier life', async () => {
+    const kit = makeKit();
+    const backend = backendOf(kit.store, 'reused');
+    const once = { ...job('x'), id: 'report-1' };
+    await backend.add([once]);
+    const lost = await move(backend, { take: 1, fetch: '1', keepCompleted: { ageMs: 0, count: 0 } });
+    const t = lost.taken[0] as { id: string; token: string };
+    // Another worker ran it to completion (not kept), and the same id was added again: its tokens start over.
+    await move(backend, {
+      worker: 'y',
+      keepCompleted: { ageMs: 0, count: 0 },
+      finishes: [{ id: t.id, token: t.token, outcome: 'c', payload: '', delayMs: 0 }],
+    });
+    expect(await backend.getJob('report-1')).toBeNull();
+    await sleep(5);
+    await backend.add([once]);
+    const taken = await move(backend, { worker: 'y', take: 1, fetch: '1' });
+    expect(taken.taken.map((j) => [j.id, j.token])).toEqual([['report-1', t.token]]);
+    const late = await move(backend, { release: ['1'] });
+    expect({ fetches: late.releasedFetches, jobs: late.released }).toEqual({ fetches: ['1'], jobs: 0 });
+    expect(await backend.getJob('report-1')).toMatchObject({ st: 'active', m: '1' });
   });
 
   /** Makes the queue's next fetch run on the store and then fail as a lost reply would; returns what it leased. */
@@ -307,4 +354,72 @@ describeWithRedis('queue: lost fetch replies on a real Redis', () => {
     expect(stats.local.released).toBeGreaterThanOrEqual(leased);
     expect(stats.local.stalledRecovered).toBe(0);
   }, 30_000);
+
+  test('a fetch re-sent after a connection reset answers with what its first run leased', async () => {
+    const prefix = 'lost-reply-reset';
+    // A long command timeout: the re-sent call must be answered within it, so the worker sees its reply.
+    const faulty = createRedisKit({ redis: proxy.url, prefix, logger: false, env: {}, commandTimeout: '5 s' });
+    const seen = createRedisKit({ redis: redis.url, prefix, logger: false, env: {} });
+    try {
+      const q = faulty.queue<number>('reset', { lease: '30 s', idlePoll: 200 });
+      q.on('error', () => undefined);
+      const ids = await q.addBulk([1, 2].map((data) => ({ data })));
+      const other = seen.queue<number>('reset');
+      const runs = new Map<string, number>();
+      // Replies held back: the first fetch runs on the server and its reply is still on its way at the reset.
+      proxy.setLatency({ down: 1500 });
+      q.process(
+        (j) => {
+          runs.set(j.id, (runs.get(j.id) ?? 0) + 1);
+        },
+        { concurrency: 1 },
+      );
+      // (The worker's own connection may still be opening, its handshake slowed down too.)
+      let active = 0;
+      for (let i = 0; i < 800 && active === 0; i++) {
+        await sleep(10);
+        active = (await other.counts()).active;
+      }
+      expect(active).toBe(1);
+      expect(runs.size).toBe(0);
+      proxy.heal();
+      proxy.resetAll(); // ioredis reconnects and sends the unanswered call again
+      const done = async () =>
+        (await Promise.all(ids.map((id) => other.getJob(id)))).every((j) => j?.state === 'completed');
+      const started = Date.now();
+      while (!(await done()) && Date.now() - started < 10_000) await sleep(20);
+      // Without the replay the second run leased the other job and the first stayed leased for its 30 s.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(Object.fromEntries(runs)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
+      for (const id of ids) expect(await other.getJob(id)).toMatchObject({ stalls: 0, attemptsMade: 1 });
+    } finally {
+      await faulty.close();
+      await seen.close();
+      proxy.heal();
+    }
+  }, 30_000);
+});
+
+test('a call the open circuit refused is known never to have reached the store; a timeout is not', async () => {
+  const port = await freePort(); // nothing listens there
+  const kit = createRedisKit({
+    redis: `redis://127.0.0.1:${port}`,
+    logger: false,
+    env: {},
+    commandTimeout: 200,
+    connectTimeout: 200,
+    circuitBreaker: { failureThreshold: 1, cooldown: '10 s' },
+  });
+  try {
+    const first = await kit.store.get('k').catch((error: unknown) => error);
+    expect(first).toBeInstanceOf(StoreUnavailableError);
+    expect(neverSent(first)).toBe(false); // a failure on the way: it may have been sent
+    const refused = await kit.store.get('k').catch((error: unknown) => error);
+    expect(String(refused)).toMatch(/circuit is open/);
+    expect(neverSent(refused)).toBe(true);
+    expect(neverSent(new StoreTimeoutError('x', 1))).toBe(false);
+  } finally {
+    await kit.close();
+  }
+  expect(neverSent(await kit.store.get('k').catch((error: unknown) => error))).toBe(true); // closed
 });

@@ -5,6 +5,7 @@
 //   npx tsx bench/profile-share.ts <suite> <set-up>[,<set-up>...] [--runs 2] [--seconds 10] [--code dist/cjs]
 //   e.g. npx tsx bench/profile-share.ts observability kit-observe,kit-two --runs 3
 //        npx tsx bench/profile-share.ts observability prom-client --code node_modules/prom-client/
+//   PROFILE_TOP=20 lists that many of the code's functions by their share (default 5).
 //
 // Why. A share of samples does not move with the host's speed, which made every requests/s ratio here noisy: with
 // about 40,000 samples its sampling error is under 0.1 points (from one server process to the next it moves about
@@ -86,7 +87,7 @@ function shares(profile: Profile, samples: number[], busy: number): { share: num
     const key = `${frame.functionName || '(anonymous)'} ${frame.url.slice(frame.url.indexOf(CODE) + CODE.length)}:${frame.lineNumber + 1}`;
     frames.set(key, (frames.get(key) ?? 0) + 1);
   }
-  const top = [...frames].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  const top = [...frames].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.PROFILE_TOP ?? 5));
   return { share: own / busy, top: top.map(([k, n]) => [k, n / busy]) };
 }
 

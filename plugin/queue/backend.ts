@@ -73,6 +73,8 @@ export interface MoveResult {
   releasedFetches: string[];
   /** Jobs given back to the queue from those fetches. */
   released: number;
+  /** Finishes the store had already recorded under the same delivery (a re-send after a lost reply): not lost. */
+  repeated: number;
 }
 
 export interface RawCounts {
@@ -203,11 +205,11 @@ export class RedisQueueBackend implements QueueBackend {
       ...r.release,
     ];
     for (const f of r.finishes) args.push(f.id, f.token, f.outcome, f.payload, f.delayMs);
-    const [rawTaken, stalled, buried, lost, nextIn, paused, releasedFetches, released] = (await this.hot(
+    const [rawTaken, stalled, buried, lost, nextIn, paused, releasedFetches, released, repeated] = (await this.hot(
       move,
       this.moveKeys,
       args,
-    )) as [unknown[], unknown[], unknown[], unknown, unknown, unknown, unknown[], unknown];
+    )) as [unknown[], unknown[], unknown[], unknown, unknown, unknown, unknown[], unknown, unknown];
     const taken: TakenJob[] = [];
     for (let i = 0; i + 6 < rawTaken.length; i += 7) {
       taken.push({
@@ -229,6 +231,7 @@ export class RedisQueueBackend implements QueueBackend {
       paused: Number(paused) === 1,
       releasedFetches: (releasedFetches ?? []).map(String),
       released: Number(released ?? 0),
+      repeated: Number(repeated ?? 0),
     };
   }
 

@@ -261,12 +261,15 @@ export class MemoryQueueBackend implements QueueBackend {
       }
     }
     let lost = 0;
+    let repeated = 0;
     for (const f of r.finishes) {
       const job = s.jobs.get(f.id);
       if (!job || job.dl !== f.token || !s.active.remove(f.id)) {
-        lost++;
+        if (job?.fd === f.token) repeated++;
+        else lost++;
         continue;
       }
+      job.fd = f.token;
       if (f.outcome === 'c') {
         if (r.keepCompleted.count === 0) s.jobs.delete(f.id);
         else {
@@ -371,7 +374,7 @@ export class MemoryQueueBackend implements QueueBackend {
         }
       }
     }
-    return { taken, stalled, buried, lost, nextInMs, paused: s.paused, releasedFetches, released };
+    return { taken, stalled, buried, lost, nextInMs, paused: s.paused, releasedFetches, released, repeated };
   }
 
   private taken(id: string, job: JobRecord): TakenJob {

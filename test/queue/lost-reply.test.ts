@@ -217,6 +217,46 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     expect(await backend.getJob('report-1')).toMatchObject({ st: 'active', m: '1' });
   });
 
+  test('a finish sent again after its reply was lost counts as repeated, not as a lost lease', async () => {
+    const kit = makeKit();
+    const backend = backendOf(kit.store, 'finish-again');
+    const [a, b] = (await backend.add([job('a'), job('b')])).map((r) => r.id) as [string, string];
+    const got = await move(backend, { take: 2, fetch: '1' });
+    const [ta, tb] = got.taken as unknown as [{ id: string; token: string }, { id: string; token: string }];
+    const done = { id: a, token: ta.token, outcome: 'c' as const, payload: '', delayMs: 0 };
+    const retry = { id: b, token: tb.token, outcome: 'r' as const, payload: 'later', delayMs: 0 };
+    const first = await move(backend, { finishes: [done, retry] });
+    expect({ lost: first.lost, repeated: first.repeated }).toEqual({ lost: 0, repeated: 0 });
+    // The same outcomes again (the worker never saw the reply): already recorded.
+    const again = await move(backend, { finishes: [done, retry] });
+    expect({ lost: again.lost, repeated: again.repeated }).toEqual({ lost: 0, repeated: 2 });
+    // b was retried and leased again: a finish of its new delivery is new, a late one of the old is still repeated.
+    const next = await move(backend, { take: 1, fetch: '2' });
+    const tb2 = next.taken[0] as { id: string; token: string };
+    expect(tb2.id).toBe(b);
+    const late = await move(backend, {
+      finishes: [retry, { id: b, token: tb2.token, outcome: 'c', payload: '', delayMs: 0 }],
+    });
+    expect({ lost: late.lost, repeated: late.repeated }).toEqual({ lost: 0, repeated: 1 });
+    expect(await backend.counts()).toMatchObject({ completed: 2, active: 0 });
+  });
+
+  test('a finish from a lease that ran out is still a lost lease', async () => {
+    const kit = makeKit();
+    const backend = backendOf(kit.store, 'finish-late');
+    const [a] = (await backend.add([job('a')])).map((r) => r.id) as [string];
+    const got = await move(backend, { take: 1, fetch: '1', leaseMs: 200 });
+    const t = got.taken[0] as { id: string; token: string };
+    let stalled = false;
+    for (let i = 0; i < 300 && !stalled; i++) {
+      await sleep(20);
+      stalled = (await move(backend, { worker: 'x' })).stalled.includes(a);
+    }
+    expect(stalled).toBe(true);
+    const late = await move(backend, { finishes: [{ id: a, token: t.token, outcome: 'c', payload: '', delayMs: 0 }] });
+    expect({ lost: late.lost, repeated: late.repeated }).toEqual({ lost: 1, repeated: 0 });
+  });
+
   /** Makes the queue's next fetch run on the store and then fail as a lost reply would; returns what it leased. */
   function loseNextFetch(q: object): Promise<string[]> {
     const inner = q as { backend: QueueBackend };

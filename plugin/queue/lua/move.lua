@@ -24,7 +24,7 @@
 -- ARGV[11] R, the number of fetch numbers that follow whose replies never reached the worker
 -- ARGV[12..11+R] those numbers: if the record is one of them, its jobs go back to the head of the queue, no stall counted
 -- ARGV[12+R..] per finished job, 5 values: id, delivery token, outcome (c, r or d), result JSON or error, retry delay ms
--- Returns { taken {id, token, attempt, data, added at, attempts, backoff, ...}, stalled ids, dead-by-stall ids, lost, ms to next due (-1: none), paused, released fetch numbers, released jobs }
+-- Returns { taken {id, token, attempt, data, added at, attempts, backoff, ...}, stalled ids, dead-by-stall ids, lost, ms to next due (-1: none), paused, released fetch numbers, released jobs, repeated finishes }
 -- ioredis-mock's Lua (fengari, 5.3) only converts tables built by a constructor; real Redis runs Lua 5.1.
 local function reply(t)
   if _VERSION == 'Lua 5.1' then return t end
@@ -34,6 +34,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
 local jk = ARGV[1]
 local lost = 0
+-- Finishes already recorded under the same delivery (sent again because the reply to the first send was lost).
+local repeated = 0
 
 local function push(id, key, front)
   local ps = redis.call('HGET', key, 'ps')
@@ -109,12 +111,12 @@ for i = firstFinish, #ARGV, 5 do
       if completedCount == 0 then
         redis.call('DEL', key)
       else
-        redis.call('HSET', key, 'st', 'completed', 'f', now, 'r', ARGV[i + 3])
+        redis.call('HSET', key, 'st', 'completed', 'f', now, 'r', ARGV[i + 3], 'fd', ARGV[i + 1])
         redis.call('ZADD', KEYS[5], now, id)
       end
     elseif outcome == 'r' then
       local delay = tonumber(ARGV[i + 4])
-      redis.call('HSET', key, 'e', ARGV[i + 3], 'f', now)
+      redis.call('HSET', key, 'e', ARGV[i + 3], 'f', now, 'fd', ARGV[i + 1])
       if delay > 0 then
         redis.call('HSET', key, 'st', 'failed', 'rt', now + delay)
         redis.call('ZADD', KEYS[3], now + delay, id)
@@ -123,9 +125,11 @@ for i = firstFinish, #ARGV, 5 do
         push(id, key, false)
       end
     else
-      redis.call('HSET', key, 'st', 'dead', 'e', ARGV[i + 3], 'f', now)
+      redis.call('HSET', key, 'st', 'dead', 'e', ARGV[i + 3], 'f', now, 'fd', ARGV[i + 1])
       redis.call('ZADD', KEYS[6], now, id)
     end
+  elseif tostring(redis.call('HGET', key, 'fd')) == ARGV[i + 1] then
+    repeated = repeated + 1
   else
     lost = lost + 1
   end
@@ -259,4 +263,4 @@ if #taken == 0 then
     end
   end
 end
-return { reply(taken), reply(stalled), reply(buried), lost, nextIn, paused, reply(releasedFetches), releasedJobs }
+return { reply(taken), reply(stalled), reply(buried), lost, nextIn, paused, reply(releasedFetches), releasedJobs, repeated }

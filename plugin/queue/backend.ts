@@ -14,11 +14,23 @@ export type Outcome = 'c' | 'r' | 'd';
 export interface Finish {
   id: string;
   token: string;
+  /**
+   * The job's added-at time as the worker received it: with the token it names this very delivery (a custom id
+   * added again after its job was deleted counts its tokens from 1 again).
+   */
+  added: string;
   /** c: completed; r: failed, retry after `delayMs`; d: failed for good, dead-letter it. */
   outcome: Outcome;
   /** Result as JSON (completed) or the error text (failed). */
   payload: string;
   delayMs: number;
+}
+
+/** A lease a worker holds: the job, its delivery token and its added-at time (see Finish). */
+export interface LeasedJob {
+  id: string;
+  token: string;
+  added: string;
 }
 
 export interface Retention {
@@ -94,7 +106,7 @@ export interface QueueBackend {
   add(jobs: readonly NewJob[]): Promise<Array<{ id: string; added: boolean }>>;
   move(request: MoveRequest): Promise<MoveResult>;
   /** Renews leases; resolves to the ids whose lease was already lost. */
-  extend(jobs: ReadonlyArray<{ id: string; token: string }>, leaseMs: number): Promise<string[]>;
+  extend(jobs: ReadonlyArray<LeasedJob>, leaseMs: number): Promise<string[]>;
   getJob(id: string): Promise<JobRecord | null>;
   counts(): Promise<RawCounts>;
   setPaused(paused: boolean): Promise<void>;
@@ -204,7 +216,7 @@ export class RedisQueueBackend implements QueueBackend {
       r.release.length,
       ...r.release,
     ];
-    for (const f of r.finishes) args.push(f.id, f.token, f.outcome, f.payload, f.delayMs);
+    for (const f of r.finishes) args.push(f.id, f.token, f.added, f.outcome, f.payload, f.delayMs);
     const [rawTaken, stalled, buried, lost, nextIn, paused, releasedFetches, released, repeated] = (await this.hot(
       move,
       this.moveKeys,
@@ -235,10 +247,10 @@ export class RedisQueueBackend implements QueueBackend {
     };
   }
 
-  async extend(jobs: ReadonlyArray<{ id: string; token: string }>, leaseMs: number): Promise<string[]> {
+  async extend(jobs: ReadonlyArray<LeasedJob>, leaseMs: number): Promise<string[]> {
     if (jobs.length === 0) return [];
     const args: RedisArg[] = [this.jobPrefix, leaseMs];
-    for (const j of jobs) args.push(j.id, j.token);
+    for (const j of jobs) args.push(j.id, j.token, j.added);
     return ((await this.hot(extend, [this.active], args)) as unknown[]).map(String);
   }
 

@@ -2,7 +2,16 @@
 // Lua scripts, for one process. State is kept per MemoryEngine (so per kit) and per queue name.
 
 import type { MemoryEngine } from '../connection/memory.js';
-import type { JobRecord, MoveRequest, MoveResult, QueueBackend, RawCounts, Retention, TakenJob } from './backend.js';
+import type {
+  JobRecord,
+  LeasedJob,
+  MoveRequest,
+  MoveResult,
+  QueueBackend,
+  RawCounts,
+  Retention,
+  TakenJob,
+} from './backend.js';
 import type { NewJob } from './options.js';
 
 /** A sorted set: members ordered by score, then by member text (as Redis orders them). */
@@ -232,7 +241,8 @@ export class MemoryQueueBackend implements QueueBackend {
     let released = 0;
     const record = r.release.length > 0 ? s.fetches.get(r.worker) : undefined;
     if (record && r.release.includes(record.fetch)) {
-      s.fetches.delete(r.worker);
+      // The number stays (with no jobs): a late re-send of that fetch then leases nothing (see move.lua).
+      s.fetches.set(r.worker, { fetch: record.fetch, jobs: [], until: now + 2 * r.leaseMs });
       releasedFetches.push(record.fetch);
       // Backwards, each to the head: the fetch's first job ends up first in line again.
       for (let i = record.jobs.length - 1; i >= 0; i--) {
@@ -264,8 +274,10 @@ export class MemoryQueueBackend implements QueueBackend {
     let repeated = 0;
     for (const f of r.finishes) {
       const job = s.jobs.get(f.id);
-      if (!job || job.dl !== f.token || !s.active.remove(f.id)) {
-        if (job?.fd === f.token) repeated++;
+      // The added-at time tells a custom id added again (its tokens count from 1 again) from its earlier life.
+      const same = job !== undefined && Number(job.t) === Number(f.added);
+      if (!same || job.dl !== f.token || !s.active.remove(f.id)) {
+        if (same && job.fd === f.token) repeated++;
         else lost++;
         continue;
       }
@@ -331,7 +343,9 @@ export class MemoryQueueBackend implements QueueBackend {
 
     const taken: TakenJob[] = [];
     const previous = r.take > 0 && r.fetch !== '' ? s.fetches.get(r.worker) : undefined;
-    if (previous !== undefined && previous.fetch === r.fetch) {
+    if (previous !== undefined && Number(r.fetch) < Number(previous.fetch)) {
+      // A late re-send of an older fetch: it leases nothing (see move.lua).
+    } else if (previous !== undefined && previous.fetch === r.fetch) {
       // A replay of a call whose reply was lost (see move.lua): the same jobs again, with fresh leases.
       const deadline = now + r.leaseMs;
       for (const { id, token, added } of previous.jobs) {
@@ -389,12 +403,14 @@ export class MemoryQueueBackend implements QueueBackend {
     };
   }
 
-  async extend(jobs: ReadonlyArray<{ id: string; token: string }>, leaseMs: number): Promise<string[]> {
+  async extend(jobs: ReadonlyArray<LeasedJob>, leaseMs: number): Promise<string[]> {
     const deadline = this.engine.now() + leaseMs;
     const lost: string[] = [];
     for (const j of jobs) {
-      if (this.s.jobs.get(j.id)?.dl === j.token && this.s.active.has(j.id)) this.s.active.add(j.id, deadline);
-      else lost.push(j.id);
+      const job = this.s.jobs.get(j.id);
+      if (job?.dl === j.token && Number(job.t) === Number(j.added) && this.s.active.has(j.id)) {
+        this.s.active.add(j.id, deadline);
+      } else lost.push(j.id);
     }
     return lost;
   }

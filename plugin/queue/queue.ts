@@ -474,14 +474,28 @@ export class Queue<T = unknown> extends EventEmitter {
         payload = '';
       }
       if (payload.length > this.config.maxDataBytes) payload = '';
-      finish = { id: taken.id, token: taken.token, outcome: 'c', payload, delayMs: 0 };
+      finish = { id: taken.id, token: taken.token, added: String(taken.addedAt), outcome: 'c', payload, delayMs: 0 };
     } else {
       const message = (error.message || error.name || 'failed').slice(0, 2000);
       if (taken.attempt < taken.attempts) {
         const delayMs = backoffDelay(readBackoff(taken.backoff, this.config.backoff), taken.attempt);
-        finish = { id: taken.id, token: taken.token, outcome: 'r', payload: message, delayMs };
+        finish = {
+          id: taken.id,
+          token: taken.token,
+          added: String(taken.addedAt),
+          outcome: 'r',
+          payload: message,
+          delayMs,
+        };
       } else {
-        finish = { id: taken.id, token: taken.token, outcome: 'd', payload: message, delayMs: 0 };
+        finish = {
+          id: taken.id,
+          token: taken.token,
+          added: String(taken.addedAt),
+          outcome: 'd',
+          payload: message,
+          delayMs: 0,
+        };
       }
     }
     if (this.stopped) {
@@ -505,7 +519,11 @@ export class Queue<T = unknown> extends EventEmitter {
 
   private renewLeases(): void {
     if (this.running.size === 0) return;
-    const jobs = [...this.running.values()].map((r) => ({ id: r.job.id, token: r.job.token }));
+    const jobs = [...this.running.values()].map((r) => ({
+      id: r.job.id,
+      token: r.job.token,
+      added: String(r.job.addedAt),
+    }));
     this.backend.extend(jobs, this.config.leaseMs).then(
       (lost) => {
         for (const id of lost) {

@@ -20,7 +20,7 @@ import {
   StoreTimeoutError,
   StoreUnavailableError,
 } from '../../plugin/index';
-import type { MoveRequest, QueueBackend } from '../../plugin/queue/backend';
+import type { Finish, MoveRequest, Outcome, QueueBackend, TakenJob } from '../../plugin/queue/backend';
 import { RedisQueueBackend } from '../../plugin/queue/backend';
 import { MemoryQueueBackend } from '../../plugin/queue/memory';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy';
@@ -46,6 +46,11 @@ const base: Omit<MoveRequest, 'take' | 'worker' | 'fetch' | 'release' | 'finishe
 
 function move(backend: QueueBackend, request: Partial<MoveRequest>) {
   return backend.move({ ...base, take: 0, worker: 'w', fetch: '', release: [], finishes: [], ...request });
+}
+
+/** A worker's outcome for a job it was leased. */
+function fin(t: TakenJob, outcome: Outcome, payload = ''): Finish {
+  return { id: t.id, token: t.token, added: String(t.addedAt), outcome, payload, delayMs: 0 };
 }
 
 function job(data: string) {
@@ -88,16 +93,17 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     ]);
 
     // Released again after one of them finished: the finished one stays finished.
-    const ta = third.taken[0] as { id: string; token: string };
-    await move(backend, { finishes: [{ id: ta.id, token: ta.token, outcome: 'c', payload: '', delayMs: 0 }] });
+    const ta = third.taken[0] as TakenJob;
+    await move(backend, { finishes: [fin(ta, 'c')] });
     const fourth = await move(backend, { release: ['2'] });
     expect(fourth.released).toBe(2);
     expect(await backend.getJob(a)).toMatchObject({ st: 'completed' });
     expect(await backend.counts()).toMatchObject({ waiting: 2, active: 0, completed: 1 });
 
-    // A record is released once: a late second release finds nothing.
+    // A record's jobs go back once: naming the fetch again (its number is kept) gives nothing back.
     const again = await move(backend, { release: ['2'] });
-    expect({ fetches: again.releasedFetches, jobs: again.released }).toEqual({ fetches: [], jobs: 0 });
+    expect({ fetches: again.releasedFetches, jobs: again.released }).toEqual({ fetches: ['2'], jobs: 0 });
+    expect(await backend.counts()).toMatchObject({ waiting: 2, active: 0, completed: 1 });
   });
 
   test("a job leased again since stays with its new holder; only a worker's latest fetch is kept", async () => {
@@ -107,9 +113,9 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
 
     // a: leased by fetch 1, failed and retried at once, leased again by fetch 2 (a new delivery token).
     const got = await move(backend, { take: 1, fetch: '1' });
-    const first = got.taken[0] as { id: string; token: string };
+    const first = got.taken[0] as TakenJob;
     expect(first.id).toBe(a);
-    await move(backend, { finishes: [{ id: a, token: first.token, outcome: 'r', payload: 'again', delayMs: 0 }] });
+    await move(backend, { finishes: [fin(first, 'r', 'again')] });
     const retaken = await move(backend, { take: 1, fetch: '2' });
     expect(retaken.taken.map((t) => [t.id, t.attempt])).toEqual([[a, 2]]);
     // Fetch 2 replaced fetch 1's record: naming fetch 1 finds nothing.
@@ -123,9 +129,7 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
 
     // Fetch 2's reply lost after all, but a has since been retried and leased to worker x: nothing to give back.
     await move(backend, {
-      finishes: [
-        { id: a, token: (retaken.taken[0] as { token: string }).token, outcome: 'r', payload: 'x', delayMs: 0 },
-      ],
+      finishes: [fin(retaken.taken[0] as TakenJob, 'r', 'x')],
     });
     const third = await move(backend, { worker: 'x', take: 1, fetch: '1' });
     expect(third.taken.map((t) => [t.id, t.attempt])).toEqual([[a, 3]]);
@@ -194,18 +198,39 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     expect(next.taken.map((t) => [t.id, t.attempt])).toEqual([[c, 1]]);
   });
 
+  test('a late re-send of an older fetch, or of a released one, leases nothing', async () => {
+    const kit = makeKit();
+    const backend = backendOf(kit.store, 'older');
+    const [a, b] = (await backend.add([job('a'), job('b')])).map((r) => r.id) as [string, string];
+    const second = await move(backend, { take: 1, fetch: '2' });
+    expect(second.taken.map((t) => t.id)).toEqual([a]);
+    // Fetch 1 arrives late (sent again after a reconnect): the worker has moved on, so it takes nothing.
+    const older = await move(backend, { take: 1, fetch: '1' });
+    expect(older.taken).toEqual([]);
+    expect(await backend.counts()).toMatchObject({ waiting: 1, active: 1 });
+    // Fetch 2's record is intact, and once released, a late re-send of fetch 2 takes nothing either.
+    const released = await move(backend, { release: ['2'] });
+    expect({ fetches: released.releasedFetches, jobs: released.released }).toEqual({ fetches: ['2'], jobs: 1 });
+    const resent = await move(backend, { take: 1, fetch: '2' });
+    expect(resent.taken).toEqual([]);
+    expect(await backend.counts()).toMatchObject({ waiting: 2, active: 0 });
+    // The worker's next fetch goes on as usual: a back at the head, then b.
+    const next = await move(backend, { take: 2, fetch: '3' });
+    expect(next.taken.map((t) => t.id)).toEqual([a, b]);
+  });
+
   test('a custom id added again since is not released by a lost fetch of its earlier life', async () => {
     const kit = makeKit();
     const backend = backendOf(kit.store, 'reused');
     const once = { ...job('x'), id: 'report-1' };
     await backend.add([once]);
     const lost = await move(backend, { take: 1, fetch: '1', keepCompleted: { ageMs: 0, count: 0 } });
-    const t = lost.taken[0] as { id: string; token: string };
+    const t = lost.taken[0] as TakenJob;
     // Another worker ran it to completion (not kept), and the same id was added again: its tokens start over.
     await move(backend, {
       worker: 'y',
       keepCompleted: { ageMs: 0, count: 0 },
-      finishes: [{ id: t.id, token: t.token, outcome: 'c', payload: '', delayMs: 0 }],
+      finishes: [fin(t, 'c')],
     });
     expect(await backend.getJob('report-1')).toBeNull();
     await sleep(5);
@@ -214,7 +239,16 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     expect(taken.taken.map((j) => [j.id, j.token])).toEqual([['report-1', t.token]]);
     const late = await move(backend, { release: ['1'] });
     expect({ fetches: late.releasedFetches, jobs: late.released }).toEqual({ fetches: ['1'], jobs: 0 });
+    // Nor can the earlier life's outcome or lease renewal touch it.
+    const stale = await move(backend, { finishes: [fin(t, 'c')] });
+    expect({ lost: stale.lost, repeated: stale.repeated }).toEqual({ lost: 1, repeated: 0 });
+    expect(await backend.extend([{ id: t.id, token: t.token, added: String(t.addedAt) }], 60_000)).toEqual([t.id]);
     expect(await backend.getJob('report-1')).toMatchObject({ st: 'active', m: '1' });
+    // The current life's renewal and outcome still work.
+    const now = taken.taken[0] as TakenJob;
+    expect(await backend.extend([{ id: now.id, token: now.token, added: String(now.addedAt) }], 60_000)).toEqual([]);
+    const done = await move(backend, { worker: 'y', finishes: [fin(now, 'c')] });
+    expect({ lost: done.lost, repeated: done.repeated }).toEqual({ lost: 0, repeated: 0 });
   });
 
   test('a finish sent again after its reply was lost counts as repeated, not as a lost lease', async () => {
@@ -222,9 +256,9 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     const backend = backendOf(kit.store, 'finish-again');
     const [a, b] = (await backend.add([job('a'), job('b')])).map((r) => r.id) as [string, string];
     const got = await move(backend, { take: 2, fetch: '1' });
-    const [ta, tb] = got.taken as unknown as [{ id: string; token: string }, { id: string; token: string }];
-    const done = { id: a, token: ta.token, outcome: 'c' as const, payload: '', delayMs: 0 };
-    const retry = { id: b, token: tb.token, outcome: 'r' as const, payload: 'later', delayMs: 0 };
+    const [ta, tb] = got.taken as unknown as [TakenJob, TakenJob];
+    const done = fin(ta, 'c');
+    const retry = fin(tb, 'r', 'later');
     const first = await move(backend, { finishes: [done, retry] });
     expect({ lost: first.lost, repeated: first.repeated }).toEqual({ lost: 0, repeated: 0 });
     // The same outcomes again (the worker never saw the reply): already recorded.
@@ -232,10 +266,10 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     expect({ lost: again.lost, repeated: again.repeated }).toEqual({ lost: 0, repeated: 2 });
     // b was retried and leased again: a finish of its new delivery is new, a late one of the old is still repeated.
     const next = await move(backend, { take: 1, fetch: '2' });
-    const tb2 = next.taken[0] as { id: string; token: string };
+    const tb2 = next.taken[0] as TakenJob;
     expect(tb2.id).toBe(b);
     const late = await move(backend, {
-      finishes: [retry, { id: b, token: tb2.token, outcome: 'c', payload: '', delayMs: 0 }],
+      finishes: [retry, fin(tb2, 'c')],
     });
     expect({ lost: late.lost, repeated: late.repeated }).toEqual({ lost: 0, repeated: 1 });
     expect(await backend.counts()).toMatchObject({ completed: 2, active: 0 });
@@ -246,14 +280,14 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     const backend = backendOf(kit.store, 'finish-late');
     const [a] = (await backend.add([job('a')])).map((r) => r.id) as [string];
     const got = await move(backend, { take: 1, fetch: '1', leaseMs: 200 });
-    const t = got.taken[0] as { id: string; token: string };
+    const t = got.taken[0] as TakenJob;
     let stalled = false;
     for (let i = 0; i < 300 && !stalled; i++) {
       await sleep(20);
       stalled = (await move(backend, { worker: 'x' })).stalled.includes(a);
     }
     expect(stalled).toBe(true);
-    const late = await move(backend, { finishes: [{ id: a, token: t.token, outcome: 'c', payload: '', delayMs: 0 }] });
+    const late = await move(backend, { finishes: [fin(t, 'c')] });
     expect({ lost: late.lost, repeated: late.repeated }).toEqual({ lost: 1, repeated: 0 });
   });
 

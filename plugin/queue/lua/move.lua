@@ -23,7 +23,8 @@
 --         the first run leased, still under their leases, and leases nothing new
 -- ARGV[11] R, the number of fetch numbers that follow whose replies never reached the worker
 -- ARGV[12..11+R] those numbers: if the record is one of them, its jobs go back to the head of the queue, no stall counted
--- ARGV[12+R..] per finished job, 5 values: id, delivery token, outcome (c, r or d), result JSON or error, retry delay ms
+-- ARGV[12+R..] per finished job, 6 values: id, delivery token, added-at time, outcome (c, r or d), result JSON or error,
+--         retry delay ms
 -- Returns { taken {id, token, attempt, data, added at, attempts, backoff, ...}, stalled ids, dead-by-stall ids, lost, ms to next due (-1: none), paused, released fetch numbers, released jobs, repeated finishes }
 -- ioredis-mock's Lua (fengari, 5.3) only converts tables built by a constructor; real Redis runs Lua 5.1.
 local function reply(t)
@@ -64,7 +65,8 @@ if firstFinish > 12 then
       if ARGV[i] == words[1] then named = true end
     end
     if named then
-      redis.call('DEL', fk)
+      -- The number stays (with no jobs): a late re-send of that fetch then leases nothing (see below).
+      redis.call('SET', fk, words[1], 'PX', 2 * tonumber(ARGV[3]))
       releasedFetches[1] = words[1]
       -- Backwards, each to the head: the fetch's first job ends up first in line again.
       for j = #words - 2, 2, -3 do
@@ -101,22 +103,27 @@ if firstFinish > 12 then
 end
 
 local completedCount = tonumber(ARGV[5])
-for i = firstFinish, #ARGV, 5 do
+for i = firstFinish, #ARGV, 6 do
   local id = ARGV[i]
   local key = jk .. id
-  -- Only the holder of the current lease may finish a job: a worker whose lease ran out is too late.
-  if tostring(redis.call('HGET', key, 'dl')) == ARGV[i + 1] and redis.call('ZREM', KEYS[4], id) == 1 then
-    local outcome = ARGV[i + 2]
+  local token = ARGV[i + 1]
+  -- Only the holder of the current lease may finish a job: a worker whose lease ran out is too late. The added-at
+  -- time tells a custom id added again (its tokens count from 1 again) from its earlier life.
+  local cur = redis.call('HMGET', key, 'dl', 't', 'fd')
+  local same = tonumber(cur[2]) == tonumber(ARGV[i + 2])
+  if same and tostring(cur[1]) == token and redis.call('ZREM', KEYS[4], id) == 1 then
+    local outcome = ARGV[i + 3]
+    local payload = ARGV[i + 4]
     if outcome == 'c' then
       if completedCount == 0 then
         redis.call('DEL', key)
       else
-        redis.call('HSET', key, 'st', 'completed', 'f', now, 'r', ARGV[i + 3], 'fd', ARGV[i + 1])
+        redis.call('HSET', key, 'st', 'completed', 'f', now, 'r', payload, 'fd', token)
         redis.call('ZADD', KEYS[5], now, id)
       end
     elseif outcome == 'r' then
-      local delay = tonumber(ARGV[i + 4])
-      redis.call('HSET', key, 'e', ARGV[i + 3], 'f', now, 'fd', ARGV[i + 1])
+      local delay = tonumber(ARGV[i + 5])
+      redis.call('HSET', key, 'e', payload, 'f', now, 'fd', token)
       if delay > 0 then
         redis.call('HSET', key, 'st', 'failed', 'rt', now + delay)
         redis.call('ZADD', KEYS[3], now + delay, id)
@@ -125,10 +132,11 @@ for i = firstFinish, #ARGV, 5 do
         push(id, key, false)
       end
     else
-      redis.call('HSET', key, 'st', 'dead', 'e', ARGV[i + 3], 'f', now, 'fd', ARGV[i + 1])
+      redis.call('HSET', key, 'st', 'dead', 'e', payload, 'f', now, 'fd', token)
       redis.call('ZADD', KEYS[6], now, id)
     end
-  elseif tostring(redis.call('HGET', key, 'fd')) == ARGV[i + 1] then
+  elseif same and tostring(cur[3]) == token then
+    -- Already recorded: the same outcome sent again because the reply to its first send was lost.
     repeated = repeated + 1
   else
     lost = lost + 1
@@ -195,7 +203,11 @@ local want = tonumber(ARGV[2])
 local replayed = false
 if want > 0 and ARGV[10] ~= '' then
   local rec = redis.call('GET', fk)
-  if rec and string.match(rec, '^%S+') == ARGV[10] then
+  local recorded = rec and tonumber(string.match(rec, '^%S+'))
+  -- A worker numbers its fetches upwards: a number below the record's is a late re-send of an older fetch, whose
+  -- jobs were recorded, and released or replaced, already: it leases nothing, and the record stays.
+  if recorded and tonumber(ARGV[10]) < recorded then replayed = true end
+  if recorded and tonumber(ARGV[10]) == recorded then
     -- A replay: the same jobs again, with fresh leases, those still leased under the recorded deliveries.
     replayed = true
     local deadline = now + tonumber(ARGV[3])

@@ -257,6 +257,7 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit }) => 
     const [a, b] = (await backend.add([job('a'), job('b')])).map((r) => r.id) as [string, string];
     const got = await move(backend, { take: 2, fetch: '1' });
     const [ta, tb] = got.taken as unknown as [TakenJob, TakenJob];
+    expect([ta.id, tb.id]).toEqual([a, b]);
     const done = fin(ta, 'c');
     const retry = fin(tb, 'r', 'later');
     const first = await move(backend, { finishes: [done, retry] });

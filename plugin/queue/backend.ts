@@ -14,11 +14,6 @@ export type Outcome = 'c' | 'r' | 'd';
 export interface Finish {
   id: string;
   token: string;
-  /**
-   * The job's added-at time as the worker received it: with the token it names this very delivery (a custom id
-   * added again after its job was deleted counts its tokens from 1 again).
-   */
-  added: string;
   /** c: completed; r: failed, retry after `delayMs`; d: failed for good, dead-letter it. */
   outcome: Outcome;
   /** Result as JSON (completed) or the error text (failed). */
@@ -26,7 +21,7 @@ export interface Finish {
   delayMs: number;
 }
 
-/** A lease a worker holds: the job, its delivery token and its added-at time (see Finish). */
+/** A lease a worker holds: the job, its delivery token and its added-at time. */
 export interface LeasedJob {
   id: string;
   token: string;
@@ -165,6 +160,8 @@ export class RedisQueueBackend implements QueueBackend {
   private readonly jobPrefix: string;
   private readonly fetchPrefix: string;
   private readonly moveKeys: string[];
+  /** move.lua's keys: the queue's, then its delivery counter. */
+  private readonly moveScriptKeys: string[];
 
   constructor(
     private readonly store: RedisStore,
@@ -183,6 +180,7 @@ export class RedisQueueBackend implements QueueBackend {
     this.jobPrefix = `${k(name, 'j')}:`;
     this.fetchPrefix = `${k(name, 'fetch')}:`;
     this.moveKeys = [this.wait, this.prio, this.delayed, this.active, this.completed, this.dead, this.paused];
+    this.moveScriptKeys = [...this.moveKeys, k(name, 'deliveries')];
   }
 
   /** Hot-path scripts go over the queue's own connection once it is there, the shared one until then. */
@@ -216,10 +214,10 @@ export class RedisQueueBackend implements QueueBackend {
       r.release.length,
       ...r.release,
     ];
-    for (const f of r.finishes) args.push(f.id, f.token, f.added, f.outcome, f.payload, f.delayMs);
+    for (const f of r.finishes) args.push(f.id, f.token, f.outcome, f.payload, f.delayMs);
     const [rawTaken, stalled, buried, lost, nextIn, paused, releasedFetches, released, repeated] = (await this.hot(
       move,
-      this.moveKeys,
+      this.moveScriptKeys,
       args,
     )) as [unknown[], unknown[], unknown[], unknown, unknown, unknown, unknown[], unknown, unknown];
     const taken: TakenJob[] = [];

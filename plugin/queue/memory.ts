@@ -125,6 +125,8 @@ interface State {
   dead: SortedSet;
   paused: boolean;
   seq: number;
+  /** The delivery counter: every lease's token. */
+  deliveries: number;
   /** Per worker, its latest fetch that took jobs, kept for two leases (see move.lua). */
   fetches: Map<string, { fetch: string; jobs: FetchedJob[]; until: number }>;
 }
@@ -150,6 +152,7 @@ function stateOf(engine: MemoryEngine, name: string): State {
       dead: new SortedSet(),
       paused: false,
       seq: 0,
+      deliveries: 0,
       fetches: new Map(),
     };
     byName.set(name, s);
@@ -274,10 +277,8 @@ export class MemoryQueueBackend implements QueueBackend {
     let repeated = 0;
     for (const f of r.finishes) {
       const job = s.jobs.get(f.id);
-      // The added-at time tells a custom id added again (its tokens count from 1 again) from its earlier life.
-      const same = job !== undefined && Number(job.t) === Number(f.added);
-      if (!same || job.dl !== f.token || !s.active.remove(f.id)) {
-        if (same && job.fd === f.token) repeated++;
+      if (!job || job.dl !== f.token || !s.active.remove(f.id)) {
+        if (job?.fd === f.token) repeated++;
         else lost++;
         continue;
       }
@@ -361,7 +362,8 @@ export class MemoryQueueBackend implements QueueBackend {
         if (id === undefined) break;
         const job = s.jobs.get(id);
         if (!job) continue;
-        job.dl = String(Number(job.dl) + 1);
+        // Tokens come from one counter per queue (see move.lua, KEYS[8]).
+        job.dl = String(++s.deliveries);
         job.m = String(Number(job.m) + 1);
         job.st = 'active';
         job.pt = String(now);

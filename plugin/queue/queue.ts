@@ -474,7 +474,7 @@ export class Queue<T = unknown> extends EventEmitter {
         payload = '';
       }
       if (payload.length > this.config.maxDataBytes) payload = '';
-      finish = { id: taken.id, token: taken.token, added: String(taken.addedAt), outcome: 'c', payload, delayMs: 0 };
+      finish = { id: taken.id, token: taken.token, outcome: 'c', payload, delayMs: 0 };
     } else {
       const message = (error.message || error.name || 'failed').slice(0, 2000);
       if (taken.attempt < taken.attempts) {
@@ -482,7 +482,6 @@ export class Queue<T = unknown> extends EventEmitter {
         finish = {
           id: taken.id,
           token: taken.token,
-          added: String(taken.addedAt),
           outcome: 'r',
           payload: message,
           delayMs,
@@ -491,7 +490,6 @@ export class Queue<T = unknown> extends EventEmitter {
         finish = {
           id: taken.id,
           token: taken.token,
-          added: String(taken.addedAt),
           outcome: 'd',
           payload: message,
           delayMs: 0,

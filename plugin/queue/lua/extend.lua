@@ -16,7 +16,7 @@ local lost = {}
 for i = 3, #ARGV, 3 do
   local id = ARGV[i]
   local cur = redis.call('HMGET', ARGV[1] .. id, 'dl', 't')
-  if tostring(cur[1]) == ARGV[i + 1] and tonumber(cur[2]) == tonumber(ARGV[i + 2])
+  if tonumber(cur[1]) == tonumber(ARGV[i + 1]) and tonumber(cur[2]) == tonumber(ARGV[i + 2])
     and redis.call('ZSCORE', KEYS[1], id) then
     redis.call('ZADD', KEYS[1], deadline, id)
   else

@@ -8,6 +8,8 @@
 -- KEYS[5] completed set (score: finish time)
 -- KEYS[6] dead-letter set (score: time of death)
 -- KEYS[7] paused flag
+-- KEYS[8] delivery counter: each lease's token comes from it, so a token names one delivery of one job for good
+--         (a custom id added again after its job was deleted does not meet the tokens of its earlier life)
 -- ARGV[1] job hash key prefix (same hash tag as the keys)
 -- ARGV[2] jobs to take
 -- ARGV[3] lease in ms
@@ -23,8 +25,7 @@
 --         the first run leased, still under their leases, and leases nothing new
 -- ARGV[11] R, the number of fetch numbers that follow whose replies never reached the worker
 -- ARGV[12..11+R] those numbers: if the record is one of them, its jobs go back to the head of the queue, no stall counted
--- ARGV[12+R..] per finished job, 6 values: id, delivery token, added-at time, outcome (c, r or d), result JSON or error,
---         retry delay ms
+-- ARGV[12+R..] per finished job, 5 values: id, delivery token, outcome (c, r or d), result JSON or error, retry delay ms
 -- Returns { taken {id, token, attempt, data, added at, attempts, backoff, ...}, stalled ids, dead-by-stall ids, lost, ms to next due (-1: none), paused, released fetch numbers, released jobs, repeated finishes }
 -- ioredis-mock's Lua (fengari, 5.3) only converts tables built by a constructor; real Redis runs Lua 5.1.
 local function reply(t)
@@ -103,17 +104,15 @@ if firstFinish > 12 then
 end
 
 local completedCount = tonumber(ARGV[5])
-for i = firstFinish, #ARGV, 6 do
+for i = firstFinish, #ARGV, 5 do
   local id = ARGV[i]
   local key = jk .. id
   local token = ARGV[i + 1]
-  -- Only the holder of the current lease may finish a job: a worker whose lease ran out is too late. The added-at
-  -- time tells a custom id added again (its tokens count from 1 again) from its earlier life.
-  local cur = redis.call('HMGET', key, 'dl', 't', 'fd')
-  local same = tonumber(cur[2]) == tonumber(ARGV[i + 2])
-  if same and tostring(cur[1]) == token and redis.call('ZREM', KEYS[4], id) == 1 then
-    local outcome = ARGV[i + 3]
-    local payload = ARGV[i + 4]
+  -- Only the holder of the current lease may finish a job: a worker whose lease ran out is too late. (Compared as
+  -- numbers: ioredis-mock's Lua may write the token as '1.0'.)
+  if tonumber(redis.call('HGET', key, 'dl')) == tonumber(token) and redis.call('ZREM', KEYS[4], id) == 1 then
+    local outcome = ARGV[i + 2]
+    local payload = ARGV[i + 3]
     if outcome == 'c' then
       if completedCount == 0 then
         redis.call('DEL', key)
@@ -122,7 +121,7 @@ for i = firstFinish, #ARGV, 6 do
         redis.call('ZADD', KEYS[5], now, id)
       end
     elseif outcome == 'r' then
-      local delay = tonumber(ARGV[i + 5])
+      local delay = tonumber(ARGV[i + 4])
       redis.call('HSET', key, 'e', payload, 'f', now, 'fd', token)
       if delay > 0 then
         redis.call('HSET', key, 'st', 'failed', 'rt', now + delay)
@@ -135,7 +134,7 @@ for i = firstFinish, #ARGV, 6 do
       redis.call('HSET', key, 'st', 'dead', 'e', payload, 'f', now, 'fd', token)
       redis.call('ZADD', KEYS[6], now, id)
     end
-  elseif same and tostring(cur[3]) == token then
+  elseif tostring(redis.call('HGET', key, 'fd')) == token then
     -- Already recorded: the same outcome sent again because the reply to its first send was lost.
     repeated = repeated + 1
   else
@@ -241,9 +240,9 @@ if not replayed and paused == 0 and want > 0 then
     local key = jk .. id
     local v = redis.call('HMGET', key, 'd', 't', 'a', 'b')
     if v[1] then
-      local token = redis.call('HINCRBY', key, 'dl', 1)
+      local token = redis.call('INCR', KEYS[8])
       local attempt = redis.call('HINCRBY', key, 'm', 1)
-      redis.call('HSET', key, 'st', 'active', 'pt', now)
+      redis.call('HSET', key, 'st', 'active', 'pt', now, 'dl', token)
       redis.call('ZADD', KEYS[4], deadline, id)
       taken[#taken + 1] = id
       taken[#taken + 1] = token

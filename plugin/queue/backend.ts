@@ -21,13 +21,6 @@ export interface Finish {
   delayMs: number;
 }
 
-/** A lease a worker holds: the job, its delivery token and its added-at time. */
-export interface LeasedJob {
-  id: string;
-  token: string;
-  added: string;
-}
-
 export interface Retention {
   ageMs: number;
   count: number;
@@ -101,7 +94,7 @@ export interface QueueBackend {
   add(jobs: readonly NewJob[]): Promise<Array<{ id: string; added: boolean }>>;
   move(request: MoveRequest): Promise<MoveResult>;
   /** Renews leases; resolves to the ids whose lease was already lost. */
-  extend(jobs: ReadonlyArray<LeasedJob>, leaseMs: number): Promise<string[]>;
+  extend(jobs: ReadonlyArray<{ id: string; token: string }>, leaseMs: number): Promise<string[]>;
   getJob(id: string): Promise<JobRecord | null>;
   counts(): Promise<RawCounts>;
   setPaused(paused: boolean): Promise<void>;
@@ -245,10 +238,10 @@ export class RedisQueueBackend implements QueueBackend {
     };
   }
 
-  async extend(jobs: ReadonlyArray<LeasedJob>, leaseMs: number): Promise<string[]> {
+  async extend(jobs: ReadonlyArray<{ id: string; token: string }>, leaseMs: number): Promise<string[]> {
     if (jobs.length === 0) return [];
     const args: RedisArg[] = [this.jobPrefix, leaseMs];
-    for (const j of jobs) args.push(j.id, j.token, j.added);
+    for (const j of jobs) args.push(j.id, j.token);
     return ((await this.hot(extend, [this.active], args)) as unknown[]).map(String);
   }
 

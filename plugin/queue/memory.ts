@@ -2,16 +2,7 @@
 // Lua scripts, for one process. State is kept per MemoryEngine (so per kit) and per queue name.
 
 import type { MemoryEngine } from '../connection/memory.js';
-import type {
-  JobRecord,
-  LeasedJob,
-  MoveRequest,
-  MoveResult,
-  QueueBackend,
-  RawCounts,
-  Retention,
-  TakenJob,
-} from './backend.js';
+import type { JobRecord, MoveRequest, MoveResult, QueueBackend, RawCounts, Retention, TakenJob } from './backend.js';
 import type { NewJob } from './options.js';
 
 /** A sorted set: members ordered by score, then by member text (as Redis orders them). */
@@ -107,11 +98,10 @@ class IdQueue {
   }
 }
 
-/** A job as a fetch record names it: the delivery and the added-at time tell this very lease apart. */
+/** A job as a fetch record names it: its token is unique to this one delivery (see `deliveries`). */
 interface FetchedJob {
   id: string;
   token: string;
-  added: string;
 }
 
 interface State {
@@ -249,9 +239,9 @@ export class MemoryQueueBackend implements QueueBackend {
       releasedFetches.push(record.fetch);
       // Backwards, each to the head: the fetch's first job ends up first in line again.
       for (let i = record.jobs.length - 1; i >= 0; i--) {
-        const { id, token, added } = record.jobs[i] as FetchedJob;
+        const { id, token } = record.jobs[i] as FetchedJob;
         const job = s.jobs.get(id);
-        if (!job || job.dl !== token || job.t !== added) continue;
+        if (!job || job.dl !== token) continue;
         if (s.active.remove(id)) {
           job.m = String(Number(job.m) - 1);
           job.st = 'waiting';
@@ -349,9 +339,9 @@ export class MemoryQueueBackend implements QueueBackend {
     } else if (previous !== undefined && previous.fetch === r.fetch) {
       // A replay of a call whose reply was lost (see move.lua): the same jobs again, with fresh leases.
       const deadline = now + r.leaseMs;
-      for (const { id, token, added } of previous.jobs) {
+      for (const { id, token } of previous.jobs) {
         const job = s.jobs.get(id);
-        if (!job || job.dl !== token || job.t !== added || !s.active.has(id)) continue;
+        if (!job || job.dl !== token || !s.active.has(id)) continue;
         s.active.add(id, deadline);
         taken.push(this.taken(id, job));
       }
@@ -373,7 +363,7 @@ export class MemoryQueueBackend implements QueueBackend {
       if (taken.length > 0 && r.fetch !== '') {
         s.fetches.set(r.worker, {
           fetch: r.fetch,
-          jobs: taken.map((j) => ({ id: j.id, token: j.token, added: String(j.addedAt) })),
+          jobs: taken.map((j) => ({ id: j.id, token: j.token })),
           // Kept for two leases: a release that comes after the lease ran out still undoes the stall it caused.
           until: now + 2 * r.leaseMs,
         });
@@ -405,14 +395,12 @@ export class MemoryQueueBackend implements QueueBackend {
     };
   }
 
-  async extend(jobs: ReadonlyArray<LeasedJob>, leaseMs: number): Promise<string[]> {
+  async extend(jobs: ReadonlyArray<{ id: string; token: string }>, leaseMs: number): Promise<string[]> {
     const deadline = this.engine.now() + leaseMs;
     const lost: string[] = [];
     for (const j of jobs) {
-      const job = this.s.jobs.get(j.id);
-      if (job?.dl === j.token && Number(job.t) === Number(j.added) && this.s.active.has(j.id)) {
-        this.s.active.add(j.id, deadline);
-      } else lost.push(j.id);
+      if (this.s.jobs.get(j.id)?.dl === j.token && this.s.active.has(j.id)) this.s.active.add(j.id, deadline);
+      else lost.push(j.id);
     }
     return lost;
   }

@@ -517,11 +517,7 @@ export class Queue<T = unknown> extends EventEmitter {
 
   private renewLeases(): void {
     if (this.running.size === 0) return;
-    const jobs = [...this.running.values()].map((r) => ({
-      id: r.job.id,
-      token: r.job.token,
-      added: String(r.job.addedAt),
-    }));
+    const jobs = [...this.running.values()].map((r) => ({ id: r.job.id, token: r.job.token }));
     this.backend.extend(jobs, this.config.leaseMs).then(
       (lost) => {
         for (const id of lost) {

@@ -19,7 +19,7 @@
 -- ARGV[7] keep at most this many dead jobs (-1: no count limit)
 -- ARGV[8] stalls allowed before a job is dead-lettered
 -- ARGV[9] this worker's fetch record key (same hash tag as the keys): its latest fetch's number, then per job taken
---         id, delivery token and added-at time, kept for two leases
+--         id and delivery token, kept for two leases
 -- ARGV[10] this call's fetch number: the jobs taken replace the record ('' : no record). A call that finds its own
 --         number already recorded is a replay (the client re-sent it after a reconnect): it answers with the jobs
 --         the first run leased, still under their leases, and leases nothing new
@@ -70,26 +70,25 @@ if firstFinish > 12 then
       redis.call('SET', fk, words[1], 'PX', 2 * tonumber(ARGV[3]))
       releasedFetches[1] = words[1]
       -- Backwards, each to the head: the fetch's first job ends up first in line again.
-      for j = #words - 2, 2, -3 do
+      for j = #words - 1, 2, -2 do
         local id = words[j]
         local key = jk .. id
-        -- Still the lost lease's delivery of this very job (a custom id may have been added again since, with its
-        -- tokens counting from 1 again: the added-at time tells them apart). Tokens are compared as numbers:
-        -- ioredis-mock's Lua writes them as '1.0'; tostring() because its HMGET may hand back numbers.
-        local cur = redis.call('HMGET', key, 'dl', 't', 's', 'st')
-        if tonumber(cur[1]) == tonumber(words[j + 1]) and tostring(cur[2]) == words[j + 2] then
+        -- Still the lost lease's delivery (tokens are unique to one delivery of one job: KEYS[8]). Compared as
+        -- numbers: ioredis-mock's Lua writes them as '1.0'.
+        local cur = redis.call('HMGET', key, 'dl', 's', 'st')
+        if tonumber(cur[1]) == tonumber(words[j + 1]) then
           if redis.call('ZREM', KEYS[4], id) == 1 then
             redis.call('HINCRBY', key, 'm', -1)
             redis.call('HSET', key, 'st', 'waiting')
             push(id, key, true)
             releasedJobs = releasedJobs + 1
-          elseif (tonumber(cur[3]) or 0) > 0 then
+          elseif (tonumber(cur[2]) or 0) > 0 then
             -- The lease ran out first and counted a stall: the job went back (undo the count) or, one stall too
             -- many, to the dead-letter set (undo that too).
-            if cur[4] == 'waiting' then
+            if cur[3] == 'waiting' then
               redis.call('HINCRBY', key, 's', -1)
               releasedJobs = releasedJobs + 1
-            elseif cur[4] == 'dead' and redis.call('ZREM', KEYS[6], id) == 1 then
+            elseif cur[3] == 'dead' and redis.call('ZREM', KEYS[6], id) == 1 then
               redis.call('HINCRBY', key, 's', -1)
               redis.call('HSET', key, 'st', 'waiting')
               redis.call('HDEL', key, 'e', 'f')
@@ -212,12 +211,11 @@ if want > 0 and ARGV[10] ~= '' then
     local deadline = now + tonumber(ARGV[3])
     local words = {}
     for w in string.gmatch(rec, '%S+') do words[#words + 1] = w end
-    for j = 2, #words - 2, 3 do
+    for j = 2, #words - 1, 2 do
       local id = words[j]
       local key = jk .. id
       local v = redis.call('HMGET', key, 'd', 't', 'a', 'b', 'dl', 'm')
-      if v[1] and tonumber(v[5]) == tonumber(words[j + 1]) and tostring(v[2]) == words[j + 2]
-        and redis.call('ZSCORE', KEYS[4], id) then
+      if v[1] and tonumber(v[5]) == tonumber(words[j + 1]) and redis.call('ZSCORE', KEYS[4], id) then
         redis.call('ZADD', KEYS[4], deadline, id)
         taken[#taken + 1] = id
         taken[#taken + 1] = v[5]
@@ -253,7 +251,6 @@ if not replayed and paused == 0 and want > 0 then
       taken[#taken + 1] = v[4] or ''
       record[#record + 1] = id
       record[#record + 1] = token
-      record[#record + 1] = tostring(v[2] or 0)
       n = n + 1
     end
   end

@@ -53,6 +53,22 @@ function fin(t: TakenJob, outcome: Outcome, payload = ''): Finish {
   return { id: t.id, token: t.token, outcome, payload, delayMs: 0 };
 }
 
+/**
+ * Waits until every job in `ids` shows completed (an outcome travels with the worker's next round trip, so a
+ * handler having run is not enough), at most `ms`; returns how long it waited.
+ */
+async function untilCompleted(
+  queue: { getJob(id: string): Promise<{ state: string } | null> },
+  ids: readonly string[],
+  ms: number,
+): Promise<number> {
+  const started = Date.now();
+  const done = async () =>
+    (await Promise.all(ids.map((id) => queue.getJob(id)))).every((j) => j?.state === 'completed');
+  while (!(await done()) && Date.now() - started < ms) await sleep(10);
+  return Date.now() - started;
+}
+
 function job(data: string) {
   return { id: '', data, delayMs: 0, priority: 0, attempts: 3, backoff: '' };
 }
@@ -246,11 +262,11 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit, tier 
     // Nor can the earlier life's outcome or lease renewal touch it.
     const stale = await move(backend, { finishes: [fin(t, 'c')] });
     expect({ lost: stale.lost, repeated: stale.repeated }).toEqual({ lost: 1, repeated: 0 });
-    expect(await backend.extend([{ id: t.id, token: t.token, added: String(t.addedAt) }], 60_000)).toEqual([t.id]);
+    expect(await backend.extend([{ id: t.id, token: t.token }], 60_000)).toEqual([t.id]);
     expect(await backend.getJob('report-1')).toMatchObject({ st: 'active', m: '1' });
     // The current life's renewal and outcome still work.
     const now = taken.taken[0] as TakenJob;
-    expect(await backend.extend([{ id: now.id, token: now.token, added: String(now.addedAt) }], 60_000)).toEqual([]);
+    expect(await backend.extend([{ id: now.id, token: now.token }], 60_000)).toEqual([]);
     const done = await move(backend, { worker: 'y', finishes: [fin(now, 'c')] });
     expect({ lost: done.lost, repeated: done.repeated }).toEqual({ lost: 0, repeated: 0 });
   });
@@ -333,10 +349,7 @@ describeForEachStore('queue: fetches whose replies were lost', ({ makeKit, tier 
     for (let i = 0; i < 500 && runs.size < ids.length; i++) await sleep(10);
     expect(Object.fromEntries(runs)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
     expect(errors).toHaveLength(1);
-    // The outcomes travel with the worker's next round trip: wait until they are recorded.
-    const completed = async () =>
-      (await Promise.all(ids.map((id) => q.getJob(id)))).every((j) => j?.state === 'completed');
-    for (let i = 0; i < 500 && !(await completed()); i++) await sleep(10);
+    await untilCompleted(q, ids, 5000);
     for (const id of ids) expect(await q.getJob(id)).toMatchObject({ state: 'completed', stalls: 0, attemptsMade: 1 });
     expect((await q.stats()).local).toMatchObject({ released: 3, stalledRecovered: 0 });
   });
@@ -424,9 +437,7 @@ describeWithRedis('queue: lost fetch replies on a real Redis', () => {
     const tookMs = Date.now() - healed;
     expect(tookMs).toBeLessThan(LEASE_MS / 3);
     expect([...runs.values()].every((n) => n === 1)).toBe(true);
-    const completed = async () =>
-      (await Promise.all(ids.map((id) => seen.getJob(id)))).every((j) => j?.state === 'completed');
-    for (let i = 0; i < 500 && !(await completed()); i++) await sleep(10);
+    await untilCompleted(seen, ids, 5000);
     for (const id of ids)
       expect(await seen.getJob(id)).toMatchObject({ state: 'completed', stalls: 0, attemptsMade: 1 });
     const stats = await q.stats();
@@ -463,12 +474,8 @@ describeWithRedis('queue: lost fetch replies on a real Redis', () => {
       expect(runs.size).toBe(0);
       proxy.heal();
       proxy.resetAll(); // ioredis reconnects and sends the unanswered call again
-      const done = async () =>
-        (await Promise.all(ids.map((id) => other.getJob(id)))).every((j) => j?.state === 'completed');
-      const started = Date.now();
-      while (!(await done()) && Date.now() - started < 10_000) await sleep(20);
       // Without the replay the second run leased the other job and the first stayed leased for its 30 s.
-      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(await untilCompleted(other, ids, 10_000)).toBeLessThan(10_000);
       expect(Object.fromEntries(runs)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
       for (const id of ids) expect(await other.getJob(id)).toMatchObject({ stalls: 0, attemptsMade: 1 });
     } finally {

@@ -10,7 +10,11 @@
 // mode: fresh server processes every N rounds; default 5, 0 never), --in-process (each set-up's requests go through
 // its app without the network, in blocks of milliseconds taking turns, and the implied requests/s ratio to bare
 // Express is reported: see lib/in-process-run.ts; --rounds then counts blocks, default 1,800, and --generation
-// blocks per process generation, default 300), --no-build
+// blocks per process generation, default 300), --http-blocks (the same, with each block's requests sent over real
+// keep-alive connections by a load generator on the other CPU, lib/block-load.ts: the server's CPU per request over
+// HTTP is compared directly, and this is the mode whose runs decide the ratio targets), --block N (requests per
+// block in those two modes, default 200), --lead N (unmeasured requests sent to a server right before each of its
+// measured blocks, so that the block meets warm caches; default 0), --no-build
 // (skip `npm run build`: the suites load the compiled package, see lib/kit.ts, and the harness builds it first so
 // that what is measured is the code as it stands). A suite may
 // declare its own defaults (`defaults`) so that `npm run bench` stays within its time budget; flags given on the
@@ -65,26 +69,36 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
   const names: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    const m = /^--(rounds|duration|connections|warmup|settle|generation)(?:=(.*))?$/.exec(arg);
+    const m = /^--(rounds|duration|connections|warmup|settle|generation|block|lead)(?:=(.*))?$/.exec(arg);
     if (arg === '--only') {
       only = String(argv[++i]).split(',');
     } else if (arg === '--paired') {
       flags.paired = true;
     } else if (arg === '--in-process') {
       flags.inProcess = true;
+    } else if (arg === '--http-blocks') {
+      // The in-process runner with its blocks sent over HTTP (lib/in-process-run.ts, lib/block-load.ts).
+      flags.inProcess = true;
+      flags.httpBlocks = true;
     } else if (arg === '--no-build') {
       build = false;
     } else if (m) {
       const value = Number(m[2] ?? argv[++i]);
-      if (!Number.isFinite(value) || value < 0 || (value === 0 && m[1] !== 'settle' && m[1] !== 'generation')) {
+      const zeroOk = m[1] === 'settle' || m[1] === 'generation' || m[1] === 'lead';
+      if (!Number.isFinite(value) || value < 0 || (value === 0 && !zeroOk)) {
         throw new Error(`--${m[1]}: expected a positive number`);
       }
-      if (m[1] === 'generation' && !Number.isInteger(value)) throw new Error('--generation: expected a whole number');
-      flags[m[1] as 'rounds' | 'duration' | 'connections' | 'warmup' | 'settle' | 'generation'] = value;
+      if ((m[1] === 'generation' || m[1] === 'block' || m[1] === 'lead') && !Number.isInteger(value)) {
+        throw new Error(`--${m[1]}: expected a whole number`);
+      }
+      flags[m[1] as 'rounds' | 'duration' | 'connections' | 'warmup' | 'settle' | 'generation' | 'block' | 'lead'] =
+        value;
     } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
     else names.push(arg);
   }
-  if (flags.paired && flags.inProcess) throw new Error('--paired and --in-process are two different runs: pick one');
+  if (flags.paired && flags.inProcess) {
+    throw new Error('--paired and --in-process (or --http-blocks) are different runs: pick one');
+  }
   return { names, flags: only ? { ...flags, only } : flags, build };
 }
 
@@ -327,8 +341,9 @@ async function targetsOf(name: string): Promise<ThroughputTarget[]> {
 
 /** An in-process run's section and rows, computed again from what it stored; undefined for any other result. */
 async function storedInProcessReport(name: string, data: StoredResult) {
-  if (!name.endsWith('-in-process') || !Array.isArray((data as Partial<StoredInProcess>).setups)) return undefined;
-  const base = name.slice(0, -'-in-process'.length);
+  const suffix = /-(in-process|http-blocks)$/.exec(name)?.[0];
+  if (!suffix || !Array.isArray((data as Partial<StoredInProcess>).setups)) return undefined;
+  const base = name.slice(0, -suffix.length);
   return inProcessReport(data as StoredResult & StoredInProcess, await targetsOf(base), data.command ?? '');
 }
 
@@ -380,8 +395,13 @@ async function summaryMarkdown(): Promise<string> {
   const results = latestResults();
   const recorded = recordedRows();
   // A suite's paired runs (--paired) and in-process runs (--in-process) come right after it.
-  const listed = SUMMARY_SUITES.flatMap((s) => [s.suite, `${s.suite}-paired`, `${s.suite}-in-process`]);
-  const derived = (n: string) => n.endsWith('-paired') || n.endsWith('-in-process');
+  const listed = SUMMARY_SUITES.flatMap((s) => [
+    s.suite,
+    `${s.suite}-paired`,
+    `${s.suite}-in-process`,
+    `${s.suite}-http-blocks`,
+  ]);
+  const derived = (n: string) => /-(paired|in-process|http-blocks)$/.test(n);
   const names = [
     ...listed.filter((n) => !derived(n) || results.has(n) || recorded.has(n)),
     ...[...new Set([...results.keys(), ...recorded.keys()])].filter((n) => n !== '' && !listed.includes(n)).sort(),
@@ -992,9 +1012,11 @@ async function main(): Promise<void> {
         ? name
         : flags.paired
           ? `${name}-paired`
-          : flags.inProcess
-            ? `${name}-in-process`
-            : name;
+          : flags.httpBlocks
+            ? `${name}-http-blocks`
+            : flags.inProcess
+              ? `${name}-in-process`
+              : name;
       console.log(`suite ${name}: ${suite.description}`);
       const env = { redisUrl: redisServer.url };
       let outcome: { markdown: string; json: unknown; ok: boolean };

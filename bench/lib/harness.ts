@@ -57,7 +57,12 @@ export function startServer(
  * Sends `message` to the child and settles with the first reply that has the property `key`. Rejects when the
  * child exits first or stays silent for `timeoutMs`: a crashed or stuck server fails the run instead of hanging it.
  */
-export function ask<T>(server: Server, message: unknown, key: string, timeoutMs = 60_000): Promise<T> {
+export function ask<T>(
+  server: Pick<Server, 'id' | 'child'>,
+  message: unknown,
+  key: string,
+  timeoutMs = 60_000,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const { child } = server;
     const done = (): void => {

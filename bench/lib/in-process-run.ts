@@ -26,8 +26,9 @@
 // is inside them). An A/A control
 // (a second copy of bare Express, measured like any set-up) shows the method's bias and resolution in every run.
 
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import {
   ask,
@@ -58,8 +59,36 @@ const CONTROL_TOLERANCE = 0.02;
 // the A/A control's interval over six generations was ±4.5 %; pinned, ±1.5 % (2026-11-27, 2 vCPUs).
 const CPU = String(cpus().length - 1);
 
-function pin(server: Server): void {
-  execFileSync('taskset', ['-a', '-p', '-c', CPU, String(server.child.pid)], { stdio: 'ignore' });
+/** --http-blocks: the load generator's CPU, the one the servers do not use (on one CPU, it shares the servers'). */
+const LOAD_CPU = String(Math.max(0, cpus().length - 2));
+
+function pin(child: ChildProcess, cpu = CPU): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpu, String(child.pid)], { stdio: 'ignore' });
+}
+
+/** --http-blocks: the load generator (lib/block-load.ts), started once per run and pinned to LOAD_CPU. */
+interface LoadGenerator {
+  id: string;
+  child: ChildProcess;
+}
+
+function startLoadGenerator(): Promise<LoadGenerator> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'block-load.ts')], {
+      cwd: join(__dirname, '..', '..'),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('the load generator did not start'));
+    }, 60_000);
+    child.once('message', () => {
+      clearTimeout(timer);
+      pin(child, LOAD_CPU);
+      resolve({ id: 'load generator', child });
+    });
+    child.once('exit', (code) => reject(new Error(`the load generator exited with ${code}`)));
+  });
 }
 
 /** The Redis server's CPU time so far (µs, user + system) and key reads (keyspace hits + misses). */
@@ -74,6 +103,8 @@ async function redisStats(redis: Redis): Promise<{ cpu: number; reads: number }>
 
 interface Runner {
   server: Server;
+  /** --http-blocks: the generator that sends this server its blocks over HTTP. */
+  load?: LoadGenerator;
   path: string;
   headers: Record<string, string>;
   /** The process's CPU µs at the start of its previous block, that block's size, and Redis's CPU µs during it. */
@@ -93,8 +124,27 @@ interface Runner {
  */
 let concurrency = 50;
 
-function block(r: Runner, count: number): Promise<{ cpu: number; failed: number }> {
-  return ask(r.server, { block: { count, path: r.path, headers: r.headers, concurrency } }, 'blockDone', 120_000);
+async function block(r: Runner, count: number): Promise<{ cpu: number; failed: number }> {
+  if (r.load === undefined) {
+    return ask(r.server, { block: { count, path: r.path, headers: r.headers, concurrency } }, 'blockDone', 120_000);
+  }
+  // Over HTTP the server's CPU is read just before its block; the IPC exchange costs every set-up the same.
+  const cpu = await childCpu(r.server);
+  const { failed } = await ask<{ failed: number }>(
+    r.load,
+    { block: { key: r.server.id, count } },
+    'blockDone',
+    120_000,
+  );
+  return { cpu, failed };
+}
+
+/** --http-blocks: opens the generator's keep-alive connections to a runner's server. */
+async function openConnections(r: Runner, load: LoadGenerator): Promise<void> {
+  const spec = { key: r.server.id, port: r.server.port, path: r.path, headers: r.headers, connections: concurrency };
+  const { error } = await ask<{ error?: string }>(load, { open: spec }, 'opened', 30_000);
+  if (error) throw new Error(`${r.server.id}: the load generator could not connect: ${error}`);
+  r.load = load;
 }
 
 /** Charges the process's previous block with its CPU until `cpu` (the process's CPU µs now) and Redis's during it. */
@@ -107,7 +157,16 @@ function close(r: Runner, cpu: number): void {
 }
 
 /** Runs a block, and closes the process's previous one. */
-async function measured(r: Runner, count: number, redis: Redis): Promise<void> {
+async function measured(r: Runner, count: number, redis: Redis, warm: number): Promise<void> {
+  if (warm > 0) {
+    // An unmeasured lead-in: the process's code and data come back into the caches that the other processes'
+    // blocks evicted, as they are in a server that never stops serving. The previous measured block is charged
+    // up to here, so the lead-in's cost is charged to no block.
+    const lead = await block(r, warm);
+    if (lead.failed > 0) throw new Error(`${r.server.id}: ${lead.failed} of ${warm} lead-in requests were not 2xx`);
+    close(r, lead.cpu);
+    r.last = undefined;
+  }
   const before = await redisStats(redis);
   const done = await block(r, count);
   const after = await redisStats(redis);
@@ -170,20 +229,30 @@ export async function runInProcess(
       .map((s) => ({ setup: s, id: s.name, label: s.label })),
   ];
   concurrency = flags.connections;
+  const size = flags.block ?? BLOCK;
+  const lead = flags.lead ?? 0;
   const perGeneration = Math.min(flags.generation || flags.rounds, flags.rounds);
   const generations = Math.ceil(flags.rounds / perGeneration);
   const redis = new Redis(redisUrl);
+  const overHttp = flags.httpBlocks === true;
   const ratios = new Map<string, number[][]>(compared.map((c) => [c.id, []]));
   const appRatios = new Map<string, number[][]>(compared.map((c) => [c.id, []]));
   const perRequest = new Map<string, number[]>(compared.map((c) => [c.id, []]));
   const bareInProcess: number[] = [];
   const bareHttp: number[] = [];
   const problems: string[] = [];
+  let generator: LoadGenerator | undefined;
   try {
+    if (overHttp) generator = await startLoadGenerator();
     for (let g = 0; g < generations; g++) {
       const runners: Runner[] = [];
+      const all = [{ setup: bare, id: 'bare' }, ...compared];
+      // The processes start in an order rotated each generation (bare Express first in the first one only): over
+      // HTTP, a copy of bare Express started right after bare Express read 1-2 % costlier in two runs of six
+      // generations (2026-11-28), and whatever the first process gains must not always go to the reference.
+      const startOrder = all.map((_, i) => all[(i + g) % all.length] as (typeof all)[number]);
       try {
-        for (const { setup, id } of [{ setup: bare, id: 'bare' }, ...compared]) {
+        for (const { setup, id } of startOrder) {
           const server = await startServer(suiteFile, setup, redisUrl, id);
           const runner: Runner = {
             server,
@@ -195,20 +264,23 @@ export async function runInProcess(
             keyReads: 0,
           };
           runners.push(runner);
-          pin(server);
+          pin(server.child);
           const port = server.port;
           if (setup.prepare) {
             const base = `http://127.0.0.1:${port}`;
             runner.headers = await setup.prepare({ base, redisUrl, redis, setup, port, responses: 0, slack: 0 });
           }
+          if (generator) await openConnections(runner, generator);
         }
-        for (const r of runners) for (let i = 0; i < WARMUP_BLOCKS; i++) await block(r, BLOCK);
+        // Back to the canonical order: bare Express first, then the set-ups as the suite lists them.
+        runners.sort((a, b) => all.findIndex((x) => x.id === a.server.id) - all.findIndex((x) => x.id === b.server.id));
+        for (const r of runners) for (let i = 0; i < WARMUP_BLOCKS; i++) await block(r, size);
         const rounds = Math.min(perGeneration, flags.rounds - g * perGeneration);
         for (let round = 0; round < rounds; round++) {
           // The order rotates, so no set-up always follows the same one.
           for (let i = 0; i < runners.length; i++) {
             const r = runners[(i + round) % runners.length] as Runner;
-            await measured(r, BLOCK, redis);
+            await measured(r, size, redis, lead);
           }
         }
         // Closes each process's last block.
@@ -226,6 +298,15 @@ export async function runInProcess(
             );
           }
         }
+        bareInProcess.push(median(bareRunner.perRequest));
+        if (overHttp) {
+          // The blocks went over HTTP: their cost is the one a request has at saturation, k is 1 by definition.
+          bareHttp.push(median(bareRunner.perRequest));
+          console.log(
+            `  generation ${g + 1}/${generations}: bare ${median(bareRunner.perRequest).toFixed(1)} µs/request over HTTP; ${rest.map((r) => `${r.server.id} ${median(r.perRequest).toFixed(1)}`).join(', ')}`,
+          );
+          continue;
+        }
         // k: bare Express's CPU per request over HTTP (autocannon, the suite's connections), three runs, over its
         // in-process cost per request as charged in the rounds above (the cost the added work is measured against).
         const http: number[] = [];
@@ -237,7 +318,6 @@ export async function runInProcess(
           http.push((c1 - c0) / result.requests.total);
         }
         bareHttp.push(median(http));
-        bareInProcess.push(median(bareRunner.perRequest));
         console.log(
           `  generation ${g + 1}/${generations}: bare ${median(bareRunner.perRequest).toFixed(1)} µs/request in process, ${median(http).toFixed(1)} over HTTP (k ${(median(http) / median(bareRunner.perRequest)).toFixed(2)}); ${rest.map((r) => `${r.server.id} ${median(r.perRequest).toFixed(1)}`).join(', ')}`,
         );
@@ -247,11 +327,14 @@ export async function runInProcess(
     }
   } finally {
     redis.disconnect();
+    if (generator) generator.child.kill('SIGTERM');
   }
 
   const stored: StoredInProcess = {
     flags,
-    block: BLOCK,
+    ...(overHttp ? { transport: 'http' as const } : {}),
+    block: size,
+    ...(lead > 0 ? { lead } : {}),
     bareInProcessUs: bareInProcess,
     bareHttpUs: bareHttp,
     setups: compared.map(({ id, label, setup }) => ({
@@ -271,6 +354,10 @@ export async function runInProcess(
 /** What a run stores in its results JSON: enough to compute its section and summary rows again. */
 export interface StoredInProcess {
   flags: Flags;
+  /** 'http': an --http-blocks run (blocks over keep-alive connections; k is 1). Absent: in process. */
+  transport?: 'http';
+  /** Unmeasured requests sent to a process right before each of its measured blocks (--lead); absent: none. */
+  lead?: number;
   block: number;
   /** Per generation: bare Express's CPU µs per request in process (as charged in the rounds) and over HTTP. */
   bareInProcessUs: number[];
@@ -304,6 +391,7 @@ export function inProcessReport(
   command: string,
 ): { markdown: string; summary: SummaryRow[] } {
   const { flags } = stored;
+  const overHttp = stored.transport === 'http';
   const kOf = stored.bareHttpUs.map((http, g) => http / (stored.bareInProcessUs[g] as number));
   const generations = kOf.length;
   const perGeneration = Math.min(flags.generation || flags.rounds, flags.rounds);
@@ -333,42 +421,77 @@ export function inProcessReport(
     if (!row || (t.minRatio === undefined && t.reported === undefined)) continue;
     const readings = row.usesRedis ? [row.ratio, row.appRatio] : [row.ratio];
     const min = t.minRatio;
+    // A Redis set-up holds (over HTTP) or reads as above (in process) only when both readings clear the target,
+    // and fails only when both are under it.
     const under = min !== undefined && decides && readings.every((x) => x.high < min);
     const above = min !== undefined && decides && readings.every((x) => x.low >= min);
     const reading =
       min === undefined || under
         ? ''
         : above
-          ? ': above the target in process, an upper bound (no cache pressure), not a decision alone'
+          ? overHttp
+            ? ''
+            : ': above the target in process, an upper bound (no cache pressure), not a decision alone'
           : decides
             ? ': undecided'
             : ': control too wide, undecided';
     const appOnly = row.usesRedis ? `; from the app's CPU alone ${span(row.appRatio)}` : '';
     summary.push({
-      feature: `${t.feature}, in process (implied req/s)`,
+      feature: overHttp
+        ? `${t.feature}, HTTP blocks (server CPU per request)`
+        : `${t.feature}, in process (implied req/s)`,
       target: min !== undefined ? `≥ ${min.toFixed(2)} × bare` : (t.reported ?? '–'),
       figure: `${fmt(row.ratio.mean)} × (95 % ${fmt(row.ratio.low)}–${fmt(row.ratio.high)}, ${generations} generations; +${row.addedUs.toFixed(2)} µs of CPU per request${appOnly}; A/A control ${fmt(control.mean)} × (${fmt(control.low)}–${fmt(control.high)})${reading})`,
-      ...(under ? { holds: false } : {}),
+      ...(under ? { holds: false } : overHttp && above ? { holds: true } : {}),
     });
   }
-  const lines = [
-    `Command: \`${command}\` (${generations} generations of fresh server processes, each up to ${perGeneration} rounds of ${stored.block} requests per set-up, ${flags.connections} in flight, taking turns in rotating order, all server processes on one CPU; k from ${flags.duration} s autocannon runs with ${flags.connections} connections).`,
-    '',
-    `Bare Express: ${fmt1(median(stored.bareInProcessUs))} µs of CPU per request in process, ${fmt1(median(stored.bareHttpUs))} over HTTP at saturation: k = ${median(kOf).toFixed(2)} (generations ${Math.min(...kOf).toFixed(2)}–${Math.max(...kOf).toFixed(2)}). Each generation's implied ratio is 1 / (1 + (r − 1) / k) with its own k; the intervals are over the generations. See "How the harness works", \`--in-process\`.`,
-    '',
-    "| set-up | in-process CPU ratio r, app + Redis (95 %) | CPU µs added per request | implied requests/s ratio (95 %) | implied from the app's CPU alone |",
-    '|---|---|---|---|---|',
-  ];
+  const lines = overHttp
+    ? httpHeader(stored, command, generations, perGeneration)
+    : [
+        `Command: \`${command}\` (${generations} generations of fresh server processes, each up to ${perGeneration} rounds of ${stored.block} requests per set-up, ${flags.connections} in flight, taking turns in rotating order, all server processes on one CPU; k from ${flags.duration} s autocannon runs with ${flags.connections} connections).`,
+        '',
+        `Bare Express: ${fmt1(median(stored.bareInProcessUs))} µs of CPU per request in process, ${fmt1(median(stored.bareHttpUs))} over HTTP at saturation: k = ${median(kOf).toFixed(2)} (generations ${Math.min(...kOf).toFixed(2)}–${Math.max(...kOf).toFixed(2)}). Each generation's implied ratio is 1 / (1 + (r − 1) / k) with its own k; the intervals are over the generations. See "How the harness works", \`--in-process\`.`,
+        '',
+        "| set-up | in-process CPU ratio r, app + Redis (95 %) | CPU µs added per request | implied requests/s ratio (95 %) | implied from the app's CPU alone |",
+        '|---|---|---|---|---|',
+      ];
   for (const x of stored.setups) {
     const { r, ratio, appRatio, addedUs } = rows.get(x.id) as Row;
     lines.push(`| ${x.label} | ${span(r)} | ${addedUs.toFixed(2)} | ${span(ratio)} | ${span(appRatio)} |`);
   }
   lines.push(
     '',
-    decides
-      ? `The A/A control lies within 1 ± ${CONTROL_TOLERANCE}. A set-up whose interval lies under its target fails it (a Redis set-up, when both readings do). Above its target, a figure is an upper bound only: without the network a request's code and data stay in the CPU's caches, so for a set-up that does not call Redis this mode finds the least a middleware costs, and an HTTP run has the last word.`
-      : `The A/A control does not lie within 1 ± ${CONTROL_TOLERANCE} (or fewer than 3 generations ran): this run decides no target.`,
+    overHttp
+      ? httpVerdict(decides)
+      : decides
+        ? `The A/A control lies within 1 ± ${CONTROL_TOLERANCE}. A set-up whose interval lies under its target fails it (a Redis set-up, when both readings do). Above its target, a figure is an upper bound only: without the network a request's code and data stay in the CPU's caches, so for a set-up that does not call Redis this mode finds the least a middleware costs, and an HTTP run has the last word.`
+        : `The A/A control does not lie within 1 ± ${CONTROL_TOLERANCE} (or fewer than 3 generations ran): this run decides no target.`,
   );
   if (stored.problems?.length) lines.push('', `Sanity check FAILED: ${stored.problems.join('; ')}.`);
   return { markdown: lines.join('\n'), summary };
+}
+
+/** The opening lines of an --http-blocks run's section: how it ran, and its table's head. */
+function httpHeader(stored: StoredInProcess, command: string, generations: number, perGeneration: number): string[] {
+  const { flags } = stored;
+  return [
+    `Command: \`${command}\` (${generations} generations of fresh server processes, each up to ${perGeneration} rounds of ${stored.block} requests per set-up sent over ${flags.connections} keep-alive connections by a load generator pinned to the other CPU, one request in flight per connection${stored.lead ? `, each measured block right after ${stored.lead} unmeasured requests to the same server (warm caches)` : ''}; the set-ups take turns in rotating order, all server processes on one CPU, started in an order rotated each generation).`,
+    '',
+    `Bare Express: ${fmt1(median(stored.bareHttpUs))} µs of server CPU per request over HTTP (user + system: the kernel's share of the sockets is in it). A server's CPU per request is the inverse of the requests/s it reaches at saturation, so each ratio below is bare Express's CPU per request over the set-up's, the geometric mean of the rounds of a generation, with the interval over the generations. See "How the harness works", \`--http-blocks\`.`,
+    '',
+    "| set-up | CPU ratio to bare, app + Redis (95 %) | CPU µs added per request | requests/s ratio, counting Redis's CPU as the app's (95 %) | requests/s ratio from the app's CPU alone (95 %) |",
+    '|---|---|---|---|---|',
+  ];
+}
+
+/** The closing line of an --http-blocks run's section: what the run decides, and by which rule. */
+function httpVerdict(decides: boolean): string {
+  if (!decides) {
+    return `The A/A control does not lie within 1 ± ${CONTROL_TOLERANCE} (or fewer than 3 generations ran): this run decides no target.`;
+  }
+  return [
+    `The A/A control lies within 1 ± ${CONTROL_TOLERANCE}, so the run decides: a set-up holds its target when its whole interval lies above it, fails when the whole interval lies under, and is undecided otherwise.`,
+    "A set-up that calls Redis has two readings, one that charges Redis's CPU to the app and one from the app's CPU alone; it holds only when both clear the target and fails only when both are under it.",
+    'Work a process does per second rather than per request (the usage flush) is overstated here, since each server serves only its share of the blocks (see the Observability section).',
+  ].join(' ');
 }

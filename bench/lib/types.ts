@@ -137,10 +137,23 @@ export interface Flags {
    * code is inside them.
    */
   generation?: number;
+  /** --in-process and --http-blocks: requests per block (--block; default 200). */
+  block?: number;
+  /**
+   * --in-process and --http-blocks: unmeasured requests sent to a process right before each measured block, so that
+   * the block meets warm caches as a server under steady load does (--lead; default 0).
+   */
+  lead?: number;
   /**
    * In-process mode (--in-process): each set-up's requests go through its app without the network, the set-ups
    * taking turns in blocks of milliseconds, and the implied requests/s ratio to bare Express is reported (see
    * lib/in-process-run.ts). `rounds` counts blocks per set-up, `generation` blocks per process generation.
    */
   inProcess?: boolean;
+  /**
+   * HTTP-blocks mode (--http-blocks): as --in-process, but each block's requests travel over real keep-alive
+   * connections from a load generator pinned to the other CPU, and the server's CPU per request over HTTP is
+   * compared directly (no k). Stored and shown as `<suite>-http-blocks`.
+   */
+  httpBlocks?: boolean;
 }

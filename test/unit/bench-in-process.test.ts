@@ -149,3 +149,74 @@ describe('in-process report', () => {
     expect(rows[0]?.figure).toContain('control too wide');
   });
 });
+
+describe('HTTP-blocks report (--http-blocks)', () => {
+  // The same stored shape as an in-process run, with the blocks' cost already the one over HTTP (k = 1).
+  const base = {
+    flags: { rounds: 60, duration: 1.5, connections: 50, warmup: 1, generation: 10, inProcess: true, httpBlocks: true },
+    transport: 'http' as const,
+    block: 200,
+    bareInProcessUs: [170, 170, 170, 170, 170, 170],
+    bareHttpUs: [170, 170, 170, 170, 170, 170],
+  };
+  const gens = (r: number) =>
+    Array.from({ length: 6 }, (_, g) => Array.from({ length: 10 }, (_, i) => r * (1 + 0.002 * (((g + i) % 3) - 1))));
+  const setup = (id: string, r: number, app = r, usesRedis = false) => ({
+    id,
+    label: id,
+    usesRedis,
+    ratios: gens(r),
+    appRatios: gens(app),
+    perRequestUs: [],
+  });
+  const target = (setupName: string, minRatio: number) => ({ feature: setupName, setup: setupName, minRatio });
+
+  test('the ratio is the inverse of the CPU ratio, and a whole interval above the target holds it', () => {
+    const { summary, markdown } = inProcessReport(
+      { ...base, setups: [setup('control', 1), setup('mw', 1.05), setup('slow', 1.1)] },
+      [target('mw', 0.94), target('slow', 0.94)],
+      'cmd',
+    );
+    // 1 / 1.05 = 0.952; 0.05 x 170 µs = 8.5 µs added.
+    expect(summary[0]?.figure).toMatch(/^0\.952 × .*\+8\.50 µs/);
+    expect(summary[0]?.feature).toBe('mw, HTTP blocks (server CPU per request)');
+    expect(summary[0]?.holds).toBe(true);
+    expect(summary[0]?.figure).not.toContain('upper bound');
+    // 1 / 1.1 = 0.909, all of its interval under 0.94.
+    expect(summary[1]?.holds).toBe(false);
+    expect(markdown).toContain('load generator pinned to the other CPU');
+    expect(markdown).toContain('so the run decides');
+    expect(markdown).not.toContain('unmeasured requests');
+    const led = inProcessReport({ ...base, lead: 100, setups: [setup('control', 1)] }, [], 'cmd').markdown;
+    expect(led).toContain('each measured block right after 100 unmeasured requests to the same server');
+  });
+
+  test('a Redis set-up holds only when both readings clear the target, and fails only when both are under', () => {
+    const rows = inProcessReport(
+      {
+        ...base,
+        setups: [
+          setup('control', 1),
+          setup('both-above', 1.02, 1.01, true),
+          setup('straddles', 1.1, 1.01, true),
+          setup('both-under', 1.2, 1.15, true),
+        ],
+      },
+      [target('both-above', 0.95), target('straddles', 0.95), target('both-under', 0.95)],
+      'cmd',
+    ).summary;
+    expect(rows.map((r) => r.holds)).toEqual([true, undefined, false]);
+    expect(rows[1]?.figure).toContain(': undecided');
+  });
+
+  test('decides nothing when the A/A control is off by more than 2 %', () => {
+    const { summary, markdown } = inProcessReport(
+      { ...base, setups: [setup('control', 1.03), setup('mw', 1.01)] },
+      [target('mw', 0.9)],
+      'cmd',
+    );
+    expect(summary[0]?.holds).toBeUndefined();
+    expect(summary[0]?.figure).toContain('control too wide');
+    expect(markdown).toContain('this run decides no target');
+  });
+});

@@ -140,6 +140,49 @@ function promClientSetup(): Setup {
   };
 }
 
+/**
+ * The least a per-route latency metric can cost in Express 5, as a floor under the instrumented rows: one app-wide
+ * layer that keeps the start time in res.locals, and one subscriber to Node's 'http.server.response.finish' channel
+ * (no per-response listener) that adds the response's duration to one preallocated series per route object. No
+ * labels beyond the route, no usage, no registry: nothing a product could leave out.
+ */
+function floorSetup(): Setup {
+  return {
+    name: 'floor',
+    label: 'reference: the least a latency metric costs (start time in res.locals, one finish-channel subscriber)',
+    role: 'ours',
+    usesRedis: false,
+    async build() {
+      const { subscribe } = await import('node:diagnostics_channel');
+      const START = Symbol('start');
+      const series = new Map<unknown, { count: number; sum: number; buckets: Float64Array }>();
+      const bounds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+      subscribe('http.server.response.finish', (message) => {
+        const { request, response } = message as { request: express.Request; response: express.Response };
+        const start = (response.locals as Record<symbol, number | undefined>)[START];
+        if (start === undefined) return;
+        const seconds = (performance.now() - start) / 1000;
+        const route = request.route ?? 'unmatched';
+        let s = series.get(route);
+        if (s === undefined) {
+          s = { count: 0, sum: 0, buckets: new Float64Array(bounds.length + 1) };
+          series.set(route, s);
+        }
+        s.count++;
+        s.sum += seconds;
+        let b = 0;
+        while (b < bounds.length && seconds > (bounds[b] as number)) b++;
+        s.buckets[b] = (s.buckets[b] as number) + 1;
+      });
+      const mw: RequestHandler = (_req, res, next) => {
+        (res.locals as Record<symbol, number>)[START] = performance.now();
+        next();
+      };
+      return app([mw], async () => ({}));
+    },
+  };
+}
+
 async function fetchCounted(port: number): Promise<Counted> {
   const res = await fetch(`http://127.0.0.1:${port}/__counted`);
   if (res.status !== 200) throw new Error(`/__counted answered ${res.status}`);
@@ -190,6 +233,7 @@ export const suite: Suite = {
       '10 s',
     ),
     promClientSetup(),
+    floorSetup(),
   ],
   targets: [
     {

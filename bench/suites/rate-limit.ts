@@ -125,6 +125,48 @@ function erlSetup(name: string, label: string, policies: 1 | 3): Setup {
   };
 }
 
+/**
+ * The least an in-process limiter that sends the standard fields costs, as a floor under the embedded-store row: a
+ * fixed-window count per client address in a Map, and the two IETF fields (RateLimit-Policy, RateLimit) our
+ * middleware sends. No algorithms, no key scheme, no bounds on memory, no blocked-keys cache, no failure modes.
+ */
+function floorSetup(): Setup {
+  return {
+    name: 'floor',
+    label: 'reference: the least a limiter with the standard fields costs (a Map counter per address, two fields)',
+    role: 'ours',
+    usesRedis: false,
+    verifyPath: '/verify',
+    verifyLimit: 3,
+    build: () =>
+      app((limit, route) => {
+        const windowMs = 60_000;
+        const counts = new Map<string, { count: number; resetAt: number }>();
+        const policy = `"${route}";q=${limit};w=60`;
+        const head = `"${route}";r=`;
+        return [
+          (req, res, next) => {
+            const key = req.socket.remoteAddress ?? '';
+            const now = Date.now();
+            let entry = counts.get(key);
+            if (entry === undefined || entry.resetAt <= now) {
+              entry = { count: 0, resetAt: now - (now % windowMs) + windowMs };
+              counts.set(key, entry);
+            }
+            entry.count++;
+            res.setHeader('RateLimit-Policy', policy);
+            res.setHeader(
+              'RateLimit',
+              `${head}${Math.max(0, limit - entry.count)};t=${Math.ceil((entry.resetAt - now) / 1000)}`,
+            );
+            if (entry.count > limit) res.status(429).json({ title: 'Too Many Requests' });
+            else next();
+          },
+        ];
+      }),
+  };
+}
+
 export const suite: Suite = {
   name: 'rate-limit',
   description: 'GET /ping behind a rate limiter (requests/s, latency, Redis commands per request)',
@@ -146,5 +188,6 @@ export const suite: Suite = {
     rlfSetup('rlf-3', 'rate-limiter-flexible, union of 3', 3),
     erlSetup('erl-1', 'express-rate-limit + rate-limit-redis, 1', 1),
     erlSetup('erl-3', 'express-rate-limit + rate-limit-redis, 3 stacked', 3),
+    floorSetup(),
   ],
 };

@@ -96,6 +96,9 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
     } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
     else names.push(arg);
   }
+  if ((flags.block !== undefined || flags.lead !== undefined) && !flags.inProcess) {
+    throw new Error('--block and --lead apply to --in-process and --http-blocks runs only');
+  }
   if (flags.paired && flags.inProcess) {
     throw new Error('--paired and --in-process (or --http-blocks) are different runs: pick one');
   }

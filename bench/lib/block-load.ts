@@ -75,12 +75,18 @@ async function open({ key, port, path, headers, connections }: OpenMessage['open
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   const request = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
   const list: Connection[] = [];
-  for (let i = 0; i < connections; i++) {
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(s));
-      s.once('error', reject);
-    });
-    list.push(new Connection(socket, request));
+  try {
+    for (let i = 0; i < connections; i++) {
+      const socket = await new Promise<Socket>((resolve, reject) => {
+        const s = connect(port, '127.0.0.1', () => resolve(s));
+        s.once('error', reject);
+      });
+      list.push(new Connection(socket, request));
+    }
+  } catch (error) {
+    // The connections already open would otherwise stay open, unused, for the rest of the run.
+    for (const c of list) c.close();
+    throw error;
   }
   for (const c of targets.get(key) ?? []) c.close();
   targets.set(key, list);

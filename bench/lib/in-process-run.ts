@@ -335,6 +335,7 @@ export async function runInProcess(
     ...(overHttp ? { transport: 'http' as const } : {}),
     block: size,
     ...(lead > 0 ? { lead } : {}),
+    rotated: true,
     bareInProcessUs: bareInProcess,
     bareHttpUs: bareHttp,
     setups: compared.map(({ id, label, setup }) => ({
@@ -358,6 +359,8 @@ export interface StoredInProcess {
   transport?: 'http';
   /** Unmeasured requests sent to a process right before each of its measured blocks (--lead); absent: none. */
   lead?: number;
+  /** Whether the processes started in an order rotated each generation (absent: bare Express always first). */
+  rotated?: boolean;
   block: number;
   /** Per generation: bare Express's CPU µs per request in process (as charged in the rounds) and over HTTP. */
   bareInProcessUs: number[];
@@ -392,7 +395,8 @@ export function inProcessReport(
 ): { markdown: string; summary: SummaryRow[] } {
   const { flags } = stored;
   const overHttp = stored.transport === 'http';
-  const kOf = stored.bareHttpUs.map((http, g) => http / (stored.bareInProcessUs[g] as number));
+  // Over HTTP the blocks' cost is already the cost over HTTP: k is 1 whatever was stored.
+  const kOf = stored.bareHttpUs.map((http, g) => (overHttp ? 1 : http / (stored.bareInProcessUs[g] as number)));
   const generations = kOf.length;
   const perGeneration = Math.min(flags.generation || flags.rounds, flags.rounds);
   const impliedOver = (groups: number[][]): Interval =>
@@ -475,7 +479,7 @@ export function inProcessReport(
 function httpHeader(stored: StoredInProcess, command: string, generations: number, perGeneration: number): string[] {
   const { flags } = stored;
   return [
-    `Command: \`${command}\` (${generations} generations of fresh server processes, each up to ${perGeneration} rounds of ${stored.block} requests per set-up sent over ${flags.connections} keep-alive connections by a load generator pinned to the other CPU, one request in flight per connection${stored.lead ? `, each measured block right after ${stored.lead} unmeasured requests to the same server (warm caches)` : ''}; the set-ups take turns in rotating order, all server processes on one CPU, started in an order rotated each generation).`,
+    `Command: \`${command}\` (${generations} generations of fresh server processes, each up to ${perGeneration} rounds of ${stored.block} requests per set-up sent over ${flags.connections} keep-alive connections by a load generator pinned to the other CPU, one request in flight per connection${stored.lead ? `, each measured block right after ${stored.lead} unmeasured requests to the same server (warm caches)` : ''}; the set-ups take turns in rotating order, all server processes on one CPU, ${stored.rotated ? 'started in an order rotated each generation' : 'bare Express started first in every generation'}).`,
     '',
     `Bare Express: ${fmt1(median(stored.bareHttpUs))} µs of server CPU per request over HTTP (user + system: the kernel's share of the sockets is in it). A server's CPU per request is the inverse of the requests/s it reaches at saturation, so each ratio below is bare Express's CPU per request over the set-up's, the geometric mean of the rounds of a generation, with the interval over the generations. See "How the harness works", \`--http-blocks\`.`,
     '',

@@ -157,7 +157,8 @@ describe('HTTP-blocks report (--http-blocks)', () => {
     transport: 'http' as const,
     block: 200,
     bareInProcessUs: [170, 170, 170, 170, 170, 170],
-    bareHttpUs: [170, 170, 170, 170, 170, 170],
+    // Whatever was stored here, k is 1 over HTTP: the blocks' cost already is the cost over HTTP.
+    bareHttpUs: [400, 400, 400, 400, 400, 400],
   };
   const gens = (r: number) =>
     Array.from({ length: 6 }, (_, g) => Array.from({ length: 10 }, (_, i) => r * (1 + 0.002 * (((g + i) % 3) - 1))));
@@ -187,6 +188,9 @@ describe('HTTP-blocks report (--http-blocks)', () => {
     expect(markdown).toContain('load generator pinned to the other CPU');
     expect(markdown).toContain('so the run decides');
     expect(markdown).not.toContain('unmeasured requests');
+    expect(markdown).toContain('bare Express started first in every generation');
+    const rotated = inProcessReport({ ...base, rotated: true, setups: [setup('control', 1)] }, [], 'cmd').markdown;
+    expect(rotated).toContain('started in an order rotated each generation');
     const led = inProcessReport({ ...base, lead: 100, setups: [setup('control', 1)] }, [], 'cmd').markdown;
     expect(led).toContain('each measured block right after 100 unmeasured requests to the same server');
   });

@@ -53,6 +53,8 @@ const WARMUP_BLOCKS = 20;
  * two identical servers apart to within 2 % decides nothing of a few percent.
  */
 const CONTROL_TOLERANCE = 0.02;
+/** The closing line of a run (either mode) whose control is too wide to decide anything. */
+const UNDECIDED = `The A/A control does not lie within 1 ± ${CONTROL_TOLERANCE} (or fewer than 3 generations ran): this run decides no target.`;
 
 // Every server process runs on the same CPU (the last one). Blocks run one at a time, so they never compete for it,
 // and no set-up keeps a faster or busier core for its whole life: with the processes free to sit on either core,
@@ -469,7 +471,7 @@ export function inProcessReport(
       ? httpVerdict(decides)
       : decides
         ? `The A/A control lies within 1 ± ${CONTROL_TOLERANCE}. A set-up whose interval lies under its target fails it (a Redis set-up, when both readings do). Above its target, a figure is an upper bound only: without the network a request's code and data stay in the CPU's caches, so for a set-up that does not call Redis this mode finds the least a middleware costs, and an HTTP run has the last word.`
-        : `The A/A control does not lie within 1 ± ${CONTROL_TOLERANCE} (or fewer than 3 generations ran): this run decides no target.`,
+        : UNDECIDED,
   );
   if (stored.problems?.length) lines.push('', `Sanity check FAILED: ${stored.problems.join('; ')}.`);
   return { markdown: lines.join('\n'), summary };
@@ -490,9 +492,7 @@ function httpHeader(stored: StoredInProcess, command: string, generations: numbe
 
 /** The closing line of an --http-blocks run's section: what the run decides, and by which rule. */
 function httpVerdict(decides: boolean): string {
-  if (!decides) {
-    return `The A/A control does not lie within 1 ± ${CONTROL_TOLERANCE} (or fewer than 3 generations ran): this run decides no target.`;
-  }
+  if (!decides) return UNDECIDED;
   return [
     `The A/A control lies within 1 ± ${CONTROL_TOLERANCE}, so the run decides: a set-up holds its target when its whole interval lies above it, fails when the whole interval lies under, and is undecided otherwise.`,
     "A set-up that calls Redis has two readings, one that charges Redis's CPU to the app and one from the app's CPU alone; it holds only when both clear the target and fails only when both are under it.",

@@ -87,6 +87,19 @@ describe('in-process benchmark driver', () => {
   });
 });
 
+// Stored runs for the report tests: six generations of ten rounds, each set-up's ratios within ±0.2 % of `r`.
+const gens = (r: number) =>
+  Array.from({ length: 6 }, (_, g) => Array.from({ length: 10 }, (_, i) => r * (1 + 0.002 * (((g + i) % 3) - 1))));
+const setup = (id: string, r: number, app = r, usesRedis = false) => ({
+  id,
+  label: id,
+  usesRedis,
+  ratios: gens(r),
+  appRatios: gens(app),
+  perRequestUs: [],
+});
+const target = (setupName: string, minRatio: number) => ({ feature: setupName, setup: setupName, minRatio });
+
 describe('in-process report', () => {
   // Six generations whose bare Express costs 80 µs per request in process and 200 over HTTP (k = 2.5).
   const base = {
@@ -95,17 +108,6 @@ describe('in-process report', () => {
     bareInProcessUs: [80, 80, 80, 80, 80, 80],
     bareHttpUs: [200, 200, 200, 200, 200, 200],
   };
-  const gens = (r: number, spread: number) =>
-    Array.from({ length: 6 }, (_, g) => Array.from({ length: 10 }, (_, i) => r * (1 + spread * (((g + i) % 3) - 1))));
-  const setup = (id: string, r: number, app = r, usesRedis = false) => ({
-    id,
-    label: id,
-    usesRedis,
-    ratios: gens(r, 0.002),
-    appRatios: gens(app, 0.002),
-    perRequestUs: [],
-  });
-  const target = (setupName: string, minRatio: number) => ({ feature: setupName, setup: setupName, minRatio });
 
   test('implies 1 / (1 + (r - 1) / k) and the CPU added, per generation', () => {
     const { summary, markdown } = inProcessReport(
@@ -160,17 +162,6 @@ describe('HTTP-blocks report (--http-blocks)', () => {
     // Whatever was stored here, k is 1 over HTTP: the blocks' cost already is the cost over HTTP.
     bareHttpUs: [400, 400, 400, 400, 400, 400],
   };
-  const gens = (r: number) =>
-    Array.from({ length: 6 }, (_, g) => Array.from({ length: 10 }, (_, i) => r * (1 + 0.002 * (((g + i) % 3) - 1))));
-  const setup = (id: string, r: number, app = r, usesRedis = false) => ({
-    id,
-    label: id,
-    usesRedis,
-    ratios: gens(r),
-    appRatios: gens(app),
-    perRequestUs: [],
-  });
-  const target = (setupName: string, minRatio: number) => ({ feature: setupName, setup: setupName, minRatio });
 
   test('the ratio is the inverse of the CPU ratio, and a whole interval above the target holds it', () => {
     const { summary, markdown } = inProcessReport(

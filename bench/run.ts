@@ -38,6 +38,7 @@ import {
   startServer,
   stopServers,
 } from './lib/harness';
+import { type SummaryLine, supersede } from './lib/summary';
 import type { CheckResult, Flags, Setup, SetupContext, Suite, SummaryRow, ThroughputTarget } from './lib/types';
 
 const root = join(__dirname, '..');
@@ -409,30 +410,45 @@ async function summaryMarkdown(): Promise<string> {
     ...listed.filter((n) => !derived(n) || results.has(n) || recorded.has(n)),
     ...[...new Set([...results.keys(), ...recorded.keys()])].filter((n) => n !== '' && !listed.includes(n)).sort(),
   ];
-  const lines = ['| feature | target | figure | holds | suite, measured (UTC) |', '|---|---|---|---|---|'];
+  // Each source's rows first, so that a feature measured over HTTP (--http-blocks) can hide its older readings.
+  const gathered: Array<{ name: string; lines: SummaryLine[] }> = [];
   const sources = new Set<string>();
   for (const name of names) {
     const entry = results.get(name);
     const what = SUMMARY_SUITES.find((s) => s.suite === name)?.what ?? name;
+    const out: SummaryLine[] = [];
+    gathered.push({ name, lines: out });
     if (!entry) {
       const kept = recorded.get(name);
       if (kept) {
-        lines.push(...kept);
+        for (const line of kept) out.push({ feature: line.split('|')[1]?.trim() ?? '', line });
         for (const machine of recorded.get('') ?? []) sources.add(machine);
-      } else lines.push(`| ${what} | see its section | not measured by the harness yet | – | \`${name}\` |`);
+      } else
+        out.push({
+          feature: '',
+          line: `| ${what} | see its section | not measured by the harness yet | – | \`${name}\` |`,
+        });
       continue;
     }
     const when = (entry.data.at ?? '').slice(0, 16).replace('T', ' ');
     const failed = entry.data.problems?.length ? ' (sanity check FAILED)' : '';
     const rows = await rowsOf(name, entry.data);
     if (!rows.length)
-      lines.push(`| ${what} | see its section | no target rows in its results | – | \`${name}\`, ${when}${failed} |`);
+      out.push({
+        feature: '',
+        line: `| ${what} | see its section | no target rows in its results | – | \`${name}\`, ${when}${failed} |`,
+      });
     for (const r of rows) {
       const holds = r.holds === undefined ? '–' : r.holds ? 'yes' : '**no**';
-      lines.push(`| ${r.feature} | ${r.target} | ${r.figure} | ${holds} | \`${name}\`, ${when}${failed} |`);
+      out.push({
+        feature: r.feature,
+        line: `| ${r.feature} | ${r.target} | ${r.figure} | ${holds} | \`${name}\`, ${when}${failed} |`,
+      });
     }
     if (entry.data.machine) sources.add(`${entry.data.machine}; ${entry.data.versions ?? ''}`);
   }
+  const { lines: kept, hidden } = supersede(gathered);
+  const lines = ['| feature | target | figure | holds | suite, measured (UTC) |', '|---|---|---|---|---|', ...kept];
   const machines = [...sources];
   return [
     '### Summary: every target next to its latest figure',
@@ -443,6 +459,12 @@ async function summaryMarkdown(): Promise<string> {
     "Ratios are medians of per-round ratios (same round, interleaved), with the rounds' min–max; 'by CPU per request'",
     "is bare Express's app CPU µs per request over the set-up's app + Redis CPU µs per request (medians), which holds",
     'up better than req/s on a shared machine. `npm run bench -- --summary` rebuilds this table without running.',
+    ...(hidden > 0
+      ? [
+          `A feature measured over HTTP in blocks (\`--http-blocks\`) shows that reading only; the ${hidden} rows of its`,
+          'other modes (interleaved autocannon rounds, paired runs, in process) are in their own sections below.',
+        ]
+      : []),
     '',
     ...lines,
     '',

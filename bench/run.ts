@@ -38,7 +38,7 @@ import {
   startServer,
   stopServers,
 } from './lib/harness';
-import { type SummaryLine, supersede } from './lib/summary';
+import { MODE_SUFFIX, type SummaryLine, supersede } from './lib/summary';
 import type { CheckResult, Flags, Setup, SetupContext, Suite, SummaryRow, ThroughputTarget } from './lib/types';
 
 const root = join(__dirname, '..');
@@ -427,6 +427,7 @@ async function summaryMarkdown(): Promise<string> {
         out.push({
           feature: '',
           line: `| ${what} | see its section | not measured by the harness yet | – | \`${name}\` |`,
+          placeholder: true,
         });
       continue;
     }
@@ -447,7 +448,7 @@ async function summaryMarkdown(): Promise<string> {
     }
     if (entry.data.machine) sources.add(`${entry.data.machine}; ${entry.data.versions ?? ''}`);
   }
-  const { lines: kept, hidden } = supersede(gathered);
+  const { lines: kept, superseding } = supersede(gathered);
   const lines = ['| feature | target | figure | holds | suite, measured (UTC) |', '|---|---|---|---|---|', ...kept];
   const machines = [...sources];
   return [
@@ -459,10 +460,10 @@ async function summaryMarkdown(): Promise<string> {
     "Ratios are medians of per-round ratios (same round, interleaved), with the rounds' min–max; 'by CPU per request'",
     "is bare Express's app CPU µs per request over the set-up's app + Redis CPU µs per request (medians), which holds",
     'up better than req/s on a shared machine. `npm run bench -- --summary` rebuilds this table without running.',
-    ...(hidden > 0
+    ...(superseding
       ? [
-          `A feature measured over HTTP in blocks (\`--http-blocks\`) shows that reading only; the ${hidden} rows of its`,
-          'other modes (interleaved autocannon rounds, paired runs, in process) are in their own sections below.',
+          'A target measured over HTTP in blocks (`--http-blocks`, the mode the ratio targets are decided in) shows that',
+          'reading only, even when another mode ran later; its rows from the other modes are in their own sections.',
         ]
       : []),
     '',
@@ -677,7 +678,7 @@ function pairedReport(
           ? ''
           : '; the interval contains the target: undecided';
       summary.push({
-        feature: `${target.feature}, paired runs`,
+        feature: `${target.feature}${MODE_SUFFIX.paired}`,
         target: `≥ ${target.minRatio.toFixed(2)} × bare`,
         figure: `${r.mean.toFixed(3)} × (95 % CI ${low.toFixed(3)}–${high.toFixed(3)}, ${mine.length} pairs${why}); by CPU per request ${c.mean.toFixed(3)} ×${biased ? '' : `; A/A control ${control.mean.toFixed(3)} ×`}`,
         ...(decided ? { holds: low >= target.minRatio } : {}),

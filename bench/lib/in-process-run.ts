@@ -26,6 +26,7 @@
 // is inside them). An A/A control
 // (a second copy of bare Express, measured like any set-up) shows the method's bias and resolution in every run.
 
+import { MODE_SUFFIX } from './summary';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -443,9 +444,7 @@ export function inProcessReport(
             : ': control too wide, undecided';
     const appOnly = row.usesRedis ? `; from the app's CPU alone ${span(row.appRatio)}` : '';
     summary.push({
-      feature: overHttp
-        ? `${t.feature}, HTTP blocks (server CPU per request)`
-        : `${t.feature}, in process (implied req/s)`,
+      feature: `${t.feature}${overHttp ? MODE_SUFFIX.httpBlocks : MODE_SUFFIX.inProcess}`,
       target: min !== undefined ? `≥ ${min.toFixed(2)} × bare` : (t.reported ?? '–'),
       figure: `${fmt(row.ratio.mean)} × (95 % ${fmt(row.ratio.low)}–${fmt(row.ratio.high)}, ${generations} generations; +${row.addedUs.toFixed(2)} µs of CPU per request${appOnly}; A/A control ${fmt(control.mean)} × (${fmt(control.low)}–${fmt(control.high)})${reading})`,
       ...(under ? { holds: false } : overHttp && above ? { holds: true } : {}),

@@ -1,40 +1,55 @@
 // The summary table's rule for a target measured in several modes: once a feature has a reading over HTTP in blocks
-// (`--http-blocks`, the mode the ratio targets are decided in), its older readings (interleaved autocannon rounds,
-// paired runs, in process) leave the summary. They stay in their own sections of docs/performance.md.
+// (`--http-blocks`, the mode the ratio targets are decided in), its readings in the other modes (interleaved
+// autocannon rounds, paired runs, in process) leave the summary, even when one of those ran later. They stay in
+// their own sections of docs/performance.md.
 
-/** One line of the summary table, with the feature it reads (empty for a line that reads none). */
+/** What each mode's report appends to a target's feature in its summary rows. */
+export const MODE_SUFFIX = {
+  paired: ', paired runs',
+  inProcess: ', in process (implied req/s)',
+  httpBlocks: ', HTTP blocks (server CPU per request)',
+} as const;
+
+/**
+ * One line of the summary table, with the feature it reads (empty for a line that reads none). A placeholder
+ * stands for a suite with no rows at all ("not measured by the harness yet").
+ */
 export interface SummaryLine {
   feature: string;
   line: string;
+  placeholder?: boolean;
 }
+
+/** A summary row's feature without the mode that measured it: the rows of one target in several modes share it. */
+export function featureKey(feature: string): string {
+  for (const suffix of Object.values(MODE_SUFFIX)) {
+    if (feature.endsWith(suffix)) return feature.slice(0, -suffix.length);
+  }
+  return feature;
+}
+
+const overHttp = (name: string): boolean => name.endsWith('-http-blocks');
 
 /**
- * A summary row's feature without the name of the mode that measured it: the rows of one target measured in
- * several modes share it (the paired, in-process and HTTP-blocks reports append their mode to the feature).
+ * The lines to print, in the order given; `superseding` when some HTTP-blocks reading hid or may have hidden
+ * others. A suite whose rows all left an earlier rebuild of the table (the table is read back from the guide when
+ * bench/results/ holds no run of it) reads as having no rows; its placeholder is dropped too when the suite's
+ * HTTP-blocks run has rows, so rebuilding the table twice gives the same table.
  */
-export function featureKey(feature: string): string {
-  return feature.replace(/, (paired runs|in process \(implied req\/s\)|HTTP blocks \(server CPU per request\))$/, '');
-}
-
-/** The lines to print, in the order given, and how many were left out as superseded by an HTTP-blocks reading. */
 export function supersede(sources: Array<{ name: string; lines: SummaryLine[] }>): {
   lines: string[];
-  hidden: number;
+  superseding: boolean;
 } {
-  const overHttp = (name: string) => name.endsWith('-http-blocks');
-  const keys = new Set(
-    sources
-      .filter((s) => overHttp(s.name))
-      .flatMap((s) => s.lines.map((l) => featureKey(l.feature)))
-      .filter((k) => k !== ''),
-  );
+  const measured = sources.filter((s) => overHttp(s.name) && s.lines.some((l) => l.feature !== ''));
+  const keys = new Set(measured.flatMap((s) => s.lines.map((l) => featureKey(l.feature))).filter((k) => k !== ''));
+  const suites = new Set(measured.map((s) => s.name.slice(0, -'-http-blocks'.length)));
   const lines: string[] = [];
-  let hidden = 0;
   for (const source of sources) {
     for (const l of source.lines) {
-      if (!overHttp(source.name) && keys.has(featureKey(l.feature))) hidden++;
-      else lines.push(l.line);
+      if (l.placeholder && suites.has(source.name)) continue;
+      if (!overHttp(source.name) && keys.has(featureKey(l.feature))) continue;
+      lines.push(l.line);
     }
   }
-  return { lines, hidden };
+  return { lines, superseding: measured.length > 0 };
 }

@@ -1,6 +1,8 @@
 // Sessions on the embedded store: the same contract as the Lua scripts, in TypeScript. Each session is one engine
 // entry holding a Map (the hash), so the engine's key cap bounds memory and its expiry sweeps idle sessions. A
-// stored map is immutable: every change stores a new one, so a read hands out the stored map itself.
+// stored map is immutable: every change stores a new one, so a read hands out the stored map itself. Beside the
+// map the entry keeps the two times every read checks (created, last seen) as numbers, parsed once when the map is
+// stored instead of looked up and parsed from their fields on every read.
 
 import type { MemoryEngine } from '../connection/memory.js';
 import {
@@ -20,12 +22,28 @@ const prunedAt = new WeakMap<Map<string, number>, number>();
 
 type Index = Map<string, number>;
 
+/** What the engine holds for one session key. */
+class Stored {
+  constructor(
+    readonly hash: RawSession,
+    /** Epoch ms, as in the hash's created and last-seen fields (0 for a tombstone). */
+    readonly created: number,
+    readonly seen: number,
+    /** An id that was destroyed lately: reads find nothing, and nothing may create it again meanwhile. */
+    readonly tombstone = false,
+  ) {}
+}
+
 export class MemorySessionBackend implements SessionBackend {
   constructor(private readonly engine: MemoryEngine) {}
 
-  private hash(key: string): RawSession | undefined {
+  private stored(key: string): Stored | undefined {
     const value = this.engine.get(key);
-    return value instanceof Map ? (value as RawSession) : undefined;
+    return value instanceof Stored ? value : undefined;
+  }
+
+  private hash(key: string): RawSession | undefined {
+    return this.stored(key)?.hash;
   }
 
   async load(key: string, timeouts: Timeouts, touchMs: number): Promise<RawSession | null> {
@@ -33,10 +51,9 @@ export class MemorySessionBackend implements SessionBackend {
   }
 
   loadNow(key: string, { idleMs, absoluteMs }: Timeouts, touchMs: number): RawSession | null {
-    const hash = this.hash(key);
-    if (!hash || hash.has(META.tombstone)) return null;
-    const created = Number(hash.get(META.created));
-    const seen = Number(hash.get(META.seen));
+    const stored = this.stored(key);
+    if (!stored || stored.tombstone) return null;
+    const { hash, created, seen } = stored;
     if (!created || !seen) return null;
     const now = this.engine.now();
     const left = created + absoluteMs - now;
@@ -49,7 +66,7 @@ export class MemorySessionBackend implements SessionBackend {
     if (now - seen >= touchMs) {
       const touched = new Map(hash);
       touched.set(META.seen, String(now));
-      this.engine.set(key, touched, Math.ceil(Math.min(idleMs, left)));
+      this.engine.set(key, new Stored(touched, created, now), Math.ceil(Math.min(idleMs, left)));
     }
     return hash;
   }
@@ -87,14 +104,14 @@ export class MemorySessionBackend implements SessionBackend {
     for (let i = 0; i < op.set.length; i += 2) hash.set(op.set[i] as string, op.set[i + 1] as string);
     for (const field of op.del) hash.delete(field);
     const ttl = Math.ceil(Math.min(op.idleMs, created + op.absoluteMs - now));
-    this.engine.set(key, hash, ttl);
+    this.engine.set(key, new Stored(hash, created, now), ttl);
     return result;
   }
 
   async destroy(key: string, tombstoneMs: number): Promise<string | null> {
     const user = this.hash(key)?.get(META.user) ?? null;
     this.engine.delete(key);
-    if (tombstoneMs > 0) this.engine.set(key, new Map([[META.tombstone, '1']]), tombstoneMs);
+    if (tombstoneMs > 0) this.engine.set(key, new Stored(new Map([[META.tombstone, '1']]), 0, 0, true), tombstoneMs);
     return user;
   }
 

@@ -73,8 +73,10 @@ export class MemorySessionBackend implements SessionBackend {
 
   async write(key: string, op: WriteOp): Promise<0 | 1 | 2> {
     const now = this.engine.now();
-    let hash = this.hash(key);
-    if (hash?.has(META.tombstone)) return 0;
+    // The times come from the entry (the numbers its hash holds as strings), as in loadNow().
+    const stored = this.stored(key);
+    if (stored?.tombstone) return 0;
+    let hash: RawSession;
     let created: number;
     let result: 0 | 1 | 2 = 1;
     if (op.mode === 'create') {
@@ -83,18 +85,17 @@ export class MemorySessionBackend implements SessionBackend {
       result = 2;
       hash = new Map();
     } else if (op.mode === 'update') {
-      if (!hash?.has(META.created)) return 0;
-      created = Number(hash.get(META.created));
-      const seen = Number(hash.get(META.seen) ?? 0);
-      if (now - seen >= op.idleMs || created + op.absoluteMs <= now) {
+      if (!stored) return 0;
+      created = stored.created;
+      if (now - stored.seen >= op.idleMs || created + op.absoluteMs <= now) {
         this.engine.delete(key);
         return 0;
       }
       // Copy on write: a map handed out by loadNow() stays as it was read.
-      hash = new Map(hash);
+      hash = new Map(stored.hash);
     } else {
-      const previous = hash?.get(META.created);
-      created = previous ? Number(previous) : now;
+      const previous = stored?.created;
+      created = previous || now;
       if (created + op.absoluteMs <= now) created = now;
       if (!previous) result = 2;
       hash = new Map();

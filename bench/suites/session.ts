@@ -84,7 +84,7 @@ function withSession(mw: RequestHandler, touch = true): Express {
  * A cookie as long as a kit session cookie (`rk.sid=` + 22 + 1 + 43 characters) that no set-up reads: what the
  * set-ups without a session cookie send, so that every request of the suite is the same size.
  */
-export const FOREIGN_COOKIE = `pref=${'f'.repeat(68)}`;
+const FOREIGN_COOKIE = `pref=${'f'.repeat(68)}`;
 const foreignCookie = async (): Promise<Record<string, string>> => ({ cookie: FOREIGN_COOKIE });
 
 /** Logs in once: the cookie every load request of this set-up carries. */

@@ -288,6 +288,9 @@ function throughputSummary(targets: ThroughputTarget[], stats: StatLike[]): Summ
  * The features the summary table lists, in this order, with the suite whose results carry them. A suite that is
  * not here still shows up (after these) when its results JSON has `summary` rows.
  */
+/** Suites a full `npm run bench` leaves out: they run only when named (probes, not product figures). */
+const NAMED_ONLY = new Set(['express-probes']);
+
 const SUMMARY_SUITES: Array<{ suite: string; what: string }> = [
   { suite: 'rate-limit', what: 'rate limit, 1 and 3 policies, embedded store' },
   { suite: 'session', what: 'sessions on Redis and embedded, untouched route, lookup/creation latency' },
@@ -992,7 +995,7 @@ async function main(): Promise<void> {
     .filter((f) => f.endsWith('.ts'))
     .map((f) => f.replace(/\.ts$/, ''))
     .sort();
-  const chosen = names.length ? names : available;
+  const chosen = names.length ? names : available.filter((n) => !NAMED_ONLY.has(n));
   if (names.length === 0) {
     // The whole run stays within 15 minutes: the dense (HNSW) rows run at 10,000 entries, and their 100,000-entry
     // rows (a graph build of about a minute each) are kept, dated, from the last run that had them. Run them with

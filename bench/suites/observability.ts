@@ -6,7 +6,7 @@
 // Redis every 250 ms. After the rounds, each instrumented set-up must show that it counted every response the load
 // generator received: the metrics counter, the usage counts read back from Redis and the responses agree.
 
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import { createRedisKit } from '../lib/kit';
 import type { CheckResult, Setup, SetupContext, Suite } from '../lib/types';
 
@@ -14,7 +14,7 @@ const WORKSPACES = ['ws0', 'ws1', 'ws2'];
 const USERS = Array.from({ length: 30 }, (_, i) => `user${i}`);
 const started = Date.now();
 
-interface Counted {
+export interface Counted {
   /** Responses the set-up's metrics counted on GET /ping. */
   metrics?: number;
   /** Requests the usage store holds for the three workspaces (after a final flush). */
@@ -22,12 +22,32 @@ interface Counted {
   /** Of which counted under route /ping, and distinct workspaces that received some. */
   usageRoute?: number;
   workspaces?: number;
+  /** Seconds of response time the express-probes timing probes added up. */
+  seconds?: number;
 }
 
-/** The app every set-up shares; `instrument` mounts what is measured, `counted` answers the check route. */
-function app(instrument: RequestHandler[], counted: () => Promise<Counted>): Express {
+/**
+ * The app every set-up shares; `instrument` mounts what is measured, `counted` answers the check route. `before`, when
+ * given, runs on each request before Express's app.handle (before Express moves the request and response onto its
+ * prototypes), and `early` makes `res.locals` there as Express would: the probes in express-probes.ts use both.
+ */
+export function app(
+  instrument: RequestHandler[],
+  counted: () => Promise<Counted>,
+  before?: (req: Request, res: Response) => void,
+  early = false,
+): Express {
   const a = express();
   a.disable('x-powered-by');
+  if (before || early) {
+    const entry = a as unknown as { handle: (req: Request, res: Response, done?: unknown) => void };
+    const handle = entry.handle;
+    entry.handle = function (this: unknown, req, res, done) {
+      if (early && res.locals === undefined) res.locals = Object.create(null);
+      before?.(req, res);
+      handle.call(this, req, res, done);
+    };
+  }
   // Mounted before the instrumentation, so the check itself is not counted.
   a.get('/__counted', (_req, res, next) => {
     counted().then((c) => res.json(c), next);
@@ -52,7 +72,14 @@ function app(instrument: RequestHandler[], counted: () => Promise<Counted>): Exp
  * each server serves a few thousand requests a second, a quarter of what it serves over HTTP, so a flush's share of
  * a request is overstated there (docs/performance.md, Observability).
  */
-function kitSetup(name: string, label: string, oneMiddleware: boolean, flushInterval?: string): Setup {
+export function kitSetup(
+  name: string,
+  label: string,
+  oneMiddleware: boolean,
+  flushInterval?: string,
+  /** Run kit.observe() from app.handle (no router layer), with res.locals made there. */
+  noLayer = false,
+): Setup {
   return {
     name,
     label,
@@ -68,30 +95,37 @@ function kitSetup(name: string, label: string, oneMiddleware: boolean, flushInte
         logger: false,
         ...(flushInterval ? { usage: { flushInterval } } : {}),
       });
-      const instrument = oneMiddleware ? [kit.observe()] : [kit.metrics(), kit.usage()];
-      return app(instrument, async () => {
-        await kit.usage.flush();
-        const snap = await kit.metrics.snapshot();
-        let metrics = 0;
-        for (const s of snap.rediskit_http_requests_total?.samples ?? []) {
-          if (s.labels?.route === '/ping' && 'value' in s) metrics += s.value;
-        }
-        let usage = 0;
-        let usageRoute = 0;
-        let workspaces = 0;
-        for (const workspace of WORKSPACES) {
-          const r = await kit.usage.query({
-            workspace,
-            granularity: 'day',
-            from: started - 60_000,
-            to: Date.now() + 60_000,
-          });
-          usage += r.totals.requests;
-          usageRoute += r.totals.routes['/ping'] ?? 0;
-          if (r.totals.requests > 0) workspaces++;
-        }
-        return { metrics, usage, usageRoute, workspaces };
-      });
+      const instrument = noLayer ? [] : oneMiddleware ? [kit.observe()] : [kit.metrics(), kit.usage()];
+      const observe = noLayer ? kit.observe() : undefined;
+      const none = () => {};
+      return app(
+        instrument,
+        async () => {
+          await kit.usage.flush();
+          const snap = await kit.metrics.snapshot();
+          let metrics = 0;
+          for (const s of snap.rediskit_http_requests_total?.samples ?? []) {
+            if (s.labels?.route === '/ping' && 'value' in s) metrics += s.value;
+          }
+          let usage = 0;
+          let usageRoute = 0;
+          let workspaces = 0;
+          for (const workspace of WORKSPACES) {
+            const r = await kit.usage.query({
+              workspace,
+              granularity: 'day',
+              from: started - 60_000,
+              to: Date.now() + 60_000,
+            });
+            usage += r.totals.requests;
+            usageRoute += r.totals.routes['/ping'] ?? 0;
+            if (r.totals.requests > 0) workspaces++;
+          }
+          return { metrics, usage, usageRoute, workspaces };
+        },
+        observe && ((req, res) => observe(req, res, none)),
+        noLayer,
+      );
     },
     check: checkCounted,
   };
@@ -191,7 +225,7 @@ async function fetchCounted(port: number): Promise<Counted> {
 
 // The load generator counts the responses it received; the server may also have finished a few whose connection
 // the generator closed at the end of a run (at most one per connection per run), hence the slack.
-async function checkCounted(ctx: SetupContext): Promise<CheckResult> {
+export async function checkCounted(ctx: SetupContext): Promise<CheckResult> {
   const c = await fetchCounted(ctx.port);
   const low = ctx.responses;
   const high = ctx.responses + ctx.slack;

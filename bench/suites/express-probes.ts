@@ -1,0 +1,173 @@
+// Probes, not features: what single pieces of per-request work cost in an Express 5 app over HTTP, to find where
+// the kit's middlewares spend microseconds that a hot loop does not show (docs/performance.md, "Probes"). Every
+// set-up is the observability suite's app (a layer that puts a workspace and a user on res.locals, then GET /ping)
+// with one thing added. Run it on its own, in the mode the ratio targets are decided in:
+//   npm run bench -- express-probes --http-blocks --only <set-ups> --generation 150 --rounds 1500
+// A full `npm run bench` leaves it out (bench/run.ts, NAMED_ONLY).
+
+import { subscribe } from 'node:diagnostics_channel';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Setup, Suite } from '../lib/types';
+import { app, type Counted, kitSetup } from './observability';
+
+type Slots = Record<symbol, unknown>;
+
+const noCount = async () => ({});
+
+/** A set-up that builds its app without Redis; every probe is 'ours' (measured against bare Express). */
+function probe(name: string, label: string, build: Setup['build']): Setup {
+  return { name, label, role: 'ours', usesRedis: false, build };
+}
+
+/** One router layer that runs `work` and calls next(). */
+function layer(work: (req: Request, res: Response) => void): RequestHandler {
+  return (req, res, next) => {
+    work(req, res);
+    next();
+  };
+}
+
+const START = Symbol('start');
+const SLOT = Symbol('slot');
+
+/** The layer the timing probes share: the start time under a symbol key of res.locals. */
+const startTime = layer((_req, res) => {
+  (res.locals as Slots)[START] = performance.now();
+});
+
+/**
+ * Defines methods on the response prototype Express's responses share (the one before ServerResponse.prototype),
+ * as kit.session() does for its hooks; each calls `onCall` with the response, then the method it stands in for.
+ */
+function hookResponses(a: ReturnType<typeof app>, names: Array<'writeHead' | 'end'>, onCall: (res: Response) => void) {
+  const shared = Object.getPrototypeOf(a.response) as object;
+  const parent = Object.getPrototypeOf(shared) as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of names) {
+    Object.defineProperty(shared, name, {
+      configurable: true,
+      writable: true,
+      value: function (this: Response, ...args: unknown[]) {
+        onCall(this);
+        return (parent[name] as (...args: unknown[]) => unknown).apply(this, args);
+      },
+    });
+  }
+}
+
+/** What the timing probes do when a response is done: read the start time and add the duration up. */
+function timer(): { record: (res: Response) => void; counted: () => Promise<Counted> } {
+  let count = 0;
+  let seconds = 0;
+  return {
+    record(res) {
+      const start = (res.locals as Slots | undefined)?.[START] as number | undefined;
+      if (start === undefined) return;
+      seconds += (performance.now() - start) / 1000;
+      count++;
+    },
+    counted: async () => ({ metrics: count, seconds }),
+  };
+}
+
+export const suite: Suite = {
+  name: 'express-probes',
+  description: 'probes: what single pieces of per-request work cost in an Express 5 app (GET /ping)',
+  setups: [
+    { name: 'bare', label: 'bare Express', role: 'bare', usesRedis: false, build: () => app([], noCount) },
+    probe('noop', 'one empty layer', () => app([layer(() => {})], noCount)),
+    probe('early-locals', 'no layer; res.locals made before app.handle (Express then keeps it)', () =>
+      app([], noCount, undefined, true),
+    ),
+    probe('locals-symbol', 'one layer: res.locals[symbol] = 1', () =>
+      app(
+        [
+          layer((_req, res) => {
+            (res.locals as Slots)[SLOT] = 1;
+          }),
+        ],
+        noCount,
+      ),
+    ),
+    probe('locals-string', 'one layer: res.locals.kitx = 1 (a string key)', () =>
+      app(
+        [
+          layer((_req, res) => {
+            (res.locals as Record<string, unknown>).kitx = 1;
+          }),
+        ],
+        noCount,
+      ),
+    ),
+    probe('res-property', 'one layer: res[symbol] = 1 (a new own property of the response)', () =>
+      app(
+        [
+          layer((_req, res) => {
+            (res as unknown as Slots)[SLOT] = 1;
+          }),
+        ],
+        noCount,
+      ),
+    ),
+    probe('early-slot', 'res.locals and res[symbol] made before app.handle; one layer writes res[symbol] = 1', () =>
+      app(
+        [
+          layer((_req, res) => {
+            (res as unknown as Slots)[SLOT] = 1;
+          }),
+        ],
+        noCount,
+        (_req, res) => {
+          (res as unknown as Slots)[SLOT] = undefined;
+        },
+        true,
+      ),
+    ),
+    probe('finish-subscriber', "no layer; an empty subscriber to 'http.server.response.finish'", () => {
+      subscribe('http.server.response.finish', () => {});
+      return app([], noCount);
+    }),
+    probe('finish-listener', "start time in res.locals, res.on('finish') per response reads it", () => {
+      const t = timer();
+      const listen = layer((_req, res) => {
+        (res.locals as Slots)[START] = performance.now();
+        res.on('finish', function (this: Response) {
+          t.record(this);
+        });
+      });
+      return app([listen], t.counted);
+    }),
+    probe('end-hook', 'start time in res.locals, an end() on the shared response prototype reads it', () => {
+      const t = timer();
+      const a = app([startTime], t.counted);
+      hookResponses(a, ['end'], t.record);
+      return a;
+    }),
+    probe(
+      'prototype-hooks',
+      "start time in res.locals, writeHead() and end() on the shared response prototype look up a res.locals key (kit.session's hooks)",
+      () => {
+        let seen = 0;
+        const a = app([startTime], async () => ({ metrics: seen }));
+        hookResponses(a, ['writeHead', 'end'], (res) => {
+          if ((res.locals as Slots | undefined)?.[SLOT] !== undefined) seen++;
+        });
+        return a;
+      },
+    ),
+    kitSetup('kit-observe', 'kit.observe() (one layer), Redis', true),
+    kitSetup(
+      'kit-observe-early',
+      'kit.observe() run from app.handle (no layer), res.locals made there, Redis',
+      true,
+      undefined,
+      true,
+    ),
+    kitSetup(
+      'kit-observe-early-10s',
+      'kit.observe() run from app.handle, usage flushed every 10 s, Redis',
+      true,
+      '10 s',
+      true,
+    ),
+  ],
+};

@@ -1,4 +1,5 @@
-// The benchmark harness: `npm run bench` runs every suite, `npm run bench -- rate-limit` one of them.
+// The benchmark harness: `npm run bench` runs every suite (but the probes of NAMED_ONLY), `npm run bench -- rate-limit`
+// one of them.
 // It starts a private redis-server, one child process per set-up, drives load with autocannon from this process,
 // interleaves the set-ups round by round (rotating the order), checks each set-up really did its job and served
 // no errors, then writes bench/results/<suite>-<time>.json and regenerates the suite's table in
@@ -38,7 +39,7 @@ import {
   startServer,
   stopServers,
 } from './lib/harness';
-import { MODE_SUFFIX, type SummaryLine, supersede } from './lib/summary';
+import { MODE_SUFFIX, NAMED_ONLY, namedOnly, type SummaryLine, supersede } from './lib/summary';
 import type { CheckResult, Flags, Setup, SetupContext, Suite, SummaryRow, ThroughputTarget } from './lib/types';
 
 const root = join(__dirname, '..');
@@ -288,9 +289,6 @@ function throughputSummary(targets: ThroughputTarget[], stats: StatLike[]): Summ
  * The features the summary table lists, in this order, with the suite whose results carry them. A suite that is
  * not here still shows up (after these) when its results JSON has `summary` rows.
  */
-/** Suites a full `npm run bench` leaves out: they run only when named (probes, not product figures). */
-const NAMED_ONLY = new Set(['express-probes']);
-
 const SUMMARY_SUITES: Array<{ suite: string; what: string }> = [
   { suite: 'rate-limit', what: 'rate limit, 1 and 3 policies, embedded store' },
   { suite: 'session', what: 'sessions on Redis and embedded, untouched route, lookup/creation latency' },
@@ -411,7 +409,9 @@ async function summaryMarkdown(): Promise<string> {
   const derived = (n: string) => /-(paired|in-process|http-blocks)$/.test(n);
   const names = [
     ...listed.filter((n) => !derived(n) || results.has(n) || recorded.has(n)),
-    ...[...new Set([...results.keys(), ...recorded.keys()])].filter((n) => n !== '' && !listed.includes(n)).sort(),
+    ...[...new Set([...results.keys(), ...recorded.keys()])]
+      .filter((n) => n !== '' && !listed.includes(n) && !namedOnly(n))
+      .sort(),
   ];
   // Each source's rows first, so that a feature measured over HTTP (--http-blocks) can hide its older readings.
   const gathered: Array<{ name: string; lines: SummaryLine[] }> = [];

@@ -3,6 +3,17 @@
 // autocannon rounds, paired runs, in process) leave the summary, even when one of those ran later. They stay in
 // their own sections of docs/performance.md.
 
+/**
+ * Suites a full `npm run bench` leaves out: they run only when named. They are probes, not product figures, so the
+ * summary table leaves their results out too (their own section in docs/performance.md shows them).
+ */
+export const NAMED_ONLY: ReadonlySet<string> = new Set(['express-probes']);
+
+/** Whether a results name (`<suite>`, `<suite>-http-blocks`, ...) belongs to a suite that runs only when named. */
+export function namedOnly(name: string): boolean {
+  return NAMED_ONLY.has(name.replace(/-(paired|in-process|http-blocks)$/, ''));
+}
+
 /** What each mode's report appends to a target's feature in its summary rows. */
 export const MODE_SUFFIX = {
   paired: ', paired runs',

@@ -1,5 +1,6 @@
 // Probes, not features: what single pieces of per-request work cost in an Express 5 app over HTTP, to find where
-// the kit's middlewares spend microseconds that a hot loop does not show (docs/performance.md, "Probes"). Every
+// the kit's middlewares spend microseconds that a hot loop does not show (docs/performance.md, "Block size, and
+// probes of where an Express 5 request's microseconds go"). Every
 // set-up is the observability suite's app (a layer that puts a workspace and a user on res.locals, then GET /ping)
 // with one thing added. Run it on its own, in the mode the ratio targets are decided in:
 //   npm run bench -- express-probes --http-blocks --only <set-ups> --generation 150 --rounds 1500
@@ -7,6 +8,7 @@
 
 import { subscribe } from 'node:diagnostics_channel';
 import type { Request, RequestHandler, Response } from 'express';
+import { createRedisKit } from '../lib/kit';
 import type { Setup, Suite } from '../lib/types';
 import { app, type Counted, kitSetup } from './observability';
 
@@ -39,22 +41,36 @@ const startTime = layer((_req, res) => {
  * Defines methods on the response prototype Express's responses share (the one before ServerResponse.prototype),
  * as kit.session() does for its hooks; each calls `onCall` with the response, then the method it stands in for.
  */
-function hookResponses(a: ReturnType<typeof app>, names: Array<'writeHead' | 'end'>, onCall: (res: Response) => void) {
+function hookResponses(
+  a: ReturnType<typeof app>,
+  names: Array<'writeHead' | 'end'>,
+  onCall: (res: Response) => void,
+  /** Three named parameters passed on with call() instead of a rest array and apply(). */
+  fixed = false,
+) {
   const shared = Object.getPrototypeOf(a.response) as object;
   const parent = Object.getPrototypeOf(shared) as Record<string, (...args: unknown[]) => unknown>;
   for (const name of names) {
     Object.defineProperty(shared, name, {
       configurable: true,
       writable: true,
-      value: function (this: Response, ...args: unknown[]) {
-        onCall(this);
-        return (parent[name] as (...args: unknown[]) => unknown).apply(this, args);
-      },
+      value: fixed
+        ? function (this: Response, a: unknown, b: unknown, c: unknown) {
+            onCall(this);
+            return (parent[name] as (...args: unknown[]) => unknown).call(this, a, b, c);
+          }
+        : function (this: Response, ...args: unknown[]) {
+            onCall(this);
+            return (parent[name] as (...args: unknown[]) => unknown).apply(this, args);
+          },
     });
   }
 }
 
-/** What the timing probes do when a response is done: read the start time and add the duration up. */
+/**
+ * What the timing probes do when a response is done: read the start time and add the duration up. The totals are
+ * answered at /__counted (nothing checks them in --http-blocks runs; they keep the work from being dead code).
+ */
 function timer(): { record: (res: Response) => void; counted: () => Promise<Counted> } {
   let count = 0;
   let seconds = 0;
@@ -76,7 +92,7 @@ export const suite: Suite = {
     { name: 'bare', label: 'bare Express', role: 'bare', usesRedis: false, build: () => app([], noCount) },
     probe('noop', 'one empty layer', () => app([layer(() => {})], noCount)),
     probe('early-locals', 'no layer; res.locals made before app.handle (Express then keeps it)', () =>
-      app([], noCount, undefined, true),
+      app([], noCount, {}),
     ),
     probe('locals-symbol', 'one layer: res.locals[symbol] = 1', () =>
       app(
@@ -116,10 +132,11 @@ export const suite: Suite = {
           }),
         ],
         noCount,
-        (_req, res) => {
-          (res as unknown as Slots)[SLOT] = undefined;
+        {
+          before: (_req, res) => {
+            (res as unknown as Slots)[SLOT] = undefined;
+          },
         },
-        true,
       ),
     ),
     probe('finish-subscriber', "no layer; an empty subscriber to 'http.server.response.finish'", () => {
@@ -144,7 +161,7 @@ export const suite: Suite = {
     }),
     probe(
       'prototype-hooks',
-      "start time in res.locals, writeHead() and end() on the shared response prototype look up a res.locals key (kit.session's hooks)",
+      "start time in res.locals; writeHead() and end() on the shared response prototype look for a res.locals key that is not there (a stand-in for kit.session's hooks, whose lookup finds its context)",
       () => {
         let seen = 0;
         const a = app([startTime], async () => ({ metrics: seen }));
@@ -152,6 +169,31 @@ export const suite: Suite = {
           if ((res.locals as Slots | undefined)?.[SLOT] !== undefined) seen++;
         });
         return a;
+      },
+    ),
+    probe(
+      'prototype-hooks-fixed',
+      'as prototype-hooks, with three named parameters passed on by call() instead of a rest array and apply()',
+      () => {
+        let seen = 0;
+        const a = app([startTime], async () => ({ metrics: seen }));
+        hookResponses(
+          a,
+          ['writeHead', 'end'],
+          (res) => {
+            if ((res.locals as Slots | undefined)?.[SLOT] !== undefined) seen++;
+          },
+          true,
+        );
+        return a;
+      },
+    ),
+    probe(
+      'session-untouched',
+      'kit.session() on the embedded store app-wide; no cookie, the route never reads it',
+      () => {
+        const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
+        return app([kit.session({ secret: 'probe-secret-probe-secret-probe-secret' })], noCount);
       },
     ),
     kitSetup('kit-observe', 'kit.observe() (one layer), Redis', true),
@@ -164,7 +206,7 @@ export const suite: Suite = {
     ),
     kitSetup(
       'kit-observe-early-10s',
-      'kit.observe() run from app.handle, usage flushed every 10 s, Redis',
+      'kit.observe() run from app.handle (no layer), res.locals made there, usage flushed every 10 s, Redis',
       true,
       '10 s',
       true,

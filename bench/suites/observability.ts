@@ -6,7 +6,8 @@
 // Redis every 250 ms. After the rounds, each instrumented set-up must show that it counted every response the load
 // generator received: the metrics counter, the usage counts read back from Redis and the responses agree.
 
-import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Express, type RequestHandler } from 'express';
 import { createRedisKit } from '../lib/kit';
 import type { CheckResult, Setup, SetupContext, Suite } from '../lib/types';
 
@@ -26,29 +27,45 @@ export interface Counted {
   seconds?: number;
 }
 
+/** Runs on each request before Express's app.handle: a plain Node request and response, `res.locals` already made. */
+export type BeforeHandle = (
+  req: IncomingMessage,
+  res: ServerResponse & { locals: Record<PropertyKey, unknown> },
+) => void;
+
 /**
- * The app every set-up shares; `instrument` mounts what is measured, `counted` answers the check route. `before`, when
- * given, runs on each request before Express's app.handle (before Express moves the request and response onto its
- * prototypes), and `early` makes `res.locals` there as Express would: the probes in express-probes.ts use both.
+ * The app every set-up shares; `instrument` mounts what is measured, `counted` answers the check route. With `early`,
+ * each request's `res.locals` is made before Express's app.handle (before Express moves the request and response
+ * onto its prototypes; Express then keeps it), and `early.before`, when given, runs there: the probes in
+ * express-probes.ts use both.
  */
 export function app(
   instrument: RequestHandler[],
   counted: () => Promise<Counted>,
-  before?: (req: Request, res: Response) => void,
-  early = false,
+  early?: { before?: BeforeHandle },
 ): Express {
   const a = express();
   a.disable('x-powered-by');
-  if (before || early) {
-    const entry = a as unknown as { handle: (req: Request, res: Response, done?: unknown) => void };
+  if (early) {
+    const entry = a as unknown as { handle: (req: IncomingMessage, res: ServerResponse, done?: unknown) => void };
     const handle = entry.handle;
     entry.handle = function (this: unknown, req, res, done) {
-      if (early && res.locals === undefined) res.locals = Object.create(null);
-      before?.(req, res);
+      const r = res as ServerResponse & { locals?: Record<PropertyKey, unknown> };
+      if (r.locals === undefined) r.locals = Object.create(null) as Record<PropertyKey, unknown>;
+      try {
+        early.before?.(req, r as ServerResponse & { locals: Record<PropertyKey, unknown> });
+      } catch (error) {
+        // As Express would answer a throwing middleware: through its final handler.
+        if (typeof done === 'function') return void done(error);
+        res.statusCode = 500;
+        res.end();
+        return;
+      }
       handle.call(this, req, res, done);
     };
   }
-  // Mounted before the instrumentation, so the check itself is not counted.
+  // Mounted before the instrumentation layers, so they do not count the check itself. A set-up that runs before
+  // app.handle does see it, under its own route and the default workspace, which the check leaves out.
   a.get('/__counted', (_req, res, next) => {
     counted().then((c) => res.json(c), next);
   });
@@ -123,8 +140,7 @@ export function kitSetup(
           }
           return { metrics, usage, usageRoute, workspaces };
         },
-        observe && ((req, res) => observe(req, res, none)),
-        noLayer,
+        observe && { before: (req, res) => observe(req as express.Request, res as unknown as express.Response, none) },
       );
     },
     check: checkCounted,

@@ -2,7 +2,7 @@
 // reading only, and its rows from the other modes leave the table; targets never measured over HTTP keep theirs.
 // The table is read back from the guide when a suite has no stored run, so a rebuild must give the same table.
 
-import { featureKey, MODE_SUFFIX, type SummaryLine, supersede } from '../../bench/lib/summary';
+import { featureKey, MODE_SUFFIX, namedOnly, type SummaryLine, supersede } from '../../bench/lib/summary';
 
 const row = (feature: string): SummaryLine => ({ feature, line: `| ${feature} | t | f | – | x |` });
 const placeholder = (suite: string): SummaryLine => ({
@@ -61,5 +61,21 @@ describe('summary table', () => {
     ]);
     expect(superseding).toBe(false);
     expect(lines).toHaveLength(3);
+  });
+});
+
+describe('namedOnly', () => {
+  it('names the probe suite in every mode, and no product suite', () => {
+    for (const name of [
+      'express-probes',
+      'express-probes-http-blocks',
+      'express-probes-in-process',
+      'express-probes-paired',
+    ]) {
+      expect(namedOnly(name)).toBe(true);
+    }
+    for (const name of ['session', 'session-http-blocks', 'observability-paired', 'rate-limit-in-process', 'express']) {
+      expect(namedOnly(name)).toBe(false);
+    }
   });
 });

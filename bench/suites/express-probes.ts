@@ -85,6 +85,52 @@ function timer(): { record: (res: Response) => void; counted: () => Promise<Coun
   };
 }
 
+/**
+ * A finish-channel subscriber that reads what kit.observe() reads when a response finishes (its labels and the
+ * duration), and with `log` writes them to columns as its logs do: the finish-time half of kit.observe() without
+ * its registry, its usage buffer or its flush.
+ */
+function finishLabels(log: boolean): { counted: () => Promise<Counted> } {
+  const SIZE = 512;
+  const column = (): string[] => new Array<string>(SIZE).fill('');
+  const [routes, methods, workspaces, users, features] = [column(), column(), column(), column(), column()];
+  const statuses: number[] = new Array<number>(SIZE).fill(0);
+  const seconds = new Float64Array(SIZE);
+  let at = 0;
+  let count = 0;
+  // Without the log the labels still feed something, so that reading them is not dead code.
+  let labelled = 0;
+  subscribe('http.server.response.finish', (message) => {
+    const { request, response } = message as { request: Request; response: Response };
+    const locals = response.locals as (Slots & Record<string, unknown>) | undefined;
+    const start = locals?.[START] as number | undefined;
+    if (start === undefined) return;
+    const duration = (performance.now() - start) / 1000;
+    const route = request.route as { path?: string } | undefined;
+    const template = route?.path === undefined ? 'unmatched' : request.baseUrl + route.path;
+    const method = request.method;
+    const status = response.statusCode;
+    const workspace = locals?.workspace;
+    const user = locals?.userId;
+    const feature = locals?.feature;
+    count++;
+    if (!log) {
+      if (typeof workspace === 'string' && typeof user === 'string' && feature === undefined && status > 0) labelled++;
+      return;
+    }
+    if (at === SIZE) at = 0;
+    routes[at] = template;
+    methods[at] = method;
+    workspaces[at] = typeof workspace === 'string' ? workspace : '';
+    users[at] = typeof user === 'string' ? user : '';
+    features[at] = typeof feature === 'string' ? feature : '';
+    statuses[at] = status;
+    seconds[at] = duration;
+    at++;
+  });
+  return { counted: async () => ({ metrics: count, labelled }) };
+}
+
 export const suite: Suite = {
   name: 'express-probes',
   description: 'probes: what single pieces of per-request work cost in an Express 5 app (GET /ping)',
@@ -194,6 +240,27 @@ export const suite: Suite = {
       () => {
         const kit = createRedisKit({ store: 'memory', logger: false, env: {} });
         return app([kit.session({ secret: 'probe-secret-probe-secret-probe-secret' })], noCount);
+      },
+    ),
+    probe(
+      'start-write',
+      'one layer: res.locals[symbol] = performance.now() (a clock reading, where locals-symbol writes 1)',
+      () => app([startTime], noCount),
+    ),
+    probe(
+      'finish-labels',
+      'start time; a finish-channel subscriber reads what kit.observe() labels by (req.route, req.baseUrl, req.method, res.statusCode, three res.locals keys) and the duration',
+      () => {
+        const labels = finishLabels(false);
+        return app([startTime], labels.counted);
+      },
+    ),
+    probe(
+      'finish-labels-log',
+      'as finish-labels, and writes them to preallocated columns, as the usage and metrics logs do',
+      () => {
+        const labels = finishLabels(true);
+        return app([startTime], labels.counted);
       },
     ),
     kitSetup('kit-observe', 'kit.observe() (one layer), Redis', true),

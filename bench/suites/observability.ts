@@ -25,6 +25,8 @@ export interface Counted {
   workspaces?: number;
   /** Seconds of response time the express-probes timing probes added up. */
   seconds?: number;
+  /** Responses whose labels the express-probes finish-labels probe found as the app sets them. */
+  labelled?: number;
 }
 
 /** Runs on each request before Express's app.handle: a plain Node request and response, `res.locals` already made. */

@@ -1,8 +1,7 @@
 // Probes, not features: what single pieces of per-request work cost in an Express 5 app over HTTP, to find where
 // the kit's middlewares spend microseconds that a hot loop does not show (docs/performance.md, "Block size, and
-// probes of where an Express 5 request's microseconds go"). Every
-// set-up is the observability suite's app (a layer that puts a workspace and a user on res.locals, then GET /ping)
-// with one thing added. Run it on its own, in the mode the ratio targets are decided in:
+// probes of where an Express 5 request's microseconds go"). Every set-up is the observability suite's app (a layer
+// that puts a workspace and a user on res.locals, then GET /ping) with one thing added. Run it on its own, in the mode the ratio targets are decided in:
 //   npm run bench -- express-probes --http-blocks --only <set-ups> --generation 150 --rounds 1500
 // A full `npm run bench` leaves it out (bench/run.ts, NAMED_ONLY).
 
@@ -65,6 +64,26 @@ function hookResponses(
           },
     });
   }
+}
+
+/**
+ * The stand-in for kit.session's response hooks: the start-time layer, and writeHead() and end() on the shared
+ * response prototype looking for a res.locals key the app never sets. `fixed`: see hookResponses().
+ */
+function hooksStandIn(name: string, label: string, fixed: boolean): Setup {
+  return probe(name, label, () => {
+    let seen = 0;
+    const a = app([startTime], async () => ({ metrics: seen }));
+    hookResponses(
+      a,
+      ['writeHead', 'end'],
+      (res) => {
+        if ((res.locals as Slots | undefined)?.[SLOT] !== undefined) seen++;
+      },
+      fixed,
+    );
+    return a;
+  });
 }
 
 /**
@@ -205,34 +224,15 @@ export const suite: Suite = {
       hookResponses(a, ['end'], t.record);
       return a;
     }),
-    probe(
+    hooksStandIn(
       'prototype-hooks',
       "start time in res.locals; writeHead() and end() on the shared response prototype look for a res.locals key that is not there (a stand-in for kit.session's hooks, whose lookup finds its context)",
-      () => {
-        let seen = 0;
-        const a = app([startTime], async () => ({ metrics: seen }));
-        hookResponses(a, ['writeHead', 'end'], (res) => {
-          if ((res.locals as Slots | undefined)?.[SLOT] !== undefined) seen++;
-        });
-        return a;
-      },
+      false,
     ),
-    probe(
+    hooksStandIn(
       'prototype-hooks-fixed',
       'as prototype-hooks, with three named parameters passed on by call() instead of a rest array and apply()',
-      () => {
-        let seen = 0;
-        const a = app([startTime], async () => ({ metrics: seen }));
-        hookResponses(
-          a,
-          ['writeHead', 'end'],
-          (res) => {
-            if ((res.locals as Slots | undefined)?.[SLOT] !== undefined) seen++;
-          },
-          true,
-        );
-        return a;
-      },
+      true,
     ),
     probe(
       'session-untouched',
@@ -250,18 +250,12 @@ export const suite: Suite = {
     probe(
       'finish-labels',
       'start time; a finish-channel subscriber reads what kit.observe() labels by (req.route, req.baseUrl, req.method, res.statusCode, three res.locals keys) and the duration',
-      () => {
-        const labels = finishLabels(false);
-        return app([startTime], labels.counted);
-      },
+      () => app([startTime], finishLabels(false).counted),
     ),
     probe(
       'finish-labels-log',
       'as finish-labels, and writes them to preallocated columns, as the usage and metrics logs do',
-      () => {
-        const labels = finishLabels(true);
-        return app([startTime], labels.counted);
-      },
+      () => app([startTime], finishLabels(true).counted),
     ),
     kitSetup('kit-observe', 'kit.observe() (one layer), Redis', true),
     kitSetup(

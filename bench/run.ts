@@ -15,7 +15,9 @@
 // keep-alive connections by a load generator on the other CPU, lib/block-load.ts: the server's CPU per request over
 // HTTP is compared directly, and this is the mode whose runs decide the ratio targets), --block N (requests per
 // block in those two modes, default 200), --lead N (unmeasured requests sent to a server right before each of its
-// measured blocks, so that the block meets warm caches; default 0), --no-build
+// measured blocks, so that the block meets warm caches; default 0), --kit-server (--http-blocks only: every server,
+// bare Express's too, is the kit's createServer(app) rather than app.listen(); stored as <suite>-http-blocks-kit-server),
+// --no-build
 // (skip `npm run build`: the suites load the compiled package, see lib/kit.ts, and the harness builds it first so
 // that what is measured is the code as it stands). A suite may
 // declare its own defaults (`defaults`) so that `npm run bench` stays within its time budget; flags given on the
@@ -39,7 +41,7 @@ import {
   startServer,
   stopServers,
 } from './lib/harness';
-import { MODE_SUFFIX, NAMED_ONLY, namedOnly, type SummaryLine, supersede } from './lib/summary';
+import { MODE_SUFFIX, NAMED_ONLY, namedOnly, RUN_SUFFIX, type SummaryLine, supersede } from './lib/summary';
 import type { CheckResult, Flags, Setup, SetupContext, Suite, SummaryRow, ThroughputTarget } from './lib/types';
 
 const root = join(__dirname, '..');
@@ -82,6 +84,8 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
       // The in-process runner with its blocks sent over HTTP (lib/in-process-run.ts, lib/block-load.ts).
       flags.inProcess = true;
       flags.httpBlocks = true;
+    } else if (arg === '--kit-server') {
+      flags.kitServer = true;
     } else if (arg === '--no-build') {
       build = false;
     } else if (m) {
@@ -100,6 +104,9 @@ function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; b
   }
   if ((flags.block !== undefined || flags.lead !== undefined) && !flags.inProcess) {
     throw new Error('--block and --lead apply to --in-process and --http-blocks runs only');
+  }
+  if (flags.kitServer && !flags.httpBlocks) {
+    throw new Error('--kit-server applies to --http-blocks runs only');
   }
   if (flags.paired && flags.inProcess) {
     throw new Error('--paired and --in-process (or --http-blocks) are different runs: pick one');
@@ -299,6 +306,7 @@ const SUMMARY_SUITES: Array<{ suite: string; what: string }> = [
   { suite: 'queue', what: 'queue add, bulk add, process' },
   { suite: 'realtime', what: 'realtime fan-out' },
   { suite: 'semantic', what: 'semantic cache lookup p50/p99' },
+  { suite: 'server', what: "Express served by the kit's createServer(app) vs app.listen()" },
 ];
 
 interface StoredResult {
@@ -346,7 +354,7 @@ async function targetsOf(name: string): Promise<ThroughputTarget[]> {
 
 /** An in-process run's section and rows, computed again from what it stored; undefined for any other result. */
 async function storedInProcessReport(name: string, data: StoredResult) {
-  const suffix = /-(in-process|http-blocks)$/.exec(name)?.[0];
+  const suffix = /-(in-process|http-blocks(-kit-server)?)$/.exec(name)?.[0];
   if (!suffix || !Array.isArray((data as Partial<StoredInProcess>).setups)) return undefined;
   const base = name.slice(0, -suffix.length);
   return inProcessReport(data as StoredResult & StoredInProcess, await targetsOf(base), data.command ?? '');
@@ -405,8 +413,9 @@ async function summaryMarkdown(): Promise<string> {
     `${s.suite}-paired`,
     `${s.suite}-in-process`,
     `${s.suite}-http-blocks`,
+    `${s.suite}-http-blocks-kit-server`,
   ]);
-  const derived = (n: string) => /-(paired|in-process|http-blocks)$/.test(n);
+  const derived = (n: string) => n.replace(RUN_SUFFIX, '') !== n;
   const names = [
     ...listed.filter((n) => !derived(n) || results.has(n) || recorded.has(n)),
     ...[...new Set([...results.keys(), ...recorded.keys()])]
@@ -991,6 +1000,8 @@ async function main(): Promise<void> {
   }
   const started = performance.now();
   const { names, flags: given, build } = parseFlags(process.argv.slice(2));
+  // Read by every server process (lib/child.ts), which inherits this environment.
+  if (given.kitServer) process.env.BENCH_SERVER = 'kit';
   const available = readdirSync(suitesDir)
     .filter((f) => f.endsWith('.ts'))
     .map((f) => f.replace(/\.ts$/, ''))
@@ -1042,7 +1053,7 @@ async function main(): Promise<void> {
         : flags.paired
           ? `${name}-paired`
           : flags.httpBlocks
-            ? `${name}-http-blocks`
+            ? `${name}-http-blocks${flags.kitServer ? '-kit-server' : ''}`
             : flags.inProcess
               ? `${name}-in-process`
               : name;

@@ -2,6 +2,7 @@
 // Upstash variables switch it to Redis.
 
 import { randomBytes } from 'node:crypto';
+import { createServer } from '../plugin/index.js';
 import { createDemoApp, demoOptionsFromEnv } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -17,7 +18,11 @@ const onListening = () => {
   if (generated) console.log(`dashboard (token generated for this run): ${dashboard}#token=${generated}`);
   else console.log(`dashboard: ${dashboard} (token: REDIS_KIT_ADMIN_TOKEN)`);
 };
-const server = host ? app.listen(port, host, onListening) : app.listen(port, onListening);
+// createServer() rather than app.listen(): the same server, with requests and responses made with the app's
+// prototypes from the start (docs/server.md).
+const server = createServer(app);
+if (host) server.listen(port, host, onListening);
+else server.listen(port, onListening);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

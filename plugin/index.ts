@@ -2,6 +2,7 @@
 
 export { createRedisKit } from './kit.js';
 export type { MountOptions, RedisKit, RedisKitOptions } from './kit.js';
+export { createServer, type ExpressApp, type ServerClasses, serverClasses } from './server.js';
 export {
   ClosedError,
   ConfigError,

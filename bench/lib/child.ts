@@ -3,6 +3,7 @@
 
 import { pathToFileURL } from 'node:url';
 import { runBlock } from './in-process';
+import { createServer } from './kit';
 import type { Suite } from './types';
 
 /** The harness's --in-process mode: run this many requests through the app without the network (lib/in-process.ts). */
@@ -21,7 +22,12 @@ async function main(): Promise<void> {
   const setup = mod.suite.setups?.find((s) => s.name === setupName);
   if (!setup) throw new Error(`no set-up ${setupName} in ${suiteFile}`);
   const app = await setup.build({ redisUrl });
-  const server = app.listen(0, '127.0.0.1', () => {
+  // The set-up's choice, or --kit-server (run.ts sets BENCH_SERVER for the run: every set-up, bare Express's too).
+  const listen = (callback: () => void) =>
+    setup.server === 'kit' || process.env.BENCH_SERVER === 'kit'
+      ? createServer(app).listen(0, '127.0.0.1', callback)
+      : app.listen(0, '127.0.0.1', callback);
+  const server = listen(() => {
     const address = server.address();
     process.stdout.write(`READY ${typeof address === 'object' && address ? address.port : 0}\n`);
   });

@@ -444,7 +444,7 @@ export function inProcessReport(
             : ': control too wide, undecided';
     const appOnly = row.usesRedis ? `; from the app's CPU alone ${span(row.appRatio)}` : '';
     summary.push({
-      feature: `${t.feature}${overHttp ? MODE_SUFFIX.httpBlocks : MODE_SUFFIX.inProcess}`,
+      feature: `${t.feature}${overHttp ? MODE_SUFFIX.httpBlocks : MODE_SUFFIX.inProcess}${stored.flags.kitServer ? MODE_SUFFIX.kitServer : ''}`,
       target: min !== undefined ? `≥ ${min.toFixed(2)} × bare` : (t.reported ?? '–'),
       figure: `${fmt(row.ratio.mean)} × (95 % ${fmt(row.ratio.low)}–${fmt(row.ratio.high)}, ${generations} generations; +${row.addedUs.toFixed(2)} µs of CPU per request${appOnly}; A/A control ${fmt(control.mean)} × (${fmt(control.low)}–${fmt(control.high)})${reading})`,
       ...(under ? { holds: false } : overHttp && above ? { holds: true } : {}),
@@ -480,7 +480,7 @@ export function inProcessReport(
 function httpHeader(stored: StoredInProcess, command: string, generations: number, perGeneration: number): string[] {
   const { flags } = stored;
   return [
-    `Command: \`${command}\` (${generations} generations of fresh server processes, each up to ${perGeneration} rounds of ${stored.block} requests per set-up sent over ${flags.connections} keep-alive connections by a load generator pinned to the other CPU, one request in flight per connection${stored.lead ? `, each measured block right after ${stored.lead} unmeasured requests to the same server (warm caches)` : ''}; the set-ups take turns in rotating order, all server processes on one CPU, ${stored.rotated ? 'started in an order rotated each generation' : 'bare Express started first in every generation'}).`,
+    `Command: \`${command}\` (${generations} generations of fresh server processes, each up to ${perGeneration} rounds of ${stored.block} requests per set-up sent over ${flags.connections} keep-alive connections by a load generator pinned to the other CPU, one request in flight per connection${stored.lead ? `, each measured block right after ${stored.lead} unmeasured requests to the same server (warm caches)` : ''}; the set-ups take turns in rotating order, all server processes on one CPU, ${stored.rotated ? 'started in an order rotated each generation' : 'bare Express started first in every generation'}${flags.kitServer ? "; every server, bare Express's too, made by the kit's createServer(app) instead of app.listen()" : ''}).`,
     '',
     `Bare Express: ${fmt1(median(stored.bareHttpUs))} µs of server CPU per request over HTTP (user + system: the kernel's share of the sockets is in it). A server's CPU per request is the inverse of the requests/s it reaches at saturation, so each ratio below is bare Express's CPU per request over the set-up's, the geometric mean of the rounds of a generation, with the interval over the generations. See "How the harness works", \`--http-blocks\`.`,
     '',

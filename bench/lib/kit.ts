@@ -21,4 +21,4 @@ function load(): typeof Kit {
   }
 }
 
-export const { createRedisKit } = load();
+export const { createRedisKit, createServer } = load();

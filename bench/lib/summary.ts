@@ -9,9 +9,15 @@
  */
 export const NAMED_ONLY: ReadonlySet<string> = new Set(['express-probes']);
 
+/**
+ * What follows a suite's name in the name of a run in another mode: `-paired`, `-in-process`, `-http-blocks`, each
+ * optionally followed by `-kit-server` (--kit-server), and `-kit-server` alone (interleaved runs with that flag).
+ */
+export const RUN_SUFFIX = /(?:-(?:paired|in-process|http-blocks))?(?:-kit-server)?$/;
+
 /** Whether a results name (`<suite>`, `<suite>-http-blocks`, ...) belongs to a suite that runs only when named. */
 export function namedOnly(name: string): boolean {
-  return NAMED_ONLY.has(name.replace(/-(paired|in-process|http-blocks)$/, ''));
+  return NAMED_ONLY.has(name.replace(RUN_SUFFIX, ''));
 }
 
 /** What each mode's report appends to a target's feature in its summary rows. */
@@ -19,6 +25,8 @@ export const MODE_SUFFIX = {
   paired: ', paired runs',
   inProcess: ', in process (implied req/s)',
   httpBlocks: ', HTTP blocks (server CPU per request)',
+  /** Appended after the mode's suffix by --kit-server runs. */
+  kitServer: ', both served by createServer()',
 } as const;
 
 /**
@@ -33,13 +41,17 @@ export interface SummaryLine {
 
 /** A summary row's feature without the mode that measured it: the rows of one target in several modes share it. */
 export function featureKey(feature: string): string {
-  for (const suffix of Object.values(MODE_SUFFIX)) {
-    if (feature.endsWith(suffix)) return feature.slice(0, -suffix.length);
+  const { kitServer, ...modes } = MODE_SUFFIX;
+  const key = feature.endsWith(kitServer) ? feature.slice(0, -kitServer.length) : feature;
+  for (const suffix of Object.values(modes)) {
+    if (key.endsWith(suffix)) return key.slice(0, -suffix.length);
   }
-  return feature;
+  return key;
 }
 
-const overHttp = (name: string): boolean => name.endsWith('-http-blocks');
+/** An HTTP-blocks run's name, on either server (`-http-blocks`, `-http-blocks-kit-server`); its suite's name. */
+const HTTP_BLOCKS = /-http-blocks(?:-kit-server)?$/;
+const overHttp = (name: string): boolean => HTTP_BLOCKS.test(name);
 
 /**
  * The lines to print, in the order given; `superseding` when some HTTP-blocks reading hid or may have hidden
@@ -53,7 +65,7 @@ export function supersede(sources: Array<{ name: string; lines: SummaryLine[] }>
 } {
   const measured = sources.filter((s) => overHttp(s.name) && s.lines.some((l) => l.feature !== ''));
   const keys = new Set(measured.flatMap((s) => s.lines.map((l) => featureKey(l.feature))).filter((k) => k !== ''));
-  const suites = new Set(measured.map((s) => s.name.slice(0, -'-http-blocks'.length)));
+  const suites = new Set(measured.map((s) => s.name.replace(HTTP_BLOCKS, '')));
   const lines: string[] = [];
   for (const source of sources) {
     for (const l of source.lines) {

@@ -58,6 +58,11 @@ export interface Setup {
   check?(ctx: SetupContext): Promise<CheckResult>;
   /** Whether every request is expected to reach Redis (checked with INFO commandstats). */
   usesRedis: boolean;
+  /**
+   * What serves the app: `'kit'`, the kit's createServer(app) (plugin/server.ts); `'listen'`, app.listen().
+   * @default 'listen', or 'kit' for every set-up of a --kit-server run
+   */
+  server?: 'listen' | 'kit';
 }
 
 export interface CustomContext {
@@ -156,4 +161,10 @@ export interface Flags {
    * compared directly (no k). Stored and shown as `<suite>-http-blocks`.
    */
   httpBlocks?: boolean;
+  /**
+   * --kit-server: every set-up's server, bare Express's too, is the kit's createServer(app) instead of app.listen()
+   * (plugin/server.ts: requests and responses born with the app's prototypes). Runs over HTTP only; stored and
+   * shown with `-kit-server` after the mode's name.
+   */
+  kitServer?: boolean;
 }

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { createDemoApp, type DemoApp } from '../../demo/app';
+import { createServer } from '../../plugin/index';
 import { listSpecOperations } from '../support/openapi';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -27,7 +28,8 @@ run('Swagger UI in headless Chromium', () => {
   beforeAll(async () => {
     mkdirSync(OUT, { recursive: true });
     demo = createDemoApp({ store: 'memory', logger: false, env: {} }, { llmLatencyMs: [0, 0] });
-    server = demo.app.listen(0, '127.0.0.1');
+    // As demo/server.ts serves it.
+    server = createServer(demo.app).listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     // Generous: on a loaded 2-core machine Chromium alone can take many seconds to start.

@@ -18,6 +18,8 @@ describe('summary table', () => {
     expect(featureKey(base)).toBe(base);
     // Only a trailing mode counts.
     expect(featureKey(`${MODE_SUFFIX.paired}, of something`)).toBe(`${MODE_SUFFIX.paired}, of something`);
+    // A --kit-server run appends its suffix after the mode's.
+    expect(featureKey(`${base}${MODE_SUFFIX.httpBlocks}${MODE_SUFFIX.kitServer}`)).toBe(base);
   });
 
   const a = 'Rate limit, embedded store (vs bare Express)';
@@ -34,6 +36,24 @@ describe('summary table', () => {
     ]);
     expect(superseding).toBe(true);
     expect(lines).toEqual([row(b).line, row(`${a}${MODE_SUFFIX.httpBlocks}`).line, row(c).line, '| no target rows |']);
+  });
+
+  test("an HTTP-blocks run on the kit's server keeps its rows beside the stock server's, and hides the other modes", () => {
+    const stock = row(`${a}${MODE_SUFFIX.httpBlocks}`);
+    const kit = row(`${a}${MODE_SUFFIX.httpBlocks}${MODE_SUFFIX.kitServer}`);
+    const { lines, superseding } = supersede([
+      { name: 'rate-limit', lines: [row(a)] },
+      { name: 'rate-limit-http-blocks', lines: [stock] },
+      { name: 'rate-limit-http-blocks-kit-server', lines: [kit] },
+    ]);
+    expect(superseding).toBe(true);
+    expect(lines).toEqual([stock.line, kit.line]);
+    // A kit-server run alone also takes its suite's place: the suite's placeholder goes.
+    const alone = supersede([
+      { name: 'rate-limit', lines: [placeholder('rate-limit')] },
+      { name: 'rate-limit-http-blocks-kit-server', lines: [kit] },
+    ]);
+    expect(alone.lines).toEqual([kit.line]);
   });
 
   test('rebuilt from its own lines (no stored runs), the table comes out the same', () => {
@@ -71,10 +91,18 @@ describe('namedOnly', () => {
       'express-probes-http-blocks',
       'express-probes-in-process',
       'express-probes-paired',
+      'express-probes-http-blocks-kit-server',
     ]) {
       expect(namedOnly(name)).toBe(true);
     }
-    for (const name of ['session', 'session-http-blocks', 'observability-paired', 'rate-limit-in-process', 'express']) {
+    for (const name of [
+      'session',
+      'session-http-blocks',
+      'session-http-blocks-kit-server',
+      'observability-paired',
+      'rate-limit-in-process',
+      'express',
+    ]) {
       expect(namedOnly(name)).toBe(false);
     }
   });

@@ -1,0 +1,135 @@
+// createServer(app): an HTTP server whose requests and responses are born with the app's prototypes.
+//
+// Express gives every request and response its app's prototype as they arrive (Object.setPrototypeOf in app.handle,
+// the init middleware in Express 4), so that `req.get()`, `res.json()` and the rest are found. In V8 that move is
+// cheap once, but what follows is not: Express then adds properties (res.locals, req.baseUrl, req.params, ...), and
+// V8 does not cache the hidden class of an object whose prototype was changed when a property is added to it. So
+// every request and every response ends up with a hidden class of its own, and every property access on them, in
+// Express, in Node's HTTP code and in every middleware, meets a shape it has never seen. Checked with V8's
+// %HaveSameMap on Node 20 and Express 5.3: two responses of consecutive requests share a hidden class until
+// `res.locals` is set, and never after (test/unit/server.test.ts keeps that check).
+//
+// Node's HTTP server can build its requests and responses from given classes (the `IncomingMessage` and
+// `ServerResponse` options). Given constructors whose prototypes are the app's own `app.request` and `app.response`,
+// the objects have Express's prototype from birth; Express's Object.setPrototypeOf then sets the prototype they
+// already have, which changes nothing, and V8 shares hidden classes between requests as for any other object.
+// Sustained load on GET /ping (docs/performance.md, "Serving Express from createServer()"): bare Express served
+// 2.5 to 3 times the requests per CPU second. The same idea is proposed to Express itself in expressjs/express#5998.
+//
+// Nothing else changes: the app, its routing, its error handling and sub-apps (which still move a request onto their
+// own prototypes while it is inside them, as before) behave as under app.listen().
+
+import {
+  IncomingMessage,
+  type Server,
+  type ServerOptions,
+  ServerResponse,
+  createServer as httpServer,
+} from 'node:http';
+import { ConfigError } from './core/errors.js';
+
+/** What createServer() needs of an app: Express's request handler and its two prototypes (Express 4 and 5). */
+export interface ExpressApp {
+  (req: IncomingMessage, res: ServerResponse): void;
+  request: object;
+  response: object;
+}
+
+/** The `IncomingMessage` and `ServerResponse` options of `http.createServer()` / `https.createServer()`. */
+export interface ServerClasses {
+  IncomingMessage: typeof IncomingMessage;
+  ServerResponse: typeof ServerResponse;
+}
+
+/** One pair per app, so that every server of an app builds objects of the same hidden classes. */
+const made = new WeakMap<object, ServerClasses>();
+
+let warnedClassSyntax = false;
+
+type Constructor = (this: object, ...args: unknown[]) => void;
+
+/**
+ * A constructor that runs `base`'s body on an object whose prototype is `prototype`: `base` must be callable
+ * without `new`, as Node's IncomingMessage and ServerResponse are (plain functions, Node 18 to 24).
+ */
+function bornWith(base: Constructor, prototype: object): Constructor {
+  const born = function (this: object, ...args: unknown[]): void {
+    base.apply(this, args);
+  };
+  born.prototype = prototype;
+  return born;
+}
+
+/** Whether `fn` is written with `class` syntax (which cannot be called without `new`). */
+function isClass(fn: unknown): boolean {
+  return typeof fn === 'function' && /^class\b/.test(Function.prototype.toString.call(fn));
+}
+
+/**
+ * The `IncomingMessage` and `ServerResponse` classes that build an Express app's requests and responses with the
+ * app's prototypes, for `http.createServer(options, app)` and `https.createServer(options, app)`:
+ *
+ * ```ts
+ * https.createServer({ key, cert, ...serverClasses(app) }, app).listen(443);
+ * ```
+ *
+ * Throws a ConfigError when `app` is not an Express application (no `app.request` / `app.response` inheriting from
+ * Node's). On a Node whose request classes are written with `class` syntax (none so far) it returns Node's own
+ * classes, which behave as app.listen() does, and warns once (code ERR_KIT_SERVER_CLASSES).
+ */
+export function serverClasses(app: ExpressApp): ServerClasses {
+  const request = (app as Partial<ExpressApp> | undefined)?.request;
+  const response = (app as Partial<ExpressApp> | undefined)?.response;
+  if (
+    typeof app !== 'function' ||
+    typeof request !== 'object' ||
+    request === null ||
+    typeof response !== 'object' ||
+    response === null ||
+    !Object.prototype.isPrototypeOf.call(IncomingMessage.prototype, request) ||
+    !Object.prototype.isPrototypeOf.call(ServerResponse.prototype, response)
+  ) {
+    throw new ConfigError(
+      'createServer/serverClasses: expected an Express application (a function with app.request and app.response ' +
+        "inheriting from node:http's IncomingMessage and ServerResponse)",
+    );
+  }
+  const known = made.get(app);
+  if (known) return known;
+  let classes: ServerClasses;
+  if (isClass(IncomingMessage) || isClass(ServerResponse)) {
+    if (!warnedClassSyntax) {
+      warnedClassSyntax = true;
+      process.emitWarning(
+        "express-redis-kit: this Node's IncomingMessage/ServerResponse are classes; createServer() serves with them unchanged",
+        { code: 'ERR_KIT_SERVER_CLASSES' },
+      );
+    }
+    classes = { IncomingMessage, ServerResponse };
+  } else {
+    classes = {
+      IncomingMessage: bornWith(
+        IncomingMessage as unknown as Constructor,
+        request,
+      ) as unknown as typeof IncomingMessage,
+      ServerResponse: bornWith(ServerResponse as unknown as Constructor, response) as unknown as typeof ServerResponse,
+    };
+  }
+  made.set(app, classes);
+  return classes;
+}
+
+/**
+ * An HTTP server for an Express app, as `app.listen()` makes, but whose requests and responses are born with the
+ * app's prototypes (see serverClasses()). Call `.listen()` on it:
+ *
+ * ```ts
+ * createServer(app).listen(3000);
+ * ```
+ *
+ * @param options node:http server options (timeouts, header limits, ...); its `IncomingMessage` and
+ *   `ServerResponse` are replaced.
+ */
+export function createServer(app: ExpressApp, options: ServerOptions = {}): Server {
+  return httpServer({ ...options, ...serverClasses(app) }, app);
+}

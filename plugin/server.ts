@@ -46,18 +46,23 @@ const made = new WeakMap<object, ServerClasses>();
 
 let warnedClassSyntax = false;
 
-type Constructor = (this: object, ...args: unknown[]) => void;
+type Constructor = (this: object, ...args: unknown[]) => unknown;
 
 /**
  * A constructor that runs `base`'s body on an object whose prototype is `prototype`: `base` must be callable
- * without `new`, as Node's IncomingMessage and ServerResponse are (plain functions, Node 18 to 24).
+ * without `new`, as Node's IncomingMessage and ServerResponse are (plain functions in Node 20). A `base` that, called
+ * so, builds and returns an object of its own instead (some runtimes' polyfills do) still works: that object is
+ * returned, moved onto `prototype` as Express would have moved it.
  */
-function bornWith(base: Constructor, prototype: object): Constructor {
-  const born = function (this: object, ...args: unknown[]): void {
-    base.apply(this, args);
+export function bornWith(base: Constructor, prototype: object): Constructor {
+  const born = function (this: object, ...args: unknown[]): object | undefined {
+    const own: unknown = base.apply(this, args);
+    if (typeof own !== 'object' || own === null || own === this) return undefined;
+    Object.setPrototypeOf(own, prototype);
+    return own;
   };
   born.prototype = prototype;
-  return born;
+  return born as Constructor;
 }
 
 /** Whether `fn` is written with `class` syntax (which cannot be called without `new`). */
@@ -74,7 +79,7 @@ function isClass(fn: unknown): boolean {
  * ```
  *
  * Throws a ConfigError when `app` is not an Express application (no `app.request` / `app.response` inheriting from
- * Node's). On a Node whose request classes are written with `class` syntax (none so far) it returns Node's own
+ * Node's). On a Node whose request classes are written with `class` syntax (not Node 20's) it returns Node's own
  * classes, which behave as app.listen() does, and warns once (code ERR_KIT_SERVER_CLASSES).
  */
 export function serverClasses(app: ExpressApp): ServerClasses {

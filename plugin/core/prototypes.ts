@@ -8,6 +8,11 @@
 // a request property (req.session, req.rateLimit) defines an accessor once, on the last prototype before node's
 // IncomingMessage.prototype (every Express app of one Express copy shares it; a sub-app's own request prototype
 // inherits from it), and the response hooks likewise before ServerResponse.prototype.
+//
+// Why a new property costs so much there (found 2026-11-28): V8 does not cache the hidden class it makes when a
+// property is added to an object whose prototype was changed, so each such addition builds a hidden class for that
+// one request. createServer(app) (server.ts) avoids the prototype change altogether; the accessors stay, since most
+// apps are served by app.listen().
 
 import { IncomingMessage, ServerResponse } from 'node:http';
 

@@ -1000,8 +1000,9 @@ async function main(): Promise<void> {
   }
   const started = performance.now();
   const { names, flags: given, build } = parseFlags(process.argv.slice(2));
-  // Read by every server process (lib/child.ts), which inherits this environment.
-  if (given.kitServer) process.env.BENCH_SERVER = 'kit';
+  // Read by every server process (lib/child.ts), which inherits this environment; always set, so that a value left
+  // in the caller's shell cannot change the server of a run stored under the app.listen() name.
+  process.env.BENCH_SERVER = given.kitServer ? 'kit' : 'listen';
   const available = readdirSync(suitesDir)
     .filter((f) => f.endsWith('.ts'))
     .map((f) => f.replace(/\.ts$/, ''))
@@ -1045,6 +1046,10 @@ async function main(): Promise<void> {
         flags.rounds = given.rounds ?? IN_PROCESS_ROUNDS;
         flags.generation = given.generation ?? IN_PROCESS_GENERATION_ROUNDS;
         flags.duration = given.duration ?? 1.5;
+      }
+      if (flags.inProcess && !flags.httpBlocks && suite.setups?.some((s) => s.server !== undefined)) {
+        // In process there is no server: set-ups that differ only in theirs would measure the same thing.
+        throw new Error(`suite ${name}: its set-ups name their servers, so it runs over HTTP only (not --in-process)`);
       }
       const suiteCommand = names.length ? command : `npm run bench -- ${name}`;
       // A paired run is stored and shown beside the suite's interleaved figures, not in their place.

@@ -21,8 +21,11 @@ const onListening = () => {
 // createServer() rather than app.listen(): the same server, with requests and responses made with the app's
 // prototypes from the start (docs/server.md).
 const server = createServer(app);
-if (host) server.listen(port, host, onListening);
-else server.listen(port, onListening);
+server.on('error', (error) => {
+  console.error(`express-redis-kit demo could not listen on port ${port}: ${error.message}`);
+  process.exit(1);
+});
+server.listen(port, host, onListening);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -6,18 +6,24 @@
 // V8 does not cache the hidden class of an object whose prototype was changed when a property is added to it. So
 // every request and every response ends up with a hidden class of its own, and every property access on them, in
 // Express, in Node's HTTP code and in every middleware, meets a shape it has never seen. Checked with V8's
-// %HaveSameMap on Node 20 and Express 5.3: two responses of consecutive requests share a hidden class until
-// `res.locals` is set, and never after (test/unit/server.test.ts keeps that check).
+// %HaveSameMap on Node 20, Express 5.3 and 4.22: two responses of consecutive requests share a hidden class until
+// `res.locals` is set, and never after (test/unit/server.test.ts checks the finished requests and responses).
 //
 // Node's HTTP server can build its requests and responses from given classes (the `IncomingMessage` and
 // `ServerResponse` options). Given constructors whose prototypes are the app's own `app.request` and `app.response`,
 // the objects have Express's prototype from birth; Express's Object.setPrototypeOf then sets the prototype they
 // already have, which changes nothing, and V8 shares hidden classes between requests as for any other object.
-// Sustained load on GET /ping (docs/performance.md, "Serving Express from createServer()"): bare Express served
-// 2.5 to 3 times the requests per CPU second. The same idea is proposed to Express itself in expressjs/express#5998.
+// Sustained load on GET /ping (docs/performance.md, "Serving Express from createServer()"): Express 5 and 4 served
+// 2.8 and 2.3 times the requests per CPU second. The same idea is proposed to Express itself in expressjs/express#5998.
 //
-// Nothing else changes: the app, its routing, its error handling and sub-apps (which still move a request onto their
-// own prototypes while it is inside them, as before) behave as under app.listen().
+// What differs from app.listen(), besides speed (docs/server.md):
+// - The server builds every request this way, before it has read the headers, so the requests an 'upgrade',
+//   'connect', 'checkContinue' or 'checkExpectation' listener receives have the app's prototype too, without
+//   Express having run: Express 5's getters such as req.query then cannot be assigned in them.
+// - A request that enters a mounted sub-app is moved onto the sub-app's prototypes, as before, and from then on
+//   has a hidden class of its own again, for the rest of that request.
+// - server.listen(port, callback) does not hand a listen error to the callback as Express 5's app.listen() does: it
+//   is the server's 'error' event, as for any node:http server.
 
 import {
   IncomingMessage,
@@ -55,6 +61,8 @@ type Constructor = (this: object, ...args: unknown[]) => unknown;
  * returned, moved onto `prototype` as Express would have moved it.
  */
 export function bornWith(base: Constructor, prototype: object): Constructor {
+  // Not Reflect.construct(base, args, born): objects made that way get the prototype but share no hidden class
+  // (checked with %HaveSameMap), which is the point of this file.
   const born = function (this: object, ...args: unknown[]): object | undefined {
     const own: unknown = base.apply(this, args);
     if (typeof own !== 'object' || own === null || own === this) return undefined;
@@ -132,9 +140,15 @@ export function serverClasses(app: ExpressApp): ServerClasses {
  * createServer(app).listen(3000);
  * ```
  *
- * @param options node:http server options (timeouts, header limits, ...); its `IncomingMessage` and
- *   `ServerResponse` are replaced.
+ * @param options node:http server options (timeouts, header limits, ...), without `IncomingMessage` and
+ *   `ServerResponse` (a ConfigError when given: they are what this function sets).
  */
-export function createServer(app: ExpressApp, options: ServerOptions = {}): Server {
+export function createServer(
+  app: ExpressApp,
+  options: Omit<ServerOptions, 'IncomingMessage' | 'ServerResponse'> = {},
+): Server {
+  if ('IncomingMessage' in options || 'ServerResponse' in options) {
+    throw new ConfigError('createServer: the IncomingMessage and ServerResponse options are its own; leave them out');
+  }
   return httpServer({ ...options, ...serverClasses(app) }, app);
 }

@@ -22,9 +22,9 @@ async function main(): Promise<void> {
   const setup = mod.suite.setups?.find((s) => s.name === setupName);
   if (!setup) throw new Error(`no set-up ${setupName} in ${suiteFile}`);
   const app = await setup.build({ redisUrl });
-  // The set-up's choice, or --kit-server (run.ts sets BENCH_SERVER for the run: every set-up, bare Express's too).
+  // The set-up's own choice, else the run's (run.ts sets BENCH_SERVER: 'kit' for --kit-server).
   const listen = (callback: () => void) =>
-    setup.server === 'kit' || process.env.BENCH_SERVER === 'kit'
+    (setup.server ?? process.env.BENCH_SERVER) === 'kit'
       ? createServer(app).listen(0, '127.0.0.1', callback)
       : app.listen(0, '127.0.0.1', callback);
   const server = listen(() => {

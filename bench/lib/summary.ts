@@ -9,11 +9,8 @@
  */
 export const NAMED_ONLY: ReadonlySet<string> = new Set(['express-probes']);
 
-/**
- * What follows a suite's name in the name of a run in another mode: `-paired`, `-in-process`, `-http-blocks`, each
- * optionally followed by `-kit-server` (--kit-server), and `-kit-server` alone (interleaved runs with that flag).
- */
-export const RUN_SUFFIX = /(?:-(?:paired|in-process|http-blocks))?(?:-kit-server)?$/;
+/** What follows a suite's name in a run of another mode: `-paired`, `-in-process`, `-http-blocks[-kit-server]`. */
+export const RUN_SUFFIX = /-(?:paired|in-process|http-blocks(?:-kit-server)?)$/;
 
 /** Whether a results name (`<suite>`, `<suite>-http-blocks`, ...) belongs to a suite that runs only when named. */
 export function namedOnly(name: string): boolean {
@@ -49,9 +46,11 @@ export function featureKey(feature: string): string {
   return key;
 }
 
-/** An HTTP-blocks run's name, on either server (`-http-blocks`, `-http-blocks-kit-server`); its suite's name. */
+/** An HTTP-blocks run's name, on either server (`-http-blocks`, `-http-blocks-kit-server`). */
 const HTTP_BLOCKS = /-http-blocks(?:-kit-server)?$/;
 const overHttp = (name: string): boolean => HTTP_BLOCKS.test(name);
+/** A --kit-server run: its rows never hide others, since the targets are stated against app.listen(). */
+const onKitServer = (name: string): boolean => name.endsWith('-kit-server');
 
 /**
  * The lines to print, in the order given; `superseding` when some HTTP-blocks reading hid or may have hidden
@@ -63,7 +62,9 @@ export function supersede(sources: Array<{ name: string; lines: SummaryLine[] }>
   lines: string[];
   superseding: boolean;
 } {
-  const measured = sources.filter((s) => overHttp(s.name) && s.lines.some((l) => l.feature !== ''));
+  const measured = sources.filter(
+    (s) => overHttp(s.name) && !onKitServer(s.name) && s.lines.some((l) => l.feature !== ''),
+  );
   const keys = new Set(measured.flatMap((s) => s.lines.map((l) => featureKey(l.feature))).filter((k) => k !== ''));
   const suites = new Set(measured.map((s) => s.name.replace(HTTP_BLOCKS, '')));
   const lines: string[] = [];

@@ -59,8 +59,9 @@ export interface Setup {
   /** Whether every request is expected to reach Redis (checked with INFO commandstats). */
   usesRedis: boolean;
   /**
-   * What serves the app: `'kit'`, the kit's createServer(app) (plugin/server.ts); `'listen'`, app.listen().
-   * @default 'listen', or 'kit' for every set-up of a --kit-server run
+   * What serves the app over HTTP: `'kit'`, the kit's createServer(app) (plugin/server.ts); `'listen'`,
+   * app.listen(). A set-up that names one keeps it in --kit-server runs. --in-process runs have no server.
+   * @default 'listen', or 'kit' in a --kit-server run
    */
   server?: 'listen' | 'kit';
 }

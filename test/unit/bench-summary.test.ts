@@ -38,7 +38,7 @@ describe('summary table', () => {
     expect(lines).toEqual([row(b).line, row(`${a}${MODE_SUFFIX.httpBlocks}`).line, row(c).line, '| no target rows |']);
   });
 
-  test("an HTTP-blocks run on the kit's server keeps its rows beside the stock server's, and hides the other modes", () => {
+  test("an HTTP-blocks run on the kit's server keeps its rows beside the stock server's and hides nothing", () => {
     const stock = row(`${a}${MODE_SUFFIX.httpBlocks}`);
     const kit = row(`${a}${MODE_SUFFIX.httpBlocks}${MODE_SUFFIX.kitServer}`);
     const { lines, superseding } = supersede([
@@ -48,12 +48,21 @@ describe('summary table', () => {
     ]);
     expect(superseding).toBe(true);
     expect(lines).toEqual([stock.line, kit.line]);
-    // A kit-server run alone also takes its suite's place: the suite's placeholder goes.
+    // The targets are stated against app.listen(): a kit-server run alone leaves the other modes' rows, and the
+    // suite's placeholder, where they are.
     const alone = supersede([
-      { name: 'rate-limit', lines: [placeholder('rate-limit')] },
+      { name: 'rate-limit', lines: [row(a)] },
+      { name: 'session', lines: [placeholder('session')] },
       { name: 'rate-limit-http-blocks-kit-server', lines: [kit] },
+      { name: 'session-http-blocks-kit-server', lines: [row(`${b}${MODE_SUFFIX.httpBlocks}${MODE_SUFFIX.kitServer}`)] },
     ]);
-    expect(alone.lines).toEqual([kit.line]);
+    expect(alone.superseding).toBe(false);
+    expect(alone.lines).toEqual([
+      row(a).line,
+      placeholder('session').line,
+      kit.line,
+      row(`${b}${MODE_SUFFIX.httpBlocks}${MODE_SUFFIX.kitServer}`).line,
+    ]);
   });
 
   test('rebuilt from its own lines (no stored runs), the table comes out the same', () => {

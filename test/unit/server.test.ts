@@ -158,7 +158,8 @@ test('server options pass through, and the classes are made once per app', async
   } finally {
     await closed(server);
   }
-  // https.createServer takes the same two options; http.createServer with them is the same server as createServer's.
+  // http.createServer with the two classes is the server createServer() makes (https.createServer takes the same
+  // options; not tested here).
   const again = http.createServer({ ...serverClasses(app) }, app);
   const againUrl = await listening(again);
   try {
@@ -188,6 +189,33 @@ test('a constructor that builds its own object when called without new still giv
   }
 });
 
+test("an upgrade request reaches the server's 'upgrade' listener, already on the app's prototype", async () => {
+  const app = express5();
+  const server = createServer(app);
+  const seen: boolean[] = [];
+  server.on('upgrade', (req, socket) => {
+    seen.push(Object.getPrototypeOf(req) === app.request);
+    socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n');
+  });
+  await listening(server);
+  try {
+    const { port } = server.address() as AddressInfo;
+    const upgraded = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, headers: { Connection: 'Upgrade', Upgrade: 'test' } });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(upgraded).toBe(101);
+    expect(seen).toEqual([true]);
+  } finally {
+    await closed(server);
+  }
+});
+
 test('anything but an Express application is refused with a ConfigError', () => {
   const notApps: unknown[] = [
     undefined,
@@ -202,6 +230,9 @@ test('anything but an Express application is refused with a ConfigError', () => 
     expect(() => serverClasses(value as never)).toThrow(ConfigError);
     expect(() => createServer(value as never)).toThrow(/expected an Express application/);
   }
+  // The two classes are createServer's own to set.
+  const own = { IncomingMessage: http.IncomingMessage } as never;
+  expect(() => createServer(express5(), own)).toThrow(ConfigError);
 });
 
 // The reason createServer() exists, checked where V8 can tell: a child Node with --allow-natives-syntax serves 100
@@ -215,10 +246,14 @@ test('requests and responses share a hidden class on createServer(), and never o
   });
   type Counts = { requests: number; sameReq: number; sameRes: number };
   const result = JSON.parse(stdout) as Record<'express5' | 'express4', Record<'stock' | 'kit', Counts>>;
+  // 99 comparisons each. A margin of a tenth: V8 may still be settling a field's representation in the first few
+  // requests (every run here gave 99 and 0).
   for (const version of ['express5', 'express4'] as const) {
-    expect([version, result[version].kit]).toEqual([version, { requests: 99, sameReq: 99, sameRes: 99 }]);
+    const { kit, stock } = result[version];
+    expect([version, kit.requests, stock.requests]).toEqual([version, 99, 99]);
+    expect(Math.min(kit.sameReq, kit.sameRes)).toBeGreaterThanOrEqual(90);
     // If this starts to fail, V8 now caches these hidden classes: app.listen() no longer needs createServer(), and
     // plugin/server.ts, docs/server.md and docs/performance.md should say so.
-    expect([version, result[version].stock]).toEqual([version, { requests: 99, sameReq: 0, sameRes: 0 }]);
+    expect(Math.max(stock.sameReq, stock.sameRes)).toBeLessThanOrEqual(9);
   }
 });

@@ -6,8 +6,9 @@
 // V8 does not cache the hidden class of an object whose prototype was changed when a property is added to it. So
 // every request and every response ends up with a hidden class of its own, and every property access on them, in
 // Express, in Node's HTTP code and in every middleware, meets a shape it has never seen. Checked with V8's
-// %HaveSameMap on Node 20, Express 5.3 and 4.22: two responses of consecutive requests share a hidden class until
-// `res.locals` is set, and never after (test/unit/server.test.ts checks the finished requests and responses).
+// %HaveSameMap on Node 20 and Express 5.3: two responses of consecutive requests share a hidden class until
+// `res.locals` is set, and never after. test/unit/server.test.ts checks the finished requests and responses of
+// Express 5.3 and 4.22: under app.listen() none shares its predecessor's.
 //
 // Node's HTTP server can build its requests and responses from given classes (the `IncomingMessage` and
 // `ServerResponse` options). Given constructors whose prototypes are the app's own `app.request` and `app.response`,

@@ -3,7 +3,9 @@
 // hidden classes shared between requests, is checked in a child Node with V8's natives syntax.
 
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http, { type Server } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -110,38 +112,44 @@ describe.each([
   });
 });
 
-test("the kit's middlewares work on it: a session survives between requests, limits and metrics count", async () => {
-  const kit = createRedisKit({ store: 'memory', logger: false, env: {}, admin: { open: true } });
-  const app = express5();
-  app.use(kit.observe());
-  app.use(kit.rateLimit({ limit: 2, window: '1 m' }));
-  app.use(kit.session({ secret: 's'.repeat(32) }));
-  app.post('/login', (req, res) => {
-    (req.session as unknown as Record<string, unknown>).user = 'ada';
-    res.json({ ok: true });
-  });
-  app.get('/me', (req, res) => {
-    res.json({ user: (req.session as unknown as Record<string, unknown>).user ?? null });
-  });
-  const server = createServer(app);
-  const url = await listening(server);
-  try {
-    const login = await request(url).post('/login');
-    expect(login.status).toBe(200);
-    const cookie = login.headers['set-cookie'] as unknown as string[];
-    expect(cookie).toHaveLength(1);
-    const me = await request(url).get('/me').set('Cookie', cookie);
-    expect(me.body).toEqual({ user: 'ada' });
-    expect(me.headers.ratelimit).toMatch(/r=0/);
-    expect((await request(url).get('/me')).status).toBe(429);
-    const counted = (await kit.metrics.snapshot()).rediskit_http_requests_total?.samples ?? [];
-    const total = counted.reduce((sum, s) => sum + ('value' in s ? s.value : 0), 0);
-    expect(total).toBe(3);
-  } finally {
-    await closed(server);
-    await kit.close();
-  }
-});
+test.each([
+  ['Express 4', express4 as unknown as typeof express5],
+  ['Express 5', express5],
+])(
+  "the kit's middlewares work on it (%s): a session survives between requests, limits and metrics count",
+  async (_name, express) => {
+    const kit = createRedisKit({ store: 'memory', logger: false, env: {}, admin: { open: true } });
+    const app = express();
+    app.use(kit.observe());
+    app.use(kit.rateLimit({ limit: 2, window: '1 m' }));
+    app.use(kit.session({ secret: 's'.repeat(32) }));
+    app.post('/login', (req, res) => {
+      (req.session as unknown as Record<string, unknown>).user = 'ada';
+      res.json({ ok: true });
+    });
+    app.get('/me', (req, res) => {
+      res.json({ user: (req.session as unknown as Record<string, unknown>).user ?? null });
+    });
+    const server = createServer(app);
+    const url = await listening(server);
+    try {
+      const login = await request(url).post('/login');
+      expect(login.status).toBe(200);
+      const cookie = login.headers['set-cookie'] as unknown as string[];
+      expect(cookie).toHaveLength(1);
+      const me = await request(url).get('/me').set('Cookie', cookie);
+      expect(me.body).toEqual({ user: 'ada' });
+      expect(me.headers.ratelimit).toMatch(/r=0/);
+      expect((await request(url).get('/me')).status).toBe(429);
+      const counted = (await kit.metrics.snapshot()).rediskit_http_requests_total?.samples ?? [];
+      const total = counted.reduce((sum, s) => sum + ('value' in s ? s.value : 0), 0);
+      expect(total).toBe(3);
+    } finally {
+      await closed(server);
+      await kit.close();
+    }
+  },
+);
 
 test('server options pass through, and the classes are made once per app', async () => {
   const app = express5();
@@ -186,6 +194,47 @@ test('a constructor that builds its own object when called without new still giv
     const made = new Born(7);
     expect(made.x).toBe(7);
     expect(Object.getPrototypeOf(made)).toBe(proto);
+  }
+});
+
+test('serverClasses(app) serves over https.createServer too, with the prototypes from birth', async () => {
+  const app = express5();
+  app.get('/ping', (_req, res) => {
+    res.json({ pong: true });
+  });
+  // A self-signed certificate for 127.0.0.1, made for this test and nothing else (test/support/tls/).
+  const tls = join(__dirname, '..', 'support', 'tls');
+  const server = https.createServer(
+    {
+      key: readFileSync(join(tls, 'localhost-test-only.key')),
+      cert: readFileSync(join(tls, 'localhost-test-only.crt')),
+      ...serverClasses(app),
+    },
+    app,
+  );
+  const seen: boolean[] = [];
+  server.prependListener('request', (req, res) => {
+    seen.push(Object.getPrototypeOf(req) === app.request, Object.getPrototypeOf(res) === app.response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const body = await new Promise<string>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, path: '/ping', rejectUnauthorized: false }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => {
+            text += chunk.toString();
+          });
+          res.on('end', () => resolve(text));
+        })
+        .on('error', reject);
+    });
+    expect(JSON.parse(body)).toEqual({ pong: true });
+    expect(seen).toEqual([true, true]);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
 

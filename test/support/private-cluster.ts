@@ -4,7 +4,7 @@
 
 import { execFileSync } from 'node:child_process';
 import Redis from 'ioredis';
-import { freePort, type RedisProcess, startRedis } from './redis-server';
+import { type RedisProcess, startRedis } from './redis-server';
 
 export interface NodeInfo {
   id: string;
@@ -79,24 +79,21 @@ export async function startPrivateCluster(
   const servers = new Map<number, RedisProcess>();
   const clients = new Map<number, Redis>();
   for (let i = 0; i < total; i++) {
-    const port = await freePort();
-    servers.set(
-      port,
-      await startRedis({
-        port,
-        args: [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          `nodes-${port}.conf`,
-          '--cluster-node-timeout',
-          String(options.nodeTimeoutMs ?? 1000),
-          // A replica may take over however long it was cut off (the default factor can refuse on a slow box).
-          '--cluster-replica-validity-factor',
-          '0',
-        ],
-      }),
-    );
+    // No port given: startRedis picks one, and another when the first (or its bus port) turns out taken.
+    const server = await startRedis({
+      args: (port) => [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--cluster-node-timeout',
+        String(options.nodeTimeoutMs ?? 1000),
+        // A replica may take over however long it was cut off (the default factor can refuse on a slow box).
+        '--cluster-replica-validity-factor',
+        '0',
+      ],
+    });
+    servers.set(server.port, server);
   }
   const ports = [...servers.keys()];
   execFileSync(

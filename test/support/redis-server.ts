@@ -38,7 +38,13 @@ function redisCli(port: number, ...args: string[]): string {
   });
 }
 
-async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/** `gone`: answers the error to stop with at once, when waiting longer cannot help (the process exited). */
+async function waitFor(
+  check: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+  gone?: () => Error | undefined,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
@@ -46,10 +52,15 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): 
     } catch {
       // not yet
     }
+    const error = gone?.();
+    if (error) throw error;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** redis-server exited before it answered: most often its port, or a Cluster node's bus port (+10000), was taken. */
+class ExitedEarly extends Error {}
 
 export interface RedisProcess {
   port: number;
@@ -63,15 +74,28 @@ export interface RedisProcess {
   stop(options?: { graceful?: boolean }): Promise<void>;
 }
 
-export async function startRedis(
-  options: {
-    port?: number;
-    args?: string[];
-    /** Data directory kept after stop() (a restart with `--appendonly yes` then reloads its data); else a temp dir. */
-    dir?: string;
-  } = {},
-): Promise<RedisProcess> {
-  const port = options.port ?? (await freePort());
+interface StartOptions {
+  port?: number;
+  /** Extra arguments; a function of the port when they name it (a Cluster node's config file). */
+  args?: string[] | ((port: number) => string[]);
+  /** Data directory kept after stop() (a restart with `--appendonly yes` then reloads its data); else a temp dir. */
+  dir?: string;
+}
+
+export async function startRedis(options: StartOptions = {}): Promise<RedisProcess> {
+  // A free port found here can be taken by another process before redis-server binds it (the test files run in
+  // parallel, and a Cluster node binds port + 10000 too): the server then exits at once, and another port is tried.
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await freePort());
+    try {
+      return await startOn(port, options);
+    } catch (error) {
+      if (!(error instanceof ExitedEarly) || options.port !== undefined || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function startOn(port: number, options: StartOptions): Promise<RedisProcess> {
   const keepDir = options.dir !== undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'rk-redis-'));
   const child: ChildProcess = spawn(
@@ -87,7 +111,7 @@ export async function startRedis(
       'no',
       '--dir',
       dir,
-      ...(options.args ?? []),
+      ...(typeof options.args === 'function' ? options.args(port) : (options.args ?? [])),
     ],
     { stdio: 'ignore' },
   );
@@ -97,6 +121,11 @@ export async function startRedis(
     await waitFor(
       () => child.exitCode === null && redisCli(port, 'INFO', 'server').includes(`process_id:${child.pid}`),
       `redis-server (pid ${child.pid}) on port ${port}`,
+      10_000,
+      () =>
+        child.exitCode !== null || child.signalCode !== null
+          ? new ExitedEarly(`redis-server (pid ${child.pid}) on port ${port} exited at start (${child.exitCode})`)
+          : undefined,
     );
   } catch (error) {
     child.kill('SIGKILL');

@@ -444,7 +444,7 @@ export function inProcessReport(
             : ': control too wide, undecided';
     const appOnly = row.usesRedis ? `; from the app's CPU alone ${span(row.appRatio)}` : '';
     summary.push({
-      feature: `${t.feature}${overHttp ? MODE_SUFFIX.httpBlocks : MODE_SUFFIX.inProcess}${stored.flags.kitServer ? MODE_SUFFIX.kitServer : ''}`,
+      feature: `${t.feature}${overHttp ? MODE_SUFFIX.httpBlocks : MODE_SUFFIX.inProcess}${flags.kitServer ? MODE_SUFFIX.kitServer : ''}`,
       target: min !== undefined ? `≥ ${min.toFixed(2)} × bare` : (t.reported ?? '–'),
       figure: `${fmt(row.ratio.mean)} × (95 % ${fmt(row.ratio.low)}–${fmt(row.ratio.high)}, ${generations} generations; ${row.addedUs < 0 ? '-' : '+'}${Math.abs(row.addedUs).toFixed(2)} µs of CPU per request${appOnly}; A/A control ${fmt(control.mean)} × (${fmt(control.low)}–${fmt(control.high)})${reading})`,
       ...(under ? { holds: false } : overHttp && above ? { holds: true } : {}),

@@ -17,12 +17,12 @@ import { bornWith } from '../../plugin/server';
 
 const run = promisify(execFile);
 
-async function listening(server: Server): Promise<string> {
+async function listening(server: Server | https.Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-async function closed(server: Server): Promise<void> {
+async function closed(server: Server | https.Server): Promise<void> {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
@@ -216,7 +216,7 @@ test('serverClasses(app) serves over https.createServer too, with the prototypes
   server.prependListener('request', (req, res) => {
     seen.push(Object.getPrototypeOf(req) === app.request, Object.getPrototypeOf(res) === app.response);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await listening(server);
   try {
     const { port } = server.address() as AddressInfo;
     const body = await new Promise<string>((resolve, reject) => {
@@ -233,8 +233,7 @@ test('serverClasses(app) serves over https.createServer too, with the prototypes
     expect(JSON.parse(body)).toEqual({ pong: true });
     expect(seen).toEqual([true, true]);
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closed(server);
   }
 });
 

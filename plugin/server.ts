@@ -80,6 +80,34 @@ function isClass(fn: unknown): boolean {
 }
 
 /**
+ * Classes deriving from `bases` whose instances are born with the two prototypes; `bases` themselves, and a warning
+ * (once per process), when either is written with `class` syntax. Exported for the tests, which give class-syntax
+ * bases to check that fallback on a Node whose own classes are plain functions; not part of the package's API.
+ */
+export function classesOn(bases: ServerClasses, request: object, response: object): ServerClasses {
+  if (isClass(bases.IncomingMessage) || isClass(bases.ServerResponse)) {
+    if (!warnedClassSyntax) {
+      warnedClassSyntax = true;
+      process.emitWarning(
+        "express-redis-kit: this Node's IncomingMessage/ServerResponse are classes; createServer() serves with them unchanged",
+        { code: 'ERR_KIT_SERVER_CLASSES' },
+      );
+    }
+    return bases;
+  }
+  return {
+    IncomingMessage: bornWith(
+      bases.IncomingMessage as unknown as Constructor,
+      request,
+    ) as unknown as typeof IncomingMessage,
+    ServerResponse: bornWith(
+      bases.ServerResponse as unknown as Constructor,
+      response,
+    ) as unknown as typeof ServerResponse,
+  };
+}
+
+/**
  * The `IncomingMessage` and `ServerResponse` classes that build an Express app's requests and responses with the
  * app's prototypes, for `http.createServer(options, app)` and `https.createServer(options, app)`:
  *
@@ -110,25 +138,7 @@ export function serverClasses(app: ExpressApp): ServerClasses {
   }
   const known = made.get(app);
   if (known) return known;
-  let classes: ServerClasses;
-  if (isClass(IncomingMessage) || isClass(ServerResponse)) {
-    if (!warnedClassSyntax) {
-      warnedClassSyntax = true;
-      process.emitWarning(
-        "express-redis-kit: this Node's IncomingMessage/ServerResponse are classes; createServer() serves with them unchanged",
-        { code: 'ERR_KIT_SERVER_CLASSES' },
-      );
-    }
-    classes = { IncomingMessage, ServerResponse };
-  } else {
-    classes = {
-      IncomingMessage: bornWith(
-        IncomingMessage as unknown as Constructor,
-        request,
-      ) as unknown as typeof IncomingMessage,
-      ServerResponse: bornWith(ServerResponse as unknown as Constructor, response) as unknown as typeof ServerResponse,
-    };
-  }
+  const classes = classesOn({ IncomingMessage, ServerResponse }, request, response);
   made.set(app, classes);
   return classes;
 }

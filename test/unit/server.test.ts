@@ -13,7 +13,7 @@ import express5, { type Express } from 'express';
 import express4 from 'express4';
 import request from 'supertest';
 import { ConfigError, createRedisKit, createServer, serverClasses } from '../../plugin/index';
-import { bornWith } from '../../plugin/server';
+import { bornWith, classesOn, type ServerClasses } from '../../plugin/server';
 
 const run = promisify(execFile);
 
@@ -195,6 +195,57 @@ test('a constructor that builds its own object when called without new still giv
     expect(made.x).toBe(7);
     expect(Object.getPrototypeOf(made)).toBe(proto);
   }
+});
+
+test('class-syntax request classes are served unchanged, with one ERR_KIT_SERVER_CLASSES warning', async () => {
+  // Node 20's IncomingMessage and ServerResponse are plain functions; a Node whose are classes cannot have them
+  // called without new. Stand-ins written with class syntax take that path here.
+  let built = 0;
+  class ClassRequest extends http.IncomingMessage {
+    constructor(socket: ConstructorParameters<typeof http.IncomingMessage>[0]) {
+      super(socket);
+      built++;
+    }
+  }
+  class ClassResponse extends http.ServerResponse {}
+  const bases = { IncomingMessage: ClassRequest, ServerResponse: ClassResponse } as unknown as ServerClasses;
+  const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+  try {
+    const app = express5();
+    app.get('/who', (req, res) => {
+      res.json({ request: Object.getPrototypeOf(req) === app.request, q: req.query.q });
+    });
+    const classes = classesOn(bases, app.request, app.response);
+    expect(classes).toBe(bases);
+    expect(classesOn(bases, app.request, app.response)).toBe(bases);
+    const server = http.createServer({ ...classes }, app);
+    const url = await listening(server);
+    try {
+      // Served as under app.listen(): the server builds each request with the class given, and Express then moves
+      // it onto the app's prototype.
+      const res = await request(url).get('/who?q=1');
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ request: true, q: '1' });
+      expect(built).toBe(1);
+    } finally {
+      await closed(server);
+    }
+    const ours = emitWarning.mock.calls.filter(
+      ([, options]) => (options as { code?: string })?.code === 'ERR_KIT_SERVER_CLASSES',
+    );
+    expect(ours).toHaveLength(1);
+  } finally {
+    emitWarning.mockRestore();
+  }
+  // Plain-function bases (Node 20's own) still get classes of their own, born with the prototypes.
+  const app = express5();
+  const made = classesOn(
+    { IncomingMessage: http.IncomingMessage, ServerResponse: http.ServerResponse },
+    app.request,
+    app.response,
+  );
+  expect(made.IncomingMessage).not.toBe(http.IncomingMessage);
+  expect(made.ServerResponse.prototype).toBe(app.response);
 });
 
 test('serverClasses(app) serves over https.createServer too, with the prototypes from birth', async () => {

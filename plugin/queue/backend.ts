@@ -153,7 +153,7 @@ export class RedisQueueBackend implements QueueBackend {
   private readonly jobPrefix: string;
   private readonly fetchPrefix: string;
   private readonly moveKeys: string[];
-  /** move.lua's keys: the queue's, then its delivery counter. */
+  /** move.lua's keys but the last: the queue's, then its delivery counter (the caller's fetch record follows). */
   private readonly moveScriptKeys: string[];
 
   constructor(
@@ -202,15 +202,16 @@ export class RedisQueueBackend implements QueueBackend {
       r.keepDead.ageMs,
       r.keepDead.count,
       r.maxStalls,
-      this.fetchPrefix + r.worker,
       r.fetch,
       r.release.length,
       ...r.release,
     ];
     for (const f of r.finishes) args.push(f.id, f.token, f.outcome, f.payload, f.delayMs);
+    // The fetch record is a key like the others (same hash tag), so Cluster routes and checks it with them.
+    const keys = [...this.moveScriptKeys, this.fetchPrefix + r.worker];
     const [rawTaken, stalled, buried, lost, nextIn, paused, releasedFetches, released, repeated] = (await this.hot(
       move,
-      this.moveScriptKeys,
+      keys,
       args,
     )) as [unknown[], unknown[], unknown[], unknown, unknown, unknown, unknown[], unknown, unknown];
     const taken: TakenJob[] = [];

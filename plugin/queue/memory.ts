@@ -304,10 +304,16 @@ export class MemoryQueueBackend implements QueueBackend {
 
     const stalled: string[] = [];
     const buried: string[] = [];
+    const expired: Array<{ id: string; job: JobRecord }> = [];
+    const back: Array<{ id: string; job: JobRecord }> = [];
     for (const id of s.active.upTo(now, 100)) {
       s.active.remove(id);
       const job = s.jobs.get(id);
-      if (!job) continue;
+      if (job) expired.push({ id, job });
+    }
+    // In the order they were leased, not the set's: one fetch's jobs share a deadline, then sort by id as text.
+    expired.sort((x, y) => Number(x.job.dl) - Number(y.job.dl) || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    for (const { id, job } of expired) {
       const stalls = Number(job.s) + 1;
       job.s = String(stalls);
       job.m = String(Number(job.m) - 1);
@@ -319,9 +325,14 @@ export class MemoryQueueBackend implements QueueBackend {
         buried.push(id);
       } else {
         job.st = 'waiting';
-        this.push(id, job, true);
+        back.push({ id, job });
         stalled.push(id);
       }
+    }
+    // Backwards, each to the head: the first leased ends up first in line again (see move.lua).
+    for (let i = back.length - 1; i >= 0; i--) {
+      const { id, job } = back[i] as { id: string; job: JobRecord };
+      this.push(id, job, true);
     }
 
     for (const id of s.delayed.upTo(now, 1000)) {

@@ -10,6 +10,9 @@
 -- KEYS[7] paused flag
 -- KEYS[8] delivery counter: each lease's token comes from it, so a token names one delivery of one job for good
 --         (a custom id added again after its job was deleted does not meet the tokens of its earlier life)
+-- KEYS[9] this worker's fetch record: its latest fetch's number, then per job taken id and delivery token, kept for
+--         two leases. A key like the others (same hash tag), so Cluster routes and checks it: during a slot
+--         migration a key the script only built itself could have moved already and would read as missing
 -- ARGV[1] job hash key prefix (same hash tag as the keys)
 -- ARGV[2] jobs to take
 -- ARGV[3] lease in ms
@@ -18,14 +21,12 @@
 -- ARGV[6] keep dead jobs this many ms (0: no age limit)
 -- ARGV[7] keep at most this many dead jobs (-1: no count limit)
 -- ARGV[8] stalls allowed before a job is dead-lettered
--- ARGV[9] this worker's fetch record key (same hash tag as the keys): its latest fetch's number, then per job taken
---         id and delivery token, kept for two leases
--- ARGV[10] this call's fetch number: the jobs taken replace the record ('' : no record). A call that finds its own
+-- ARGV[9] this call's fetch number: the jobs taken replace the record ('' : no record). A call that finds its own
 --         number already recorded is a replay (the client re-sent it after a reconnect): it answers with the jobs
 --         the first run leased, still under their leases, and leases nothing new
--- ARGV[11] R, the number of fetch numbers that follow whose replies never reached the worker
--- ARGV[12..11+R] those numbers: if the record is one of them, its jobs go back to the head of the queue, no stall counted
--- ARGV[12+R..] per finished job, 5 values: id, delivery token, outcome (c, r or d), result JSON or error, retry delay ms
+-- ARGV[10] R, the number of fetch numbers that follow whose replies never reached the worker
+-- ARGV[11..10+R] those numbers: if the record is one of them, its jobs go back to the head of the queue, no stall counted
+-- ARGV[11+R..] per finished job, 5 values: id, delivery token, outcome (c, r or d), result JSON or error, retry delay ms
 -- Returns { taken {id, token, attempt, data, added at, attempts, backoff, ...}, stalled ids, dead-by-stall ids, lost, ms to next due (-1: none), paused, released fetch numbers, released jobs, repeated finishes }
 -- ioredis-mock's Lua (fengari, 5.3) only converts tables built by a constructor; real Redis runs Lua 5.1.
 local function reply(t)
@@ -50,19 +51,19 @@ local function push(id, key, front)
   end
 end
 
-local fk = ARGV[9]
+local fk = KEYS[9]
 
 -- A fetch whose reply was lost (a timeout, a reset): the worker never saw its jobs, so they have not run and their
 -- leases say nothing about the worker. They go back now rather than stall when the lease runs out.
 local releasedFetches, releasedJobs = {}, 0
-local firstFinish = 12 + tonumber(ARGV[11])
-if firstFinish > 12 then
+local firstFinish = 11 + tonumber(ARGV[10])
+if firstFinish > 11 then
   local rec = redis.call('GET', fk)
   if rec then
     local words = {}
     for w in string.gmatch(rec, '%S+') do words[#words + 1] = w end
     local named = false
-    for i = 12, firstFinish - 1 do
+    for i = 11, firstFinish - 1 do
       if ARGV[i] == words[1] then named = true end
     end
     if named then
@@ -165,24 +166,32 @@ trim(KEYS[6], tonumber(ARGV[6]), tonumber(ARGV[7]))
 -- Leases that ran out: the worker died or hung. The attempt does not count; the stall does.
 local stalled, buried = {}, {}
 local maxStalls = tonumber(ARGV[8])
-local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)
-for _, id in ipairs(expired) do
-  local key = jk .. id
+local expired = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', KEYS[4], id)
-  if redis.call('EXISTS', key) == 1 then
-    local stalls = redis.call('HINCRBY', key, 's', 1)
-    redis.call('HINCRBY', key, 'm', -1)
-    if stalls > maxStalls then
-      redis.call('HSET', key, 'st', 'dead', 'e', 'stalled ' .. math.floor(stalls) .. ' times (its worker died or hung)', 'f', now)
-      redis.call('ZADD', KEYS[6], now, id)
-      buried[#buried + 1] = id
-    else
-      redis.call('HSET', key, 'st', 'waiting')
-      push(id, key, true)
-      stalled[#stalled + 1] = id
-    end
+  local token = redis.call('HGET', jk .. id, 'dl')
+  -- A job deleted meanwhile is skipped. Tokens compared as numbers: ioredis-mock's Lua writes them as '1.0'.
+  if token or redis.call('EXISTS', jk .. id) == 1 then expired[#expired + 1] = { id, tonumber(token) or 0 } end
+end
+-- In the order they were leased (tokens come from KEYS[8] in order), not the set's: one fetch's jobs share a
+-- deadline and then sort by id as text ('10' before '9').
+table.sort(expired, function(x, y) return x[2] < y[2] or (x[2] == y[2] and x[1] < y[1]) end)
+for _, e in ipairs(expired) do
+  local id = e[1]
+  local key = jk .. id
+  local stalls = redis.call('HINCRBY', key, 's', 1)
+  redis.call('HINCRBY', key, 'm', -1)
+  if stalls > maxStalls then
+    redis.call('HSET', key, 'st', 'dead', 'e', 'stalled ' .. math.floor(stalls) .. ' times (its worker died or hung)', 'f', now)
+    redis.call('ZADD', KEYS[6], now, id)
+    buried[#buried + 1] = id
+  else
+    redis.call('HSET', key, 'st', 'waiting')
+    stalled[#stalled + 1] = id
   end
 end
+-- Backwards, each to the head: the first leased ends up first in line again, ahead of the jobs that were waiting.
+for j = #stalled, 1, -1 do push(stalled[j], jk .. stalled[j], true) end
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
@@ -195,17 +204,17 @@ if #due > 0 then
 end
 
 local taken = {}
-local record = { ARGV[10] }
+local record = { ARGV[9] }
 local paused = redis.call('EXISTS', KEYS[7])
 local want = tonumber(ARGV[2])
 local replayed = false
-if want > 0 and ARGV[10] ~= '' then
+if want > 0 and ARGV[9] ~= '' then
   local rec = redis.call('GET', fk)
   local recorded = rec and tonumber(string.match(rec, '^%S+'))
   -- A worker numbers its fetches upwards: a number below the record's is a late re-send of an older fetch, whose
   -- jobs were recorded, and released or replaced, already: it leases nothing, and the record stays.
-  if recorded and tonumber(ARGV[10]) < recorded then replayed = true end
-  if recorded and tonumber(ARGV[10]) == recorded then
+  if recorded and tonumber(ARGV[9]) < recorded then replayed = true end
+  if recorded and tonumber(ARGV[9]) == recorded then
     -- A replay: the same jobs again, with fresh leases, those still leased under the recorded deliveries.
     replayed = true
     local deadline = now + tonumber(ARGV[3])
@@ -254,7 +263,7 @@ if not replayed and paused == 0 and want > 0 then
       n = n + 1
     end
   end
-  if #record > 1 and ARGV[10] ~= '' then
+  if #record > 1 and ARGV[9] ~= '' then
     -- Kept for two leases: a release that comes after the lease ran out still undoes the stall it caused.
     redis.call('SET', fk, table.concat(record, ' '), 'PX', 2 * tonumber(ARGV[3]))
   end

@@ -6,7 +6,8 @@
 // docs/performance.md, then rebuilds the summary table (every feature's figure next to its target) from the latest
 // results JSON of every suite. Flags: --rounds N (default 5), --duration S per run (default 3), --connections C
 // (default 50), --warmup S (default 1), --settle S (unmeasured load before each timed run; default 0, 0.5 with
-// --paired), --only a,b (a subset of the suite's set-ups, for quick looks), --paired
+// --paired; these two apply to the sustained autocannon runs only, and the block modes below refuse them: see
+// lib/flags.ts), --only a,b (a subset of the suite's set-ups, for quick looks), --paired
 // (each set-up with a ratio target against bare Express run for run: see pairedReport), --generation N (paired
 // mode: fresh server processes every N rounds; default 5, 0 never), --in-process (each set-up's requests go through
 // its app without the network, in blocks of milliseconds taking turns, and the implied requests/s ratio to bare
@@ -29,6 +30,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { startRedis } from '../test/support/redis-server';
+import { parseFlags } from './lib/flags';
 import { inProcessReport, runInProcess, type StoredInProcess } from './lib/in-process-run';
 import {
   childCpu,
@@ -65,54 +67,6 @@ const SUITE_DEFAULTS: Record<string, Partial<Flags>> = {
   // Takes the least disturbed of its rounds; three are enough for that (it never runs fewer).
   'rate-limit-cpu': { rounds: 3 },
 };
-
-function parseFlags(argv: string[]): { names: string[]; flags: Partial<Flags>; build: boolean } {
-  const flags: Partial<Flags> = {};
-  let build = true;
-  let only: string[] | undefined;
-  const names: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    const m = /^--(rounds|duration|connections|warmup|settle|generation|block|lead)(?:=(.*))?$/.exec(arg);
-    if (arg === '--only') {
-      only = String(argv[++i]).split(',');
-    } else if (arg === '--paired') {
-      flags.paired = true;
-    } else if (arg === '--in-process') {
-      flags.inProcess = true;
-    } else if (arg === '--http-blocks') {
-      // The in-process runner with its blocks sent over HTTP (lib/in-process-run.ts, lib/block-load.ts).
-      flags.inProcess = true;
-      flags.httpBlocks = true;
-    } else if (arg === '--kit-server') {
-      flags.kitServer = true;
-    } else if (arg === '--no-build') {
-      build = false;
-    } else if (m) {
-      const value = Number(m[2] ?? argv[++i]);
-      const zeroOk = m[1] === 'settle' || m[1] === 'generation' || m[1] === 'lead';
-      if (!Number.isFinite(value) || value < 0 || (value === 0 && !zeroOk)) {
-        throw new Error(`--${m[1]}: expected a positive number`);
-      }
-      if ((m[1] === 'generation' || m[1] === 'block' || m[1] === 'lead') && !Number.isInteger(value)) {
-        throw new Error(`--${m[1]}: expected a whole number`);
-      }
-      flags[m[1] as 'rounds' | 'duration' | 'connections' | 'warmup' | 'settle' | 'generation' | 'block' | 'lead'] =
-        value;
-    } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
-    else names.push(arg);
-  }
-  if ((flags.block !== undefined || flags.lead !== undefined) && !flags.inProcess) {
-    throw new Error('--block and --lead apply to --in-process and --http-blocks runs only');
-  }
-  if (flags.kitServer && !flags.httpBlocks) {
-    throw new Error('--kit-server applies to --http-blocks runs only');
-  }
-  if (flags.paired && flags.inProcess) {
-    throw new Error('--paired and --in-process (or --http-blocks) are different runs: pick one');
-  }
-  return { names, flags: only ? { ...flags, only } : flags, build };
-}
 
 /** CPU time (µs) redis-server has used so far. */
 async function redisCpu(redis: Redis): Promise<number> {

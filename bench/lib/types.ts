@@ -123,10 +123,12 @@ export interface Flags {
   rounds: number;
   duration: number;
   connections: number;
+  /** Seconds of unmeasured load on every server once started (--warmup). Sustained runs only (lib/flags.ts). */
   warmup: number;
   /**
    * Seconds of unmeasured load on a set-up just before each of its timed runs (--settle; 0: none). A server that
-   * sat idle while others were measured starts a run colder than one measured a moment ago.
+   * sat idle while others were measured starts a run colder than one measured a moment ago. Sustained runs only:
+   * the block modes refuse it (lib/flags.ts) and have --lead instead.
    */
   settle?: number;
   /** Names of the set-ups to run (all when absent). */

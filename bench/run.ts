@@ -42,6 +42,7 @@ import {
   type Server,
   startServer,
   stopServers,
+  verify,
 } from './lib/harness';
 import { MODE_SUFFIX, NAMED_ONLY, namedOnly, RUN_SUFFIX, type SummaryLine, supersede } from './lib/summary';
 import type { CheckResult, Flags, Setup, SetupContext, Suite, SummaryRow, ThroughputTarget } from './lib/types';
@@ -117,21 +118,6 @@ async function commandCount(redis: Redis): Promise<{ all: number; scripts: numbe
     if (m[1] === 'evalsha' || m[1] === 'eval') scripts += Number(m[2]);
   }
   return { all, scripts };
-}
-
-async function verify(server: Server): Promise<string | undefined> {
-  const { setup, port } = server;
-  if (!setup.verifyPath || !setup.verifyLimit) return undefined;
-  const statuses: number[] = [];
-  for (let i = 0; i <= setup.verifyLimit; i++) {
-    const res = await fetch(`http://127.0.0.1:${port}${setup.verifyPath}`);
-    await res.arrayBuffer();
-    statuses.push(res.status);
-  }
-  const expected = [...new Array(setup.verifyLimit).fill(200), 429];
-  return statuses.join() === expected.join()
-    ? undefined
-    : `${server.id}: verification expected ${expected.join(',')} from ${setup.verifyPath}, got ${statuses.join(',')}`;
 }
 
 function machine(): string {

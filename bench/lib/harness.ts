@@ -185,3 +185,22 @@ export function clusteredRatioInterval(groups: number[][]): { mean: number; low:
 }
 
 export const geometricMean = (xs: number[]): number => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+
+/**
+ * A set-up with a `verifyPath` (a route limited to `verifyLimit` requests) must admit exactly that many and refuse the
+ * next: proof that its limiter counted in this run. Undefined when it did, or has no such route; else the problem.
+ */
+export async function verify(server: Server): Promise<string | undefined> {
+  const { setup, port } = server;
+  if (!setup.verifyPath || !setup.verifyLimit) return undefined;
+  const statuses: number[] = [];
+  for (let i = 0; i <= setup.verifyLimit; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}${setup.verifyPath}`);
+    await res.arrayBuffer();
+    statuses.push(res.status);
+  }
+  const expected = [...new Array(setup.verifyLimit).fill(200), 429];
+  return statuses.join() === expected.join()
+    ? undefined
+    : `${server.id}: verification expected ${expected.join(',')} from ${setup.verifyPath}, got ${statuses.join(',')}`;
+}

@@ -42,6 +42,7 @@ import {
   type Server,
   startServer,
   stopServers,
+  verify,
 } from './harness';
 import type { Flags, Setup, Suite, SummaryRow, ThroughputTarget } from './types';
 
@@ -115,9 +116,11 @@ interface Runner {
   /** CPU µs per request of this generation's blocks, by round: the app's and Redis's, and the app's alone. */
   perRequest: number[];
   appPerRequest: number[];
-  /** Requests sent and Redis key reads during this process's blocks, this generation. */
+  /** Requests sent and Redis key reads during this process's measured blocks, this generation. */
   requests: number;
   keyReads: number;
+  /** Requests the process answered in every block, unmeasured ones included: its set-up's check() counts these. */
+  answered: number;
 }
 
 /**
@@ -128,6 +131,7 @@ interface Runner {
 let concurrency = 50;
 
 async function block(r: Runner, count: number): Promise<{ cpu: number; failed: number }> {
+  r.answered += count;
   if (r.load === undefined) {
     return ask(r.server, { block: { count, path: r.path, headers: r.headers, concurrency } }, 'blockDone', 120_000);
   }
@@ -265,6 +269,7 @@ export async function runInProcess(
             appPerRequest: [],
             requests: 0,
             keyReads: 0,
+            answered: 0,
           };
           runners.push(runner);
           pin(server.child);
@@ -288,6 +293,25 @@ export async function runInProcess(
         }
         // Closes each process's last block.
         for (const r of runners) close(r, await childCpu(r.server));
+        // Each set-up's own proof that it did its job, as the sustained runs ask for (its counters agree with the
+        // requests it answered, its limiter refuses past its limit...): a set-up that silently skipped its work
+        // would read cheap. After the last block is charged, so this costs no set-up anything.
+        for (const r of runners) {
+          const { setup, port } = r.server;
+          const where = `${r.server.id}, generation ${g + 1}`;
+          // A limiter's verification route keeps its count in Redis from one generation to the next (same keys, same
+          // run): it is asked once, in the last generation, as the sustained runs ask it once at the end.
+          if (g === generations - 1) {
+            const verified = await verify(r.server);
+            if (verified) problems.push(`${verified} (generation ${g + 1})`);
+          }
+          if (!setup.check) continue;
+          const ctx = { base: `http://127.0.0.1:${port}`, redisUrl, redis, setup, port, responses: r.answered };
+          // Every block's responses are awaited, so none is cut short; the slack allows for requests a set-up's
+          // prepare() made (a login) where its check counts them.
+          const result = await setup.check({ ...ctx, slack: concurrency });
+          for (const p of result.problems ?? []) problems.push(`${where}: ${p}`);
+        }
         const [bareRunner, ...rest] = runners as [Runner, ...Runner[]];
         for (const r of rest) {
           ratios.get(r.server.id)?.push(r.perRequest.map((c, i) => c / (bareRunner.perRequest[i] as number)));

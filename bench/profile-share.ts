@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { startRedis } from '../test/support/redis-server';
-import { load, startServer, stopServers } from './lib/harness';
-import type { Suite } from './lib/types';
+import { load, pathOf, setupContext, startServer, stopServers } from './lib/harness';
+import type { Setup, Suite } from './lib/types';
 
 interface ProfileNode {
   id: number;
@@ -92,6 +92,34 @@ function shares(profile: Profile, samples: number[], busy: number): { share: num
   return { share: own / busy, top: top.map(([k, n]) => [k, n / busy]) };
 }
 
+/**
+ * Loads the set-up as the harness does (its own path, and the headers its prepare() gives: a session cookie), stops
+ * its server and reads the profile it wrote to `dir`. A set-up that answered errors ran another path than the one
+ * measured elsewhere (e.g. a 401 without its session cookie), so its share would describe that path: refused.
+ */
+async function loadAndStop(
+  server: Awaited<ReturnType<typeof startServer>>,
+  setup: Setup,
+  path: string,
+  redisUrl: string,
+  dir: string,
+): Promise<{ result: Awaited<ReturnType<typeof load>> } & ReturnType<typeof mainThread>> {
+  const client = new Redis(redisUrl);
+  let result: Awaited<ReturnType<typeof load>>;
+  try {
+    const headers = setup.prepare ? await setup.prepare(setupContext(setup, server.port, redisUrl, client)) : {};
+    await load(server.port, path, 3, 50, headers); // warm-up: not counted (see windowed())
+    result = await load(server.port, path, SECONDS, 50, headers);
+  } finally {
+    client.disconnect();
+    await stopServers([server]); // SIGTERM: the child exits at once, and its profile is written
+  }
+  if (result.non2xx > 0 || result.errors > 0) {
+    throw new Error(`${setup.name}: ${result.non2xx} non-2xx answers and ${result.errors} errors under load`);
+  }
+  return { result, ...mainThread(dir, SECONDS) };
+}
+
 async function main(): Promise<void> {
   if (!suiteName || !setupList)
     throw new Error(
@@ -116,39 +144,13 @@ async function main(): Promise<void> {
           '--cpu-prof-interval',
           '100',
         ]);
-        // As the harness loads it: the set-up's own path, and the headers its prepare() gives (a session cookie).
-        const path = setup.path ?? suite.path ?? '/ping';
-        let headers: Record<string, string> = {};
-        let result: Awaited<ReturnType<typeof load>>;
-        const client = new Redis(redis.url);
+        let counted: { result: Awaited<ReturnType<typeof load>> } & ReturnType<typeof mainThread>;
         try {
-          if (setup.prepare) {
-            const { port } = server;
-            const base = `http://127.0.0.1:${port}`;
-            headers = await setup.prepare({
-              base,
-              redisUrl: redis.url,
-              redis: client,
-              setup,
-              port,
-              responses: 0,
-              slack: 0,
-            });
-          }
-          await load(server.port, path, 3, 50, headers); // warm-up: not counted (see windowed())
-          result = await load(server.port, path, SECONDS, 50, headers);
+          counted = await loadAndStop(server, setup, pathOf(setup, suite), redis.url, dir);
         } finally {
-          client.disconnect();
-          await stopServers([server]); // SIGTERM: the child exits at once, and its profile is written
-        }
-        // A set-up that answered errors ran another path than the one measured elsewhere (e.g. a 401 without its
-        // session cookie): its share would describe that path.
-        if (result.non2xx > 0 || result.errors > 0) {
           rmSync(dir, { recursive: true, force: true });
-          throw new Error(`${name}: ${result.non2xx} non-2xx answers and ${result.errors} errors under load`);
         }
-        const { profile, samples, busy } = mainThread(dir, SECONDS);
-        rmSync(dir, { recursive: true, force: true });
+        const { result, profile, samples, busy } = counted;
         if (busy === 0) throw new Error(`${name}: no busy samples in the counted load`);
         const { share, top } = shares(profile, samples, busy);
         console.log(

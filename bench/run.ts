@@ -38,8 +38,10 @@ import {
   type LoadResult,
   load,
   median,
+  pathOf,
   ratioInterval,
   type Server,
+  setupContext,
   startServer,
   stopServers,
   verify,
@@ -675,8 +677,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
   const setups = flags.paired
     ? pairedSetups(suite, flags)
     : (suite.setups ?? []).filter((s) => !flags.only || flags.only.includes(s.name));
-  const path = suite.path ?? '/ping';
-  const pathOf = (s: Server) => s.setup.path ?? path;
+  const pathOfServer = (s: Server) => pathOf(s.setup, suite);
   const redis = new Redis(redisUrl);
   const servers: Server[] = [];
   const runs: Run[] = [];
@@ -691,15 +692,8 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     answered.set(s, (answered.get(s) ?? 0) + r.requests.total);
     loads.set(s, (loads.get(s) ?? 0) + 1);
   };
-  const ctxOf = (s: Server): SetupContext => ({
-    base: `http://127.0.0.1:${s.port}`,
-    redisUrl,
-    redis,
-    setup: s.setup,
-    port: s.port,
-    responses: answered.get(s) ?? 0,
-    slack: flags.connections * (loads.get(s) ?? 0),
-  });
+  const ctxOf = (s: Server): SetupContext =>
+    setupContext(s.setup, s.port, redisUrl, redis, answered.get(s) ?? 0, flags.connections * (loads.get(s) ?? 0));
   try {
     // Paired mode: every compared set-up, and the A/A control, gets a copy of bare Express of its own (see below).
     const bareSetup = setups.find((x) => x.role === 'bare') as Setup;
@@ -726,12 +720,13 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
       console.log(
         `  started ${servers.length} servers${generation ? ` (process generation ${generation + 1})` : ''}; warming up`,
       );
-      for (const s of servers) count(s, await load(s.port, pathOf(s), flags.warmup, flags.connections, s.headers));
+      for (const s of servers)
+        count(s, await load(s.port, pathOfServer(s), flags.warmup, flags.connections, s.headers));
     };
     await startAll();
     const timed = async (s: Server, round: number): Promise<Run> => {
-      if (flags.settle) count(s, await load(s.port, pathOf(s), flags.settle, flags.connections, s.headers));
-      const { run, result } = await measure(s, round, flags, redis, pathOf(s), problems);
+      if (flags.settle) count(s, await load(s.port, pathOfServer(s), flags.settle, flags.connections, s.headers));
+      const { run, result } = await measure(s, round, flags, redis, pathOfServer(s), problems);
       count(s, result);
       if (flags.paired) run.generation = generation;
       runs.push(run);
@@ -845,7 +840,7 @@ async function runThroughput(suiteFile: string, suite: Suite, flags: Flags, redi
     `### ${suite.name}: ${suite.description}`,
     '',
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}; ${versions()}.`,
-    `Command: \`${command}\` (${flags.rounds} interleaved rounds of ${flags.duration} s, ${flags.connections} connections, GET ${path}${setups.some((x) => x.path) ? ' unless the set-up names another route' : ''}).`,
+    `Command: \`${command}\` (${flags.rounds} interleaved rounds of ${flags.duration} s, ${flags.connections} connections, GET ${suite.path ?? '/ping'}${setups.some((x) => x.path) ? ' unless the set-up names another route' : ''}).`,
     '',
     `| set-up | req/s (median) | min–max | vs bare | ${peerCols.join(' | ')} | p50 ms | p99 ms | p50 / p99 added | Redis cmd/req | script calls/req | app CPU µs/req | Redis CPU µs/req | CPU vs bare | CPU vs bare, best rounds |`,
     `|---|---|---|---|${peerCols.map(() => '---|').join('')}---|---|---|---|---|---|---|---|---|`,

@@ -4,7 +4,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import type { Setup } from './types';
+import type Redis from 'ioredis';
+import type { Setup, SetupContext, Suite } from './types';
 
 const root = join(__dirname, '..', '..');
 
@@ -203,4 +204,24 @@ export async function verify(server: Server): Promise<string | undefined> {
   return statuses.join() === expected.join()
     ? undefined
     : `${server.id}: verification expected ${expected.join(',')} from ${setup.verifyPath}, got ${statuses.join(',')}`;
+}
+
+/** The path a set-up's load requests go to: its own, else its suite's, else `/ping`. */
+export function pathOf(setup: Setup, suite: Suite): string {
+  return setup.path ?? suite.path ?? '/ping';
+}
+
+/**
+ * What a set-up's `prepare` (responses 0) and `check` get for the server on `port`; `responses` and `slack` as
+ * SetupContext says.
+ */
+export function setupContext(
+  setup: Setup,
+  port: number,
+  redisUrl: string,
+  redis: Redis,
+  responses = 0,
+  slack = 0,
+): SetupContext {
+  return { base: `http://127.0.0.1:${port}`, redisUrl, redis, setup, port, responses, slack };
 }

@@ -38,8 +38,10 @@ import {
   geometricMean,
   load,
   median,
+  pathOf,
   ratioInterval,
   type Server,
+  setupContext,
   startServer,
   stopServers,
   verify,
@@ -263,7 +265,7 @@ export async function runInProcess(
           const server = await startServer(suiteFile, setup, redisUrl, id);
           const runner: Runner = {
             server,
-            path: setup.path ?? suite.path ?? '/ping',
+            path: pathOf(setup, suite),
             headers: {},
             perRequest: [],
             appPerRequest: [],
@@ -274,10 +276,7 @@ export async function runInProcess(
           runners.push(runner);
           pin(server.child);
           const port = server.port;
-          if (setup.prepare) {
-            const base = `http://127.0.0.1:${port}`;
-            runner.headers = await setup.prepare({ base, redisUrl, redis, setup, port, responses: 0, slack: 0 });
-          }
+          if (setup.prepare) runner.headers = await setup.prepare(setupContext(setup, port, redisUrl, redis));
           if (generator) await openConnections(runner, generator);
         }
         // Back to the canonical order: bare Express first, then the set-ups as the suite lists them.
@@ -297,8 +296,10 @@ export async function runInProcess(
         // requests it answered, its limiter refuses past its limit...): a set-up that silently skipped its work
         // would read cheap. After the last block is charged, so this costs no set-up anything.
         for (const r of runners) {
-          const { setup, port } = r.server;
-          const where = `${r.server.id}, generation ${g + 1}`;
+          const { setup, port, id } = r.server;
+          // Copies of bare Express (the A/A control) have nothing of their own to prove, as in the sustained runs.
+          if (id !== setup.name) continue;
+          const where = `${id}, generation ${g + 1}`;
           // A limiter's verification route keeps its count in Redis from one generation to the next (same keys, same
           // run): it is asked once, in the last generation, as the sustained runs ask it once at the end.
           if (g === generations - 1) {
@@ -306,10 +307,9 @@ export async function runInProcess(
             if (verified) problems.push(`${verified} (generation ${g + 1})`);
           }
           if (!setup.check) continue;
-          const ctx = { base: `http://127.0.0.1:${port}`, redisUrl, redis, setup, port, responses: r.answered };
           // Every block's responses are awaited, so none is cut short; the slack allows for requests a set-up's
           // prepare() made (a login) where its check counts them.
-          const result = await setup.check({ ...ctx, slack: concurrency });
+          const result = await setup.check(setupContext(setup, port, redisUrl, redis, r.answered, concurrency));
           for (const p of result.problems ?? []) problems.push(`${where}: ${p}`);
         }
         const [bareRunner, ...rest] = runners as [Runner, ...Runner[]];

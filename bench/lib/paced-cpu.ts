@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import Redis from 'ioredis';
 import { startRedis } from '../../test/support/redis-server';
-import { childCpu, type Server, startServer } from './harness';
+import { childCpu, pathOf, type Server, setupContext, startServer } from './harness';
 import type { Suite } from './types';
 
 async function main(): Promise<void> {
@@ -22,18 +22,14 @@ async function main(): Promise<void> {
   const servers: Array<Server & { headers: Record<string, string>; samples: number[] }> = [];
   for (const setup of setups) {
     const server = await startServer(file, setup, redisServer.url);
-    const { port } = server;
-    const base = `http://127.0.0.1:${port}`;
-    const headers = setup.prepare
-      ? await setup.prepare({ base, redisUrl: redisServer.url, redis, setup, port, responses: 0, slack: 0 })
-      : {};
+    const headers = setup.prepare ? await setup.prepare(setupContext(setup, server.port, redisServer.url, redis)) : {};
     servers.push({ ...server, headers, samples: [] });
   }
   const run = (s: (typeof servers)[number], secs: number, overallRate?: number) =>
     new Promise((resolve, reject) =>
       autocannon(
         {
-          url: `http://127.0.0.1:${s.port}${s.setup.path ?? suite.path ?? '/ping'}`,
+          url: `http://127.0.0.1:${s.port}${pathOf(s.setup, suite)}`,
           connections: 10,
           duration: secs,
           headers: s.headers,

@@ -304,19 +304,25 @@ export class MemoryQueueBackend implements QueueBackend {
 
     const stalled: string[] = [];
     const buried: string[] = [];
-    const expired: Array<{ id: string; job: JobRecord }> = [];
-    const back: Array<{ id: string; job: JobRecord }> = [];
-    for (const id of s.active.upTo(now, 100)) {
-      s.active.remove(id);
-      const job = s.jobs.get(id);
-      if (job) expired.push({ id, job });
-    }
-    // In the order they were leased, not the set's: one fetch's jobs share a deadline, then sort by id as text.
-    expired.sort((x, y) => Number(x.job.dl) - Number(y.job.dl) || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-    for (const { id, job } of expired) {
+    // Read first, then each job leaves the active set only as it goes back, as in move.lua (where an error part-way
+    // keeps the writes made before it).
+    const expired: Array<{ id: string; job: JobRecord | undefined }> = [];
+    for (const id of s.active.upTo(now, 100)) expired.push({ id, job: s.jobs.get(id) });
+    // In the order they were leased, not the set's: one fetch's jobs share a deadline, then sort by id as text. Only
+    // within this pass of up to 100 (the earliest deadlines): a later pass puts its jobs ahead of these.
+    const dl = (x: { job: JobRecord | undefined }) => Number(x.job?.dl ?? 0) || 0;
+    expired.sort((x, y) => dl(x) - dl(y) || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    // Backwards, each to the head: the first leased ends up first in line again, ahead of the jobs that were waiting.
+    for (let i = expired.length - 1; i >= 0; i--) {
+      const { id, job } = expired[i] as { id: string; job: JobRecord | undefined };
+      if (!job) {
+        s.active.remove(id);
+        continue;
+      }
       const stalls = Number(job.s) + 1;
       job.s = String(stalls);
       job.m = String(Number(job.m) - 1);
+      s.active.remove(id);
       if (stalls > r.maxStalls) {
         job.st = 'dead';
         job.e = `stalled ${stalls} times (its worker died or hung)`;
@@ -325,15 +331,13 @@ export class MemoryQueueBackend implements QueueBackend {
         buried.push(id);
       } else {
         job.st = 'waiting';
-        back.push({ id, job });
+        this.push(id, job, true);
         stalled.push(id);
       }
     }
-    // Backwards, each to the head: the first leased ends up first in line again (see move.lua).
-    for (let i = back.length - 1; i >= 0; i--) {
-      const { id, job } = back[i] as { id: string; job: JobRecord };
-      this.push(id, job, true);
-    }
+    // Reported in lease order too.
+    stalled.reverse();
+    buried.reverse();
 
     for (const id of s.delayed.upTo(now, 1000)) {
       s.delayed.remove(id);

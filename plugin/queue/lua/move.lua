@@ -11,8 +11,10 @@
 -- KEYS[8] delivery counter: each lease's token comes from it, so a token names one delivery of one job for good
 --         (a custom id added again after its job was deleted does not meet the tokens of its earlier life)
 -- KEYS[9] this worker's fetch record: its latest fetch's number, then per job taken id and delivery token, kept for
---         two leases. A key like the others (same hash tag), so Cluster routes and checks it: during a slot
---         migration a key the script only built itself could have moved already and would read as missing
+--         two leases. A key like the others (same hash tag), so Cluster routes and checks it with them before the
+--         script starts (ASK, TRYAGAIN). A key the script only builds itself is checked when the script touches it:
+--         during a slot migration, if it has moved already, Redis 7 stops the script there with an error ("Script
+--         attempted to access a non local key"), keeping the writes made before it
 -- ARGV[1] job hash key prefix (same hash tag as the keys)
 -- ARGV[2] jobs to take
 -- ARGV[3] lease in ms
@@ -164,34 +166,51 @@ if completedCount > 0 or tonumber(ARGV[4]) > 0 then trim(KEYS[5], tonumber(ARGV[
 trim(KEYS[6], tonumber(ARGV[6]), tonumber(ARGV[7]))
 
 -- Leases that ran out: the worker died or hung. The attempt does not count; the stall does.
+-- Redis keeps the writes a script made before an error (on Cluster, touching a job hash whose slot is being migrated
+-- raises one), so the first loop only reads, and the second takes each job out of the active set only as it puts
+-- that job back: an error exposes at most one job, never the whole batch.
 local stalled, buried = {}, {}
 local maxStalls = tonumber(ARGV[8])
 local expired = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)) do
-  redis.call('ZREM', KEYS[4], id)
   local token = redis.call('HGET', jk .. id, 'dl')
-  -- A job deleted meanwhile is skipped. Tokens compared as numbers: ioredis-mock's Lua writes them as '1.0'.
-  if token or redis.call('EXISTS', jk .. id) == 1 then expired[#expired + 1] = { id, tonumber(token) or 0 } end
+  -- Tokens compared as numbers: ioredis-mock's Lua writes them as '1.0'. A job deleted meanwhile only leaves the set.
+  local live = (token and true) or redis.call('EXISTS', jk .. id) == 1
+  expired[#expired + 1] = { id, tonumber(token) or 0, live }
 end
 -- In the order they were leased (tokens come from KEYS[8] in order), not the set's: one fetch's jobs share a
--- deadline and then sort by id as text ('10' before '9').
+-- deadline and then sort by id as text ('10' before '9'). Only within this pass: it takes the 100 earliest
+-- deadlines (ties by id as text), and a later pass puts its jobs ahead of these.
 table.sort(expired, function(x, y) return x[2] < y[2] or (x[2] == y[2] and x[1] < y[1]) end)
-for _, e in ipairs(expired) do
-  local id = e[1]
+-- Backwards, each to the head: the first leased ends up first in line again, ahead of the jobs that were waiting.
+for j = #expired, 1, -1 do
+  local id, live = expired[j][1], expired[j][3]
   local key = jk .. id
-  local stalls = redis.call('HINCRBY', key, 's', 1)
-  redis.call('HINCRBY', key, 'm', -1)
-  if stalls > maxStalls then
-    redis.call('HSET', key, 'st', 'dead', 'e', 'stalled ' .. math.floor(stalls) .. ' times (its worker died or hung)', 'f', now)
-    redis.call('ZADD', KEYS[6], now, id)
-    buried[#buried + 1] = id
+  if live then
+    -- The counts first: an error before the ZREM leaves the job leased, to be counted again by the next pass.
+    local stalls = redis.call('HINCRBY', key, 's', 1)
+    redis.call('HINCRBY', key, 'm', -1)
+    redis.call('ZREM', KEYS[4], id)
+    if stalls > maxStalls then
+      redis.call('HSET', key, 'st', 'dead', 'e', 'stalled ' .. math.floor(stalls) .. ' times (its worker died or hung)', 'f', now)
+      redis.call('ZADD', KEYS[6], now, id)
+      buried[#buried + 1] = id
+    else
+      redis.call('HSET', key, 'st', 'waiting')
+      push(id, key, true)
+      stalled[#stalled + 1] = id
+    end
   else
-    redis.call('HSET', key, 'st', 'waiting')
-    stalled[#stalled + 1] = id
+    redis.call('ZREM', KEYS[4], id)
   end
 end
--- Backwards, each to the head: the first leased ends up first in line again, ahead of the jobs that were waiting.
-for j = #stalled, 1, -1 do push(stalled[j], jk .. stalled[j], true) end
+-- Reported in lease order too.
+local function reversed(t)
+  local r = {}
+  for j = #t, 1, -1 do r[#r + 1] = t[j] end
+  return r
+end
+stalled, buried = reversed(stalled), reversed(buried)
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then

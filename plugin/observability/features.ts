@@ -57,7 +57,8 @@ export class FeatureMetrics {
   }
 
   rateLimitMiddleware(mw: RateLimitMiddleware): RateLimitMiddleware {
-    this.rateLimiter(mw.limiter);
+    // One limiter per tier (a middleware without tiers has one).
+    for (const limiter of Object.values(mw.limiters)) this.rateLimiter(limiter);
     return mw;
   }
 

@@ -14,6 +14,7 @@ export type {
   RateLimitAlgorithm,
   RateLimitMiddlewareOptions,
   RateLimitPolicy,
+  RateLimitTier,
   RateLimiterOptions,
   StoreFailureMode,
 } from './options.js';

@@ -6,14 +6,24 @@ import type { FeatureContext } from '../core/context.js';
 import { ConfigError } from '../core/errors.js';
 import { assertKnownKeys, assertPlainObject } from '../core/options.js';
 import { localsOf, SharedPrototypes } from '../core/prototypes.js';
-import { headerWriter, retryAfterSeconds } from './headers.js';
+import { type HeaderWriter, headerWriter, retryAfterSeconds } from './headers.js';
 import { buildKeyFn, ipKey } from './keys.js';
-import { createRateLimiter, type RateLimiter, type RateLimitResult } from './limiter.js';
-import { MIDDLEWARE_KEYS, parseLimiterOptions, type RateLimitMiddlewareOptions } from './options.js';
+import { createRateLimiter, type InternalRateLimiter, type RateLimiter, type RateLimitResult } from './limiter.js';
+import { MIDDLEWARE_KEYS, parseMiddlewareLimiters, type RateLimitMiddlewareOptions } from './options.js';
 
 export interface RateLimitMiddleware extends RequestHandler {
-  /** The limiter behind the middleware (peek, reset, stats). */
+  /** The limiter behind the middleware (peek, reset, stats): with `tiers`, the default tier's. */
   readonly limiter: RateLimiter;
+  /** Every limiter of the middleware by tier name: `{ default: limiter }` without `tiers`. */
+  readonly limiters: Readonly<Record<string, RateLimiter>>;
+}
+
+/** One tier's limiter and what the middleware needs of it per request. */
+interface Tier {
+  limiter: RateLimiter;
+  /** On the embedded store the decision is synchronous: no promise, no microtask hop before next(). */
+  limitSync: InternalRateLimiter['limitSync'];
+  writeHeaders: HeaderWriter;
 }
 
 declare global {
@@ -84,8 +94,7 @@ export function createRateLimitMiddleware(
   }
   assertPlainObject(options, 'kit.rateLimit');
   assertKnownKeys(options, MIDDLEWARE_KEYS, 'kit.rateLimit');
-  const config = parseLimiterOptions(options, 'kit.rateLimit');
-  const limiter = createRateLimiter(context, config);
+  const { tiers: tierConfigs, tierOf } = parseMiddlewareLimiters(options, 'kit.rateLimit');
   const subnet = options.ipv6Subnet ?? 64;
   if (!Number.isInteger(subnet) || subnet < 8 || subnet > 128) {
     throw new ConfigError(`kit.rateLimit.ipv6Subnet: expected a whole number from 8 to 128, got ${String(subnet)}`);
@@ -112,7 +121,36 @@ export function createRateLimitMiddleware(
           context.logger.warnOnce('ERR_KIT_RATE_LIMIT_COST', `cost() returned ${String(c)}; counting the request as 1`);
           return 1;
         };
-  const writeHeaders = headerWriter(config.policies, options.headers ?? true, options.legacyHeaders ?? false);
+  const ietf = options.headers ?? true;
+  const legacy = options.legacyHeaders ?? false;
+  const tiers = new Map<string, Tier>();
+  const limiters: Record<string, RateLimiter> = {};
+  for (const { name, config } of tierConfigs) {
+    const limiter = createRateLimiter(context, config);
+    tiers.set(name, {
+      limiter,
+      limitSync: limiter.limitSync,
+      writeHeaders: headerWriter(config.policies, ietf, legacy),
+    });
+    limiters[name] = limiter;
+  }
+  // The default tier is listed first; without `tiers` it is the only one.
+  const fallback = tiers.get(tierConfigs[0]?.name as string) as Tier;
+  const tierFor =
+    tierOf === undefined
+      ? undefined
+      : (req: Request): Tier => {
+          const name = tierOf(req);
+          if (name === undefined || name === null) return fallback;
+          const found = typeof name === 'string' ? tiers.get(name) : undefined;
+          if (found !== undefined) return found;
+          // What tier() returned may come from the request (a header): logged bounded, once.
+          context.logger.warnOnce(
+            'ERR_KIT_RATE_LIMIT_TIER',
+            `kit.rateLimit: tier() returned ${JSON.stringify(String(name).slice(0, 40))}, which is not one of the tiers (${[...tiers.keys()].join(', ')}); such requests count under the default tier`,
+          );
+          return fallback;
+        };
   const closedStatus = options.closedStatus ?? 503;
   if (closedStatus !== 429 && closedStatus !== 503) throw new ConfigError('kit.rateLimit.closedStatus: 429 or 503');
   const detail = options.message ?? 'Too many requests; retry after the time in Retry-After.';
@@ -132,9 +170,9 @@ export function createRateLimitMiddleware(
     res.end(JSON.stringify(body));
   };
 
-  const respond = (req: Request, res: Response, next: NextFunction, result: RateLimitResult): void => {
+  const respond = (req: Request, res: Response, next: NextFunction, result: RateLimitResult, tier: Tier): void => {
     expose(req, res, result);
-    writeHeaders(res, result);
+    tier.writeHeaders(res, result);
     if (result.allowed) next();
     else if (handler) handler(req, res, next, result);
     else if (result.reason === 'store-unavailable') {
@@ -147,8 +185,6 @@ export function createRateLimitMiddleware(
       );
     } else refuse(res, 429, 'Too Many Requests', detail, retryAfterSeconds(result));
   };
-  // On the embedded store the decision is synchronous: no promise, no microtask hop before next().
-  const limitSync = limiter.limitSync;
   // A numeric `cost` option counts every request as that much (it used to be dropped: every request counted 1).
   const fixedCost = typeof cost === 'number' ? cost : 1;
 
@@ -167,21 +203,23 @@ export function createRateLimitMiddleware(
       return;
     }
     const c = costOf ? costOf(req) : fixedCost;
-    if (limitSync !== undefined) {
+    const tier = tierFor === undefined ? fallback : tierFor(req);
+    if (tier.limitSync !== undefined) {
       let result: RateLimitResult;
       try {
-        result = limitSync(key, c);
+        result = tier.limitSync(key, c);
       } catch (error) {
         next(error);
         return;
       }
-      respond(req, res, next, result);
+      respond(req, res, next, result, tier);
       return;
     }
-    limiter.limit(key, c === 1 ? undefined : { cost: c }).then((result) => {
-      respond(req, res, next, result);
+    tier.limiter.limit(key, c === 1 ? undefined : { cost: c }).then((result) => {
+      respond(req, res, next, result, tier);
     }, next);
   }) as RateLimitMiddleware;
-  Object.defineProperty(middleware, 'limiter', { value: limiter });
+  Object.defineProperty(middleware, 'limiter', { value: fallback.limiter });
+  Object.defineProperty(middleware, 'limiters', { value: Object.freeze(limiters) });
   return middleware;
 }

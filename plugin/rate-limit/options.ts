@@ -62,6 +62,9 @@ export interface RateLimiterOptions extends Partial<RateLimitPolicy> {
   localMaxKeys?: number;
 }
 
+/** One tier's policies, written as at the top level of the options: `{ limit, window }` or `{ policies: [...] }`. */
+export type RateLimitTier = Pick<RateLimiterOptions, 'limit' | 'window' | 'algorithm' | 'burst' | 'policies'>;
+
 export type KeyBy = 'ip' | 'user' | 'apiKey' | 'workspace' | ((req: Request) => string | undefined | null);
 
 export interface RateLimitMiddlewareOptions extends RateLimiterOptions {
@@ -92,6 +95,23 @@ export interface RateLimitMiddlewareOptions extends RateLimiterOptions {
   message?: string;
   /** Replaces the 429 response. The result is also on `req.rateLimit`. @default a problem+json 429 */
   handler?: (req: Request, res: Response, next: NextFunction, result: import('./limiter.js').RateLimitResult) => void;
+  /**
+   * Limits per plan, or per any class of client: each tier has policies of its own, and `tier(req)` names the one a
+   * request counts against. The top level then gives no policies (no `limit`, `window`, `algorithm`, `burst` or
+   * `policies`); the other options apply to every tier. Each tier is a limiter of its own, with its own counters
+   * (named `<name>.<tier>` when `name` is given), so a client that moves to another tier starts afresh there.
+   * At most 32 tiers, named with 1-16 characters from A-Z a-z 0-9 _ -.
+   * @example { tiers: { free: { limit: 100, window: '1 h' }, pro: { limit: 5000, window: '1 h' } },
+   *            tier: (req) => req.user?.plan }
+   */
+  tiers?: Record<string, RateLimitTier>;
+  /**
+   * The tier of a request; required with `tiers`. Undefined or null: `defaultTier`. A name that is not a tier
+   * also counts under `defaultTier`, and is logged once (code ERR_KIT_RATE_LIMIT_TIER).
+   */
+  tier?: (req: Request) => string | undefined | null;
+  /** The tier of the requests `tier()` does not place. @default the first tier listed */
+  defaultTier?: string;
 }
 
 export interface LimiterConfig {
@@ -133,6 +153,9 @@ export const MIDDLEWARE_KEYS = [
   'closedStatus',
   'message',
   'handler',
+  'tiers',
+  'tier',
+  'defaultTier',
 ] as const;
 
 function checkName(value: unknown, what: string): string {
@@ -203,4 +226,68 @@ export function parseLimiterOptions(options: RateLimiterOptions, where: string):
     blockCacheMax: cache === false ? 0 : positiveInt(cache.maxKeys ?? 10_000, `${where}.blockCache.maxKeys`),
     localMaxKeys: positiveInt(options.localMaxKeys ?? 10_000, `${where}.localMaxKeys`),
   };
+}
+
+const TIER_NAME = /^[A-Za-z0-9_-]{1,16}$/;
+const TIER_KEYS = ['limit', 'window', 'algorithm', 'burst', 'policies'] as const;
+const MAX_TIERS = 32;
+
+/** The limiters of a middleware: one per tier, the first being the default; `tierOf` is set with `tiers` only. */
+export interface MiddlewareLimiters {
+  tiers: Array<{ name: string; config: LimiterConfig }>;
+  tierOf: ((req: Request) => string | undefined | null) | undefined;
+}
+
+/**
+ * Without `tiers`: one limiter from the top-level policies, as a tier named 'default'. With them: one limiter per
+ * tier, from its own policies and the top level's other limiter options, the default tier first.
+ */
+export function parseMiddlewareLimiters(options: RateLimitMiddlewareOptions, where: string): MiddlewareLimiters {
+  const { tiers, tier, defaultTier } = options;
+  if (tiers === undefined) {
+    if (tier !== undefined || defaultTier !== undefined) {
+      throw new ConfigError(`${where}: tier and defaultTier go with tiers: { name: { limit, window }, ... }`);
+    }
+    return { tiers: [{ name: 'default', config: parseLimiterOptions(options, where) }], tierOf: undefined };
+  }
+  assertPlainObject(tiers, `${where}.tiers`);
+  const names = Object.keys(tiers);
+  if (names.length === 0 || names.length > MAX_TIERS) {
+    throw new ConfigError(`${where}.tiers: expected 1 to ${MAX_TIERS} tiers, got ${names.length}`);
+  }
+  if (typeof tier !== 'function') {
+    throw new ConfigError(`${where}.tier: a function of the request naming its tier is required with tiers`);
+  }
+  const given = TIER_KEYS.filter((k) => options[k] !== undefined);
+  if (given.length > 0) {
+    throw new ConfigError(`${where}: with tiers, policies go in each tier, not at the top level (${given.join(', ')})`);
+  }
+  const fallback = defaultTier ?? names[0];
+  if (typeof fallback !== 'string' || !Object.hasOwn(tiers, fallback)) {
+    throw new ConfigError(
+      `${where}.defaultTier: ${JSON.stringify(fallback)} is not one of the tiers (${names.join(', ')})`,
+    );
+  }
+  const shared: RateLimiterOptions = {
+    blockDuration: options.blockDuration,
+    onStoreError: options.onStoreError,
+    blockCache: options.blockCache,
+    localMaxKeys: options.localMaxKeys,
+  };
+  const parsed = names.map((name) => {
+    if (!TIER_NAME.test(name)) {
+      throw new ConfigError(`${where}.tiers: ${JSON.stringify(name)} must be 1-16 characters from A-Z a-z 0-9 _ -`);
+    }
+    const own = tiers[name] as RateLimitTier;
+    const at = `${where}.tiers.${name}`;
+    assertPlainObject(own, at);
+    assertKnownKeys(own, TIER_KEYS, at);
+    const limiterName = options.name === undefined ? undefined : `${options.name}.${name}`;
+    if (limiterName !== undefined && limiterName.length > 32) {
+      throw new ConfigError(`${where}.name: '${limiterName}' (name.tier) is longer than 32 characters`);
+    }
+    return { name, config: parseLimiterOptions({ ...shared, ...own, name: limiterName }, at) };
+  });
+  parsed.sort((a, b) => (a.name === fallback ? -1 : b.name === fallback ? 1 : 0));
+  return { tiers: parsed, tierOf: tier };
 }

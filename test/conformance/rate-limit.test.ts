@@ -258,6 +258,39 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
     expect((await b.limit('k')).allowed).toBe(true);
   });
 
+  test('tiers of one middleware keep their own limits and counters, and each counts in /metrics', async () => {
+    const kit = makeKit({ admin: { open: true } });
+    const app = express();
+    kit.mount(app);
+    app.get(
+      '/t',
+      kit.rateLimit({
+        name: 'plans',
+        keyBy: () => 'same-client',
+        tiers: {
+          free: { limit: 1, window: '1 h', algorithm: 'fixed-window' },
+          pro: { limit: 3, window: '1 h', algorithm: 'fixed-window' },
+        },
+        tier: (req) => String(req.query.plan),
+      }),
+      (_req, res) => {
+        res.json({ ok: true });
+      },
+    );
+    const statuses = async (plan: string, n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await request(app).get(`/t?plan=${plan}`)).status);
+      return out;
+    };
+    expect(await statuses('free', 2)).toEqual([200, 429]);
+    // The same client key on the other tier: a counter of its own, with that tier's limit.
+    expect(await statuses('pro', 4)).toEqual([200, 200, 200, 429]);
+    const metrics = (await request(app).get('/api/v1/metrics')).text;
+    expect(metrics).toContain('rediskit_ratelimit_decisions_total{policy="plans.free",decision="allowed"} 1');
+    expect(metrics).toContain('rediskit_ratelimit_decisions_total{policy="plans.pro",decision="allowed"} 3');
+    expect(metrics).toContain('rediskit_ratelimit_decisions_total{policy="plans.pro",decision="blocked"} 1');
+  });
+
   test('keys are bounded, escaped and expire by themselves', async () => {
     const kit = makeKit();
     const rl = kit.rateLimiter({ name: 'keys', limit: 10, window: '1 h', algorithm: 'fixed-window' });

@@ -311,6 +311,83 @@ describe('kit.rateLimit middleware', () => {
       });
   });
 
+  test('tiers: each tier its own limits, headers and counters; tier() chooses, the default takes the rest', async () => {
+    const warnings: Array<{ code?: string; msg?: string }> = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn: (obj: { code?: string }, msg?: string) => warnings.push({ ...obj, msg }),
+    };
+    const kit = createRedisKit({ store: 'memory', logger, env: {} });
+    kits.push(kit);
+    const limiter = kit.rateLimit({
+      name: 'api',
+      keyBy: 'apiKey',
+      algorithm: undefined,
+      tiers: {
+        free: { limit: 2, window: '1 m', algorithm: 'fixed-window' },
+        pro: { policies: [{ name: 'minute', limit: 4, window: '1 m', algorithm: 'fixed-window' }] },
+      },
+      // In an app: the plan of the authenticated user or workspace.
+      tier: (req) => req.get('x-plan'),
+    });
+    const app = appWith(limiter);
+    const send = (key: string, plan?: string) => {
+      const r = request(app).get('/ping').set('x-api-key', key);
+      return plan === undefined ? r : r.set('x-plan', plan);
+    };
+    const statuses = async (key: string, plan: string | undefined, n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await send(key, plan)).status);
+      return out;
+    };
+    expect(await statuses('k-free', 'free', 3)).toEqual([200, 200, 429]);
+    expect(await statuses('k-pro', 'pro', 5)).toEqual([200, 200, 200, 200, 429]);
+    expect((await send('k-pro2', 'pro')).headers['ratelimit-policy']).toBe('"minute";q=4;w=60');
+    expect((await send('k-free2', 'free')).headers['ratelimit-policy']).toBe('"default";q=2;w=60');
+    // Each tier counts on its own: the client refused on free has a fresh count on pro.
+    expect((await send('k-free', 'pro')).status).toBe(200);
+    // No tier: the default one (the first listed), silently.
+    expect(await statuses('k-none', undefined, 3)).toEqual([200, 200, 429]);
+    expect(warnings).toHaveLength(0);
+    // A name that is not a tier: the default tier too, logged once with a code.
+    expect(await statuses('k-odd', `platinum-${'x'.repeat(100)}`, 3)).toEqual([200, 200, 429]);
+    expect(warnings).toEqual([expect.objectContaining({ code: 'ERR_KIT_RATE_LIMIT_TIER' })]);
+    // The name came from the request: logged cut to 40 characters.
+    expect(warnings[0]?.msg).toContain(`"platinum-${'x'.repeat(31)}"`);
+    expect(limiter.limiter).toBe(limiter.limiters.free);
+    expect(Object.keys(limiter.limiters)).toEqual(['free', 'pro']);
+    expect(limiter.limiters.pro?.name).toBe('api.pro');
+    expect((await limiter.limiters.pro?.peek('key:k-pro'))?.remaining).toBe(0);
+  });
+
+  test('tiers: defaultTier names the tier of unplaced requests; misconfiguration fails at construction', () => {
+    const kit = makeKit();
+    const tiers = { free: { limit: 1, window: '1 m' }, pro: { limit: 5, window: '1 m' } };
+    const mw = kit.rateLimit({ tiers, tier: () => undefined, defaultTier: 'pro' });
+    expect(mw.limiter).toBe(mw.limiters.pro);
+    expect(kit.rateLimit({ limit: 1, window: '1 m' }).limiters).toEqual({ default: expect.anything() });
+    expect(() => kit.rateLimit({ tiers } as never)).toThrow(/tier: a function of the request/);
+    expect(() => kit.rateLimit({ limit: 1, window: '1 m', tier: () => 'x' })).toThrow(/go with tiers/);
+    expect(() => kit.rateLimit({ tiers, tier: () => 'x', limit: 3 } as never)).toThrow(
+      /not at the top level \(limit\)/,
+    );
+    expect(() => kit.rateLimit({ tiers: {}, tier: () => 'x' })).toThrow(/1 to 32 tiers/);
+    expect(() => kit.rateLimit({ tiers: { 'a b': { limit: 1, window: 1000 } }, tier: () => 'x' })).toThrow(
+      /"a b" must be 1-16 characters/,
+    );
+    expect(() => kit.rateLimit({ tiers, tier: () => 'x', defaultTier: 'gold' })).toThrow(/"gold" is not one of/);
+    expect(() => kit.rateLimit({ tiers: { free: { limit: 1 } } as never, tier: () => 'x' })).toThrow(
+      /tiers\.free\.window is required/,
+    );
+    expect(() =>
+      kit.rateLimit({ tiers: { free: { limit: 1, window: 1000, keyBy: 'ip' } } as never, tier: () => 'x' }),
+    ).toThrow(/keyBy/);
+    expect(() => kit.rateLimit({ name: 'a-rather-long-limiter-name-x', tiers, tier: () => 'x' })).toThrow(
+      /longer than 32 characters/,
+    );
+  });
+
   test('express-rate-limit keeps its options and counts in the kit store', async () => {
     const kit = makeKit();
     const app = appWith(

@@ -385,8 +385,12 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     return reconciling;
   };
 
+  // Set by a decision the store could not take, cleared by the next it takes: each outage is logged, not only the
+  // first of the kit's life.
+  let failing = false;
   const onFailure = (id: string, cost: number, mode: Mode, error: unknown): RateLimitResult => {
     stats.storeFailures++;
+    failing = true;
     logger.warnOnce('ERR_KIT_RATE_LIMIT_STORE', `rate limiter '${name}': store unavailable, failing ${onStoreError}`, {
       err: error,
     });
@@ -441,6 +445,10 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   };
 
   const settle = (id: string, cost: number, mode: Mode, raw: ArrayLike<unknown>): RateLimitResult => {
+    if (failing) {
+      failing = false;
+      logger.reset('ERR_KIT_RATE_LIMIT_STORE');
+    }
     if (pending.size > 0 && !reconciling) void reconcile();
     const result = toResult(raw);
     if (mode === CONSUME) {

@@ -22,9 +22,13 @@ run('rate limit when the store goes away', () => {
     server = undefined;
   });
 
+  const warnings: Array<{ code?: string }> = [];
+  const logger = { info() {}, error() {}, warn: (obj: { code?: string }) => warnings.push(obj) };
+
   async function setup() {
+    warnings.length = 0;
     server = await startRedis();
-    kit = createRedisKit({ redis: server.url, logger: false, env: {}, commandTimeout: TIMEOUT_MS });
+    kit = createRedisKit({ redis: server.url, logger, env: {}, commandTimeout: TIMEOUT_MS });
     await kit.ready();
     return kit;
   }
@@ -64,6 +68,13 @@ run('rate limit when the store goes away', () => {
       console.log(`${mode}: limiting resumed ${recoveredIn.toFixed(0)} ms after Redis came back`);
     expect(recoveredIn).toBeLessThan(2000);
     expect(await rl.limit('a')).toMatchObject({ allowed: true });
+    // Each outage is logged once, the next one too.
+    const logged = () => warnings.filter((w) => w.code === 'ERR_KIT_RATE_LIMIT_STORE').length;
+    expect(logged()).toBe(1);
+    await server?.stop();
+    expect(await rl.limit('a')).toMatchObject({ reason: 'store-unavailable' });
+    expect(await rl.limit('a')).toMatchObject({ reason: 'store-unavailable' });
+    expect(logged()).toBe(2);
   });
 
   test("'local': an in-process limiter takes over and its counts are added back", async () => {

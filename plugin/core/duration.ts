@@ -68,3 +68,23 @@ export function parseDuration(value: Duration, what: string, { allowZero = false
   }
   return ms;
 }
+
+/**
+ * parseDuration for spans that are never a timer's delay (a rate-limit window, a retention): past parseDuration's
+ * ~24.8 days, a string's number scales its unit ('30 d', '1.5 w'), and a number of milliseconds is taken as it is,
+ * up to `maxMs`.
+ */
+export function parseLongDuration(value: Duration, what: string, maxMs = Number.MAX_SAFE_INTEGER): number {
+  let ms: number | undefined;
+  if (typeof value === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(value);
+    if (m) ms = Math.round(Number(m[1]) * parseDuration(`1 ${m[2]}`, what));
+  } else if (typeof value === 'number' && Number.isFinite(value) && value >= 1) {
+    ms = Math.round(value);
+  }
+  ms ??= parseDuration(value, what);
+  if (ms > maxMs) {
+    throw new ConfigError(`${what}: ${JSON.stringify(value)} is longer than the maximum of ${maxMs / 86_400_000} days`);
+  }
+  return ms;
+}

@@ -385,15 +385,21 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     return reconciling;
   };
 
-  // Set by a decision the store could not take, cleared by the next it takes: each outage is logged, not only the
-  // first of the kit's life.
+  // Each outage is logged, not only the first of the kit's life, and a store that fails now and then (a timeout
+  // here and there, one Cluster master away) does not log a line per failure: the warning is cleared when the store
+  // answers again after its circuit has opened (an outage) since the warning was logged.
+  const opens = (): number => (store.mode === 'memory' ? 0 : (store.breaker?.opens ?? 0));
   let failing = false;
+  let opensAtWarning = 0;
   const onFailure = (id: string, cost: number, mode: Mode, error: unknown): RateLimitResult => {
     stats.storeFailures++;
     failing = true;
-    logger.warnOnce('ERR_KIT_RATE_LIMIT_STORE', `rate limiter '${name}': store unavailable, failing ${onStoreError}`, {
-      err: error,
-    });
+    const logged = logger.warnOnce(
+      'ERR_KIT_RATE_LIMIT_STORE',
+      `rate limiter '${name}': store unavailable, failing ${onStoreError}`,
+      { err: error },
+    );
+    if (logged) opensAtWarning = opens();
     if (onStoreError === 'local') {
       const result = toResult(decideIn(localEngine(), id, cost, mode));
       if (mode === CONSUME && result.allowed) {
@@ -447,7 +453,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   const settle = (id: string, cost: number, mode: Mode, raw: ArrayLike<unknown>): RateLimitResult => {
     if (failing) {
       failing = false;
-      logger.reset('ERR_KIT_RATE_LIMIT_STORE');
+      if (opens() !== opensAtWarning) logger.reset('ERR_KIT_RATE_LIMIT_STORE');
     }
     if (pending.size > 0 && !reconciling) void reconcile();
     const result = toResult(raw);

@@ -136,6 +136,21 @@ export function createRateLimitMiddleware(
   }
   // The default tier is listed first; without `tiers` it is the only one.
   const fallback = tiers.get(tierConfigs[0]?.name as string) as Tier;
+  const tierList = [...tiers.keys()].join(', ');
+  let warnedTier = false;
+  const unknownTier = (name: unknown): void => {
+    if (warnedTier) return;
+    warnedTier = true;
+    // What tier() returned may come from the request (a header): logged cut short and escaped.
+    const shown =
+      typeof name === 'object' && typeof (name as { then?: unknown }).then === 'function'
+        ? 'a promise (tier() must answer synchronously)'
+        : JSON.stringify(String(name).slice(0, 40));
+    context.logger.warnOnce(
+      'ERR_KIT_RATE_LIMIT_TIER',
+      `kit.rateLimit '${String(options.name)}': tier() returned ${shown}, which is not one of the tiers (${tierList}); such requests count under the default tier`,
+    );
+  };
   const tierFor =
     tierOf === undefined
       ? undefined
@@ -144,11 +159,7 @@ export function createRateLimitMiddleware(
           if (name === undefined || name === null) return fallback;
           const found = typeof name === 'string' ? tiers.get(name) : undefined;
           if (found !== undefined) return found;
-          // What tier() returned may come from the request (a header): logged bounded, once.
-          context.logger.warnOnce(
-            'ERR_KIT_RATE_LIMIT_TIER',
-            `kit.rateLimit: tier() returned ${JSON.stringify(String(name).slice(0, 40))}, which is not one of the tiers (${[...tiers.keys()].join(', ')}); such requests count under the default tier`,
-          );
+          unknownTier(name);
           return fallback;
         };
   const closedStatus = options.closedStatus ?? 503;

@@ -1,7 +1,7 @@
 // The rate limiter's options, their defaults, and the one place they are parsed (at the factory, never per request).
 
 import type { Request, Response, NextFunction } from 'express';
-import { type Duration, parseDuration } from '../core/duration.js';
+import { type Duration, parseDuration, parseLongDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from '../core/options.js';
 import { type CompiledPolicy, FIXED_WINDOW, GCRA, SLIDING_WINDOW, TOKEN_BUCKET } from './algorithms.js';
@@ -25,7 +25,7 @@ export interface RateLimitPolicy {
   algorithm?: RateLimitAlgorithm;
   /** Requests (cost units) allowed per `window`. */
   limit: number;
-  /** Length of the window: milliseconds or e.g. '1 s', '15 m'. @example '1 h' */
+  /** Length of the window: milliseconds or e.g. '1 s', '15 m', '30 d'; at most 400 days. @example '1 h' */
   window: Duration;
   /** Largest burst (token bucket capacity, GCRA burst). Only for `token-bucket` and `gcra`. @default limit */
   burst?: number;
@@ -99,15 +99,15 @@ export interface RateLimitMiddlewareOptions extends RateLimiterOptions {
    * Limits per plan, or per any class of client: each tier has policies of its own, and `tier(req)` names the one a
    * request counts against. The top level then gives no policies (no `limit`, `window`, `algorithm`, `burst` or
    * `policies`); the other options apply to every tier. Each tier is a limiter of its own, with its own counters
-   * (named `<name>.<tier>` when `name` is given), so a client that moves to another tier starts afresh there.
-   * At most 32 tiers, named with 1-16 characters from A-Z a-z 0-9 _ -.
-   * @example { tiers: { free: { limit: 100, window: '1 h' }, pro: { limit: 5000, window: '1 h' } },
+   * (named `<name>/<tier>`; `name` is required), so a client that moves to another tier starts afresh there.
+   * At most 32 tiers, named with 1-16 characters from A-Z a-z 0-9 _ -, not digits only.
+   * @example { name: 'api', tiers: { free: { limit: 100, window: '1 h' }, pro: { limit: 5000, window: '1 h' } },
    *            tier: (req) => req.user?.plan }
    */
   tiers?: Record<string, RateLimitTier>;
   /**
-   * The tier of a request; required with `tiers`. Undefined or null: `defaultTier`. A name that is not a tier
-   * also counts under `defaultTier`, and is logged once (code ERR_KIT_RATE_LIMIT_TIER).
+   * The tier of a request, answered synchronously; required with `tiers`. Undefined or null: `defaultTier`. Anything
+   * that is not the name of a tier also counts under `defaultTier`, and is logged once (code ERR_KIT_RATE_LIMIT_TIER).
    */
   tier?: (req: Request) => string | undefined | null;
   /** The tier of the requests `tier()` does not place. @default the first tier listed */
@@ -131,6 +131,7 @@ const ALGORITHMS: Record<RateLimitAlgorithm, CompiledPolicy['algorithm']> = {
 };
 const NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const MAX_LIMIT = 1_000_000_000;
+const MAX_WINDOW_MS = 400 * 86_400_000;
 const POLICY_KEYS = ['name', 'algorithm', 'limit', 'window', 'burst'] as const;
 export const LIMITER_KEYS = [
   ...POLICY_KEYS,
@@ -176,7 +177,8 @@ function compilePolicy(p: RateLimitPolicy, where: string, defaultName: string): 
   if (p.limit === undefined) throw new ConfigError(`${where}.limit is required, e.g. { limit: 100, window: '1 m' }`);
   if (p.window === undefined) throw new ConfigError(`${where}.window is required, e.g. { limit: 100, window: '1 m' }`);
   const limit = positiveInt(p.limit, `${where}.limit`, MAX_LIMIT);
-  const windowMs = parseDuration(p.window, `${where}.window`);
+  // A window is never a timer's delay: a month or a year is fine ('30 d', '365 d').
+  const windowMs = parseLongDuration(p.window, `${where}.window`, MAX_WINDOW_MS);
   if (p.burst !== undefined && algorithm !== TOKEN_BUCKET && algorithm !== GCRA) {
     throw new ConfigError(`${where}.burst only applies to 'token-bucket' and 'gcra' (got ${algorithmName})`);
   }
@@ -230,9 +232,11 @@ export function parseLimiterOptions(options: RateLimiterOptions, where: string):
 
 const TIER_NAME = /^[A-Za-z0-9_-]{1,16}$/;
 const TIER_KEYS = ['limit', 'window', 'algorithm', 'burst', 'policies'] as const;
+/** Limiter options that apply to every tier, given at the top level. */
+const SHARED_KEYS = ['name', 'blockDuration', 'onStoreError', 'blockCache', 'localMaxKeys'] as const;
 const MAX_TIERS = 32;
 
-/** The limiters of a middleware: one per tier, the first being the default; `tierOf` is set with `tiers` only. */
+/** The limiters of a middleware: one per tier, the default first; `tierOf` is set with `tiers` only. */
 export interface MiddlewareLimiters {
   tiers: Array<{ name: string; config: LimiterConfig }>;
   tierOf: ((req: Request) => string | undefined | null) | undefined;
@@ -240,7 +244,8 @@ export interface MiddlewareLimiters {
 
 /**
  * Without `tiers`: one limiter from the top-level policies, as a tier named 'default'. With them: one limiter per
- * tier, from its own policies and the top level's other limiter options, the default tier first.
+ * tier, from its own policies and the top level's other limiter options, named `<name>/<tier>` ('/' is outside the
+ * alphabet of names given by hand, so no other limiter can have it), the default tier first.
  */
 export function parseMiddlewareLimiters(options: RateLimitMiddlewareOptions, where: string): MiddlewareLimiters {
   const { tiers, tier, defaultTier } = options;
@@ -262,31 +267,42 @@ export function parseMiddlewareLimiters(options: RateLimitMiddlewareOptions, whe
   if (given.length > 0) {
     throw new ConfigError(`${where}: with tiers, policies go in each tier, not at the top level (${given.join(', ')})`);
   }
+  if (options.name === undefined) {
+    throw new ConfigError(`${where}.name: tiers need a name (their limiters are named <name>/<tier>, e.g. 'api/free')`);
+  }
+  for (const name of names) {
+    // Names of digits only would be listed first by the object whatever their place, and '__proto__' cannot be a
+    // plain key of the object that lists the limiters.
+    if (!TIER_NAME.test(name) || /^\d+$/.test(name) || name === '__proto__') {
+      throw new ConfigError(
+        `${where}.tiers: ${JSON.stringify(name)} must be 1-16 characters from A-Z a-z 0-9 _ -, not digits only`,
+      );
+    }
+  }
   const fallback = defaultTier ?? names[0];
   if (typeof fallback !== 'string' || !Object.hasOwn(tiers, fallback)) {
     throw new ConfigError(
       `${where}.defaultTier: ${JSON.stringify(fallback)} is not one of the tiers (${names.join(', ')})`,
     );
   }
-  const shared: RateLimiterOptions = {
-    blockDuration: options.blockDuration,
-    onStoreError: options.onStoreError,
-    blockCache: options.blockCache,
-    localMaxKeys: options.localMaxKeys,
-  };
+  // The options every tier shares, checked once where they were given (a stand-in policy completes them).
+  const shared: RateLimiterOptions = {};
+  for (const k of SHARED_KEYS) if (options[k] !== undefined) (shared as Record<string, unknown>)[k] = options[k];
+  parseLimiterOptions({ ...shared, limit: 1, window: 1000 }, where);
   const parsed = names.map((name) => {
-    if (!TIER_NAME.test(name)) {
-      throw new ConfigError(`${where}.tiers: ${JSON.stringify(name)} must be 1-16 characters from A-Z a-z 0-9 _ -`);
-    }
     const own = tiers[name] as RateLimitTier;
     const at = `${where}.tiers.${name}`;
     assertPlainObject(own, at);
-    assertKnownKeys(own, TIER_KEYS, at);
-    const limiterName = options.name === undefined ? undefined : `${options.name}.${name}`;
-    if (limiterName !== undefined && limiterName.length > 32) {
-      throw new ConfigError(`${where}.name: '${limiterName}' (name.tier) is longer than 32 characters`);
+    const misplaced = SHARED_KEYS.find((k) => (own as Record<string, unknown>)[k] !== undefined);
+    if (misplaced !== undefined) {
+      throw new ConfigError(
+        `${at}.${misplaced}: ${misplaced} applies to every tier: give it at the top level of ${where}`,
+      );
     }
-    return { name, config: parseLimiterOptions({ ...shared, ...own, name: limiterName }, at) };
+    assertKnownKeys(own, TIER_KEYS, at);
+    const config = parseLimiterOptions({ ...shared, ...own, name: undefined }, at);
+    config.name = `${options.name}/${name}`;
+    return { name, config };
   });
   parsed.sort((a, b) => (a.name === fallback ? -1 : b.name === fallback ? 1 : 0));
   return { tiers: parsed, tierOf: tier };

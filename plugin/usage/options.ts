@@ -2,7 +2,7 @@
 // middleware's extractors parsed once per kit.usage() call.
 
 import type { Request, Response } from 'express';
-import { type Duration, parseDuration } from '../core/duration.js';
+import { type Duration, parseDuration, parseLongDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
 import { assertKnownKeys, assertPlainObject, positiveInt } from '../core/options.js';
 
@@ -36,16 +36,6 @@ export interface UsageConfig {
 
 export type Granularity = 'minute' | 'hour' | 'day' | 'month';
 export const GRANULARITIES: readonly Granularity[] = ['minute', 'hour', 'day', 'month'];
-
-// parseDuration stops at ~24.8 days (a timer's limit); retention is never a timer, so scale the unit instead.
-function parseLongDuration(value: Duration, what: string): number {
-  if (typeof value === 'string') {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(value);
-    if (m) return Math.round(Number(m[1]) * parseDuration(`1 ${m[2]}`, what));
-  }
-  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return Math.round(value);
-  return parseDuration(value, what);
-}
 
 export function parseUsageOptions(options: UsageOptions | undefined): UsageConfig {
   const o = options ?? {};

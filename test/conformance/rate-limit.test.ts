@@ -269,7 +269,8 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
         keyBy: () => 'same-client',
         tiers: {
           free: { limit: 1, window: '1 h', algorithm: 'fixed-window' },
-          pro: { limit: 3, window: '1 h', algorithm: 'fixed-window' },
+          // A month, past the ~24.8 days a timer can wait: a window is never one.
+          pro: { limit: 3, window: '30 d', algorithm: 'fixed-window' },
         },
         tier: (req) => String(req.query.plan),
       }),
@@ -286,9 +287,9 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
     // The same client key on the other tier: a counter of its own, with that tier's limit.
     expect(await statuses('pro', 4)).toEqual([200, 200, 200, 429]);
     const metrics = (await request(app).get('/api/v1/metrics')).text;
-    expect(metrics).toContain('rediskit_ratelimit_decisions_total{policy="plans.free",decision="allowed"} 1');
-    expect(metrics).toContain('rediskit_ratelimit_decisions_total{policy="plans.pro",decision="allowed"} 3');
-    expect(metrics).toContain('rediskit_ratelimit_decisions_total{policy="plans.pro",decision="blocked"} 1');
+    expect(metrics).toContain('rediskit_ratelimit_decisions_total{policy="plans/free",decision="allowed"} 1');
+    expect(metrics).toContain('rediskit_ratelimit_decisions_total{policy="plans/pro",decision="allowed"} 3');
+    expect(metrics).toContain('rediskit_ratelimit_decisions_total{policy="plans/pro",decision="blocked"} 1');
   });
 
   test('keys are bounded, escaped and expire by themselves', async () => {

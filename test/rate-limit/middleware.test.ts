@@ -357,35 +357,102 @@ describe('kit.rateLimit middleware', () => {
     expect(warnings[0]?.msg).toContain(`"platinum-${'x'.repeat(31)}"`);
     expect(limiter.limiter).toBe(limiter.limiters.free);
     expect(Object.keys(limiter.limiters)).toEqual(['free', 'pro']);
-    expect(limiter.limiters.pro?.name).toBe('api.pro');
+    expect(limiter.limiters.pro?.name).toBe('api/pro');
     expect((await limiter.limiters.pro?.peek('key:k-pro'))?.remaining).toBe(0);
   });
 
   test('tiers: defaultTier names the tier of unplaced requests; misconfiguration fails at construction', () => {
     const kit = makeKit();
     const tiers = { free: { limit: 1, window: '1 m' }, pro: { limit: 5, window: '1 m' } };
-    const mw = kit.rateLimit({ tiers, tier: () => undefined, defaultTier: 'pro' });
+    const mw = kit.rateLimit({ name: 't', tiers, tier: () => undefined, defaultTier: 'pro' });
     expect(mw.limiter).toBe(mw.limiters.pro);
     expect(kit.rateLimit({ limit: 1, window: '1 m' }).limiters).toEqual({ default: expect.anything() });
-    expect(() => kit.rateLimit({ tiers } as never)).toThrow(/tier: a function of the request/);
-    expect(() => kit.rateLimit({ limit: 1, window: '1 m', tier: () => 'x' })).toThrow(/go with tiers/);
-    expect(() => kit.rateLimit({ tiers, tier: () => 'x', limit: 3 } as never)).toThrow(
-      /not at the top level \(limit\)/,
-    );
-    expect(() => kit.rateLimit({ tiers: {}, tier: () => 'x' })).toThrow(/1 to 32 tiers/);
-    expect(() => kit.rateLimit({ tiers: { 'a b': { limit: 1, window: 1000 } }, tier: () => 'x' })).toThrow(
-      /"a b" must be 1-16 characters/,
-    );
-    expect(() => kit.rateLimit({ tiers, tier: () => 'x', defaultTier: 'gold' })).toThrow(/"gold" is not one of/);
-    expect(() => kit.rateLimit({ tiers: { free: { limit: 1 } } as never, tier: () => 'x' })).toThrow(
+    const bad = (options: object) => () => kit.rateLimit(options as never);
+    expect(bad({ name: 't', tiers })).toThrow(/tier: a function of the request/);
+    expect(bad({ limit: 1, window: '1 m', tier: () => 'x' })).toThrow(/go with tiers/);
+    expect(bad({ name: 't', tiers, tier: () => 'x', limit: 3 })).toThrow(/not at the top level \(limit\)/);
+    expect(bad({ name: 't', tiers, tier: () => 'x', policies: [] })).toThrow(/not at the top level \(policies\)/);
+    expect(bad({ tiers, tier: () => 'x' })).toThrow(/tiers need a name/);
+    expect(bad({ name: 'a b', tiers, tier: () => 'x' })).toThrow(/kit\.rateLimit\.name: "a b"/);
+    expect(bad({ name: 't', tiers: {}, tier: () => 'x' })).toThrow(/1 to 32 tiers/);
+    for (const name of ['a b', '100', '__proto__']) {
+      const odd = JSON.parse(`{${JSON.stringify(name)}: { "limit": 1, "window": 1000 }}`);
+      expect(bad({ name: 't', tiers: odd, tier: () => 'x' })).toThrow(/must be 1-16 characters .* not digits only/);
+    }
+    expect(bad({ name: 't', tiers, tier: () => 'x', defaultTier: 'gold' })).toThrow(/"gold" is not one of/);
+    expect(bad({ name: 't', tiers: { free: { limit: 1 } }, tier: () => 'x' })).toThrow(
       /tiers\.free\.window is required/,
     );
-    expect(() =>
-      kit.rateLimit({ tiers: { free: { limit: 1, window: 1000, keyBy: 'ip' } } as never, tier: () => 'x' }),
-    ).toThrow(/keyBy/);
-    expect(() => kit.rateLimit({ name: 'a-rather-long-limiter-name-x', tiers, tier: () => 'x' })).toThrow(
-      /longer than 32 characters/,
+    expect(
+      bad({ name: 't', tiers: { free: { limit: 1, window: 1000, blockDuration: '1 m' } }, tier: () => 'x' }),
+    ).toThrow(/tiers\.free\.blockDuration: blockDuration applies to every tier/);
+    expect(bad({ name: 't', tiers: { free: { limit: 1, window: 1000, keyBy: 'ip' } }, tier: () => 'x' })).toThrow(
+      /keyBy/,
     );
+    // Options every tier shares are checked where they were given.
+    expect(bad({ name: 't', tiers, tier: () => 'x', onStoreError: 'maybe' })).toThrow(/^kit\.rateLimit\.onStoreError/);
+    // A window is never a timer: a month is fine, past 400 days is not.
+    expect(() => kit.rateLimit({ limit: 1, window: '30 d' })).not.toThrow();
+    expect(bad({ limit: 1, window: '401 d' })).toThrow(/longer than the maximum of 400 days/);
+  });
+
+  test('tiers: options given once reach every tier; odd answers of tier() go to the default tier', async () => {
+    const warnings: Array<{ code?: string; msg?: string }> = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn: (obj: { code?: string }, msg?: string) => warnings.push({ ...obj, msg }),
+    };
+    const kit = createRedisKit({ store: 'memory', logger, env: {} });
+    kits.push(kit);
+    let answer: unknown;
+    const app = appWith(
+      kit.rateLimit({
+        name: 'shared',
+        keyBy: () => 'one-client',
+        blockDuration: '1 h',
+        tiers: {
+          free: { limit: 1, window: '1 m', algorithm: 'fixed-window' },
+          pro: { limit: 2, window: '1 m', algorithm: 'fixed-window' },
+        },
+        tier: (req) => {
+          if (req.get('x-throw')) throw new Error('no plan');
+          return (req.get('x-plan') ?? answer) as string;
+        },
+        handler: (_req, res, _next, result) => {
+          res.status(429).json({ retryAfterMs: result.retryAfterMs });
+        },
+      }),
+    );
+    // blockDuration, given at the top level, holds in both tiers: a refusal blocks for the hour, not the minute.
+    for (const plan of ['free', 'pro']) {
+      let last = await request(app).get('/ping').set('x-plan', plan);
+      while (last.status === 200) last = await request(app).get('/ping').set('x-plan', plan);
+      expect(last.status).toBe(429);
+      expect(last.body.retryAfterMs).toBeGreaterThan(3_000_000);
+    }
+    // A tier() that throws fails the request as any middleware error does.
+    expect((await request(app).get('/ping').set('x-throw', '1')).status).toBe(500);
+    // Not a string: the default tier (free, blocked above), logged once.
+    answer = 42;
+    expect((await request(app).get('/ping')).status).toBe(429);
+    expect(warnings.filter((w) => w.code === 'ERR_KIT_RATE_LIMIT_TIER')).toHaveLength(1);
+    expect(warnings[0]?.msg).toContain(`kit.rateLimit 'shared': tier() returned "42"`);
+  });
+
+  test('tiers: a tier() that answers with a promise is named in the warning', async () => {
+    const warnings: Array<{ code?: string; msg?: string }> = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn: (obj: { code?: string }, msg?: string) => warnings.push({ ...obj, msg }),
+    };
+    const kit = createRedisKit({ store: 'memory', logger, env: {} });
+    kits.push(kit);
+    const tier = (async () => 'pro') as unknown as () => string;
+    const app = appWith(kit.rateLimit({ name: 'p', tiers: { free: { limit: 5, window: '1 m' } }, tier }));
+    expect((await request(app).get('/ping')).status).toBe(200);
+    expect(warnings[0]?.msg).toContain('a promise (tier() must answer synchronously)');
   });
 
   test('express-rate-limit keeps its options and counts in the kit store', async () => {

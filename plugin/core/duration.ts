@@ -72,17 +72,27 @@ export function parseDuration(value: Duration, what: string, { allowZero = false
 /**
  * parseDuration for spans that are never a timer's delay (a rate-limit window, a retention): past parseDuration's
  * ~24.8 days, a string's number scales its unit ('30 d', '1.5 w'), and a number of milliseconds is taken as it is,
- * up to `maxMs`.
+ * up to `maxMs`. At least 1 ms, as for parseDuration.
  */
 export function parseLongDuration(value: Duration, what: string, maxMs = Number.MAX_SAFE_INTEGER): number {
   let ms: number | undefined;
   if (typeof value === 'string') {
     const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(value);
-    if (m) ms = Math.round(Number(m[1]) * parseDuration(`1 ${m[2]}`, what));
-  } else if (typeof value === 'number' && Number.isFinite(value) && value >= 1) {
+    if (m) {
+      let unit: number | undefined;
+      try {
+        unit = parseDuration(`1 ${m[2]}`, what);
+      } catch {
+        // An unknown unit: the error should quote what was given, which parseDuration does.
+      }
+      if (unit !== undefined) ms = Math.round(Number(m[1]) * unit);
+    }
+  } else if (typeof value === 'number' && Number.isFinite(value)) {
     ms = Math.round(value);
   }
+  // parseDuration throws its own message for anything it cannot read.
   ms ??= parseDuration(value, what);
+  if (!(ms >= 1)) throw new ConfigError(`${what}: ${JSON.stringify(value)} is not a positive duration`);
   if (ms > maxMs) {
     throw new ConfigError(`${what}: ${JSON.stringify(value)} is longer than the maximum of ${maxMs / 86_400_000} days`);
   }

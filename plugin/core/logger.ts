@@ -107,3 +107,31 @@ export function isLogger(value: unknown): value is Logger {
   const v = value as Record<string, unknown>;
   return typeof v.info === 'function' && typeof v.warn === 'function' && typeof v.error === 'function';
 }
+
+/**
+ * A coded warning for a condition that repeats while it lasts (the store away): logged at most once per `intervalMs`
+ * per kit, with the count of the ones left out since the last line (`suppressed`). An outage is then logged when it
+ * starts and every `intervalMs` while it lasts, and a store that fails now and then does not log a line per failure.
+ */
+export function throttledWarning(
+  logger: KitLogger,
+  code: string,
+  intervalMs = 10_000,
+  now: () => number = Date.now,
+): (message: string, fields?: Record<string, unknown>) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  return (message, fields = {}) => {
+    const t = now();
+    if (t - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    logger.warn(
+      { code, docs: `docs/troubleshooting.md#${code.toLowerCase()}`, ...fields, suppressed },
+      suppressed ? `${message} (${suppressed} more since the last warning)` : message,
+    );
+    last = t;
+    suppressed = 0;
+  };
+}

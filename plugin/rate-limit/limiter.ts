@@ -9,6 +9,7 @@ import { MemoryEngine } from '../connection/memory.js';
 import { TurnQueue } from '../connection/turn-queue.js';
 import { type RedisArg, ReplyError, type Script } from '../connection/types.js';
 import type { FeatureContext } from '../core/context.js';
+import { type KitLogger, throttledWarning } from '../core/logger.js';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
 import {
   type CompiledPolicy,
@@ -111,6 +112,21 @@ interface QueuedDecision {
   reject(error: unknown): void;
 }
 
+/**
+ * ERR_KIT_RATE_LIMIT_STORE, one per kit (every limiter of a kit shares it): logged when an outage starts and at most
+ * every 10 s while it lasts, so a store that fails now and then does not log a line per decision.
+ */
+const storeWarnings = new WeakMap<KitLogger, ReturnType<typeof throttledWarning>>();
+
+function storeWarning(logger: KitLogger): ReturnType<typeof throttledWarning> {
+  let warn = storeWarnings.get(logger);
+  if (warn === undefined) {
+    warn = throttledWarning(logger, 'ERR_KIT_RATE_LIMIT_STORE');
+    storeWarnings.set(logger, warn);
+  }
+  return warn;
+}
+
 const names = new WeakMap<FeatureContext, Map<string, number>>();
 
 function deriveName(context: FeatureContext, config: LimiterConfig): string {
@@ -163,10 +179,19 @@ export function statePart(name: string, policies: readonly CompiledPolicy[]): st
 }
 
 interface CacheEntry {
+  /** When the client may come back (the refusal's retry time). */
   until: number;
+  /**
+   * When the store is asked again all the same: a long refusal (a monthly quota's) is not answered from this
+   * process's memory for weeks, so a `reset(key)` made in another instance takes effect here within a minute.
+   */
+  recheck: number;
   cost: number;
   result: RateLimitResult;
 }
+
+/** Longest a refusal is answered from the blocked-keys cache before the store is asked again. */
+const BLOCK_CACHE_RECHECK_MS = 60_000;
 
 /** What the middleware sees: on the embedded store, a synchronous decision of cost `cost` (consume). */
 export interface InternalRateLimiter extends RateLimiter {
@@ -353,7 +378,9 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
       const oldest = blocked.keys().next();
       if (!oldest.done) blocked.delete(oldest.value);
     }
-    blocked.set(key, { until: Date.now() + result.retryAfterMs, cost, result });
+    const now = Date.now();
+    const until = now + result.retryAfterMs;
+    blocked.set(key, { until, recheck: Math.min(until, now + BLOCK_CACHE_RECHECK_MS), cost, result });
   };
 
   const localEngine = (): MemoryEngine => {
@@ -385,21 +412,10 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     return reconciling;
   };
 
-  // Each outage is logged, not only the first of the kit's life, and a store that fails now and then (a timeout
-  // here and there, one Cluster master away) does not log a line per failure: the warning is cleared when the store
-  // answers again after its circuit has opened (an outage) since the warning was logged.
-  const opens = (): number => (store.mode === 'memory' ? 0 : (store.breaker?.opens ?? 0));
-  let failing = false;
-  let opensAtWarning = 0;
+  const warnStore = storeWarning(logger);
   const onFailure = (id: string, cost: number, mode: Mode, error: unknown): RateLimitResult => {
     stats.storeFailures++;
-    failing = true;
-    const logged = logger.warnOnce(
-      'ERR_KIT_RATE_LIMIT_STORE',
-      `rate limiter '${name}': store unavailable, failing ${onStoreError}`,
-      { err: error },
-    );
-    if (logged) opensAtWarning = opens();
+    warnStore(`rate limiter '${name}': store unavailable, failing ${onStoreError}`, { err: error });
     if (onStoreError === 'local') {
       const result = toResult(decideIn(localEngine(), id, cost, mode));
       if (mode === CONSUME && result.allowed) {
@@ -440,21 +456,21 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   const fromCache = (id: string, cost: number): RateLimitResult | undefined => {
     const hit = blocked.get(id);
     if (hit === undefined) return undefined;
-    const left = hit.until - Date.now();
-    if (left > 0 && cost >= hit.cost) {
+    const now = Date.now();
+    if (now >= hit.recheck) {
+      blocked.delete(id);
+      return undefined;
+    }
+    const left = hit.until - now;
+    if (cost >= hit.cost) {
       stats.cacheHits++;
       stats.blocked++;
       return { ...hit.result, retryAfterMs: left, resetMs: Math.max(left, 0), reason: 'cache' };
     }
-    if (left <= 0) blocked.delete(id);
     return undefined;
   };
 
   const settle = (id: string, cost: number, mode: Mode, raw: ArrayLike<unknown>): RateLimitResult => {
-    if (failing) {
-      failing = false;
-      if (opens() !== opensAtWarning) logger.reset('ERR_KIT_RATE_LIMIT_STORE');
-    }
     if (pending.size > 0 && !reconciling) void reconcile();
     const result = toResult(raw);
     if (mode === CONSUME) {

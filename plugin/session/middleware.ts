@@ -18,7 +18,7 @@
 import { inspect } from 'node:util';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ClosedError, StoreUnavailableError } from '../core/errors.js';
-import type { KitLogger } from '../core/logger.js';
+import { type KitLogger, throttledWarning } from '../core/logger.js';
 import { localsOf, SharedPrototypes } from '../core/prototypes.js';
 import { META, type RawSession, type SessionBackend, fieldName } from './backend.js';
 import { newId, readCookie, VerifiedCookies } from './cookie.js';
@@ -41,24 +41,9 @@ export interface SessionFeature {
   minAbsoluteMs: number;
 }
 
-const STORE_WARNING_INTERVAL_MS = 10_000;
-
 export function storeFailureLogger(logger: KitLogger): SessionFeature['storeFailed'] {
-  let last = 0;
-  let suppressed = 0;
-  return (error, outcome) => {
-    const now = Date.now();
-    if (now - last < STORE_WARNING_INTERVAL_MS) {
-      suppressed++;
-      return;
-    }
-    logger.warn(
-      { code: 'ERR_KIT_SESSION_STORE', err: error, suppressed },
-      `session store unavailable: ${outcome}${suppressed ? ` (${suppressed} more since the last warning)` : ''}`,
-    );
-    last = now;
-    suppressed = 0;
-  };
+  const warn = throttledWarning(logger, 'ERR_KIT_SESSION_STORE');
+  return (error, outcome) => warn(`session store unavailable: ${outcome}`, { err: error });
 }
 
 declare global {

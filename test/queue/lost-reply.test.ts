@@ -13,40 +13,15 @@
 //    run leased (without that, those jobs sat out their lease).
 
 import { neverSent } from '../../plugin/connection/store';
-import {
-  createRedisKit,
-  type RedisKit,
-  type Store,
-  StoreTimeoutError,
-  StoreUnavailableError,
-} from '../../plugin/index';
+import { createRedisKit, type RedisKit, StoreTimeoutError, StoreUnavailableError } from '../../plugin/index';
 import type { Finish, MoveRequest, Outcome, QueueBackend, TakenJob } from '../../plugin/queue/backend';
-import { RedisQueueBackend } from '../../plugin/queue/backend';
-import { MemoryQueueBackend } from '../../plugin/queue/memory';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy';
 import { freePort, type RedisProcess, startRedis } from '../support/redis-server';
 import { describeWithRedis } from '../support/require-redis';
 import { describeForEachStore } from '../support/stores';
+import { backendOf, move } from './backend-calls';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function backendOf(store: Store, name: string): QueueBackend {
-  const channel = store.keys.channel('queue', name);
-  return store.mode === 'memory'
-    ? new MemoryQueueBackend(store.engine, name, channel)
-    : new RedisQueueBackend(store, name, channel);
-}
-
-const base: Omit<MoveRequest, 'take' | 'worker' | 'fetch' | 'release' | 'finishes'> = {
-  leaseMs: 60_000,
-  keepCompleted: { ageMs: 0, count: 100 },
-  keepDead: { ageMs: 0, count: 100 },
-  maxStalls: 2,
-};
-
-function move(backend: QueueBackend, request: Partial<MoveRequest>) {
-  return backend.move({ ...base, take: 0, worker: 'w', fetch: '', release: [], finishes: [], ...request });
-}
 
 /** A worker's outcome for a job it was leased. */
 function fin(t: TakenJob, outcome: Outcome, payload = ''): Finish {

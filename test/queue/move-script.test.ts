@@ -10,32 +10,13 @@
 //    routes and checks a script by its declared keys (during a slot migration, a key the script only builds itself
 //    that has moved already fails the script with an error instead of being redirected).
 
-import type { RedisStore, Store } from '../../plugin/index';
-import type { MoveRequest, QueueBackend } from '../../plugin/queue/backend';
-import { RedisQueueBackend } from '../../plugin/queue/backend';
-import { MemoryQueueBackend } from '../../plugin/queue/memory';
+import type { RedisStore } from '../../plugin/index';
+import type { QueueBackend } from '../../plugin/queue/backend';
 import { move as moveScript } from '../../plugin/queue/scripts.generated';
 import { describeForEachStore } from '../support/stores';
+import { backendOf, move } from './backend-calls';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function backendOf(store: Store, name: string): QueueBackend {
-  const channel = store.keys.channel('queue', name);
-  return store.mode === 'memory'
-    ? new MemoryQueueBackend(store.engine, name, channel)
-    : new RedisQueueBackend(store, name, channel);
-}
-
-const base: Omit<MoveRequest, 'take' | 'worker' | 'fetch' | 'release' | 'finishes'> = {
-  leaseMs: 60_000,
-  keepCompleted: { ageMs: 0, count: 100 },
-  keepDead: { ageMs: 0, count: 100 },
-  maxStalls: 2,
-};
-
-function move(backend: QueueBackend, request: Partial<MoveRequest>) {
-  return backend.move({ ...base, take: 0, worker: 'w', fetch: '', release: [], finishes: [], ...request });
-}
 
 function job(data: string) {
   return { id: '', data, delayMs: 0, priority: 0, attempts: 3, backoff: '' };

@@ -18,6 +18,19 @@ function makeKit(logger: RedisKit['logger'] | false = false): RedisKit {
   return kit;
 }
 
+/** A kit on the embedded store whose logger keeps the warnings it is given, with their messages. */
+function warningKit(): { kit: RedisKit; warnings: Array<{ code?: string; msg?: string }> } {
+  const warnings: Array<{ code?: string; msg?: string }> = [];
+  const logger = {
+    info() {},
+    error() {},
+    warn: (obj: { code?: string }, msg?: string) => warnings.push({ ...obj, msg }),
+  };
+  const kit = createRedisKit({ store: 'memory', logger, env: {} });
+  kits.push(kit);
+  return { kit, warnings };
+}
+
 function appWith(...mw: RequestHandler[]): Express {
   const app = express();
   app.get('/ping', ...mw, (req, res) => {
@@ -234,10 +247,7 @@ describe('kit.rateLimit middleware', () => {
   });
 
   test("warns once, with a code, when X-Forwarded-For arrives and 'trust proxy' is off", async () => {
-    const warnings: unknown[] = [];
-    const logger = { info() {}, error() {}, warn: (obj: unknown) => warnings.push(obj) };
-    const kit = createRedisKit({ store: 'memory', logger, env: {} });
-    kits.push(kit);
+    const { kit, warnings } = warningKit();
     const app = appWith(kit.rateLimit({ limit: 100, window: '1 m' }));
     await request(app).get('/ping');
     expect(warnings).toHaveLength(0);
@@ -312,14 +322,7 @@ describe('kit.rateLimit middleware', () => {
   });
 
   test('tiers: each tier its own limits, headers and counters; tier() chooses, the default takes the rest', async () => {
-    const warnings: Array<{ code?: string; msg?: string }> = [];
-    const logger = {
-      info() {},
-      error() {},
-      warn: (obj: { code?: string }, msg?: string) => warnings.push({ ...obj, msg }),
-    };
-    const kit = createRedisKit({ store: 'memory', logger, env: {} });
-    kits.push(kit);
+    const { kit, warnings } = warningKit();
     const limiter = kit.rateLimit({
       name: 'api',
       keyBy: 'apiKey',
@@ -397,14 +400,7 @@ describe('kit.rateLimit middleware', () => {
   });
 
   test('tiers: options given once reach every tier; odd answers of tier() go to the default tier', async () => {
-    const warnings: Array<{ code?: string; msg?: string }> = [];
-    const logger = {
-      info() {},
-      error() {},
-      warn: (obj: { code?: string }, msg?: string) => warnings.push({ ...obj, msg }),
-    };
-    const kit = createRedisKit({ store: 'memory', logger, env: {} });
-    kits.push(kit);
+    const { kit, warnings } = warningKit();
     let answer: unknown;
     const app = appWith(
       kit.rateLimit({
@@ -441,18 +437,33 @@ describe('kit.rateLimit middleware', () => {
   });
 
   test('tiers: a tier() that answers with a promise is named in the warning', async () => {
-    const warnings: Array<{ code?: string; msg?: string }> = [];
-    const logger = {
-      info() {},
-      error() {},
-      warn: (obj: { code?: string }, msg?: string) => warnings.push({ ...obj, msg }),
-    };
-    const kit = createRedisKit({ store: 'memory', logger, env: {} });
-    kits.push(kit);
+    const { kit, warnings } = warningKit();
     const tier = (async () => 'pro') as unknown as () => string;
     const app = appWith(kit.rateLimit({ name: 'p', tiers: { free: { limit: 5, window: '1 m' } }, tier }));
     expect((await request(app).get('/ping')).status).toBe(200);
     expect(warnings[0]?.msg).toContain('a promise (tier() must answer synchronously)');
+  });
+
+  test('a long refusal is not answered from the blocked-keys cache past a minute: the store is asked again', async () => {
+    const kit = makeKit();
+    // Two limiters of one name share their counters, as two instances of an app do; each has its own cache.
+    const here = kit.rateLimiter({ name: 'quota', limit: 1, window: '30 d', algorithm: 'fixed-window' });
+    const there = kit.rateLimiter({ name: 'quota', limit: 1, window: '30 d', algorithm: 'fixed-window' });
+    expect((await here.limit('ws1')).allowed).toBe(true);
+    const refused = await here.limit('ws1');
+    expect(refused.allowed).toBe(false);
+    expect(refused.retryAfterMs).toBeGreaterThan(60_000);
+    expect((await here.limit('ws1')).reason).toBe('cache');
+    await there.reset('ws1');
+    // Within the minute the cache still answers, with the retry time it learned.
+    expect(await here.limit('ws1')).toMatchObject({ allowed: false, reason: 'cache' });
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => now + 61_000);
+    try {
+      expect((await here.limit('ws1')).allowed).toBe(true);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   test('express-rate-limit keeps its options and counts in the kit store', async () => {

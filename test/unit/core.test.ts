@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { CircuitBreaker } from '../../plugin/connection/breaker';
 import { MemoryEngine } from '../../plugin/connection/memory';
-import { parseDuration } from '../../plugin/core/duration';
+import { parseDuration, parseLongDuration } from '../../plugin/core/duration';
+import { KitLogger, throttledWarning } from '../../plugin/core/logger';
 import { KeyBuilder, safeId } from '../../plugin/core/keys';
 import { editDistance, nearest } from '../../plugin/core/options';
 import { VERSION } from '../../plugin/index';
@@ -34,6 +35,40 @@ describe('durations', () => {
 
   test('zero only where allowed', () => {
     expect(parseDuration(0, 'x', { allowZero: true })).toBe(0);
+  });
+});
+
+describe('long durations (never a timer)', () => {
+  test('scale past 24.8 days, refuse zero, bad units and more than the maximum', () => {
+    expect(parseLongDuration('30 d', 'w')).toBe(30 * 86_400_000);
+    expect(parseLongDuration('1.5 w', 'w')).toBe(1.5 * 7 * 86_400_000);
+    expect(parseLongDuration(3_000_000_000, 'w')).toBe(3_000_000_000);
+    expect(parseLongDuration('250 ms', 'w')).toBe(250);
+    for (const zero of ['0 s', '0 d', '0.4 ms', 0, 0.4]) expect(() => parseLongDuration(zero, 'w')).toThrow(/positive/);
+    expect(() => parseLongDuration('30 months', 'w')).toThrow(/"30 months"/);
+    expect(() => parseLongDuration('401 d', 'w', 400 * 86_400_000)).toThrow(/maximum of 400 days/);
+  });
+});
+
+describe('throttled warnings', () => {
+  test('one line when it starts, then at most one per interval with the count left out', () => {
+    const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const target = {
+      info() {},
+      error() {},
+      warn: (fields: Record<string, unknown>, message: string) => lines.push({ fields, message }),
+    };
+    let now = 1_000;
+    const warn = throttledWarning(new KitLogger(target), 'ERR_KIT_TEST', 10_000, () => now);
+    warn('store away');
+    for (let i = 0; i < 5; i++) warn('store away');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.fields).toMatchObject({ code: 'ERR_KIT_TEST', suppressed: 0 });
+    now += 10_000;
+    warn('store away', { err: 'x' });
+    expect(lines).toHaveLength(2);
+    expect(lines[1]?.fields).toMatchObject({ code: 'ERR_KIT_TEST', suppressed: 5, err: 'x' });
+    expect(lines[1]?.message).toBe('store away (5 more since the last warning)');
   });
 });
 

@@ -386,12 +386,13 @@ class SessionRequest implements SessionOwner {
       const oldId = session.id;
       const wasPersisted = this.persisted;
       const id = newId();
-      // Index first, then create: a revoke-all that takes the index in between tombstones this id, and the
-      // create below is then refused, so a session the user asked to end cannot appear after the fact.
-      await backend.indexAdd(keys.user(this.wsPart, userId), id, absoluteMs);
+      // The data first: a session too large to store (SessionTooLargeError) must not leave its id in the index.
       const { current } = this.diff(session);
       const set: string[] = [];
       for (const [name, json] of current) set.push(fieldName(name), json);
+      // Index, then create: a revoke-all that takes the index in between tombstones this id, and the create below
+      // is then refused, so a session the user asked to end cannot appear after the fact.
+      await backend.indexAdd(keys.user(this.wsPart, userId), id, absoluteMs);
       const result = await backend.write(this.key(id), {
         mode: 'create',
         set: [...set, ...this.metaFields(userId)],

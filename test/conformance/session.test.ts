@@ -169,6 +169,28 @@ describeForEachStore('session', ({ tier, makeKit }) => {
     expect(list[0]?.lastSeen).toBeGreaterThanOrEqual(list[0]?.created as number);
   });
 
+  test("a login whose session is too large to store fails and leaves nothing in the user's index", async () => {
+    const kit = makeKit();
+    const app = express();
+    app.use(kit.session({ secret: SECRET, maxBytes: 1024 }));
+    app.post('/big-login', async (req, res) => {
+      S(req).big = 'x'.repeat(2000);
+      try {
+        await S(req).login('dora');
+        res.json({ ok: true });
+      } catch (error) {
+        res.status(413).json({ code: (error as { code?: string }).code });
+      }
+    });
+    const calls = recordStoreCalls(kit);
+    const res = await request(app).post('/big-login');
+    expect(res.status).toBe(413);
+    expect(res.body.code).toBe('ERR_KIT_SESSION_TOO_LARGE');
+    // Refused before any store call: no index entry for a session that was never stored.
+    expect(calls).toEqual([]);
+    expect(await kit.sessions.list('dora')).toEqual([]);
+  });
+
   test('list, revoke one, and revoke all except the current one ("log out everywhere")', async () => {
     const kit = makeKit();
     const app = sessionApp(kit);

@@ -441,7 +441,14 @@ describe('kit.rateLimit middleware', () => {
     const tier = (async () => 'pro') as unknown as () => string;
     const app = appWith(kit.rateLimit({ name: 'p', tiers: { free: { limit: 5, window: '1 m' } }, tier }));
     expect((await request(app).get('/ping')).status).toBe(200);
+    expect((await request(app).get('/ping')).status).toBe(200);
+    expect(warnings).toHaveLength(1);
     expect(warnings[0]?.msg).toContain('a promise (tier() must answer synchronously)');
+    // Another tiered middleware of the same kit logs its own stray answer, once.
+    const other = appWith(kit.rateLimit({ name: 'q', tiers: { free: { limit: 5, window: '1 m' } }, tier: () => 'x' }));
+    await request(other).get('/ping');
+    await request(other).get('/ping');
+    expect(warnings.map((w) => w.msg?.slice(0, 17))).toEqual(["kit.rateLimit 'p'", "kit.rateLimit 'q'"]);
   });
 
   test('a long refusal is not answered from the blocked-keys cache past a minute: the store is asked again', async () => {

@@ -88,11 +88,16 @@ export class KitLogger implements Logger {
     this.target.error(redact(obj), msg);
   }
 
+  /** Logs a coded warning, with the troubleshooting entry that explains it. */
+  warnCoded(code: string, message: string, fields: Record<string, unknown> = {}): void {
+    this.target.warn(redact({ code, docs: `docs/troubleshooting.md#${code.toLowerCase()}`, ...fields }), message);
+  }
+
   /** Logs a coded warning once per code (per kit). Returns whether it was logged now. */
   warnOnce(code: string, message: string, fields: Record<string, unknown> = {}): boolean {
     if (this.seen.has(code)) return false;
     this.seen.add(code);
-    this.target.warn(redact({ code, docs: `docs/troubleshooting.md#${code.toLowerCase()}`, ...fields }), message);
+    this.warnCoded(code, message, fields);
     return true;
   }
 
@@ -127,10 +132,10 @@ export function throttledWarning(
       suppressed++;
       return;
     }
-    logger.warn(
-      { code, docs: `docs/troubleshooting.md#${code.toLowerCase()}`, ...fields, suppressed },
-      suppressed ? `${message} (${suppressed} more since the last warning)` : message,
-    );
+    logger.warnCoded(code, suppressed ? `${message} (${suppressed} more since the last warning)` : message, {
+      ...fields,
+      suppressed,
+    });
     last = t;
     suppressed = 0;
   };

@@ -147,8 +147,8 @@ export function createRateLimitMiddleware(
         ? 'a promise (tier() must answer synchronously)'
         : JSON.stringify(String(name).slice(0, 40));
     // Once per middleware (not per kit, as warnOnce would): each tiered middleware's first stray answer shows.
-    context.logger.warn(
-      { code: 'ERR_KIT_RATE_LIMIT_TIER', docs: 'docs/troubleshooting.md#err_kit_rate_limit_tier' },
+    context.logger.warnCoded(
+      'ERR_KIT_RATE_LIMIT_TIER',
       `kit.rateLimit '${String(options.name)}': tier() returned ${shown}, which is not one of the tiers (${tierList}); such requests count under the default tier`,
     );
   };

@@ -187,6 +187,12 @@ function compilePolicy(p: RateLimitPolicy, where: string, defaultName: string): 
 }
 
 export function parseLimiterOptions(options: RateLimiterOptions, where: string): LimiterConfig {
+  const policies = compilePolicies(options, where);
+  return { ...limiterSettings(options, where), policies };
+}
+
+/** A limiter's policies, or one tier's: `policies: [...]`, or a single one written inline. */
+function compilePolicies(options: RateLimitTier, where: string): CompiledPolicy[] {
   const shorthand = options.limit !== undefined || options.window !== undefined;
   let policies: CompiledPolicy[];
   if (options.policies !== undefined) {
@@ -208,6 +214,11 @@ export function parseLimiterOptions(options: RateLimiterOptions, where: string):
     if (seen.has(p.name)) throw new ConfigError(`${where}: two policies are named '${p.name}'; names must differ`);
     seen.add(p.name);
   }
+  return policies;
+}
+
+/** Everything of a limiter's configuration but its policies: the options a middleware's tiers share. */
+function limiterSettings(options: RateLimiterOptions, where: string): Omit<LimiterConfig, 'policies'> {
   const onStoreError = options.onStoreError ?? 'local';
   if (!['open', 'closed', 'local'].includes(onStoreError)) {
     throw new ConfigError(`${where}.onStoreError: expected 'open', 'closed' or 'local', got ${String(onStoreError)}`);
@@ -219,7 +230,6 @@ export function parseLimiterOptions(options: RateLimiterOptions, where: string):
   }
   return {
     name: options.name === undefined ? undefined : checkName(options.name, `${where}.name`),
-    policies,
     blockMs:
       options.blockDuration === undefined
         ? 0
@@ -285,10 +295,8 @@ export function parseMiddlewareLimiters(options: RateLimitMiddlewareOptions, whe
       `${where}.defaultTier: ${JSON.stringify(fallback)} is not one of the tiers (${names.join(', ')})`,
     );
   }
-  // The options every tier shares, checked once where they were given (a stand-in policy completes them).
-  const shared: RateLimiterOptions = {};
-  for (const k of SHARED_KEYS) if (options[k] !== undefined) (shared as Record<string, unknown>)[k] = options[k];
-  parseLimiterOptions({ ...shared, limit: 1, window: 1000 }, where);
+  // The settings every tier shares, checked once where they were given.
+  const settings = limiterSettings(options, where);
   const parsed = names.map((name) => {
     const own = tiers[name] as RateLimitTier;
     const at = `${where}.tiers.${name}`;
@@ -300,8 +308,7 @@ export function parseMiddlewareLimiters(options: RateLimitMiddlewareOptions, whe
       );
     }
     assertKnownKeys(own, TIER_KEYS, at);
-    const config = parseLimiterOptions({ ...shared, ...own, name: undefined }, at);
-    config.name = `${options.name}/${name}`;
+    const config: LimiterConfig = { ...settings, name: `${options.name}/${name}`, policies: compilePolicies(own, at) };
     return { name, config };
   });
   parsed.sort((a, b) => (a.name === fallback ? -1 : b.name === fallback ? 1 : 0));

@@ -316,7 +316,7 @@ export class Queue<T = unknown> extends EventEmitter {
     // Only an event listener that throws can make the loop reject: report it rather than leave it unhandled.
     void this.loop()
       .catch((error: unknown) => {
-        this.report(error, 'a queue event listener threw');
+        this.report(error, 'a queue event listener threw', 'ERR_KIT_QUEUE_LISTENER');
         this.again = true; // the loop stopped half-way: go round again rather than sleep without a timer
       })
       .finally(() => {
@@ -538,14 +538,26 @@ export class Queue<T = unknown> extends EventEmitter {
     try {
       this.emit(event, ...args);
     } catch (error) {
-      this.report(error, `a '${event}' listener threw`);
+      // The application's own fault, not the store's: its own code, so an alert on store failures stays quiet.
+      this.report(error, `a '${event}' listener threw`, 'ERR_KIT_QUEUE_LISTENER');
     }
   }
 
-  private report(error: unknown, message: string): void {
+  private report(error: unknown, message: string, code = 'ERR_KIT_QUEUE_STORE'): void {
     const err = error instanceof Error ? error : new Error(String(error));
-    if (this.listenerCount('error') > 0) this.emit('error', err);
-    else this.ctx.logger.warn({ code: 'ERR_KIT_QUEUE_STORE', queue: this.name, err }, message);
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', err);
+        return;
+      } catch (thrown) {
+        // An 'error' listener that throws must not derail the worker's loop either: logged below instead.
+        this.ctx.logger.warnCoded('ERR_KIT_QUEUE_LISTENER', `queue ${this.name}: an 'error' listener threw`, {
+          queue: this.name,
+          err: thrown,
+        });
+      }
+    }
+    this.ctx.logger.warnCoded(code, `queue ${this.name}: ${message}`, { queue: this.name, err });
   }
 
   private assertOpen(): void {

@@ -77,11 +77,12 @@ export function parseDuration(value: Duration, what: string, { allowZero = false
 export function parseLongDuration(value: Duration, what: string, maxMs = Number.MAX_SAFE_INTEGER): number {
   let ms: number | undefined;
   if (typeof value === 'string') {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(value);
+    // A bare number in a string is milliseconds, as a number is.
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
     if (m) {
       let unit: number | undefined;
       try {
-        unit = parseDuration(`1 ${m[2]}`, what);
+        unit = parseDuration(`1 ${m[2] || 'ms'}`, what);
       } catch {
         // An unknown unit: the error should quote what was given, which parseDuration does.
       }

@@ -43,6 +43,9 @@ describe('long durations (never a timer)', () => {
     expect(parseLongDuration('30 d', 'w')).toBe(30 * 86_400_000);
     expect(parseLongDuration('1.5 w', 'w')).toBe(1.5 * 7 * 86_400_000);
     expect(parseLongDuration(3_000_000_000, 'w')).toBe(3_000_000_000);
+    // A number of milliseconds written as a string reads as the number does, past the timer limit too.
+    expect(parseLongDuration('3000000000', 'w')).toBe(3_000_000_000);
+    expect(parseLongDuration(' 1500 ', 'w')).toBe(1500);
     expect(parseLongDuration('250 ms', 'w')).toBe(250);
     for (const zero of ['0 s', '0 d', '0.4 ms', 0, 0.4]) expect(() => parseLongDuration(zero, 'w')).toThrow(/positive/);
     expect(() => parseLongDuration('30 months', 'w')).toThrow(/"30 months"/);

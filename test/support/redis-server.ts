@@ -82,6 +82,21 @@ interface StartOptions {
   dir?: string;
 }
 
+/** The servers this process started that have not exited. */
+const started = new Set<ChildProcess>();
+
+/**
+ * Kills, synchronously, every server this process started and that still runs: for a process about to end
+ * without its usual clean-up (global-setup's signal handler). Returns how many it signalled.
+ */
+export function killStartedServers(): number {
+  let n = 0;
+  for (const child of started) {
+    if (child.kill('SIGKILL')) n++;
+  }
+  return n;
+}
+
 export async function startRedis(options: StartOptions = {}): Promise<RedisProcess> {
   // A free port found here can be taken by another process before redis-server binds it (the test files run in
   // parallel, and a Cluster node binds port + 10000 too): the server then exits at once, and another port is tried.
@@ -115,7 +130,13 @@ async function startOn(port: number, options: StartOptions): Promise<RedisProces
     ],
     { stdio: 'ignore' },
   );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  started.add(child);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      started.delete(child);
+      resolve();
+    }),
+  );
   try {
     // Our child must be the one answering: if another process took the port first, ours exits.
     await waitFor(
@@ -151,39 +172,48 @@ async function startOn(port: number, options: StartOptions): Promise<RedisProces
 
 export interface RedisCluster {
   nodes: Array<{ host: string; port: number }>;
+  /** The nodes' process ids. */
+  pids: number[];
   stop(): Promise<void>;
 }
 
 export async function startCluster(masters = 3): Promise<RedisCluster> {
   const servers: RedisProcess[] = [];
-  for (let i = 0; i < masters; i++) {
-    const port = await freePort();
-    servers.push(
-      await startRedis({
-        port,
-        args: [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          `nodes-${port}.conf`,
-          '--cluster-node-timeout',
-          '2000',
-        ],
-      }),
+  try {
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort();
+      servers.push(
+        await startRedis({
+          port,
+          args: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--cluster-node-timeout',
+            '2000',
+          ],
+        }),
+      );
+    }
+    const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
+    execFileSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
+      stdio: 'ignore',
+      timeout: 20_000,
+    });
+    await waitFor(
+      () => servers.every((s) => redisCli(s.port, 'CLUSTER', 'INFO').includes('cluster_state:ok')),
+      'cluster_state:ok',
+      20_000,
     );
+  } catch (error) {
+    // The nodes started so far would otherwise outlive the run.
+    await Promise.all(servers.map((s) => s.stop()));
+    throw error;
   }
-  const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
-  execFileSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
-    stdio: 'ignore',
-    timeout: 20_000,
-  });
-  await waitFor(
-    () => servers.every((s) => redisCli(s.port, 'CLUSTER', 'INFO').includes('cluster_state:ok')),
-    'cluster_state:ok',
-    20_000,
-  );
   return {
     nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })),
+    pids: servers.map((s) => s.pid),
     async stop() {
       await Promise.all(servers.map((s) => s.stop()));
     },

@@ -12,9 +12,12 @@ export type { RateLimiter, RateLimitResult, PolicyResult, RateLimiterStats, Limi
 export type {
   KeyBy,
   RateLimitAlgorithm,
+  MiddlewareOnlyOptions,
   RateLimitMiddlewareOptions,
   RateLimitPolicy,
+  RateLimitSingleOptions,
   RateLimitTier,
+  RateLimitTieredOptions,
   RateLimiterOptions,
   StoreFailureMode,
 } from './options.js';

@@ -67,7 +67,8 @@ export type RateLimitTier = Pick<RateLimiterOptions, 'limit' | 'window' | 'algor
 
 export type KeyBy = 'ip' | 'user' | 'apiKey' | 'workspace' | ((req: Request) => string | undefined | null);
 
-export interface RateLimitMiddlewareOptions extends RateLimiterOptions {
+/** What the middleware adds to a limiter's options, with or without tiers. */
+export interface MiddlewareOnlyOptions {
   /**
    * Who is counted: the client IP (honours Express `trust proxy`; IPv6 grouped by `ipv6Subnet`), the user
    * (`req.user.id`), the API key (`X-API-Key` header), the workspace (`req.workspace.id` or the `X-Workspace-Id`
@@ -95,6 +96,32 @@ export interface RateLimitMiddlewareOptions extends RateLimiterOptions {
   message?: string;
   /** Replaces the 429 response. The result is also on `req.rateLimit`. @default a problem+json 429 */
   handler?: (req: Request, res: Response, next: NextFunction, result: import('./limiter.js').RateLimitResult) => void;
+}
+
+/** Policies at the top level: one limiter for every request. */
+export interface RateLimitSingleOptions extends RateLimiterOptions, MiddlewareOnlyOptions {
+  tiers?: undefined;
+  tier?: undefined;
+  defaultTier?: undefined;
+}
+
+/** The policy options, which with `tiers` are given per tier and not at the top level. */
+type PolicyOptionKeys = 'limit' | 'window' | 'algorithm' | 'burst' | 'policies';
+
+/**
+ * Limits per tier (plan): the policies go in each tier, `name` and `tier` are required. The types refuse policies
+ * at the top level, as the middleware does at construction.
+ */
+export interface RateLimitTieredOptions
+  extends Omit<RateLimiterOptions, PolicyOptionKeys | 'name'>,
+    MiddlewareOnlyOptions {
+  /** Required with tiers: the tiers' limiters are named `<name>/<tier>` (e.g. 'api/free'). */
+  name: string;
+  limit?: undefined;
+  window?: undefined;
+  algorithm?: undefined;
+  burst?: undefined;
+  policies?: undefined;
   /**
    * Limits per plan, or per any class of client: each tier has policies of its own, and `tier(req)` names the one a
    * request counts against. The top level then gives no policies (no `limit`, `window`, `algorithm`, `burst` or
@@ -104,15 +131,18 @@ export interface RateLimitMiddlewareOptions extends RateLimiterOptions {
    * @example { name: 'api', tiers: { free: { limit: 100, window: '1 h' }, pro: { limit: 5000, window: '1 h' } },
    *            tier: (req) => req.user?.plan }
    */
-  tiers?: Record<string, RateLimitTier>;
+  tiers: Record<string, RateLimitTier>;
   /**
    * The tier of a request, answered synchronously; required with `tiers`. Undefined or null: `defaultTier`. Anything
    * that is not the name of a tier also counts under `defaultTier`, and is logged once (code ERR_KIT_RATE_LIMIT_TIER).
    */
-  tier?: (req: Request) => string | undefined | null;
+  tier: (req: Request) => string | undefined | null;
   /** The tier of the requests `tier()` does not place. @default the first tier listed */
   defaultTier?: string;
 }
+
+/** kit.rateLimit()'s options: policies at the top level, or `tiers` with a policy set each. */
+export type RateLimitMiddlewareOptions = RateLimitSingleOptions | RateLimitTieredOptions;
 
 export interface LimiterConfig {
   name: string | undefined;

@@ -13,6 +13,9 @@ export function newId(): string {
   return randomBytes(16).toString('base64url');
 }
 
+let lastName = '';
+let lastNeedle = '=';
+
 /**
  * The value of cookie `name` in a Cookie header; undefined when absent, and also when it appears more than once
  * (an attacker who can plant a second cookie must not choose which one we read).
@@ -20,7 +23,12 @@ export function newId(): string {
 export function readCookie(header: string, name: string): string | undefined {
   let found: string | undefined;
   let from = 0;
-  const needle = `${name}=`;
+  // `name=` is built once per name, not once per request (a middleware always passes the same string).
+  if (name !== lastName) {
+    lastName = name;
+    lastNeedle = `${name}=`;
+  }
+  const needle = lastNeedle;
   for (;;) {
     const at = header.indexOf(needle, from);
     if (at < 0) return found;

@@ -559,8 +559,14 @@ function ownerOf(req: RequestWithState): SessionRequest | undefined {
 
 /** The session state of a response's request, once its session has been used (else the hooks pass through). */
 function ownerOfResponse(res: Response): SessionRequest | undefined {
-  const state = slotOf(res.req as RequestWithState | undefined, localsOf<Slot>(res));
-  return state instanceof SessionRequest ? state : undefined;
+  // slotOf() for a response, reading res.req only when the answer depends on it: every response of the app comes
+  // through here, and most of them (no session used: no slot, or the middleware's context) need only res.locals.
+  const locals = localsOf<Slot>(res);
+  const state = locals === undefined ? undefined : locals[STATE];
+  if (state !== undefined && !(state instanceof SessionRequest)) return undefined;
+  if (state === undefined && !ownSlots) return undefined;
+  const own = slotOf(res.req as RequestWithState | undefined, locals);
+  return own instanceof SessionRequest ? own : undefined;
 }
 
 // One shared pair of accessors for every request. Not enumerable, so a logger or serialiser walking req does not
@@ -602,17 +608,25 @@ function responseHooks(parent: { writeHead: Method; end: Method }): PropertyDesc
     writeHead: {
       configurable: true,
       writable: true,
-      value: function writeHead(this: Response, ...args: unknown[]) {
+      // `arguments`, not a rest parameter: every response of the app passes through here, and `apply` with the
+      // function's own arguments is optimised by V8 without building an array (both methods have several overloads,
+      // passed through as they are).
+      value: function writeHead(this: Response) {
         ownerOfResponse(this)?.onHeaders();
-        return parent.writeHead.apply(this, args);
+        // biome-ignore lint/complexity/noArguments: no array per response (see above)
+        return parent.writeHead.apply(this, arguments as unknown as unknown[]);
       },
     },
     end: {
       configurable: true,
       writable: true,
-      value: function end(this: Response, ...args: unknown[]) {
+      value: function end(this: Response) {
         const owner = ownerOfResponse(this);
-        return owner === undefined ? parent.end.apply(this, args) : owner.end(this, parent.end, args);
+        return owner === undefined
+          ? // biome-ignore lint/complexity/noArguments: no array per response (see writeHead)
+            parent.end.apply(this, arguments as unknown as unknown[])
+          : // biome-ignore lint/complexity/noArguments: the session's end keeps them for later
+            owner.end(this, parent.end, Array.prototype.slice.call(arguments));
       },
     },
   };

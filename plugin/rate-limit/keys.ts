@@ -65,6 +65,15 @@ export function ipKey(ip: string, subnet: number): string {
 }
 
 const IP_KEYS_MAX = 4096;
+/**
+ * Requests between two reads of the app's 'trust proxy' setting for the same request prototype (one per Express app;
+ * a mounted sub-app has its own), and between two looks for X-Forwarded-For once the first ones have been looked at.
+ * Each read is a few property loads on a request object V8 cannot cache (core/prototypes.ts), together about a third
+ * of this function's time when done on every request.
+ */
+const RECHECK_EVERY = 256;
+/** Requests of which every one is looked at for X-Forwarded-For (then one in 16, until the warning is given). */
+const XFF_ALL_FIRST = 256;
 
 export type KeyFn = (req: Request) => string;
 
@@ -72,17 +81,34 @@ export function buildKeyFn(keyBy: KeyBy, subnet: number, logger: KitLogger): Key
   let warnedProxy = false;
   // Address -> key of recent clients: a returning client skips the address checks and a new string per request.
   const ipKeys = new Map<string, string>();
+  // The 'trust proxy' setting of the app of the last request prototype seen, read again every RECHECK_EVERY
+  // requests: an app.set('trust proxy', ...) made while the app serves takes effect within that many requests.
+  let trustProto: object | null | undefined;
+  let trusted = false;
+  let seen = 0;
+  const trustProxy = (req: Request): boolean => {
+    const proto = Object.getPrototypeOf(req) as object | null;
+    if (proto !== trustProto || seen % RECHECK_EVERY === 0) {
+      trustProto = proto;
+      trusted = Boolean(req.app?.settings?.['trust proxy']);
+    }
+    return trusted;
+  };
   const byIp = (req: Request): string => {
-    if (!warnedProxy && req.headers['x-forwarded-for'] !== undefined && !req.app?.get('trust proxy')) {
-      warnedProxy = true;
-      logger.warnOnce(
-        'ERR_KIT_TRUST_PROXY',
-        "a request came with X-Forwarded-For but Express 'trust proxy' is off: every client behind the proxy " +
-          "shares the proxy's address. Set app.set('trust proxy', 1) (or the number of proxies) if there is one.",
-      );
+    seen++;
+    // A proxy adds the header to every request it passes on: looking at a sample of them finds it as surely.
+    if (!warnedProxy && (seen <= XFF_ALL_FIRST || seen % 16 === 0) && req.headers['x-forwarded-for'] !== undefined) {
+      if (!req.app?.get('trust proxy')) {
+        warnedProxy = true;
+        logger.warnOnce(
+          'ERR_KIT_TRUST_PROXY',
+          "a request came with X-Forwarded-For but Express 'trust proxy' is off: every client behind the proxy " +
+            "shares the proxy's address. Set app.set('trust proxy', 1) (or the number of proxies) if there is one.",
+        );
+      }
     }
     // Without 'trust proxy' req.ip is the socket's address: read it directly and skip the forwarded-header parse.
-    const ip = (req.app?.settings?.['trust proxy'] ? req.ip : req.socket?.remoteAddress) ?? '';
+    const ip = (trustProxy(req) ? req.ip : req.socket?.remoteAddress) ?? '';
     let key = ipKeys.get(ip);
     if (key === undefined) {
       key = `ip:${ipKey(ip, subnet)}`;

@@ -256,6 +256,28 @@ describe('kit.rateLimit middleware', () => {
     expect(warnings).toEqual([expect.objectContaining({ code: 'ERR_KIT_TRUST_PROXY' })]);
   });
 
+  test("'trust proxy' set while the app serves takes effect within 256 requests; X-Forwarded-For is still noticed late", async () => {
+    const { kit, warnings } = warningKit();
+    const mw = kit.rateLimit({ limit: 1000, window: '1 h' });
+    const app = appWith(mw);
+    // 300 requests without the header: past the ones that are all looked at.
+    for (let i = 0; i < 300; i++) await request(app).get('/ping');
+    let sent = 0;
+    while (warnings.length === 0 && sent < 16) {
+      await request(app).get('/ping').set('x-forwarded-for', '9.9.9.9');
+      sent++;
+    }
+    expect(warnings).toEqual([expect.objectContaining({ code: 'ERR_KIT_TRUST_PROXY' })]);
+    const used = async (key: string) => 1000 - (await mw.limiter.peek(key)).remaining;
+    // Not trusted yet: counted under the socket's address.
+    expect(await used('ip:9.9.9.9')).toBe(0);
+    app.set('trust proxy', true);
+    const before = 300 + sent;
+    for (let i = 0; i < 256; i++) await request(app).get('/ping').set('x-forwarded-for', '9.9.9.9');
+    // The setting is read again at the 512th request of this middleware: every request from it on counts there.
+    expect(await used('ip:9.9.9.9')).toBe(before + 256 - 511);
+  });
+
   test('hostile input: huge or malformed X-Forwarded-For, long, unicode and CRLF keys never 500', async () => {
     const kit = makeKit();
     const app = express();

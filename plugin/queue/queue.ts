@@ -313,10 +313,11 @@ export class Queue<T = unknown> extends EventEmitter {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.pumping = true;
-    // Only an event listener that throws can make the loop reject: report it rather than leave it unhandled.
+    // Listeners' errors are caught where they are called (tell, report): what still makes the loop reject is
+    // unexpected (a reply of a shape the worker cannot read). Reported, never left unhandled.
     void this.loop()
       .catch((error: unknown) => {
-        this.report(error, 'a queue event listener threw', 'ERR_KIT_QUEUE_LISTENER');
+        this.report(error, 'the worker loop stopped on an error; going round again');
         this.again = true; // the loop stopped half-way: go round again rather than sleep without a timer
       })
       .finally(() => {

@@ -1,6 +1,7 @@
 // `npm test` stopped by a signal (a CI timeout's SIGTERM, Ctrl-C) ends jest's process without its global teardown.
-// The redis-servers global-setup started must not outlive it: a nested run of test/support/run-tests.mjs is sent
-// SIGTERM once its servers are up, and every one of them must be gone afterwards.
+// The redis-servers global-setup started must not outlive it: a nested run of test/support/run-tests.mjs, held
+// open by test/support/held-run.ts, is sent SIGTERM once its servers are up, and every one of them must be gone
+// afterwards.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,37 +30,57 @@ function alive(pid: number): boolean {
 describeWithRedis('npm test stopped by a signal', () => {
   let runner: ChildProcess | undefined;
   let dir: string | undefined;
-  let pids: number[] = [];
   afterEach(() => {
-    if (runner && runner.exitCode === null && runner.signalCode === null) runner.kill('SIGKILL');
-    // A failed run must not leave its servers behind either.
-    for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
+    // The runner leads a process group of its own (detached), with the nested jest and its servers in it: a test
+    // that failed half-way takes all of them down.
+    if (runner?.pid !== undefined) {
+      try {
+        process.kill(-runner.pid, 'SIGKILL');
+      } catch {
+        // The group is gone already.
+      }
+    }
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test('SIGTERM to the runner leaves none of the redis-servers it started', async () => {
     dir = mkdtempSync(join(tmpdir(), 'rk-run-tests-'));
     const file = join(dir, 'servers.json');
-    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_KIT_TEST_STATE_DIR: dir };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      REDIS_KIT_TEST_STATE_DIR: dir,
+      // Never created: the held test waits until the signal ends the run.
+      REDIS_KIT_TEST_RELEASE: join(dir, 'release'),
+    };
     // The nested run starts servers of its own (no REDIS_URL) and is not a CI run of its own.
     delete env.REDIS_URL;
     delete env.CI;
     delete env.REDIS_KIT_TEST_NO_CLUSTER;
-    runner = spawn(process.execPath, ['test/support/run-tests.mjs', 'test/unit/core.test.ts'], {
+    runner = spawn(process.execPath, ['test/support/run-tests.mjs', '--testMatch', '**/test/support/held-run.ts'], {
       cwd: root,
       env,
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let output = '';
+    runner.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    runner.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       runner?.once('exit', (code, signal) => resolve({ code, signal })),
     );
     const deadline = Date.now() + 60_000;
     while (!existsSync(file)) {
-      if (runner.exitCode !== null) throw new Error(`the nested run ended (${runner.exitCode}) before its servers ran`);
-      if (Date.now() > deadline) throw new Error('the nested run started no servers within 60 s');
+      if (runner.exitCode !== null) {
+        throw new Error(`the nested run ended (${runner.exitCode}) before its servers ran:\n${output.slice(-2000)}`);
+      }
+      if (Date.now() > deadline) throw new Error(`the nested run started no servers within 60 s:\n${output}`);
       await sleep(50);
     }
-    pids = (JSON.parse(readFileSync(file, 'utf8')) as { pids: number[] }).pids;
+    const pids = (JSON.parse(readFileSync(file, 'utf8')) as { pids: number[] }).pids;
     // The standalone server and the Cluster's three masters.
     expect(pids).toHaveLength(4);
     for (const pid of pids) expect(alive(pid)).toBe(true);

@@ -2,7 +2,7 @@
 // the test workers through the environment. REDIS_URL overrides the standalone server. Without redis-server the
 // Redis tiers cannot run: that is said loudly, and under CI=true it is a failure.
 
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   hasRedisServer,
@@ -53,6 +53,17 @@ export default async function globalSetup(): Promise<void> {
   globalThis.__REDIS_KIT_SERVERS__ = servers;
   // From the start: a signal while the Cluster starts must not leave the standalone server behind.
   killOnSignal(servers);
+  try {
+    await setUp(servers);
+  } catch (error) {
+    // jest runs no teardown after a failed setup: what was started so far is stopped here.
+    await servers.standalone?.stop();
+    await servers.cluster?.stop();
+    throw error;
+  }
+}
+
+async function setUp(servers: Servers): Promise<void> {
   const available = hasRedisServer();
   if (!available) {
     const banner =
@@ -75,13 +86,7 @@ export default async function globalSetup(): Promise<void> {
     process.env.REDIS_KIT_TEST_URL = servers.standalone.url;
   }
   if (available && process.env.REDIS_KIT_TEST_NO_CLUSTER !== '1') {
-    try {
-      servers.cluster = await startCluster(3);
-    } catch (error) {
-      // jest runs no teardown after a failed setup.
-      await servers.standalone?.stop();
-      throw error;
-    }
+    servers.cluster = await startCluster(3);
     process.env.REDIS_KIT_TEST_CLUSTER = servers.cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
   }
   // The test environment must not pick a store (or an admin token) up from the developer's shell.
@@ -99,13 +104,16 @@ export default async function globalSetup(): Promise<void> {
   // REDIS_KIT_TEST_STATE_DIR: where a nested run (test/integration/run-tests-signal.test.ts) writes its own file.
   const dir = process.env.REDIS_KIT_TEST_STATE_DIR ?? join(__dirname, '..', '.tmp');
   mkdirSync(dir, { recursive: true });
+  // Written whole and then renamed: a reader that sees the file sees all of it.
+  const file = join(dir, 'servers.json');
   writeFileSync(
-    join(dir, 'servers.json'),
+    `${file}.${process.pid}`,
     JSON.stringify({
       standalone: process.env.REDIS_KIT_TEST_URL,
       cluster: process.env.REDIS_KIT_TEST_CLUSTER,
-      // The processes this run started (test/integration/run-tests-signal.test.ts checks that a stopped run leaves none behind).
+      // The processes this run started (run-tests-signal.test.ts checks that a stopped run leaves none behind).
       pids: pidsOf(servers),
     }),
   );
+  renameSync(`${file}.${process.pid}`, file);
 }

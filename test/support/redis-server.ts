@@ -82,18 +82,27 @@ interface StartOptions {
   dir?: string;
 }
 
-/** The servers this process started that have not exited. */
-const started = new Set<ChildProcess>();
+/** The servers this process started that have not exited, with the directory to remove after each (if any). */
+const started = new Map<ChildProcess, string | undefined>();
 
 /**
- * Kills, synchronously, every server this process started and that still runs: for a process about to end
- * without its usual clean-up (global-setup's signal handler). Returns how many it signalled.
+ * Kills, synchronously, every server this process started and that still runs, and removes their directories: for
+ * a process about to end without its usual clean-up (global-setup's signal handler). Returns how many it signalled.
  */
 export function killStartedServers(): number {
   let n = 0;
-  for (const child of started) {
+  for (const [child, dir] of started) {
     if (child.kill('SIGKILL')) n++;
+    // A server killed this way may still hold its directory open for a moment: force, and never throw from here.
+    if (dir !== undefined) {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // Left in the temp directory: better than failing the clean-up of the others.
+      }
+    }
   }
+  started.clear();
   return n;
 }
 
@@ -130,7 +139,7 @@ async function startOn(port: number, options: StartOptions): Promise<RedisProces
     ],
     { stdio: 'ignore' },
   );
-  started.add(child);
+  started.set(child, keepDir ? undefined : dir);
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => {
       started.delete(child);

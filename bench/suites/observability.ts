@@ -98,6 +98,8 @@ export function kitSetup(
   flushInterval?: string,
   /** Run kit.observe() from app.handle (no router layer), with res.locals made there. */
   noLayer = false,
+  /** Mount one of the two alone (a reference: what each costs by itself). */
+  only?: 'metrics' | 'usage',
 ): Setup {
   return {
     name,
@@ -114,7 +116,13 @@ export function kitSetup(
         logger: false,
         ...(flushInterval ? { usage: { flushInterval } } : {}),
       });
-      const instrument = noLayer ? [] : oneMiddleware ? [kit.observe()] : [kit.metrics(), kit.usage()];
+      const instrument = only
+        ? [only === 'metrics' ? kit.metrics() : kit.usage()]
+        : noLayer
+          ? []
+          : oneMiddleware
+            ? [kit.observe()]
+            : [kit.metrics(), kit.usage()];
       const observe = noLayer ? kit.observe() : undefined;
       const none = () => {};
       return app(
@@ -145,7 +153,7 @@ export function kitSetup(
         observe && { before: (req, res) => observe(req as express.Request, res as unknown as express.Response, none) },
       );
     },
-    check: checkCounted,
+    check: only ? (ctx) => checkPart(ctx, only) : checkCounted,
   };
 }
 
@@ -261,6 +269,23 @@ export async function checkCounted(ctx: SetupContext): Promise<CheckResult> {
   return { problems };
 }
 
+/** The check of a set-up that mounts one of the two: that one counted every response, the other nothing. */
+async function checkPart(ctx: SetupContext, only: 'metrics' | 'usage'): Promise<CheckResult> {
+  const c = await fetchCounted(ctx.port);
+  const low = ctx.responses;
+  const high = ctx.responses + ctx.slack;
+  const problems: string[] = [];
+  const counted = only === 'metrics' ? c.metrics : c.usage;
+  const other = only === 'metrics' ? c.usage : c.metrics;
+  if (counted === undefined || counted < low || counted > high) {
+    problems.push(`${only} counted ${counted}, expected ${low} to ${high}`);
+  }
+  if (other !== 0) problems.push(`${only === 'metrics' ? 'usage' : 'metrics'} counted ${other}, expected none`);
+  if (only === 'usage' && c.usageRoute !== c.usage)
+    problems.push(`usage put ${c.usageRoute} of ${c.usage} under /ping`);
+  return { problems };
+}
+
 export const suite: Suite = {
   name: 'observability',
   description: 'GET /ping with request metrics and usage tracking, against bare Express and prom-client',
@@ -284,6 +309,9 @@ export const suite: Suite = {
       true,
       '10 s',
     ),
+    // What each half of kit.observe() costs alone (usage flushed every 10 s, as in kit-observe-10s).
+    kitSetup('kit-metrics', 'reference: kit.metrics() alone', true, '10 s', false, 'metrics'),
+    kitSetup('kit-usage', 'reference: kit.usage() alone, flushed every 10 s', true, '10 s', false, 'usage'),
     promClientSetup(),
     floorSetup(),
   ],

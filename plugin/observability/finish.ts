@@ -31,6 +31,11 @@ export interface FinishState {
    * request metrics and usage both label by it, and the second reads it here instead of computing it again.
    */
   route: string | undefined;
+  /**
+   * The response's `res.locals`, set when the response finishes from the object its state was found in (undefined
+   * for responses without one): hooks read it here, not from the response (a slow load on Express's responses).
+   */
+  locals: Record<string, unknown> | undefined;
   first: FinishHook;
   /** The second hook (kit.metrics() then kit.usage(): the common pair, kept without allocating a list). */
   second: FinishHook | undefined;
@@ -46,11 +51,13 @@ const states = new WeakMap<Response, FinishState>();
 /** Whether any response has used `states`: until one has, an Express response is not looked up there. */
 let statesUsed = false;
 
+/** The response's state, with `locals` set to the response's res.locals now. */
 function stateOf(res: Response): FinishState | undefined {
-  const state = localsOf<FinishState>(res)?.[STATE];
-  if (state !== undefined || !statesUsed) return state;
-  // A response that had no res.locals when its state was made, and may have gained one since.
-  return states.get(res);
+  const locals = localsOf<FinishState>(res);
+  // A response that had no res.locals when its state was made may have gained one since: the WeakMap then.
+  const state = locals?.[STATE] ?? (statesUsed ? states.get(res) : undefined);
+  if (state !== undefined) state.locals = locals as Record<string, unknown> | undefined;
+  return state;
 }
 
 function run(req: Request, res: Response, state: FinishState): void {
@@ -89,7 +96,14 @@ export function onFinish(res: Response, hook: FinishHook): FinishState {
     else existing.rest = [hook];
     return existing;
   }
-  const state: FinishState = { started: Number.NaN, route: undefined, first: hook, second: undefined, rest: undefined };
+  const state: FinishState = {
+    started: Number.NaN,
+    route: undefined,
+    locals: undefined,
+    first: hook,
+    second: undefined,
+    rest: undefined,
+  };
   if (locals !== undefined) locals[STATE] = state;
   else {
     statesUsed = true;

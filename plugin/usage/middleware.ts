@@ -6,7 +6,7 @@ import type { FeatureContext } from '../core/context.js';
 import { type FinishHook, type FinishState, onFinish } from '../observability/finish.js';
 import { routeOf } from '../observability/http.js';
 import type { MetricsRegistry } from '../observability/metrics.js';
-import { parseUsageMiddlewareOptions, type UsageConfig, type UsageMiddlewareOptions } from './options.js';
+import { fromLocals, parseUsageMiddlewareOptions, type UsageConfig, type UsageMiddlewareOptions } from './options.js';
 import { type UsageEvent, type UsageQuery, type UsageReport, type UsageStats, UsageTracker } from './usage.js';
 
 export interface UsageApi {
@@ -55,12 +55,14 @@ export function createUsageApi(
     const { route, skip, workspace, user, feature } = o;
     return (req: Request, res: Response, state: FinishState): void => {
       if (skip?.(req, res)) return;
+      // The response's res.locals as the finish found it: no second read of it from the response.
+      const locals = state.locals;
       t.hit(
-        workspace(req, res) || 'default',
-        user(req, res) ?? '',
+        (workspace === undefined ? fromLocals.workspace(locals) : workspace(req, res)) || 'default',
+        (user === undefined ? fromLocals.user(locals) : user(req, res)) ?? '',
         // The default label is shared with request metrics (computed once per response).
         route === undefined ? routeOf(req, state) : (route(req, res) ?? ''),
-        feature(req, res) ?? '',
+        (feature === undefined ? fromLocals.feature(locals) : feature(req, res)) ?? '',
       );
     };
   };

@@ -78,15 +78,29 @@ export interface UsageMiddlewareOptions {
   skip?: (req: Request, res: Response) => boolean;
 }
 
+/** The options as given; `workspace`, `user` and `feature` undefined: the defaults, read by `fromLocals`. */
 export interface UsageMiddlewareConfig {
-  workspace: Extract;
-  user: Extract;
-  feature: Extract;
+  workspace: Extract | undefined;
+  user: Extract | undefined;
+  feature: Extract | undefined;
   route: Extract | undefined;
   skip: ((req: Request, res: Response) => boolean) | undefined;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+type Locals = Record<string, unknown> | undefined;
+
+/**
+ * The defaults of `workspace`, `user` and `feature`, as functions of the response's `res.locals` (which the
+ * middleware hands them, read once per response: on Express's responses each read of `res.locals` is a slow
+ * property load, and the three defaults made four of them).
+ */
+export const fromLocals = {
+  workspace: (l: Locals): string | undefined => str(l?.workspace),
+  user: (l: Locals): string | undefined => str((l?.user as { id?: unknown } | null | undefined)?.id) ?? str(l?.userId),
+  feature: (l: Locals): string | undefined => str(l?.feature),
+};
 
 export function parseUsageMiddlewareOptions(options: UsageMiddlewareOptions | undefined): UsageMiddlewareConfig {
   if (options !== undefined && (options as unknown as { method?: unknown }).method !== undefined) {
@@ -101,11 +115,5 @@ export function parseUsageMiddlewareOptions(options: UsageMiddlewareOptions | un
       throw new TypeError(`kit.usage: ${name} must be a function of (req, res), got ${typeof o[name]}`);
     }
   }
-  return {
-    workspace: o.workspace ?? ((_req, res) => str(res.locals.workspace)),
-    user: o.user ?? ((_req, res) => str(res.locals.user?.id) ?? str(res.locals.userId)),
-    feature: o.feature ?? ((_req, res) => str(res.locals.feature)),
-    route: o.route,
-    skip: o.skip,
-  };
+  return { workspace: o.workspace, user: o.user, feature: o.feature, route: o.route, skip: o.skip };
 }

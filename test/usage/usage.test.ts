@@ -193,6 +193,45 @@ describe('usage: buffering and failures (memory store)', () => {
   });
 });
 
+describe('usage: the defaults read res.locals as the response finishes', () => {
+  test('a user object, a userId, values set after the middleware and a res.locals replaced by a copy', async () => {
+    const kit = createRedisKit({ store: 'memory', env: {}, logger: false, usage: { flushInterval: '1 m' } });
+    try {
+      const app = express();
+      app.use(kit.usage());
+      app.get('/object', (_req, res) => {
+        res.locals.workspace = 'w1';
+        res.locals.user = { id: 'u-object' };
+        res.locals.feature = 'f1';
+        res.json({ ok: true });
+      });
+      app.get('/id', (_req, res) => {
+        res.locals.workspace = 'w1';
+        res.locals.userId = 'u-id';
+        res.json({ ok: true });
+      });
+      // A copy that keeps the kit's symbol key (as docs/observability.md says a copy must), set after the middleware.
+      app.get('/copy', (_req, res) => {
+        res.locals = { ...res.locals, workspace: 'w2', userId: 'u-copy', feature: 'f2' };
+        res.json({ ok: true });
+      });
+      app.get('/none', (_req, res) => {
+        res.json({ ok: true });
+      });
+      for (const path of ['/object', '/id', '/copy', '/none']) expect((await request(app).get(path)).status).toBe(200);
+      await kit.usage.flush();
+      const w1 = await kit.usage.query({ workspace: 'w1' });
+      expect(w1.totals.users).toEqual({ 'u-object': 1, 'u-id': 1 });
+      expect(w1.totals.features).toEqual({ f1: 1 });
+      const w2 = await kit.usage.query({ workspace: 'w2' });
+      expect(w2.totals).toMatchObject({ requests: 1, users: { 'u-copy': 1 }, features: { f2: 1 } });
+      expect((await kit.usage.query({ workspace: 'default' })).totals.requests).toBe(1);
+    } finally {
+      await kit.close();
+    }
+  });
+});
+
 describe('usage: the middleware log (memory store, controlled clock)', () => {
   const MINUTE = 60_000;
   // A controlled clock near the real one: the embedded store expires keys on the real clock, by the retention.

@@ -2,7 +2,7 @@
 // (ERR_KIT_QUEUE_LISTENER), never as ERR_KIT_QUEUE_STORE, and neither it nor a throwing 'error' listener stops the
 // worker.
 
-import { createRedisKit } from '../../plugin/index';
+import { createRedisKit, type Queue } from '../../plugin/index';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -12,6 +12,22 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Pr
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
+}
+
+/**
+ * Adds `n` jobs and runs them one at a time (each later one is taken in the round trip that reports the one before,
+ * and fires its listeners): answers how many have run so far.
+ */
+async function runOneAtATime(q: Queue, n: number): Promise<() => number> {
+  let runs = 0;
+  await q.addBulk(Array.from({ length: n }, (_, i) => ({ data: i + 1 })));
+  q.process(
+    () => {
+      runs++;
+    },
+    { concurrency: 1 },
+  );
+  return () => runs;
 }
 
 function capture() {
@@ -31,15 +47,8 @@ test('without an error listener, a throwing listener is logged as ERR_KIT_QUEUE_
     q.on('completed', () => {
       throw new Error('listener bug');
     });
-    let runs = 0;
-    await q.addBulk([{ data: 1 }, { data: 2 }, { data: 3 }]);
-    q.process(
-      () => {
-        runs++;
-      },
-      { concurrency: 1 },
-    );
-    await waitFor(() => runs === 3 && warnings.length >= 3, 'three jobs and three warnings');
+    const runs = await runOneAtATime(q, 3);
+    await waitFor(() => runs() === 3 && warnings.length >= 3, 'three jobs and three warnings');
     const codes = warnings.map((w) => w.code);
     expect(codes).toEqual(['ERR_KIT_QUEUE_LISTENER', 'ERR_KIT_QUEUE_LISTENER', 'ERR_KIT_QUEUE_LISTENER']);
     expect(warnings[0]).toMatchObject({
@@ -63,15 +72,8 @@ test("an 'error' listener that throws is logged too, and does not stop the worke
     q.on('error', () => {
       throw new Error('error listener bug');
     });
-    let runs = 0;
-    await q.addBulk([{ data: 1 }, { data: 2 }]);
-    q.process(
-      () => {
-        runs++;
-      },
-      { concurrency: 1 },
-    );
-    await waitFor(() => runs === 2 && warnings.length >= 4, 'two jobs and their warnings');
+    const runs = await runOneAtATime(q, 2);
+    await waitFor(() => runs() === 2 && warnings.length >= 4, 'two jobs and their warnings');
     // Per completion: the error listener's own failure, then the listener error it was given.
     expect(warnings.map((w) => (w.err as Error).message)).toEqual([
       'error listener bug',

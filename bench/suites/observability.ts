@@ -4,7 +4,8 @@
 // context. Every set-up first runs the same small middleware that puts a workspace (three, in rotation) and a user
 // (thirty) on res.locals, as an auth layer would, so only the instrumentation differs. Usage flushes to the harness's
 // Redis every 250 ms. After the rounds, each instrumented set-up must show that it counted every response the load
-// generator received: the metrics counter, the usage counts read back from Redis and the responses agree.
+// generator received: the metrics counter, the usage counts read back from Redis and the responses agree (the two
+// reference set-ups with one half alone: that half's count, and none in the other).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type RequestHandler } from 'express';
@@ -281,8 +282,10 @@ async function checkPart(ctx: SetupContext, only: 'metrics' | 'usage'): Promise<
     problems.push(`${only} counted ${counted}, expected ${low} to ${high}`);
   }
   if (other !== 0) problems.push(`${only === 'metrics' ? 'usage' : 'metrics'} counted ${other}, expected none`);
-  if (only === 'usage' && c.usageRoute !== c.usage)
-    problems.push(`usage put ${c.usageRoute} of ${c.usage} under /ping`);
+  if (only === 'usage') {
+    if (c.usageRoute !== c.usage) problems.push(`usage put ${c.usageRoute} of ${c.usage} under /ping`);
+    if (c.workspaces !== WORKSPACES.length) problems.push(`usage saw ${c.workspaces} workspaces, expected 3`);
+  }
   return { problems };
 }
 
@@ -290,7 +293,7 @@ export const suite: Suite = {
   name: 'observability',
   description: 'GET /ping with request metrics and usage tracking, against bare Express and prom-client',
   sanity:
-    'every instrumented set-up counted every response the load generator received (metrics counter, and usage read back from Redis for the three workspaces, all under route /ping).',
+    'every instrumented set-up counted every response the load generator received (metrics counter, and usage read back from Redis for the three workspaces, all under route /ping; the two reference set-ups that mount one half alone, that half, and the other none).',
   setups: [
     { name: 'bare', label: 'bare Express', role: 'bare', usesRedis: false, build: () => app([], async () => ({})) },
     // What one more app-wide Express layer costs by itself: the floor under the instrumented rows.

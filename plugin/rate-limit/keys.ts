@@ -104,7 +104,9 @@ export function buildKeyFn(keyBy: KeyBy, subnet: number, logger: KitLogger): Key
       (seen <= XFF_ALL_FIRST || seen % XFF_SAMPLE_EVERY === 0) &&
       req.headers['x-forwarded-for'] !== undefined
     ) {
-      if (!trustProxy(req)) {
+      // The cached setting may predate an app.set('trust proxy') made since: the warning, given once and for good,
+      // is confirmed against the setting as it is now.
+      if (!trustProxy(req) && !req.app?.settings?.['trust proxy']) {
         warnedProxy = true;
         logger.warnOnce(
           'ERR_KIT_TRUST_PROXY',

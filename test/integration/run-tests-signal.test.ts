@@ -74,10 +74,13 @@ describeWithRedis('npm test stopped by a signal', () => {
     );
     const deadline = Date.now() + 60_000;
     while (!existsSync(file)) {
-      if (runner.exitCode !== null) {
-        throw new Error(`the nested run ended (${runner.exitCode}) before its servers ran:\n${output.slice(-2000)}`);
+      if (runner.exitCode !== null || runner.signalCode !== null) {
+        const how = runner.signalCode ?? runner.exitCode;
+        throw new Error(`the nested run ended (${how}) before its servers ran:\n${output.slice(-2000)}`);
       }
-      if (Date.now() > deadline) throw new Error(`the nested run started no servers within 60 s:\n${output}`);
+      if (Date.now() > deadline) {
+        throw new Error(`the nested run started no servers within 60 s:\n${output.slice(-2000)}`);
+      }
       await sleep(50);
     }
     const pids = (JSON.parse(readFileSync(file, 'utf8')) as { pids: number[] }).pids;

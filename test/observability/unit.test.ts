@@ -71,6 +71,39 @@ test('a response that no Node HTTP server finishes (a test double, a serverless 
   }
 });
 
+test('usage of a response without res.locals: counted under default, or under what res.locals holds at the finish', async () => {
+  const { EventEmitter } = await import('node:events');
+  const { createRedisKit } = await import('../../plugin/index');
+  const kit = createRedisKit({ store: 'memory', env: {}, logger: false });
+  try {
+    const usage = kit.usage();
+    const req = { method: 'GET', baseUrl: '', route: { path: '/bare' } };
+    // None at all (the old defaults threw here, inside the finish hook).
+    const none = Object.assign(new EventEmitter(), { statusCode: 200, req });
+    usage(req as never, none as never, () => undefined);
+    none.emit('finish');
+    // None when the middleware ran, one by the time the response finished: its values count.
+    const later = Object.assign(new EventEmitter(), { statusCode: 200, req }) as InstanceType<typeof EventEmitter> & {
+      locals?: Record<string, unknown>;
+    };
+    usage(req as never, later as never, () => undefined);
+    later.locals = { workspace: 'late', userId: 'u9', feature: 'f9' };
+    later.emit('finish');
+    await kit.usage.flush();
+    expect((await kit.usage.query({ workspace: 'default' })).totals).toMatchObject({
+      requests: 1,
+      routes: { '/bare': 1 },
+    });
+    expect((await kit.usage.query({ workspace: 'late' })).totals).toMatchObject({
+      requests: 1,
+      users: { u9: 1 },
+      features: { f9: 1 },
+    });
+  } finally {
+    await kit.close();
+  }
+});
+
 test('request metrics logged before folding: every response is in the next read, past the log size too', async () => {
   const { EventEmitter } = await import('node:events');
   const { createRedisKit } = await import('../../plugin/index');

@@ -276,6 +276,13 @@ describe('kit.rateLimit middleware', () => {
     for (let i = 0; i < 256; i++) await request(app).get('/ping').set('x-forwarded-for', '9.9.9.9');
     // The setting is read again at the 512th request of this middleware: every request from it on counts there.
     expect(await used('ip:9.9.9.9')).toBe(before + 256 - 511);
+    // No warning for a setting turned on after the first request: the warning checks the setting as it is now.
+    const late = warningKit();
+    const lateApp = appWith(late.kit.rateLimit({ limit: 1000, window: '1 h' }));
+    await request(lateApp).get('/ping');
+    lateApp.set('trust proxy', true);
+    await request(lateApp).get('/ping').set('x-forwarded-for', '9.9.9.9');
+    expect(late.warnings).toEqual([]);
   });
 
   test('hostile input: huge or malformed X-Forwarded-For, long, unicode and CRLF keys never 500', async () => {

@@ -56,9 +56,9 @@ export default async function globalSetup(): Promise<void> {
   try {
     await setUp(servers);
   } catch (error) {
-    // jest runs no teardown after a failed setup: what was started so far is stopped here.
-    await servers.standalone?.stop();
-    await servers.cluster?.stop();
+    // jest runs no teardown after a failed setup: what was started so far is stopped here (each whatever the
+    // other's stop does), and the setup's own error is the one reported.
+    await Promise.allSettled([servers.standalone?.stop(), servers.cluster?.stop()]);
     throw error;
   }
 }

@@ -193,9 +193,20 @@ interface CacheEntry {
 /** Longest a refusal is answered from the blocked-keys cache before the store is asked again. */
 const BLOCK_CACHE_RECHECK_MS = 60_000;
 
-/** What the middleware sees: on the embedded store, a synchronous decision of cost `cost` (consume). */
+/** Where limitInto() hands its decision: `done` with the result (failure modes applied), `fail` with an error. */
+export interface DecisionSink {
+  done(result: RateLimitResult): void;
+  fail(error: unknown): void;
+}
+
+/**
+ * What the middleware sees: on the embedded store, a synchronous decision of cost `cost` (consume); on Redis, a
+ * decision handed to a sink, settled in the reply's own callback without a promise per decision (limit() makes
+ * three: the queued call's, its settling, the caller's).
+ */
 export interface InternalRateLimiter extends RateLimiter {
   readonly limitSync: ((key: string, cost: number) => RateLimitResult) | undefined;
+  readonly limitInto: ((key: string, cost: number, sink: DecisionSink) => void) | undefined;
 }
 
 export function createRateLimiter(context: FeatureContext, config: LimiterConfig): InternalRateLimiter {
@@ -273,7 +284,14 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
           for (const q of batch) q.reject(error);
           return;
         }
-        for (let i = 0; i < k; i++) (batch[i] as QueuedDecision).resolve(reply.slice(i * per, (i + 1) * per));
+        for (let i = 0; i < k; i++) {
+          try {
+            (batch[i] as QueuedDecision).resolve(reply.slice(i * per, (i + 1) * per));
+          } catch (error) {
+            // A sink's code threw (limitInto): the other decisions of the batch are still answered.
+            logger.error({ err: error, limiter: name }, 'rate limiter: a decision callback threw');
+          }
+        }
       },
       (error: unknown) => {
         if (k > 1 && isCrossSlot(error)) {
@@ -501,6 +519,56 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     );
   };
 
+  /** A decision queued for a batch whose outcome goes to a sink (limitInto): no promise, no closure per decision. */
+  class SinkDecision implements QueuedDecision {
+    readonly mode = CONSUME;
+    constructor(
+      readonly key: string,
+      readonly cost: number,
+      private readonly id: string,
+      private readonly sink: DecisionSink,
+    ) {}
+
+    resolve(reply: ArrayLike<unknown>): void {
+      this.sink.done(settle(this.id, this.cost, CONSUME, reply));
+    }
+
+    reject(error: unknown): void {
+      if (error instanceof StoreUnavailableError) this.sink.done(onFailure(this.id, this.cost, CONSUME, error));
+      else this.sink.fail(error);
+    }
+  }
+
+  /** limit(key, { cost }) for the middleware on Redis: the same steps as decideFor, the outcome to `sink`. */
+  const limitInto = redis
+    ? (key: string, cost: number, sink: DecisionSink): void => {
+        if (closed) {
+          sink.fail(new ClosedError(`rate limiter '${name}'`));
+          return;
+        }
+        const id = idOf(key);
+        if (blocked.size > 0) {
+          const cached = fromCache(id, cost);
+          if (cached !== undefined) {
+            sink.done(cached);
+            return;
+          }
+        }
+        stats.storeCalls++;
+        if (batching) {
+          queue.push(new SinkDecision(keysFor(id)[0], cost, id, sink));
+          return;
+        }
+        run(id, cost, CONSUME).then(
+          (raw) => sink.done(settle(id, cost, CONSUME, raw)),
+          (error: unknown) => {
+            if (error instanceof StoreUnavailableError) sink.done(onFailure(id, cost, CONSUME, error));
+            else sink.fail(error);
+          },
+        );
+      }
+    : undefined;
+
   /**
    * The embedded store decides synchronously: the middleware takes this path and answers without a promise.
    * Same steps as decideFor (closed check, cache, decision, cache fill).
@@ -532,6 +600,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     stats,
     onStoreError,
     limitSync,
+    limitInto,
     limit(key, options) {
       const cost = options?.cost ?? 1;
       if (typeof cost !== 'number' || !Number.isFinite(cost) || cost < 0) {

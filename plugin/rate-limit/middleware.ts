@@ -8,7 +8,13 @@ import { assertKnownKeys, assertPlainObject } from '../core/options.js';
 import { localsOf, SharedPrototypes } from '../core/prototypes.js';
 import { type HeaderWriter, headerWriter, retryAfterSeconds } from './headers.js';
 import { buildKeyFn, ipKey } from './keys.js';
-import { createRateLimiter, type InternalRateLimiter, type RateLimiter, type RateLimitResult } from './limiter.js';
+import {
+  createRateLimiter,
+  type DecisionSink,
+  type InternalRateLimiter,
+  type RateLimiter,
+  type RateLimitResult,
+} from './limiter.js';
 import { MIDDLEWARE_KEYS, parseMiddlewareLimiters, type RateLimitMiddlewareOptions } from './options.js';
 
 export interface RateLimitMiddleware extends RequestHandler {
@@ -23,6 +29,8 @@ interface Tier {
   limiter: RateLimiter;
   /** On the embedded store the decision is synchronous: no promise, no microtask hop before next(). */
   limitSync: InternalRateLimiter['limitSync'];
+  /** On Redis the decision reaches a Pending object from the reply's callback: no promise per request. */
+  limitInto: InternalRateLimiter['limitInto'];
   writeHeaders: HeaderWriter;
 }
 
@@ -130,6 +138,7 @@ export function createRateLimitMiddleware(
     tiers.set(name, {
       limiter,
       limitSync: limiter.limitSync,
+      limitInto: limiter.limitInto,
       writeHeaders: headerWriter(config.policies, ietf, legacy),
     });
     limiters[name] = limiter;
@@ -200,6 +209,29 @@ export function createRateLimitMiddleware(
   // A numeric `cost` option counts every request as that much (it used to be dropped: every request counted 1).
   const fixedCost = typeof cost === 'number' ? cost : 1;
 
+  /** One request waiting for its decision on Redis (limitInto): answered from the store reply's callback. */
+  class Pending implements DecisionSink {
+    constructor(
+      private readonly req: Request,
+      private readonly res: Response,
+      private readonly next: NextFunction,
+      private readonly tier: Tier,
+    ) {}
+
+    done(result: RateLimitResult): void {
+      try {
+        respond(this.req, this.res, this.next, result, this.tier);
+      } catch (error) {
+        // A `handler` option that throws: Express's error handling, as for a throw in any middleware.
+        this.next(error);
+      }
+    }
+
+    fail(error: unknown): void {
+      this.next(error);
+    }
+  }
+
   const middleware = ((req: Request, res: Response, next: NextFunction): void => {
     if (skip?.(req)) {
       next();
@@ -225,6 +257,10 @@ export function createRateLimitMiddleware(
         return;
       }
       respond(req, res, next, result, tier);
+      return;
+    }
+    if (tier.limitInto !== undefined) {
+      tier.limitInto(key, c, new Pending(req, res, next, tier));
       return;
     }
     tier.limiter.limit(key, c === 1 ? undefined : { cost: c }).then((result) => {

@@ -141,6 +141,42 @@ describeForEachStore('rate limit', ({ tier, makeKit, upstash }) => {
     expect((await request(app).get('/ping')).status).toBe(200);
   });
 
+  test('middleware: a handler that throws reaches the error handler (a 500), and the other requests are answered', async () => {
+    const kit = makeKit();
+    const mw = kit.rateLimit({
+      limit: 1,
+      window: '1 h',
+      handler: () => {
+        throw new Error('handler bug');
+      },
+    });
+    const app = express();
+    app.get('/ping', mw, (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(500).json({ error: error.message });
+    });
+    // Sent together: on Redis they share one script call, whose other decisions must still be answered.
+    const replies = await Promise.all([1, 2, 3].map(() => request(app).get('/ping')));
+    expect(replies.map((r) => r.status).sort()).toEqual([200, 500, 500]);
+    expect(replies.find((r) => r.status === 500)?.body).toEqual({ error: 'handler bug' });
+  });
+
+  test('middleware: a store failure goes to its failure mode, on the store tiers through the batched path', async () => {
+    const kit = makeKit();
+    const mw = kit.rateLimit({ limit: 5, window: '1 h', onStoreError: 'closed' });
+    if (kit.store.mode !== 'memory') {
+      jest.spyOn(kit.store, 'script').mockRejectedValue(new StoreUnavailableError('store away (test)'));
+    }
+    const app = express();
+    app.get('/ping', mw, (_req, res) => {
+      res.json({ ok: true });
+    });
+    const replies = await Promise.all([1, 2].map(() => request(app).get('/ping')));
+    expect(replies.map((r) => r.status)).toEqual(kit.store.mode === 'memory' ? [200, 200] : [503, 503]);
+  });
+
   // On Redis (not Cluster) the decisions started in one turn share script calls; each must still be exactly what
   // it would have been alone, in call order, including several for the same key in one call.
   test('decisions started together are each exact, in call order (batched into few store calls on Redis)', async () => {

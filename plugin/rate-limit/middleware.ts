@@ -263,9 +263,12 @@ export function createRateLimitMiddleware(
       tier.limitInto(key, c, new Pending(req, res, next, tier));
       return;
     }
-    tier.limiter.limit(key, c === 1 ? undefined : { cost: c }).then((result) => {
-      respond(req, res, next, result, tier);
-    }, next);
+    // A limiter with neither path (none of the kit's stores today): the promise, answered the same way.
+    const pending = new Pending(req, res, next, tier);
+    tier.limiter.limit(key, c === 1 ? undefined : { cost: c }).then(
+      (result) => pending.done(result),
+      (error: unknown) => pending.fail(error),
+    );
   }) as RateLimitMiddleware;
   Object.defineProperty(middleware, 'limiter', { value: fallback.limiter });
   Object.defineProperty(middleware, 'limiters', { value: Object.freeze(limiters) });

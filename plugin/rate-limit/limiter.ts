@@ -312,7 +312,22 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
   // The batch is this turn's write: out now, not one more turn later with the store's own write batching.
   const queue = new TurnQueue<QueuedDecision>(BATCH_DECISIONS, sendBatch, () => redis?.flushWrites());
 
-  // Redis replies arrive as numbers already (Lua integers), so they are read in place rather than copied.
+  /** Hands a decision to Redis: in this turn's batch, or (batching off) in a script call of its own. */
+  const toStore = (id: string, decision: QueuedDecision): void => {
+    if (batching) {
+      queue.push(decision);
+      return;
+    }
+    const { cost, mode } = decision;
+    const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode];
+    // Redis replies arrive as numbers already (Lua integers), so they are read in place rather than copied.
+    (redis as NonNullable<typeof redis>).script(script, keysFor(id), args).then(
+      (raw) => decision.resolve(raw as ArrayLike<unknown>),
+      (error: unknown) => decision.reject(error),
+    );
+  };
+
+  /** The store's raw answer to one decision, nothing settled: the reconciliation's force-mode calls. */
   const run = (id: string, cost: number, mode: Mode): Promise<ArrayLike<unknown>> => {
     if (memory) {
       try {
@@ -321,13 +336,7 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
         return Promise.reject(error);
       }
     }
-    if (!batching) {
-      const args = cost === 1 && mode === CONSUME ? argsOne : [cost, mode];
-      return (redis as NonNullable<typeof redis>).script(script, keysFor(id), args) as Promise<ArrayLike<unknown>>;
-    }
-    return new Promise((resolve, reject) => {
-      queue.push({ key: keysFor(id)[0], cost, mode, resolve, reject });
-    });
+    return new Promise((resolve, reject) => toStore(id, { key: keysFor(id)[0], cost, mode, resolve, reject }));
   };
 
   const toResult = (raw: ArrayLike<unknown>): RateLimitResult => {
@@ -501,77 +510,95 @@ export function createRateLimiter(context: FeatureContext, config: LimiterConfig
     return result;
   };
 
-  // Plain promise chains rather than async functions: one promise and no suspended frame per decision.
-  const decideFor = (key: string, cost: number, mode: Mode): Promise<RateLimitResult> => {
-    if (closed) return Promise.reject(new ClosedError(`rate limiter '${name}'`));
-    const id = idOf(key);
-    if (mode === CONSUME && blocked.size > 0) {
-      const cached = fromCache(id, cost);
-      if (cached !== undefined) return Promise.resolve(cached);
+  /** settle() to a sink: a reply that cannot be read fails the decision; what the sink does with it is its own. */
+  const settleInto = (sink: DecisionSink, id: string, cost: number, mode: Mode, raw: ArrayLike<unknown>): void => {
+    let result: RateLimitResult;
+    try {
+      result = settle(id, cost, mode, raw);
+    } catch (error) {
+      sink.fail(error);
+      return;
     }
-    stats.storeCalls++;
-    return run(id, cost, mode).then(
-      (raw) => settle(id, cost, mode, raw),
-      (error: unknown) => {
-        if (error instanceof StoreUnavailableError) return onFailure(id, cost, mode, error);
-        throw error;
-      },
-    );
+    sink.done(result);
   };
 
-  /** A decision queued for a batch whose outcome goes to a sink (limitInto): no promise, no closure per decision. */
+  /** A decision on its way to the store whose outcome goes to a sink: no promise, no closure per decision. */
   class SinkDecision implements QueuedDecision {
-    readonly mode = CONSUME;
     constructor(
       readonly key: string,
       readonly cost: number,
+      readonly mode: Mode,
       private readonly id: string,
       private readonly sink: DecisionSink,
     ) {}
 
     resolve(reply: ArrayLike<unknown>): void {
-      this.sink.done(settle(this.id, this.cost, CONSUME, reply));
+      settleInto(this.sink, this.id, this.cost, this.mode, reply);
     }
 
     reject(error: unknown): void {
-      if (error instanceof StoreUnavailableError) this.sink.done(onFailure(this.id, this.cost, CONSUME, error));
-      else this.sink.fail(error);
+      if (!(error instanceof StoreUnavailableError)) {
+        this.sink.fail(error);
+        return;
+      }
+      // The failure mode's answer; should it throw, the decision fails rather than the rest of its batch.
+      let result: RateLimitResult;
+      try {
+        result = onFailure(this.id, this.cost, this.mode, error);
+      } catch (thrown) {
+        this.sink.fail(thrown);
+        return;
+      }
+      this.sink.done(result);
     }
   }
 
-  /** limit(key, { cost }) for the middleware on Redis: the same steps as decideFor, the outcome to `sink`. */
-  const limitInto = redis
-    ? (key: string, cost: number, sink: DecisionSink): void => {
-        if (closed) {
-          sink.fail(new ClosedError(`rate limiter '${name}'`));
-          return;
-        }
-        const id = idOf(key);
-        if (blocked.size > 0) {
-          const cached = fromCache(id, cost);
-          if (cached !== undefined) {
-            sink.done(cached);
-            return;
-          }
-        }
-        stats.storeCalls++;
-        if (batching) {
-          queue.push(new SinkDecision(keysFor(id)[0], cost, id, sink));
-          return;
-        }
-        run(id, cost, CONSUME).then(
-          (raw) => sink.done(settle(id, cost, CONSUME, raw)),
-          (error: unknown) => {
-            if (error instanceof StoreUnavailableError) sink.done(onFailure(id, cost, CONSUME, error));
-            else sink.fail(error);
-          },
-        );
+  /**
+   * One decision, its outcome handed to `sink`: the closed check, the blocked-keys cache, the store (a batch on
+   * Redis), the failure modes. limit() and peek() wrap it in a promise; the middleware on Redis passes its own sink
+   * (limitInto), settled in the reply's callback without a promise per request.
+   */
+  const decideInto = (key: string, cost: number, mode: Mode, sink: DecisionSink): void => {
+    if (closed) {
+      sink.fail(new ClosedError(`rate limiter '${name}'`));
+      return;
+    }
+    const id = idOf(key);
+    if (mode === CONSUME && blocked.size > 0) {
+      const cached = fromCache(id, cost);
+      if (cached !== undefined) {
+        sink.done(cached);
+        return;
       }
+    }
+    stats.storeCalls++;
+    if (memory) {
+      // Settled at once, so the shared output array is read before any other decision reuses it.
+      let raw: ArrayLike<unknown>;
+      try {
+        raw = decideIn(memory.engine, id, cost, mode, syncOut);
+      } catch (error) {
+        sink.fail(error);
+        return;
+      }
+      settleInto(sink, id, cost, mode, raw);
+      return;
+    }
+    toStore(id, new SinkDecision(keysFor(id)[0], cost, mode, id, sink));
+  };
+
+  const decideFor = (key: string, cost: number, mode: Mode): Promise<RateLimitResult> =>
+    new Promise((resolve, reject) => decideInto(key, cost, mode, { done: resolve, fail: reject }));
+
+  /** limit(key, { cost }) for the middleware on Redis: the outcome to `sink` (see decideInto). */
+  const limitInto = redis
+    ? (key: string, cost: number, sink: DecisionSink): void => decideInto(key, cost, CONSUME, sink)
     : undefined;
 
   /**
    * The embedded store decides synchronously: the middleware takes this path and answers without a promise.
-   * Same steps as decideFor (closed check, cache, decision, cache fill).
+   * The same steps as decideInto (closed check, cache, decision, cache fill), kept apart: it returns the result
+   * instead of handing it to a sink, with no object made per request.
    */
   const limitSync = memory
     ? (key: string, cost: number): RateLimitResult => {
